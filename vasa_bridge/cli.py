@@ -1,0 +1,47 @@
+"""`vasa-bridge` command line. Each subcommand lives in vasa_bridge/commands/<name>.py with two functions:
+`add_arguments(parser)` and `run(args) -> int`. Command modules import heavy libraries inside `run`, so
+`vasa-bridge --help` stays instant."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from vasa_bridge.errors import VasaBridgeError
+
+# name -> (module under vasa_bridge.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "speak a line, animate it, and write the results (what `make demo` runs)"),
+    "bake": ("bake", "bake a speech file to a face-animation clip (Live Link Face CSV or JSON)"),
+    "phones": ("phones", "print phone timings for a line (espeak-ng) or a wav + transcript (forced alignment)"),
+    "datagen": ("datagen", "build the training corpus: many voices, teacher motion, augmentation"),
+    "bench": ("bench", "measure speed and print a table (or --json)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vasa-bridge", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(f"vasa_bridge.commands.{module_name}")
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._module.run(args) or 0)
+    except VasaBridgeError as e:
+        print(f"vasa-bridge {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"vasa-bridge {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

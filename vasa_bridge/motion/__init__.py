@@ -1,0 +1,1 @@
+"""Motion space: frame layout, clips, and clip file formats."""
