@@ -31,9 +31,10 @@ LIVE_LINK_COLUMNS: tuple[str, ...] = (("Timecode", "BlendShapeCount")
 
 def format_timecode(frame_index: int, fps: float, start_s: float = 0.0) -> str:
     """`HH:MM:SS:FF.sss` for frame `frame_index` of a take at `fps`."""
-    t = start_s + frame_index / fps
-    whole = int(math.floor(t + 1e-9))
-    frames = (t - whole) * fps
+    # Count in frames, not seconds, so 25 fps frame 1 is exactly FF=01 rather than 00.999...
+    frames_total = frame_index + start_s * fps
+    whole = int(math.floor(frames_total / fps + 1e-9))
+    frames = max(0.0, frames_total - whole * fps)
     h, rem = divmod(whole, 3600)
     m, s = divmod(rem, 60)
     return f"{h:02d}:{m:02d}:{s:02d}:{int(frames):02d}.{int(round((frames - int(frames)) * 1000)) % 1000:03d}"
@@ -102,7 +103,7 @@ def read_live_link_csv(path: str | Path, fps: float | None = None, resample_to_f
         except ValueError:
             raise ClipFormatError(f"{path}: non-numeric value in column {rows[0][i]!r}") from None
 
-    n_out = max(1, int(round(times[-1] * resample_to_fps)) + 1)
+    n_out = int(np.floor(times[-1] * resample_to_fps + 1e-6)) + 1  # frames inside the take
     t_out = np.arange(n_out) / resample_to_fps
     out = MotionClip.neutral(n_out, resample_to_fps)
     sources = {name: name for name in layout.ARKIT_NAMES}

@@ -1,0 +1,40 @@
+"""Measures read off motion frames, shared by the teacher's checks, the evaluation and the tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vasa_bridge.motion import layout
+
+LIPS_CLOSED_BELOW = 0.05  # lip aperture under which the lips count as touching
+
+
+def _mean(frames: np.ndarray, *names: str) -> np.ndarray:
+    return np.mean([frames[:, layout.channel(n)] for n in names], axis=0)
+
+
+def lip_aperture(frames: np.ndarray) -> np.ndarray:
+    """(T,) how far apart the lips are, in jawOpen units: ARKit's mouthClose closes the lips against an open
+    jaw, the upper/lower lip raisers open them further, pressing and rolling pull them together."""
+    gap = (frames[:, layout.channel("jawOpen")] - frames[:, layout.channel("mouthClose")]
+           + 0.4 * _mean(frames, "mouthUpperUpLeft", "mouthUpperUpRight", "mouthLowerDownLeft", "mouthLowerDownRight")
+           + 0.2 * frames[:, layout.channel("mouthFunnel")]
+           - 0.3 * _mean(frames, "mouthPressLeft", "mouthPressRight")
+           - 0.3 * _mean(frames, "mouthRollLower", "mouthRollUpper"))
+    return np.maximum(gap, 0.0)
+
+
+def eye_closure(frames: np.ndarray) -> np.ndarray:
+    """(T,) mean of both eyeBlink channels."""
+    return _mean(frames, "eyeBlinkLeft", "eyeBlinkRight")
+
+
+def blink_onsets(frames: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Frame indices where the eyes cross into closed (a blink starts)."""
+    closed = eye_closure(frames) >= threshold
+    return np.flatnonzero(closed[1:] & ~closed[:-1]) + 1
+
+
+def blinks_per_minute(frames: np.ndarray, fps: float = layout.FPS) -> float:
+    minutes = len(frames) / fps / 60.0
+    return float(len(blink_onsets(frames)) / minutes) if minutes > 0 else 0.0

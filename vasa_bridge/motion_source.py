@@ -1,0 +1,47 @@
+"""Where a clip's motion comes from for offline tools (bake, animate, demo).
+
+With a transcript: phone timings (forced alignment) → the phonetic teacher. The audio-only path (the diffusion
+model) plugs in here too, so every tool shares one way to turn speech into motion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
+from vasa_bridge.motion.clip import MotionClip
+from vasa_bridge.motion.controls import Controls
+from vasa_bridge.phones.types import Phone
+
+SILENCE_PEAK = 1e-3  # below this peak amplitude the file is silence: an idle face, not an alignment error
+
+
+@dataclass(frozen=True)
+class Performance:
+    clip: MotionClip
+    phones: tuple[Phone, ...]
+
+
+def is_silence(audio_16k: np.ndarray) -> bool:
+    return len(audio_16k) == 0 or float(np.max(np.abs(audio_16k))) < SILENCE_PEAK
+
+
+def teacher_performance(audio_16k: np.ndarray, text: str, controls: Controls = Controls(), seed: int = 0,
+                        source_name: str = "audio") -> Performance:
+    """Align `text` to the audio, then perform it. Silence needs no transcript: it gives a calm idle face."""
+    from vasa_bridge.teacher import perform
+
+    if is_silence(audio_16k):
+        phones: tuple[Phone, ...] = ()
+    else:
+        from vasa_bridge.errors import PhoneTimingError
+        from vasa_bridge.phones.align import align
+
+        try:
+            phones = tuple(align(audio_16k, text))
+        except PhoneTimingError as e:
+            raise PhoneTimingError(f"{source_name}: {e}") from None
+    clip = perform(phones, audio_16k, controls, seed)
+    clip.metadata.update(text=text, sample_rate_hz=MODEL_SAMPLE_RATE_HZ)
+    return Performance(clip, phones)
