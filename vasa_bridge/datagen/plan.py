@@ -28,10 +28,10 @@ HELD_OUT_VOICES: frozenset[str] = frozenset({
 VALIDATION_FRACTION = 0.05
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
-# Estimated speaking rates for planning only (measured on a small build: ~14 characters/s for the English
-# voices at their default rates; sung lines are slowed 1.4–2.5×).
-CHARS_PER_S = 14.0
-SUNG_CHARS_PER_S = 4.0
+# Speaking rates in characters of text per second of audio, for planning only (measured on this corpus's
+# voices with their prosody jitter; Kokoro's Japanese speakers read English slowly; sung lines are stretched).
+CHARS_PER_S: dict[str, float] = {"espeak": 18.0, "flite": 17.0, "piper": 18.0, "kokoro": 12.0}
+SUNG_CHARS_PER_S = 2.7
 LEAD_S = 0.3
 
 
@@ -60,8 +60,8 @@ class PlannedItem:
                               "augmentation": Augmentation(**d["augmentation"])})
 
 
-def estimated_duration_s(text: str, kind: str) -> float:
-    return LEAD_S + len(text) / (SUNG_CHARS_PER_S if kind == "sung" else CHARS_PER_S)
+def estimated_duration_s(text: str, family: str, kind: str) -> float:
+    return LEAD_S + len(text) / (SUNG_CHARS_PER_S if kind == "sung" else CHARS_PER_S[family])
 
 
 def split_of(voice: str, index: int, seed: int) -> str:
@@ -139,7 +139,7 @@ def plan_corpus(hours: float, seed: int = 0, families: tuple[str, ...] = FAMILIE
             k += 1
             line = _pick_text(voice, rng, english)
             drafts.append((voice, line))
-            planned_s += estimated_duration_s(line, voice.kind)
+            planned_s += estimated_duration_s(line, voice.family, voice.kind)
     order = rng.permutation(len(drafts))              # mix families so every shard holds all of them
     items = []
     for index, d in enumerate(order):
