@@ -35,3 +35,18 @@ def corpus_throughput(items_per_family: int = 4, seed: int = 0, families: tuple[
     out["all"] = {"audio_hours_per_wall_minute": 1.0 / minutes_per_hour,
                   "realtime_factor": 60.0 / minutes_per_hour}
     return out
+
+
+def bench_corpus(quick: bool = False) -> tuple[dict[str, float], list[tuple[str, str, str]]]:
+    """`make bench` group (vasa_bridge.bench signature): corpus build throughput per voice family."""
+    figures = corpus_throughput(items_per_family=2 if quick else 4)
+    flat = {f"corpus_{family}_audio_h_per_wall_min": round(v["audio_hours_per_wall_minute"], 4)
+            for family, v in figures.items()}
+    rows = [(f"corpus build: {family}", f"{v['audio_hours_per_wall_minute'] * 60:.2f} h audio / wall h",
+             f"{v['realtime_factor']:.1f}× real time, 1 worker, 1 thread"
+             + ("; share-weighted mix" if family == "all" else f"; {int(v['items'])} items"))
+            for family, v in figures.items()]
+    two_workers_min = 3.0 / (2 * figures["all"]["audio_hours_per_wall_minute"])
+    rows.append(("corpus build: 3 h with 2 workers", f"≈ {two_workers_min:.0f} min", "estimated from the mix"))
+    flat["corpus_3h_two_workers_estimated_min"] = round(two_workers_min, 1)
+    return flat, rows
