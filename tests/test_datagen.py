@@ -240,3 +240,41 @@ def test_bad_inputs_get_clear_errors(tmp_path) -> None:
     with pytest.raises(VasaBridgeError, match="other settings"):
         build_corpus(BuildConfig(out_dir=tmp_path, hours=0.002, seed=4, workers=1, families=("espeak",),
                                  progress=False))
+
+
+@pytest.mark.parametrize("voice", ["flite/awb", "piper/joe", "kokoro/jm_kumo"])
+def test_aligned_voices_get_phone_timings_that_match_their_audio(voice: str) -> None:
+    from vasa_bridge.datagen.augment import Augmentation
+    from vasa_bridge.datagen.build import make_item
+    from vasa_bridge.datagen.plan import PlannedItem
+    from vasa_bridge.motion.controls import Controls
+
+    item = PlannedItem(index=0, voice=voice, family=voice.split("/")[0], language="en", kind="speech",
+                       text="Maybe Bob bought a map of the bumpy path.", seed=5, controls=Controls(),
+                       augmentation=Augmentation(speed=1.1), split="train")
+    made = make_item(item)
+    audio, phones = made["audio"], made["phones"]
+    duration_s = len(audio) / SR
+    assert all(0 <= p.start_s < p.end_s <= duration_s + 1e-6 for p in phones)
+    spoken = [p for p in phones if p.viseme != "sil"]
+    assert len(spoken) >= 25                                        # about one per phoneme of the line
+    assert abs(spoken[0].start_s - _speech_onset_s(audio)) < 0.08
+    assert made["motion"].shape == (made["meta"]["n_frames"], 60)
+    bilabials = [p for p in spoken if p.viseme == "PP"]             # m, b, b, m, b, m, p, p: the mouth closes
+    assert len(bilabials) >= 6
+
+
+def test_datagen_command_small_build_and_bad_family(tmp_path, capsys) -> None:
+    import argparse
+
+    from vasa_bridge.commands import datagen
+
+    parser = argparse.ArgumentParser()
+    datagen.add_arguments(parser)
+    with pytest.raises(VasaBridgeError, match="unknown voice families"):
+        datagen.run(parser.parse_args(["--out", str(tmp_path / "x"), "--families", "festival"]))
+    assert datagen.run(parser.parse_args(["--out", str(tmp_path / "c"), "--small", "--families", "espeak",
+                                          "--workers", "1", "--quiet"])) == 0
+    manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
+    assert 0.5 / 60 < manifest["hours_total"] < 2 / 60
+    assert "held out" in capsys.readouterr().out

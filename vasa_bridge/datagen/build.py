@@ -280,7 +280,7 @@ def build_corpus(config: BuildConfig, max_new_shards: int | None = None) -> dict
                 compute_s_by_family[fam] = compute_s_by_family.get(fam, 0.0) + sum(
                     result["meta"]["timings"].values())
             bar.update(1)
-            bar.set_postfix(audio_h=f"{built_s / 3600:.2f}")
+            bar.set_postfix(audio_h=f"{built_s / 3600:.2f}", refresh=False)
             if len(buffer) == len(shards[pending[0]]):
                 write_shard(out / names[pending[0]], buffer)
                 written.append(names[pending[0]])

@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
-# Pictures, dictionaries of jokes about words and untranslated lines do not read as speech.
-SKIPPED_FORTUNE_FILES = frozenset({"art", "ascii-art", "definitions", "translate-me", "perl", "zippy"})
+# Pictures, dictionaries of jokes about words and untranslated lines do not read as speech; jokes about groups
+# of people are left out of a corpus that voices will speak.
+SKIPPED_FORTUNE_FILES = frozenset({"art", "ascii-art", "definitions", "translate-me", "perl", "zippy", "ethnic",
+                                   "men-women"})
 MIN_WORDS = 4
 MAX_WORDS = 24
 
