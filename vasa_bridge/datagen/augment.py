@@ -57,6 +57,20 @@ class Augmentation:
         return self == Augmentation()
 
 
+def resample_offline(audio: np.ndarray, in_rate_hz: int, out_rate_hz: int) -> np.ndarray:
+    """Whole-clip resampling with scipy's C polyphase filter: ~20× faster than the streaming-exact
+    `vasa_bridge.audio.resample`, which matters when it runs on every corpus item; the two filters differ only
+    near Nyquist, above the model's mel bands."""
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    if in_rate_hz == out_rate_hz:
+        return np.asarray(audio, np.float32)
+    g = gcd(int(in_rate_hz), int(out_rate_hz))
+    return resample_poly(audio, out_rate_hz // g, in_rate_hz // g, window=("kaiser", 8.0)).astype(np.float32)
+
+
 def rir_names() -> tuple[str, ...]:
     directory = resources.files("vasa_bridge") / "data" / "rir"
     return tuple(sorted(p.name for p in directory.iterdir() if p.name.endswith(".wav")))
@@ -99,12 +113,10 @@ def sample_augmentation(rng: np.random.Generator) -> Augmentation:
 def change_speed(audio: np.ndarray, phones: tuple[Phone, ...], speed: float
                  ) -> tuple[np.ndarray, tuple[Phone, ...]]:
     """Play `speed` times faster by resampling, and move the phones with the audio."""
-    from vasa_bridge.audio import resample
-
     if speed == 1.0:
         return audio, phones
     in_rate_hz = int(round(MODEL_SAMPLE_RATE_HZ * speed))
-    out = resample(audio, in_rate_hz, MODEL_SAMPLE_RATE_HZ).astype(np.float32)
+    out = resample_offline(audio, in_rate_hz, MODEL_SAMPLE_RATE_HZ)
     scale = len(out) / max(1, len(audio))
     end_s = len(out) / MODEL_SAMPLE_RATE_HZ
     scaled = tuple(Phone(p.symbol, min(p.start_s * scale, end_s), min(p.end_s * scale, end_s), p.viseme, p.stressed)
@@ -193,8 +205,6 @@ def _align_to(reference: np.ndarray, decoded: np.ndarray) -> np.ndarray:
 def _av_round_trip(audio: np.ndarray, codec: str, container: str, bitrate_bps: int) -> np.ndarray:
     import av
 
-    from vasa_bridge.audio import resample
-
     pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)[None, :]   # (1, N) packed mono
     buffer = io.BytesIO()
     with av.open(buffer, "w", format=container) as out:
@@ -217,19 +227,17 @@ def _av_round_trip(audio: np.ndarray, codec: str, container: str, bitrate_bps: i
             rate = decoded.sample_rate
     out_audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     if rate != MODEL_SAMPLE_RATE_HZ:      # the Opus decoder always gives 48 kHz
-        out_audio = resample(out_audio, rate, MODEL_SAMPLE_RATE_HZ)
+        out_audio = resample_offline(out_audio, rate, MODEL_SAMPLE_RATE_HZ)
     return out_audio.astype(np.float32)
 
 
 def mulaw_round_trip(audio: np.ndarray) -> np.ndarray:
     """G.711-style telephone audio: 8 kHz, 8-bit μ-law, back to 16 kHz."""
-    from vasa_bridge.audio import resample
-
     mu = 255.0
-    narrow = np.clip(resample(audio, MODEL_SAMPLE_RATE_HZ, 8000), -1.0, 1.0)
+    narrow = np.clip(resample_offline(audio, MODEL_SAMPLE_RATE_HZ, 8000), -1.0, 1.0)
     code = np.round(np.sign(narrow) * np.log1p(mu * np.abs(narrow)) / np.log1p(mu) * 127)    # 8-bit
     expanded = np.sign(code) * ((1 + mu) ** (np.abs(code) / 127) - 1) / mu
-    return resample(expanded.astype(np.float32), 8000, MODEL_SAMPLE_RATE_HZ).astype(np.float32)
+    return resample_offline(expanded.astype(np.float32), 8000, MODEL_SAMPLE_RATE_HZ)
 
 
 def codec_round_trip(audio: np.ndarray, codec: str, bitrate_bps: int) -> np.ndarray:

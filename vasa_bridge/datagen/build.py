@@ -56,7 +56,7 @@ class ItemFailed(VasaBridgeError):
 @lru_cache(maxsize=1)
 def babble_sources() -> list[np.ndarray]:
     """Six espeak-ng talkers at 16 kHz, the same in every worker, for babble noise."""
-    from vasa_bridge.audio import resample
+    from vasa_bridge.datagen.augment import resample_offline
     from vasa_bridge.datagen.text import generated_sentences
     from vasa_bridge.phones import espeak
 
@@ -65,7 +65,7 @@ def babble_sources() -> list[np.ndarray]:
     out = []
     for voice, line in zip(voices, lines):
         speech = espeak.synthesize(line, voice=voice)
-        out.append(resample(speech.audio, speech.sample_rate_hz, 16_000).astype(np.float32))
+        out.append(resample_offline(speech.audio, speech.sample_rate_hz, 16_000))
     return out
 
 
@@ -88,8 +88,7 @@ def clamp_phones(phones: tuple[Phone, ...], duration_s: float) -> tuple[Phone, .
 
 def make_item(item: PlannedItem) -> dict:
     """Synthesise, time, perform and augment one planned item. Returns arrays + metadata, or raises ItemFailed."""
-    from vasa_bridge.audio import resample
-    from vasa_bridge.datagen.augment import apply_after_speed, change_speed
+    from vasa_bridge.datagen.augment import apply_after_speed, change_speed, resample_offline
     from vasa_bridge.teacher import perform
 
     timings: dict[str, float] = {}
@@ -98,7 +97,7 @@ def make_item(item: PlannedItem) -> dict:
         synthesis = _voice(item.voice).synthesize(item.text, seed=item.seed)
     except VasaBridgeError as e:
         raise ItemFailed(f"{item.voice} could not speak item {item.index}: {e}") from e
-    audio = resample(synthesis.audio, synthesis.sample_rate_hz, 16_000).astype(np.float32)
+    audio = resample_offline(synthesis.audio, synthesis.sample_rate_hz, 16_000)
     if len(audio) < MIN_AUDIO_S * 16_000:
         raise ItemFailed(f"{item.voice} produced only {len(audio)} samples for item {item.index}")
     t1 = time.perf_counter()
