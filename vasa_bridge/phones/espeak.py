@@ -267,12 +267,14 @@ def _stress_marks(event_names: list[str], tokens: list[tuple[str, bool]]) -> lis
     return stressed
 
 
-def _phoneme_tokens(lib: ctypes.CDLL, encoded: bytes) -> list[tuple[str, bool]]:
-    """espeak's mnemonic transcription of the text as (phoneme, has primary stress); caller holds _LOCK."""
-    tokens: list[tuple[str, bool]] = []
+def _phoneme_words(lib: ctypes.CDLL, encoded: bytes) -> list[list[tuple[str, bool]]]:
+    """espeak's mnemonic transcription of the text, word by word, as (phoneme, has primary stress);
+    caller holds _LOCK."""
+    words: list[list[tuple[str, bool]]] = []
     pending_stress = False
     for clause, _ in _clauses(lib, encoded, phoneme_mode=ord(_PHONEME_SEPARATOR) << 8):
         for word in clause.split():
+            tokens: list[tuple[str, bool]] = []
             for token in word.split(_PHONEME_SEPARATOR):
                 if _LANGUAGE_SWITCH.fullmatch(token):
                     continue
@@ -288,7 +290,24 @@ def _phoneme_tokens(lib: ctypes.CDLL, encoded: bytes) -> list[tuple[str, bool]]:
                     continue
                 pending_stress = False
                 tokens.append((name, primary))
-    return tokens
+            if tokens:
+                words.append(tokens)
+    return words
+
+
+def _phoneme_tokens(lib: ctypes.CDLL, encoded: bytes) -> list[tuple[str, bool]]:
+    return [token for word in _phoneme_words(lib, encoded) for token in word]
+
+
+def phoneme_words(text: str, voice: str = "en-us") -> tuple[tuple[str, ...], ...]:
+    """espeak-ng's phoneme mnemonics for the text, one tuple per spoken word, without stress marks or pauses
+    (the forced aligner uses this as its letter-to-sound rule for words its dictionary lacks)."""
+    encoded = _check_text(text)
+    with _LOCK:
+        lib = _library()
+        _set_voice(lib, voice)
+        words = _phoneme_words(lib, encoded)
+    return tuple(tuple(name for name, _ in word if not name.startswith("_")) for word in words)
 
 
 def _clauses(lib: ctypes.CDLL, encoded: bytes, phoneme_mode: int) -> list[tuple[str, str]]:
