@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import difflib
+import functools
 import re
 import threading
 from dataclasses import dataclass
@@ -181,9 +182,12 @@ def _set_voice(lib: ctypes.CDLL, voice: str) -> None:
     optionally with a variant ("en-gb+f3"), as the espeak-ng command line does; caller holds _LOCK."""
     if not voice or not voice.strip():
         raise PhoneTimingError(f"empty espeak-ng voice name; {_VOICE_HINT}")
+    language, plus, variant = voice.partition("+")
+    # espeak-ng silently ignores a variant it does not have; a corpus built on that would lose its voice variety.
+    if plus and variant not in list_variants():
+        raise PhoneTimingError(f"espeak-ng has no voice variant {variant!r} (in {voice!r}); {_VOICE_HINT}")
     if lib.espeak_SetVoiceByName(voice.encode("utf-8")) == _EE_OK:
         return
-    language, plus, variant = voice.partition("+")
     for candidate in _list(None):
         if language.lower() in (code.lower() for code in candidate.languages) or language == candidate.name:
             if lib.espeak_SetVoiceByName(f"{candidate.identifier}{plus}{variant}".encode("utf-8")) == _EE_OK:
@@ -267,12 +271,14 @@ def _stress_marks(event_names: list[str], tokens: list[tuple[str, bool]]) -> lis
     return stressed
 
 
-def _phoneme_tokens(lib: ctypes.CDLL, encoded: bytes) -> list[tuple[str, bool]]:
-    """espeak's mnemonic transcription of the text as (phoneme, has primary stress); caller holds _LOCK."""
-    tokens: list[tuple[str, bool]] = []
+def _phoneme_words(lib: ctypes.CDLL, encoded: bytes) -> list[list[tuple[str, bool]]]:
+    """espeak's mnemonic transcription of the text, word by word, as (phoneme, has primary stress);
+    caller holds _LOCK."""
+    words: list[list[tuple[str, bool]]] = []
     pending_stress = False
     for clause, _ in _clauses(lib, encoded, phoneme_mode=ord(_PHONEME_SEPARATOR) << 8):
         for word in clause.split():
+            tokens: list[tuple[str, bool]] = []
             for token in word.split(_PHONEME_SEPARATOR):
                 if _LANGUAGE_SWITCH.fullmatch(token):
                     continue
@@ -288,7 +294,24 @@ def _phoneme_tokens(lib: ctypes.CDLL, encoded: bytes) -> list[tuple[str, bool]]:
                     continue
                 pending_stress = False
                 tokens.append((name, primary))
-    return tokens
+            if tokens:
+                words.append(tokens)
+    return words
+
+
+def _phoneme_tokens(lib: ctypes.CDLL, encoded: bytes) -> list[tuple[str, bool]]:
+    return [token for word in _phoneme_words(lib, encoded) for token in word]
+
+
+def phoneme_words(text: str, voice: str = "en-us") -> tuple[tuple[str, ...], ...]:
+    """espeak-ng's phoneme mnemonics for the text, one tuple per spoken word, without stress marks or pauses
+    (the forced aligner uses this as its letter-to-sound rule for words its dictionary lacks)."""
+    encoded = _check_text(text)
+    with _LOCK:
+        lib = _library()
+        _set_voice(lib, voice)
+        words = _phoneme_words(lib, encoded)
+    return tuple(tuple(name for name, _ in word if not name.startswith("_")) for word in words)
 
 
 def _clauses(lib: ctypes.CDLL, encoded: bytes, phoneme_mode: int) -> list[tuple[str, str]]:
@@ -322,6 +345,7 @@ def ipa(text: str, voice: str = "en-us") -> str:
     return _LANGUAGE_SWITCH.sub("", text_ipa).strip()
 
 
+@functools.lru_cache(maxsize=4)   # espeak rescans its voice files on every call; they do not change under us
 def _list(spec_language: str | None) -> tuple[EspeakVoice, ...]:
     with _LOCK:
         lib = _library()
