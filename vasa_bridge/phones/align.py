@@ -142,7 +142,7 @@ def align_with_report(audio_16k: np.ndarray, transcript: str, options: AlignOpti
                       source: str | None = None) -> Alignment:
     """Align and return phones, words and the quality measures; `source` (a file name) goes into errors."""
     audio = np.asarray(audio_16k)
-    if audio.ndim != 1 or audio.size == 0 or not np.issubdtype(audio.dtype, np.floating):
+    if audio.ndim != 1 or not np.issubdtype(audio.dtype, np.floating):
         raise PhoneTimingError(f"{source or 'audio'}: need mono float samples at {ALIGN_SAMPLE_RATE_HZ} Hz "
                                f"(got shape {audio.shape}, dtype {audio.dtype}); load files with align_file()")
     audio_s = audio.size / ALIGN_SAMPLE_RATE_HZ

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import difflib
+import functools
 import re
 import threading
 from dataclasses import dataclass
@@ -181,9 +182,12 @@ def _set_voice(lib: ctypes.CDLL, voice: str) -> None:
     optionally with a variant ("en-gb+f3"), as the espeak-ng command line does; caller holds _LOCK."""
     if not voice or not voice.strip():
         raise PhoneTimingError(f"empty espeak-ng voice name; {_VOICE_HINT}")
+    language, plus, variant = voice.partition("+")
+    # espeak-ng silently ignores a variant it does not have; a corpus built on that would lose its voice variety.
+    if plus and variant not in list_variants():
+        raise PhoneTimingError(f"espeak-ng has no voice variant {variant!r} (in {voice!r}); {_VOICE_HINT}")
     if lib.espeak_SetVoiceByName(voice.encode("utf-8")) == _EE_OK:
         return
-    language, plus, variant = voice.partition("+")
     for candidate in _list(None):
         if language.lower() in (code.lower() for code in candidate.languages) or language == candidate.name:
             if lib.espeak_SetVoiceByName(f"{candidate.identifier}{plus}{variant}".encode("utf-8")) == _EE_OK:
@@ -341,6 +345,7 @@ def ipa(text: str, voice: str = "en-us") -> str:
     return _LANGUAGE_SWITCH.sub("", text_ipa).strip()
 
 
+@functools.lru_cache(maxsize=4)   # espeak rescans its voice files on every call; they do not change under us
 def _list(spec_language: str | None) -> tuple[EspeakVoice, ...]:
     with _LOCK:
         lib = _library()

@@ -31,6 +31,13 @@ from vasa_bridge.phones.types import VISEMES
 
 SOURCES = ("arpabet", "espeak", "ipa")
 
+# espeak-ng voices whose every phoneme this table is proven to cover (tests/test_phones.py synthesizes text in
+# each and checks every emitted mnemonic, and reads their phoneme tables from espeak-ng-data/phontab).
+TEST_VOICES: tuple[str, ...] = (
+    "en-us", "en-gb", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-us-nyc", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
+    "de", "fr", "es", "es-419", "it", "pt", "pt-br", "ja", "hi",
+)
+
 # ---- ARPAbet (CMUdict / pocketsphinx en-us), stress digits stripped before lookup -----------------------------
 ARPABET_VISEMES: dict[str, str] = {
     "AA": "aa", "AE": "aa", "AH": "aa", "AW": "aa", "AY": "aa",

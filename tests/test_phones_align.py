@@ -1,0 +1,108 @@
+"""pocketsphinx forced alignment, measured against espeak-ng's own phone timings for speech it synthesized."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile
+
+from vasa_bridge.audio import resample
+from vasa_bridge.errors import PhoneTimingError
+from vasa_bridge.phones import VISEMES, espeak
+from vasa_bridge.phones.align import (ALIGN_SAMPLE_RATE_HZ, align, align_file, align_with_report,
+                                      boundary_errors_s)
+from vasa_bridge.phones.visemes import ARPABET_VISEMES
+
+LINES = [
+    "Maybe Bob bought a map of the bumpy path before the movie began.",
+    "Please call Stella and ask her to bring these things with her from the store.",
+    "I would like a cup of tea with milk and two sugars, please.",
+]
+
+
+def _speech_16k(text: str, voice: str = "en-us") -> tuple[espeak.SpeechWithPhones, np.ndarray]:
+    speech = espeak.synthesize(text, voice)
+    return speech, resample(speech.audio, speech.sample_rate_hz, ALIGN_SAMPLE_RATE_HZ)
+
+
+@pytest.mark.parametrize("voice", ["en-us", "en-gb-x-rp", "en-us+f3"])
+def test_alignment_recovers_espeak_phone_boundaries(voice: str) -> None:
+    errors, n_reference = [], 0
+    for line in LINES:
+        speech, audio = _speech_16k(line, voice)
+        phones = align(audio, line)
+        errors.extend(boundary_errors_s(speech.phones, phones))
+        n_reference += sum(p.viseme != "sil" for p in speech.phones)
+    errors = np.asarray(errors)
+    assert len(errors) >= 0.85 * n_reference           # most phones are matched between the two
+    assert np.mean(errors < 0.050) >= 0.8, np.percentile(errors, [50, 80, 90])
+    assert np.median(errors) < 0.025
+
+
+def test_boundary_error_measure_sees_a_misplaced_alignment() -> None:
+    speech, audio = _speech_16k(LINES[0])
+    phones = align(audio, LINES[0])
+    late = tuple(type(p)(p.symbol, p.start_s + 0.1, p.end_s + 0.1, p.viseme) for p in phones)
+    assert np.median(boundary_errors_s(speech.phones, late)) > 0.07
+
+
+def test_aligned_phones_are_contiguous_arpabet_at_10_ms() -> None:
+    speech, audio = _speech_16k(LINES[0])
+    report = align_with_report(audio, LINES[0])
+    phones = report.phones
+    assert phones[0].start_s == 0.0
+    assert phones[-1].end_s == pytest.approx(len(audio) / ALIGN_SAMPLE_RATE_HZ)
+    for before, after in zip(phones, phones[1:]):
+        assert before.end_s == after.start_s and before.end_s > before.start_s
+        assert round(after.start_s * 100) == pytest.approx(after.start_s * 100, abs=1e-6)   # on the 10 ms grid
+    assert {p.symbol for p in phones} <= set(ARPABET_VISEMES) | {"sil"}
+    assert all(p.viseme in VISEMES for p in phones)
+    assert all((p.symbol == "sil") == (p.viseme == "sil") for p in phones)
+    assert phones[-1].symbol == "sil"                     # espeak ends every line with a pause
+    assert [w for w, _, _ in report.words] == LINES[0].lower().rstrip(".").split()
+    assert report.speed_x_realtime > 2.0
+
+
+def test_words_missing_from_the_dictionary_get_a_letter_to_sound_pronunciation() -> None:
+    line = "The zorblax gave 42 quibbitz to Brunhildeva."
+    speech, audio = _speech_16k(line)
+    report = align_with_report(audio, line)
+    assert [w for w, _, _ in report.words] == ["the", "zorblax", "gave", "42", "quibbitz", "to", "brunhildeva"]
+    errors = boundary_errors_s(speech.phones, report.phones)
+    assert np.mean(errors < 0.05) >= 0.75
+
+
+@pytest.mark.parametrize("wrong", [
+    "The quick brown fox jumps over the lazy dog.",                  # another sentence
+    "She sells sea shells by the sea shore every single summer.",   # another sentence, similar length
+    "Maybe Bob",                                                     # covers a tiny part of the speech
+    LINES[0] + " And then he went home to sleep for a very long time.",   # words that are not spoken
+])
+def test_transcript_that_does_not_match_the_audio_is_an_error(wrong: str) -> None:
+    _, audio = _speech_16k(LINES[0])
+    with pytest.raises(PhoneTimingError, match="transcript") as info:
+        align(audio, wrong)
+    assert wrong[:20] in str(info.value)                       # names the transcript
+    assert "check that the transcript" in str(info.value)      # and says what to do
+
+
+def test_mismatch_error_names_the_file(tmp_path) -> None:
+    speech, audio = _speech_16k(LINES[1])
+    path = tmp_path / "stella.wav"
+    soundfile.write(path, speech.audio, speech.sample_rate_hz)   # 22.05 kHz: align_file resamples
+    phones = align_file(path, LINES[1])
+    assert np.mean(boundary_errors_s(speech.phones, phones) < 0.05) >= 0.8
+    with pytest.raises(PhoneTimingError, match="stella.wav"):
+        align_file(path, LINES[0])
+
+
+@pytest.mark.parametrize("audio,transcript,message", [
+    (np.zeros(0, np.float32), "hello", "nothing to align"),
+    (np.zeros((2, 16000), np.float32), "hello", "mono"),
+    (np.zeros(16000, np.int16), "hello", "float"),
+    (np.zeros(16000, np.float32), "hello", "silent"),
+    (np.full(16000, 0.1, np.float32), "   !!! ", "no words"),
+])
+def test_bad_alignment_input_is_a_clear_error(audio, transcript, message) -> None:
+    with pytest.raises(PhoneTimingError, match=message):
+        align(audio, transcript)
