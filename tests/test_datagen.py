@@ -278,3 +278,14 @@ def test_datagen_command_small_build_and_bad_family(tmp_path, capsys) -> None:
     manifest = json.loads((tmp_path / "c" / "manifest.json").read_text())
     assert 0.5 / 60 < manifest["hours_total"] < 2 / 60
     assert "held out" in capsys.readouterr().out
+
+
+def test_corpus_throughput_reports_wall_and_cpu_rates() -> None:
+    from vasa_bridge.datagen import corpus_throughput
+
+    figures = corpus_throughput(items_per_family=2, families=("espeak",))
+    espeak = figures["espeak"]
+    assert espeak["items"] == 2 and espeak["audio_s"] > 1.0
+    assert espeak["realtime_factor"] > 1.0                      # espeak-ng + teacher beat real time by far
+    assert espeak["realtime_factor_cpu"] >= 0.5 * espeak["realtime_factor"]
+    assert figures["all"]["realtime_factor"] == pytest.approx(espeak["realtime_factor"])
