@@ -9,7 +9,7 @@ import soundfile
 from vasa_bridge.audio import resample
 from vasa_bridge.errors import PhoneTimingError
 from vasa_bridge.phones import VISEMES, espeak
-from vasa_bridge.phones.align import (ALIGN_SAMPLE_RATE_HZ, align, align_file, align_with_report,
+from vasa_bridge.phones.align import (ALIGN_SAMPLE_RATE_HZ, AlignOptions, align, align_file, align_with_report,
                                       boundary_errors_s)
 from vasa_bridge.phones.visemes import ARPABET_VISEMES
 
@@ -86,6 +86,24 @@ def test_transcript_that_does_not_match_the_audio_is_an_error(wrong: str) -> Non
     assert "check that the transcript" in str(info.value)      # and says what to do
 
 
+def test_wrong_transcript_that_the_search_can_fit_is_caught_by_the_score_check() -> None:
+    # With this voice pocketsphinx does fit another sentence to the audio; only the comparison with a free
+    # phone loop shows that the phones do not explain the sound.
+    _, audio = _speech_16k(LINES[0], "en-us+f3")
+    with pytest.raises(PhoneTimingError, match="does not match the audio"):
+        align(audio, "I would like a cup of tea with milk and two sugars, please.")
+    report = align_with_report(audio, LINES[0])
+    assert report.score_gap_per_frame > AlignOptions().min_score_gap_per_frame + 5
+
+
+def test_score_check_can_be_skipped_for_transcripts_known_to_match() -> None:
+    _, audio = _speech_16k(LINES[0])
+    checked = align_with_report(audio, LINES[0])
+    unchecked = align_with_report(audio, LINES[0], AlignOptions(check_score=False))
+    assert np.isnan(unchecked.score_gap_per_frame) and not np.isnan(checked.score_gap_per_frame)
+    assert unchecked.phones == checked.phones
+
+
 def test_mismatch_error_names_the_file(tmp_path) -> None:
     speech, audio = _speech_16k(LINES[1])
     path = tmp_path / "stella.wav"
@@ -106,3 +124,31 @@ def test_mismatch_error_names_the_file(tmp_path) -> None:
 def test_bad_alignment_input_is_a_clear_error(audio, transcript, message) -> None:
     with pytest.raises(PhoneTimingError, match=message):
         align(audio, transcript)
+
+
+def _run_phones_command(*argv: str) -> int:
+    import argparse
+
+    from vasa_bridge.commands import phones as command
+
+    parser = argparse.ArgumentParser()
+    command.add_arguments(parser)
+    return command.run(parser.parse_args(list(argv)))
+
+
+def test_phones_command_prints_espeak_and_alignment_tables(tmp_path, capsys) -> None:
+    wav = tmp_path / "line.wav"
+    assert _run_phones_command("--text", LINES[0], "--voice", "en-us", "--save-wav", str(wav), "--ipa") == 0
+    espeak_out = capsys.readouterr().out
+    assert "espeak-ng en-us" in espeak_out and "IPA: " in espeak_out
+    rows = [line.split() for line in espeak_out.splitlines() if line.startswith("b ")]
+    assert rows and all(row[3] == "PP" for row in rows)              # phone, start, end, viseme
+    assert _run_phones_command("--wav", str(wav), "--transcript", LINES[0], "--json") == 0
+    import json
+
+    result = json.loads(capsys.readouterr().out)["alignment"]
+    assert result["phones"][0]["start_s"] == 0.0 and {p["viseme"] for p in result["phones"]} <= set(VISEMES)
+    with pytest.raises(PhoneTimingError, match="--transcript"):
+        _run_phones_command("--wav", str(wav))
+    with pytest.raises(PhoneTimingError, match="does not match|could not be aligned|covers only"):
+        _run_phones_command("--wav", str(wav), "--transcript", "The quick brown fox jumps over the lazy dog.")
