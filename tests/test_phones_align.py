@@ -63,6 +63,15 @@ def test_aligned_phones_are_contiguous_arpabet_at_10_ms() -> None:
     assert report.speed_x_realtime > 2.0
 
 
+def test_aligned_vowels_carry_espeaks_sentence_stress() -> None:
+    line = "Bob bought a map for the cat."
+    _, audio = _speech_16k(line)
+    report = align_with_report(audio, line)
+    stressed_words = [word for word, start_s, end_s in report.words
+                      for p in report.phones if p.stressed and start_s <= p.start_s < end_s]
+    assert stressed_words == ["bob", "bought", "map", "cat"]        # one vowel each; not "a", "for", "the"
+
+
 def test_words_missing_from_the_dictionary_get_a_letter_to_sound_pronunciation() -> None:
     line = "The zorblax gave 42 quibbitz to Brunhildeva."
     speech, audio = _speech_16k(line)

@@ -213,8 +213,9 @@ def align_with_report(audio_16k: np.ndarray, transcript: str, options: AlignOpti
             f"{_describe(transcript, source)} covers only {100 * (1 - silenced_fraction):.0f}% of the speech in "
             f"the audio (the rest aligned to silence): the transcript is missing words; {_MISMATCH_ADVICE}")
 
+    phones = _mark_stress(_phones(aligned, n_frames, audio_s), aligned_words)
     return Alignment(
-        phones=_phones(aligned, n_frames, audio_s),
+        phones=phones,
         words=tuple((re.sub(r"\(\d+\)$", "", name), start / FRAMES_PER_S, (start + duration) / FRAMES_PER_S)
                     for name, start, duration in aligned_words if not name.startswith(("<", "[", "+"))),
         score_gap_per_frame=float(score_gap), silenced_speech_fraction=silenced_fraction, audio_s=audio_s,
@@ -235,6 +236,36 @@ def _phones(aligned: list[tuple[str, int, int, int]], n_frames: int, audio_s: fl
         last = phones[-1]
         phones[-1] = Phone(last.symbol, last.start_s, audio_s, last.viseme, last.stressed)
     return tuple(phones)
+
+
+_ARPABET_VOWELS = {"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"}
+
+
+def _mark_stress(phones: tuple[Phone, ...], aligned_words: list[tuple[str, int, int]]) -> tuple[Phone, ...]:
+    """Mark primary-stressed vowels. The bundled dictionary carries no stress, so it comes from espeak-ng's
+    reading of the same sentence (function words then stay unstressed, as in speech): its vowels and ours are
+    matched in order, and where a stretch differs but has as many vowels on both sides, by position."""
+    import difflib
+
+    from vasa_bridge.phones.espeak import phoneme_words
+
+    words = [re.sub(r"\(\d+\)$", "", name) for name, _, _ in aligned_words if not name.startswith(("<", "[", "+"))]
+    if not words:
+        return phones
+    reference: list[tuple[str, bool]] = []        # espeak's vowels as ARPAbet, with primary stress
+    for spoken in phoneme_words(" ".join(words), "en-us", keep_stress=True):
+        for mnemonic in spoken:
+            arpabet = _ESPEAK_TO_ARPABET.get(mnemonic.lstrip("'"), "").split()
+            reference += [(a, mnemonic.startswith("'") and k == 0) for k, a in enumerate(arpabet)
+                          if a in _ARPABET_VOWELS]
+    vowel_indices = [i for i, p in enumerate(phones) if p.symbol in _ARPABET_VOWELS]
+    matcher = difflib.SequenceMatcher(a=[a for a, _ in reference], b=[phones[i].symbol for i in vowel_indices],
+                                      autojunk=False)
+    stressed: set[int] = set()
+    for tag, a0, a1, b0, b1 in matcher.get_opcodes():
+        if tag == "equal" or (tag == "replace" and a1 - a0 == b1 - b0):
+            stressed.update(vowel_indices[b] for a, b in zip(range(a0, a1), range(b0, b1)) if reference[a][1])
+    return tuple(Phone(p.symbol, p.start_s, p.end_s, p.viseme, i in stressed) for i, p in enumerate(phones))
 
 
 def align(audio_16k: np.ndarray, transcript: str, options: AlignOptions = AlignOptions()) -> tuple[Phone, ...]:

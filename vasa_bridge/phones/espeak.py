@@ -311,15 +311,17 @@ def _phoneme_tokens(lib: ctypes.CDLL, encoded: bytes) -> list[tuple[str, bool]]:
     return [token for word in _phoneme_words(lib, encoded) for token in word]
 
 
-def phoneme_words(text: str, voice: str = "en-us") -> tuple[tuple[str, ...], ...]:
-    """espeak-ng's phoneme mnemonics for the text, one tuple per spoken word, without stress marks or pauses
-    (the forced aligner uses this as its letter-to-sound rule for words its dictionary lacks)."""
+def phoneme_words(text: str, voice: str = "en-us", keep_stress: bool = False) -> tuple[tuple[str, ...], ...]:
+    """espeak-ng's phoneme mnemonics for the text, one tuple per spoken word, without pauses; with
+    `keep_stress`, a primary-stressed phoneme is prefixed with "'" (the forced aligner uses these as its
+    letter-to-sound rule and to mark stressed vowels)."""
     encoded = _check_text(text)
     with _LOCK:
         lib = _library()
         _set_voice(lib, voice)
         words = _phoneme_words(lib, encoded)
-    return tuple(tuple(name for name, _ in word if not name.startswith("_")) for word in words)
+    return tuple(tuple(("'" + name) if keep_stress and stressed else name
+                       for name, stressed in word if not name.startswith("_")) for word in words)
 
 
 def _clauses(lib: ctypes.CDLL, encoded: bytes, phoneme_mode: int) -> list[tuple[str, str]]:
