@@ -60,7 +60,6 @@ def test_aligned_phones_are_contiguous_arpabet_at_10_ms() -> None:
     assert all((p.symbol == "sil") == (p.viseme == "sil") for p in phones)
     assert phones[-1].symbol == "sil"                     # espeak ends every line with a pause
     assert [w for w, _, _ in report.words] == LINES[0].lower().rstrip(".").split()
-    assert report.speed_x_realtime > 2.0
 
 
 def test_aligned_vowels_carry_espeaks_sentence_stress() -> None:
