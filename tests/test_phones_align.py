@@ -28,7 +28,7 @@ def _speech_16k(text: str, voice: str = "en-us") -> tuple[espeak.SpeechWithPhone
 @pytest.mark.parametrize("voice", ["en-us", "en-gb-x-rp", "en-us+f3"])
 def test_alignment_recovers_espeak_phone_boundaries(voice: str) -> None:
     errors, n_reference = [], 0
-    for line in LINES:
+    for line in LINES[:2]:
         speech, audio = _speech_16k(line, voice)
         phones = align(audio, line)
         errors.extend(boundary_errors_s(speech.phones, phones))
