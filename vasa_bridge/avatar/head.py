@@ -30,7 +30,7 @@ MOUTH_CORNER_X_M = 0.0225  # half the mouth width
 EYE_Y_M = 0.055
 EYE_X_M = 0.032  # eye centres at +-EYE_X_M
 EYE_RADIUS_M = 0.0125
-EYE_PROTRUSION_M = 0.0025  # how far the cornea sits in front of the (unrecessed) skin surface
+EYE_PROTRUSION_M = 0.0015  # how far the cornea sits in front of the (unrecessed) skin surface
 LID_GAP_M = 0.0013  # eyelid shells float this far outside the eyeball
 UPPER_LID_OPEN_RAD = np.deg2rad(22.0)  # upper lid margin elevation at rest (covers the top of the iris a little)
 LOWER_LID_OPEN_RAD = np.deg2rad(-27.0)
@@ -194,7 +194,7 @@ _PROFILE_Y = np.array([-0.12, -0.085, -0.07, -0.06, -0.05, -0.035, -0.015, 0.005
 _PROFILE_W = np.array([0.039, 0.040, 0.044, 0.047, 0.052, 0.060, 0.065, 0.069, 0.072, 0.073, 0.073])
 _PROFILE_DF = np.array([0.043, 0.045, 0.058, 0.074, 0.080, 0.080, 0.081, 0.084, 0.085, 0.085, 0.085])
 _PROFILE_DB = np.array([0.042, 0.044, 0.052, 0.062, 0.070, 0.080, 0.088, 0.094, 0.097, 0.098, 0.098])
-_PROFILE_N = np.array([2.0, 2.0, 1.8, 1.55, 1.6, 1.8, 2.0, 2.15, 2.3, 2.4, 2.4])
+_PROFILE_N = np.array([2.0, 2.0, 1.8, 1.55, 1.6, 1.75, 1.9, 2.0, 2.1, 2.2, 2.2])
 _PROFILE_CZ = np.array([-0.016, -0.014, -0.008, -0.002, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
 
 

@@ -193,8 +193,9 @@ def head_blendshapes(model: H.HeadModel) -> dict[str, np.ndarray]:
                              + (r.mouth_area * _smooth(0.0, 0.4, r.mouth_area))[:, None] * squeeze)
     for side, sfx in ((1.0, "Left"), (-1.0, "Right")):
         half = r.half(side)
-        corner = r.corner(side)
-        wide = r.corner(side, sigma=0.016)
+        # corner shapes fade out across the midline so the other corner stays put
+        corner = r.corner(side) * half
+        wide = r.corner(side, sigma=0.016) * half
         shapes[f"mouth{sfx}"] = vec(r.mouth_area, side * 0.010, 0, -0.001)
         shapes[f"mouthSmile{sfx}"] = vec(corner, side * 0.006, 0.008, -0.004) + vec(wide * 0.4, 0, 0.003, 0.002)
         shapes[f"mouthFrown{sfx}"] = vec(corner, side * 0.002, -0.007, -0.001)
