@@ -255,8 +255,8 @@ def test_mesh_json_round_trips(exported, avatar):
 
 def test_export_is_byte_identical_across_runs(exported, tmp_path):
     # a second, separate process: no state shared with the first export
-    code = "import sys; from vasa_bridge.avatar import build_avatar; from vasa_bridge.avatar.gltf import write_avatar; " \
-           "write_avatar(build_avatar(), sys.argv[1])"
+    code = ("import sys\nfrom vasa_bridge.avatar import build_avatar\nfrom vasa_bridge.avatar.gltf import write_avatar\n"
+            "write_avatar(build_avatar(), sys.argv[1])")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]),
                                                        os.environ.get("PYTHONPATH", "")]))
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, timeout=120, env=env)
@@ -294,7 +294,8 @@ def test_command_writes_files_and_reports_bad_paths(tmp_path, capsys):
 
 
 @pytest.mark.skipif(shutil.which("node") is None or not os.environ.get("GLTF_VALIDATOR_DIR"),
-                    reason="set GLTF_VALIDATOR_DIR to a folder with node_modules/gltf-validator to run Khronos' validator")
+                    reason="set GLTF_VALIDATOR_DIR to a folder holding node_modules/gltf-validator (npm) to run "
+                           "Khronos' glTF validator")
 def test_khronos_validator_finds_no_issues(exported):
     script = ("const v=require('gltf-validator');const fs=require('fs');"
               "v.validateBytes(new Uint8Array(fs.readFileSync(process.argv[1])))"

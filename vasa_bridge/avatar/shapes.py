@@ -19,8 +19,8 @@ EYE_LOOK_YAW_RAD = np.deg2rad(28.0)  # eyeLookIn/Out at 1.0
 EYE_LOOK_PITCH_RAD = np.deg2rad(22.0)  # eyeLookUp/Down at 1.0
 DELTA_EPSILON_M = 1e-6  # deltas smaller than this are written as exact zeros (smaller files, no float dust)
 
-_smooth = H._smoothstep
-_gauss2 = H._gauss2
+_smooth = H.smoothstep
+_gauss2 = H.gauss2
 
 
 def _rot_x(angle: float) -> np.ndarray:
@@ -50,7 +50,7 @@ class _Regions:
         self.face = (skin | (part == H.LID)) * _smooth(0.03, 0.06, z)  # the front of the head only
         dy = y - H.MOUTH_Y_M
         self.dy = dy
-        up_h, lo_h = H._lip_heights(x)
+        up_h, lo_h = H.lip_heights(x)
         # lips: the vermilion and a few millimetres around it, on the face
         lip_shape = (x / (H.MOUTH_CORNER_X_M + 0.006)) ** 2 + (dy / 0.0135) ** 2
         self.lips = skin * _smooth(1.25, 0.55, lip_shape) * _smooth(0.05, 0.07, z)
@@ -181,7 +181,8 @@ def head_blendshapes(model: H.HeadModel) -> dict[str, np.ndarray]:
     lips, upper, lower = r.lips, r.upper, r.lower
     upper_lip, lower_lip = lips * upper, lips * lower
     # mouthClose undoes the jaw for the lips only: with jawOpen it closes the lips over an open jaw
-    shapes["mouthClose"] = -(lower_lip * _smooth(0.0, 0.5, r.jaw))[:, None] * jaw_rot * 0.95 + vec(upper_lip, 0, -0.0012, 0)
+    lower_follows_jaw = lower_lip * _smooth(0.0, 0.5, r.jaw)
+    shapes["mouthClose"] = -0.95 * lower_follows_jaw[:, None] * jaw_rot + vec(upper_lip, 0, -0.0012, 0)
     inward = np.stack([-x, np.zeros(n), np.zeros(n)], axis=1)  # toward the midline, proportional to |x|
     # funnel: lips flare forward and part into a rounded opening; corners come in
     part_open = r.lip_edge * centre_weight
