@@ -132,6 +132,7 @@ def test_glb_is_valid_gltf_with_52_named_arkit_targets(exported, avatar):
         for target, name in zip(prim.get("targets", []), names):
             assert doc["accessors"][target["POSITION"]]["min"] is not None
             np.testing.assert_allclose(glb.accessor(target["POSITION"]), source.blendshapes[name], atol=1e-7)
+            np.testing.assert_allclose(glb.accessor(target["NORMAL"]), source.blendshape_normals[name], atol=1e-7)
     # eye nodes sit at the eye centres so an engine can rotate them for gaze
     nodes = {n["name"]: n for n in doc["nodes"]}
     assert nodes["eyeLeft"]["translation"][0] > 0 > nodes["eyeRight"]["translation"][0]
@@ -158,6 +159,20 @@ def test_jaw_open_drops_the_chin_and_leaves_the_skull_still(avatar, rig):
     upper_teeth = rig.part == H.TEETH_UPPER
     assert np.all(d[upper_teeth] == 0.0)
     assert np.all(d[rig.part == H.TEETH_LOWER, 1] < -0.005)
+
+
+def test_jaw_open_normal_deltas_turn_the_chin_normals_with_the_jaw(avatar, rig):
+    from vasa_bridge.avatar.shapes import JAW_OPEN_RAD
+
+    head = avatar[0]
+    v = head.vertices
+    chin = np.nonzero((rig.part == H.SKIN) & (np.abs(v[:, 0]) < 0.006) & (v[:, 1] < -0.035) & (v[:, 1] > -0.05)
+                      & (v[:, 2] > 0.06))[0]
+    assert len(chin) >= 2
+    c, s = np.cos(JAW_OPEN_RAD), np.sin(JAW_OPEN_RAD)
+    rot = np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+    posed = head.normals[chin] + head.blendshape_normals["jawOpen"][chin]
+    np.testing.assert_allclose(posed, head.normals[chin] @ rot.T, atol=0.03)
 
 
 def test_eye_blink_left_closes_only_the_left_upper_lid(avatar, rig):

@@ -75,6 +75,8 @@ class AvatarMesh:
     triangles: np.ndarray  # (M, 3) uint32, counter-clockwise seen from outside
     pivot: np.ndarray  # (3,) float32, metres in the head frame
     blendshapes: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (N, 3) float32 vertex deltas
+    # name -> (N, 3) float32 normal deltas at weight 1 (posed normals minus rest normals); same keys as blendshapes
+    blendshape_normals: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,11 @@ class _Regions:
         ax = np.abs(x)
         # inside the mouth width the cut decides; outside it the cheek stretches over ~2.5 cm
         lateral = _smooth(H.MOUTH_CORNER_X_M - 0.007, H.MOUTH_CORNER_X_M + 0.004, ax)
-        below_cut = np.where(rig.lip_side < 0, 1.0 - 0.5 * (ax / H.MOUTH_CORNER_X_M) ** 2, 0.0)
+        # near the mouth line the lower lip follows less toward the corners (an oval opening); lower down the
+        # jaw is rigid
+        near_line = _smooth(H.MOUTH_Y_M - 0.02, H.MOUTH_Y_M, y)
+        lip_relief = 0.5 * np.clip(ax / H.MOUTH_CORNER_X_M, 0.0, 1.0) ** 2 * near_line
+        below_cut = np.where(rig.lip_side < 0, 1.0 - lip_relief, 0.0)
         cheek = _smooth(H.MOUTH_Y_M + 0.004, H.MOUTH_Y_M - 0.024, y)
         w = (1.0 - lateral) * below_cut + lateral * cheek
         w *= _smooth(-0.015, 0.035, z)  # nothing behind the hinge moves
@@ -257,6 +261,22 @@ def head_blendshapes(model: H.HeadModel) -> dict[str, np.ndarray]:
         d = shapes[name]
         d = np.where(np.abs(d) < DELTA_EPSILON_M, 0.0, d)
         out[name] = d.astype(np.float32)
+    return out
+
+
+def normal_deltas(mesh: H.AvatarMesh, epsilon: float = 2e-3) -> dict[str, np.ndarray]:
+    """Per-shape normal deltas at weight 1 (the posed surface's normals minus the rest normals), so engines shade a
+    dropped jaw or a closed lid correctly. Changes below `epsilon` (about 0.1 degree) are written as zeros."""
+    rest = mesh.vertices.astype(np.float64)
+    base = H.vertex_normals(rest, mesh.triangles)
+    out = {}
+    for name, d in mesh.blendshapes.items():
+        moved = np.any(d != 0.0, axis=1)
+        delta = np.zeros_like(rest)
+        if moved.any():
+            delta = H.vertex_normals(rest + d, mesh.triangles) - base
+        delta = np.where(np.linalg.norm(delta, axis=1, keepdims=True) < epsilon, 0.0, delta)
+        out[name] = delta.astype(np.float32)
     return out
 
 
