@@ -22,7 +22,7 @@ DEFAULT_PANELS: tuple[tuple[str, dict[str, float], float], ...] = (
     ("mouthSmileLeft", {"mouthSmileLeft": 1.0}, 0.0),
     ("mouthPucker", {"mouthPucker": 1.0}, 0.0),
     ("mouthFunnel + browInnerUp", {"mouthFunnel": 1.0, "browInnerUp": 1.0}, 0.0),
-    ("jawOpen 0.6 + tongueOut (3/4)", {"jawOpen": 0.6, "tongueOut": 1.0}, 0.55),
+    ("jawOpen 0.5 + tongueOut (side)", {"jawOpen": 0.5, "tongueOut": 1.0}, 1.2),
     ("eyeLookOut/InLeft+Right, smile", {"eyeLookOutLeft": 1.0, "eyeLookInRight": 1.0, "mouthSmileLeft": 0.6,
                                         "mouthSmileRight": 0.6, "cheekSquintLeft": 0.5, "cheekSquintRight": 0.5}, 0.0),
 )
