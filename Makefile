@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SYSTEM_STAMP := .make/system.stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test bench data train system venv clean
+.PHONY: demo test bench data train system venv clean avatar
 
 $(SYSTEM_STAMP): scripts/install_system.sh
 	bash scripts/install_system.sh
@@ -41,3 +41,7 @@ train: $(STAMP) data
 
 clean:
 	rm -rf out .make
+
+# The demo head for the engine samples: out/avatar/vasa_head.glb + vasa_head.mesh.json
+avatar: $(STAMP)
+	$(BIN)/vasa-bridge avatar export -o out/avatar
