@@ -17,6 +17,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "phones": ("phones", "print phone timings for a line (espeak-ng) or a wav + transcript (forced alignment)"),
     "datagen": ("datagen", "build the training corpus: many voices, teacher motion, augmentation"),
     "bench": ("bench", "measure speed and print a table (or --json)"),
+    "serve": ("serve", "run the sidecar: stream face motion for many sessions over ZeroMQ and WebSocket"),
+    "stream": ("stream", "play a speech file into a sidecar session and save the motion clip that comes back"),
+    "keys": ("keys", "create CURVE keys that secure the sidecar's ZeroMQ binding beyond loopback"),
 }
 
 
