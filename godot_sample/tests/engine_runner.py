@@ -364,13 +364,13 @@ def export_head() -> bytes:
 
 
 def run_tests(*, extra_args: list[str] | None = None, out_dir: Path | None = None, timeout_s: float = 120.0,
-              routes: dict[str, tuple[str, Callable[[dict[str, str]], bytes]]] | None = None) -> EngineRun:
+              data: dict[str, bytes] | None = None) -> EngineRun:
     """Pack the addon and godot_sample/tests/*.gd, run `VasaTestMain` in the engine (WebGL mode, dummy audio)."""
     engine_dir = ensure_engine()
     pack = build_pack(include_dirs=["addons", "tests"], main_scene="res://tests/empty.tscn",
-                      main_loop=TEST_MAIN_CLASS, data=_test_data())
+                      main_loop=TEST_MAIN_CLASS, data=_test_data() | (data or {}))
     args = ["--audio-driver", "Dummy", "--"] + (extra_args or [])
-    server = PageServer(engine_dir, pack, make_page(args), upload_dir=out_dir, routes=routes or {})
+    server = PageServer(engine_dir, pack, make_page(args), upload_dir=out_dir)
     try:
         args_with_http = args + [f"--http-port={server.port}"]
         server.page = make_page(args_with_http)
@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     from godot_live import LiveHarness  # noqa: PLC0415 (sibling module)
 
     with LiveHarness(out_dir=args.out) as harness:
-        run = run_tests(extra_args=harness.engine_args(), out_dir=args.out, routes=harness.routes())
+        run = run_tests(extra_args=harness.engine_args(), out_dir=args.out, data=harness.data())
     for line in run.lines if args.verbose else []:
         print(line)
     for name, passed, details in run.results:
