@@ -34,6 +34,7 @@ test: $(STAMP)
 test-godot: $(STAMP)
 	@mkdir -p out/godot
 	$(BIN)/python -m pytest -q tests/test_godot.py -p no:cacheprovider --junitxml=out/godot/junit.xml; rc=$$?; \
+	cat out/godot/engine_summary.txt 2>/dev/null; \
 	$(BIN)/python -c "import xml.etree.ElementTree as E; s=E.parse('out/godot/junit.xml').getroot(); \
 	s=s if s.tag=='testsuite' else s[0]; n=lambda k:int(s.get(k,0)); bad=n('failures')+n('errors'); \
 	print(f\"{n('tests')-bad-n('skipped')} passed, {bad} failed\")"; exit $$rc

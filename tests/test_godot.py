@@ -32,8 +32,16 @@ def engine_run() -> engine_runner.EngineRun:
     for png in ("jaw_closed.png", "jaw_open.png"):
         (OUT / png).unlink(missing_ok=True)
     with LiveHarness(out_dir=OUT) as harness:
-        return engine_runner.run_tests(extra_args=harness.engine_args(), out_dir=OUT, data=harness.data(),
-                                       timeout_s=150)
+        run = engine_runner.run_tests(extra_args=harness.engine_args(), out_dir=OUT, data=harness.data(),
+                                      timeout_s=150)
+    # The in-engine log, for `make test-godot`'s summary and for reading after a failure.
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "engine.log").write_text("\n".join(run.lines) + "\n")
+    n_pass = sum(ok for _, ok, _ in run.results)
+    (OUT / "engine_summary.txt").write_text(
+        f"in-engine checks (Godot 4.6 web, one run, {run.wall_s:.1f} s): {n_pass} passed, "
+        f"{len(run.results) - n_pass} failed\n")
+    return run
 
 
 def _results(run: engine_runner.EngineRun, prefix: str) -> dict[str, tuple[bool, str]]:
@@ -83,8 +91,9 @@ def test_live_session_streams_frames_and_drives_jaw(engine_run: engine_runner.En
     _all_pass(engine_run, "live_", at_least=8)
 
 
-def test_malformed_server_messages_give_error_signal(engine_run: engine_runner.EngineRun) -> None:
+def test_malformed_server_messages_give_error_signal_and_client_backs_off(engine_run: engine_runner.EngineRun) -> None:
     _all_pass(engine_run, "malformed_", at_least=8)
+    _all_pass(engine_run, "client_reconnects", at_least=1)
 
 
 def test_webgl_screenshot_jaw_open_differs_in_mouth(engine_run: engine_runner.EngineRun) -> None:
