@@ -21,9 +21,9 @@ func run(tree: SceneTree, t: VasaTestReport, options: Dictionary) -> void:
 	retrying.url = "ws://127.0.0.1:%s/refuse" % options["fake-port"]
 	retrying.reconnect_min_s = 0.1
 	retrying.reconnect_max_s = 0.4
-	var failures_ms: Array = []
-	retrying.error_received.connect(func(_c: String, _m: String, _d: Dictionary) -> void:
-		failures_ms.append(Time.get_ticks_msec()))
+	var failure_codes: Array = []
+	retrying.error_received.connect(func(code: String, _m: String, _d: Dictionary) -> void:
+		failure_codes.append(code))
 	tree.root.add_child(retrying)
 	for path: String in CASES:
 		var client := VasaBridgeClient.new()
@@ -45,17 +45,22 @@ func run(tree: SceneTree, t: VasaTestReport, options: Dictionary) -> void:
 			"code %s after %d ms: %s" % [seen[0], seen[2], seen[1]])
 		clients[path].close_connection()
 		clients[path].queue_free()
-	while failures_ms.size() < 5 and Time.get_ticks_msec() - started < WAIT_LIMIT_MS:
+	# When each reconnect attempt starts: the gap between attempts k and k + 1 is the failed connection's time
+	# plus back-off delay k + 1 (0.1 s doubling, capped at 0.4 s).
+	var attempt_ms: Array = []
+	var seen_attempts: int = 0
+	while attempt_ms.size() < 4 and Time.get_ticks_msec() - started < WAIT_LIMIT_MS:
+		if retrying.reconnect_attempts != seen_attempts:
+			seen_attempts = retrying.reconnect_attempts
+			attempt_ms.append(Time.get_ticks_msec())
 		await tree.process_frame
 	retrying.close_connection()
 	var gaps: Array = []
-	for i: int in range(1, failures_ms.size()):
-		gaps.append(failures_ms[i] - failures_ms[i - 1])
-	# Delays 0.1, 0.2, 0.4, 0.4 s (capped) plus the connect time: each gap at least its delay, the later ones
-	# longer than the first.
-	var backs_off: bool = gaps.size() >= 4 and gaps[0] >= 100 and gaps[1] >= 200 and gaps[2] >= 400 \
-			and gaps[3] >= 400 and gaps[3] < 2000
-	t.check("client_reconnects_with_backoff", backs_off and retrying.reconnect_attempts >= 4,
-		"%d attempts, gaps between failures %s ms" % [retrying.reconnect_attempts, gaps])
+	for i: int in range(1, attempt_ms.size()):
+		gaps.append(attempt_ms[i] - attempt_ms[i - 1])
+	var backs_off: bool = gaps.size() == 3 and gaps[0] >= 200 and gaps[1] >= 400 and gaps[2] >= 400 \
+			and gaps[2] < 2000
+	t.check("client_reconnects_with_backoff", backs_off and failure_codes.has("connection_failed"),
+		"gaps between attempts %s ms (delays 0.2, 0.4, 0.4 s + connect time), errors %s" % [gaps, failure_codes])
 	retrying.queue_free()
 	await tree.process_frame
