@@ -87,6 +87,10 @@ def test_generated_head_loads_with_52_arkit_targets(engine_run: engine_runner.En
     _all_pass(engine_run, "face_", at_least=2)
 
 
+def test_texture_node_shows_rendered_frames_at_their_pts(engine_run: engine_runner.EngineRun) -> None:
+    _all_pass(engine_run, "texture_", at_least=3)
+
+
 def test_live_session_streams_frames_and_drives_jaw(engine_run: engine_runner.EngineRun) -> None:
     _all_pass(engine_run, "live_", at_least=8)
 

@@ -36,7 +36,10 @@ func run(tree: SceneTree, t: VasaTestReport, options: Dictionary) -> void:
 		errors.append("%s: %s" % [code, message]))
 	client.session_ended.connect(func(_s: String, reason: String, msg: Dictionary) -> void:
 		ended.append([reason, msg]))
-	face.line_started.connect(func(_s: String) -> void: started.append(Time.get_ticks_msec()))
+	var buffered_at_start: Array = []
+	face.line_started.connect(func(_s: String) -> void:
+		started.append(Time.get_ticks_msec())
+		buffered_at_start.append(face.jitter.buffered_until_ms()))
 
 	var t0: int = Time.get_ticks_msec()
 	while not client.is_ready() and Time.get_ticks_msec() - t0 < WAIT_LIMIT_MS and errors.is_empty():
@@ -82,9 +85,12 @@ func run(tree: SceneTree, t: VasaTestReport, options: Dictionary) -> void:
 		jaw_min = minf(jaw_min, v)
 	t.check("live_stream_moves_the_jaw", jaw_max - jaw_min > 0.2,
 		"jawOpen range %.3f..%.3f over %d frames" % [jaw_min, jaw_max, jaw_track.size()])
-	t.check("live_playback_started", started.size() == 1,
-		"line_started after %d ms (lookahead_ms %.1f)" % [
-		(started[0] - t_speak) if not started.is_empty() else -1, face.lookahead_ms])
+	# Playback waits for the sidecar's lookahead plus a margin of buffered motion (or the whole line).
+	var buffered: float = buffered_at_start[0] if not buffered_at_start.is_empty() else -1.0
+	t.check("live_playback_starts_after_lookahead", started.size() == 1
+		and buffered >= face.lookahead_ms + face.start_margin_ms,
+		"line_started after %d ms with %.0f ms of motion buffered (lookahead_ms %.1f + margin %.0f)" % [
+		(started[0] - t_speak) if not started.is_empty() else -1, buffered, face.lookahead_ms, face.start_margin_ms])
 
 	# The head's jawOpen follows the stream: at each frame time, and halfway between frames.
 	var jb := VasaJitterBuffer.new(25.0)
