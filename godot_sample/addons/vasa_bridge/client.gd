@@ -23,6 +23,8 @@ signal session_ended(session: String, reason: String, message: Dictionary)
 ## A protocol `error` reply, an undecodable or invalid server message ("bad_message"), a request without reply
 ## ("timeout"), or a failed connection ("connection_failed"). `details` holds the error message, if any.
 signal error_received(code: String, message: String, details: Dictionary)
+## The connection failed or dropped; the next attempt starts in `delay_s` (exponential back-off).
+signal reconnect_scheduled(attempt: int, delay_s: float)
 
 enum State { IDLE, CONNECTING, HELLO, READY, WAITING_TO_RECONNECT }
 
@@ -333,3 +335,4 @@ func _schedule_reconnect() -> void:
 	_backoff_s = reconnect_min_s if _backoff_s <= 0.0 else minf(_backoff_s * 2.0, reconnect_max_s)
 	_retry_at_ms = Time.get_ticks_msec() + int(_backoff_s * 1000.0)
 	state = State.WAITING_TO_RECONNECT
+	reconnect_scheduled.emit(reconnect_attempts + 1, _backoff_s)
