@@ -40,8 +40,10 @@ test-godot: $(STAMP)
 	print(f\"{n('tests')-bad-n('skipped')} passed, {bad} failed\")"; exit $$rc
 
 # The talking head in a browser: sidecar + Godot 4.6 web engine on 127.0.0.1; prints the URL to open.
+# Other ports: make web-demo WEB_DEMO_ARGS="--port 8061 --ws-port 5582"
+WEB_DEMO_ARGS ?=
 web-demo: $(STAMP)
-	$(BIN)/python godot_sample/tests/engine_runner.py demo
+	$(BIN)/python godot_sample/tests/engine_runner.py demo $(WEB_DEMO_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/vasa-bridge bench

@@ -21,7 +21,8 @@ signal render_received(session: String, message: Dictionary)
 ## The session's stream ended: reason from SPEC.md §5.3, or "connection_lost".
 signal session_ended(session: String, reason: String, message: Dictionary)
 ## A protocol `error` reply, an undecodable or invalid server message ("bad_message"), a request without reply
-## ("timeout"), or a failed connection ("connection_failed"). `details` holds the error message, if any.
+## ("timeout"), or a connection that failed before the server accepted our hello ("connection_failed"; a lost
+## connection after that is `disconnected`). `details` holds the error message, if any.
 signal error_received(code: String, message: String, details: Dictionary)
 ## The connection failed or dropped; the next attempt starts in `delay_s` (exponential back-off).
 signal reconnect_scheduled(attempt: int, delay_s: float)
@@ -178,9 +179,9 @@ func _send(message: Dictionary) -> void:
 	_pending[message["id"]] = {"message": message, "sent_ms": Time.get_ticks_msec()}
 	var err: Error = _peer.send(VasaMsgpack.encode(message), WebSocketPeer.WRITE_MODE_BINARY)
 	if err != OK:
-		_pending.erase(message["id"])
-		error_received.emit("send_failed", "cannot send %s: %s" % [message["type"], error_string(err)],
-			{"id": message["id"]})
+		# A WebSocket that cannot take a message (closing, or its buffer full) is not usable: close it. The
+		# request stays pending, so _on_closed reports the failure once and replays what still makes sense.
+		_peer.close(1011, "send failed: %s" % error_string(err))
 
 
 func _handle(packet: PackedByteArray) -> void:
