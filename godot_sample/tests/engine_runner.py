@@ -23,7 +23,6 @@ Command line (what `make test-godot` and `make web-demo` use):
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import http.server
 import importlib
@@ -32,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -458,6 +458,10 @@ def demo_screenshot(png_path: Path, *, timeout_s: float = 60.0) -> list[str]:
     return lines
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -478,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(lines[-15:]))
             print(f"{'wrote ' + str(args.screenshot) if ok else 'the head did not talk'}")
             return 0 if ok else 1
+        # Stop cleanly on SIGTERM too (not only Ctrl-C), so the sidecar subprocess goes with us.
+        signal.signal(signal.SIGTERM, _interrupt)
         demo = WebDemo(port=args.port, ws_port=args.ws_port)
         print(f"vasa_bridge Godot web demo: open {demo.url}  (sidecar {demo.sidecar.url}; Ctrl-C stops)", flush=True)
         try:
