@@ -194,7 +194,11 @@ class AsyncClient:
     @classmethod
     async def connect(cls, url: str = DEFAULT_ZMQ_URL, **kwargs: Any) -> "AsyncClient":
         client = cls(url, **kwargs)
-        await client._connect()
+        try:
+            await client._connect()
+        except BaseException:
+            await client._drop_transport()
+            raise
         return client
 
     async def _connect(self) -> None:
@@ -215,7 +219,11 @@ class AsyncClient:
         for session in list(self._sessions.values()):
             session._ended("closed")
         self._sessions.clear()
-        await self._connect()
+        try:
+            await self._connect()
+        except BaseException:
+            await self._drop_transport()
+            raise
 
     async def _drop_transport(self) -> None:
         if self._transport is not None:

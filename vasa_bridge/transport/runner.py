@@ -45,7 +45,7 @@ async def run_sidecar(config: ServerConfig, stop: asyncio.Event, backend: Motion
         log_event("ready", zmq=endpoints.zmq_url, zmq_stream=endpoints.zmq_stream_url, ws=endpoints.ws_url,
                   backend=core.backend.name, instance=core.instance)
         if on_ready is not None:
-            on_ready(endpoints)
+            on_ready(endpoints, core)
         await stop.wait()
         log_event("draining", sessions=len(core.sessions))
         await core.drain()
@@ -76,7 +76,7 @@ def serve_forever(config: ServerConfig, backend: MotionBackend | None = None,
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await run_sidecar(config, stop, backend, renderer,
-                          on_ready=lambda e: print(f"vasa-bridge serve: zmq {e.zmq_url} stream {e.zmq_stream_url} "
+                          on_ready=lambda e, _core: print(f"vasa-bridge serve: zmq {e.zmq_url} stream {e.zmq_stream_url} "
                                                    f"ws {e.ws_url}", file=sys.stderr, flush=True))
 
     asyncio.run(main())
@@ -90,6 +90,7 @@ class BackgroundServer:
                  backend: MotionBackend | None = None, renderer: Renderer | None = None) -> None:
         self.config, self.backend, self.renderer = config, backend, renderer
         self.endpoints: Endpoints | None = None
+        self.core: Sidecar | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -101,8 +102,8 @@ class BackgroundServer:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
 
-            def ready(endpoints: Endpoints) -> None:
-                self.endpoints = endpoints
+            def ready(endpoints: Endpoints, core: Sidecar) -> None:
+                self.endpoints, self.core = endpoints, core
                 self._ready.set()
             await run_sidecar(self.config, self._stop, self.backend, self.renderer, on_ready=ready)
         try:
@@ -124,6 +125,12 @@ class BackgroundServer:
         if self._loop is not None and self._stop is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout_s)
+
+    def call(self, fn, timeout_s: float = 5.0):
+        """fn(core) run on the server's loop thread (safe access to its state), e.g. for tests and status."""
+        async def run():
+            return fn(self.core)
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout_s)
 
     def __enter__(self) -> "BackgroundServer":
         return self.start()

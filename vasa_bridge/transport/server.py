@@ -45,6 +45,9 @@ log = logging.getLogger("vasa_bridge.sidecar")
 log.addHandler(logging.NullHandler())  # silent unless `serve` (runner.setup_logging) configures it
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# ZeroMQ has no disconnect event: a peer identity with no sessions and no request for this long is forgotten
+# (its next request gets hello_required), so reconnecting clients cannot grow the client table without bound.
+ZMQ_CLIENT_FORGET_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -578,7 +581,8 @@ class Sidecar:
                                                 "next_seq": session.next_seq, "received_ms": session.received_ms,
                                                 "server_time_ms": time.time() * 1000.0})
             for client in list(self.clients.values()):
-                if client.key[0] == "zmq" and not client.sessions and now - client.last_seen > c.idle_timeout_s:
+                if client.key[0] == "zmq" and not client.sessions and \
+                        now - client.last_seen > max(c.idle_timeout_s, ZMQ_CLIENT_FORGET_S):
                     self.clients.pop(client.key, None)
 
     def start_tasks(self) -> None:
