@@ -263,7 +263,10 @@ class AsyncClient:
     async def request(self, msg: dict, timeout_s: float | None = None) -> dict:
         """Send a request (id assigned here) and return its reply; ServerError for an error reply."""
         if self._transport is None or self._transport.closed:
-            raise ConnectionLost("not connected; call reconnect()")
+            why = ""
+            if isinstance(self._transport, _WsTransport) and self._transport.close_code is not None:
+                why = f" (WebSocket closed by the server: {self._transport.close_code} {self._transport.close_reason})"
+            raise ConnectionLost(f"not connected{why}; call reconnect()")
         msg = {"type": msg["type"], "id": next(self._ids) & m.MAX_ID, **{k: v for k, v in msg.items() if k != "type"}}
         future = asyncio.get_running_loop().create_future()
         self._pending[msg["id"]] = future

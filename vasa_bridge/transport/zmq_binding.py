@@ -48,6 +48,8 @@ class ZmqBinding:
             sock.setsockopt(zmq.MAXMSGSIZE, HARD_CAP_FACTOR * c.max_message_bytes)
             sock.setsockopt(zmq.SNDHWM, c.zmq_hwm)
             sock.setsockopt(zmq.RCVHWM, c.zmq_hwm)
+            if c.zmq_sndbuf_bytes:
+                sock.setsockopt(zmq.SNDBUF, c.zmq_sndbuf_bytes)
         self.xpub.setsockopt(zmq.XPUB_VERBOSE, 1)  # see every subscription, not only the first per topic
         if c.curve_dir:
             self._setup_curve(Path(c.curve_dir), Path(c.curve_clients_dir) if c.curve_clients_dir else None)
