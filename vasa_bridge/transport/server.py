@@ -49,6 +49,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # (its next request gets hello_required), so reconnecting clients cannot grow the client table without bound.
 ZMQ_CLIENT_FORGET_S = 600.0
 RESAMPLE_SLICE_SAMPLES = 16384
+ENGINE_COALESCE_S = 0.004
 
 
 @dataclass(frozen=True)
@@ -537,6 +538,9 @@ class Sidecar:
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
+            # Let audio from other sessions arriving in the next moment join this step: one batched call for
+            # many sessions instead of a thread hand-off per request (costs at most ENGINE_COALESCE_S latency).
+            await asyncio.sleep(ENGINE_COALESCE_S)
             self._wake.clear()
             work = self._collect_work()
             if not work:
