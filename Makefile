@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SYSTEM_STAMP := .make/system.stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test bench data train system venv clean test-godot web-demo
+.PHONY: demo test bench data train system venv clean avatar test-godot web-demo
 
 $(SYSTEM_STAMP): scripts/install_system.sh
 	bash scripts/install_system.sh
@@ -56,3 +56,7 @@ train: $(STAMP) data
 
 clean:
 	rm -rf out .make
+
+# The demo head for the engine samples: out/avatar/vasa_head.glb + vasa_head.mesh.json
+avatar: $(STAMP)
+	$(BIN)/vasa-bridge avatar export -o out/avatar
