@@ -15,6 +15,7 @@ var head_path: String = ""
 var autoplay: bool = false
 
 var _mouth_reported: bool = false
+var _jaw_peak: float = 0.0
 
 @onready var client: VasaBridgeClient = $VasaBridgeClient
 @onready var face: VasaBridgeFace = $VasaBridgeFace
@@ -53,10 +54,15 @@ func _ready() -> void:
 
 
 func _process(_delta: float) -> void:
-	# For the browser test: say once that the mouth opened while speaking (the screenshot moment).
-	if not _mouth_reported and face.is_speaking() and face.channel_value("jawOpen") > 0.45:
+	# For the browser test: say once that the mouth is wide open while speaking (the screenshot moment): at the
+	# first peak of jawOpen above 0.35, i.e. when it starts to fall again.
+	if _mouth_reported or not face.is_speaking():
+		return
+	var jaw: float = face.channel_value("jawOpen")
+	if _jaw_peak > 0.35 and jaw < _jaw_peak - 0.01:
 		_mouth_reported = true
-		print("VASA_DEMO mouth_open jawOpen=%.2f t=%.0fms" % [face.channel_value("jawOpen"), face.current_time_ms])
+		print("VASA_DEMO mouth_open jawOpen=%.2f (peak %.2f) t=%.0fms" % [jaw, _jaw_peak, face.current_time_ms])
+	_jaw_peak = maxf(_jaw_peak, jaw)
 
 
 func _read_settings() -> void:
@@ -128,4 +134,5 @@ func _on_speak() -> void:
 		status.text = "speech service %s answered %d: %s" % [speech_url, code, body.get_string_from_utf8().left(200)]
 		return
 	_mouth_reported = false
+	_jaw_peak = 0.0
 	face.speak(body, rate)
