@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "phones": ("phones", "print phone timings for a line (espeak-ng) or a wav + transcript (forced alignment)"),
     "datagen": ("datagen", "build the training corpus: many voices, teacher motion, augmentation"),
     "bench": ("bench", "measure speed and print a table (or --json)"),
+    "avatar": ("avatar", "write the demo head with the 52 ARKit blend shapes (.glb + mesh JSON) or a preview PNG"),
 }
 
 
