@@ -18,6 +18,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "datagen": ("datagen", "build the training corpus: many voices, teacher motion, augmentation"),
     "bench": ("bench", "measure speed and print a table (or --json)"),
     "avatar": ("avatar", "write the demo head with the 52 ARKit blend shapes (.glb + mesh JSON) or a preview PNG"),
+    "serve": ("serve", "run the sidecar: stream face motion for many sessions over ZeroMQ and WebSocket"),
+    "stream": ("stream", "play a speech file into a sidecar session and save the motion clip that comes back"),
+    "keys": ("keys", "create CURVE keys that secure the sidecar's ZeroMQ binding beyond loopback"),
 }
 
 

@@ -50,16 +50,19 @@ MAX_ID = 2**32 - 1
 class ProtocolError(Exception):
     """A request the server answers with an `error` message (code from ERROR_CODES)."""
 
-    def __init__(self, code: str, message: str, request_id: int | None = None, session: str | None = None
-                 ) -> None:
+    def __init__(self, code: str, message: str, request_id: int | None = None, session: str | None = None,
+                 retry_after_ms: float | None = None) -> None:
         assert code in ERROR_CODES, code
         super().__init__(f"{code}: {message}")
         self.code, self.message, self.request_id, self.session = code, message, request_id, session
+        self.retry_after_ms = retry_after_ms
 
     def to_message(self) -> dict[str, Any]:
         msg: dict[str, Any] = {"type": "error", "id": self.request_id, "code": self.code, "message": self.message}
         if self.session is not None:
             msg["session"] = self.session
+        if self.retry_after_ms is not None:
+            msg["retry_after_ms"] = float(self.retry_after_ms)
         return msg
 
 
