@@ -241,6 +241,12 @@ def head_blendshapes(model: H.HeadModel) -> dict[str, np.ndarray]:
     lead[tongue] = _smooth(tz.min(), tz.max(), tz) * 0.6 + 0.4
     shapes["tongueOut"] = vec(lead * tongue, 0, -0.003, 0.028)
 
+    # one-sided shapes of the upper face stop at the midline (the lower face keeps a soft seam: one mouth)
+    for name in ARKIT_NAMES:
+        if name.startswith(("eye", "brow", "cheekSquint", "noseSneer")) and name.endswith(("Left", "Right")):
+            side = 1.0 if name.endswith("Left") else -1.0
+            shapes[name] = shapes[name] * _smooth(-0.001, 0.008, side * x)[:, None]
+
     out = {}
     for name in ARKIT_NAMES:
         d = shapes[name]
