@@ -160,10 +160,10 @@ namespace VasaBridge
                 grown[_sessions.Length] = s;
                 Volatile.Write(ref _sessions, grown);
             }
-            // Subscribe right after open_ok; the server holds the stream until it sees the subscription (§8.4).
-            _sub.Subscribe(s.Topic);
             Raise(new VasaBridgeEvent(VasaBridgeEventKind.SessionOpened, s.Id, null,
                 "session open: " + s.ChannelNames.Length + " channels at " + s.Fps + " fps, lookahead " + s.LookaheadMs + " ms"));
+            // Subscribe right after open_ok; the server holds the stream until it sees the subscription (§8.4).
+            _sub.Subscribe(s.Topic);
             return s;
         }
 

@@ -83,7 +83,7 @@ namespace VasaBridge
         Thread _thread;
         volatile bool _disposed;
         TcpClient _tcp;      // guarded by _sendLock
-        Stream _stream;      // guarded by _sendLock; null while disconnected
+        Stream _stream;      // write side, guarded by _sendLock; null while disconnected
         int _connections;    // completed handshakes so far
 
         public ZmtpSocket(string host, int port, ZmtpSocketType type, ZmtpOptions options,
@@ -120,7 +120,7 @@ namespace VasaBridge
                     _stream.Flush();
                     return true;
                 }
-                catch (Exception e) when (e is IOException || e is ObjectDisposedException || e is SocketException)
+                catch (Exception) // IO, socket or disposal: the reader thread notices and reconnects
                 {
                     DropLinkLocked();
                     return false;
@@ -151,7 +151,7 @@ namespace VasaBridge
                     SendSubscriptionLocked(topic, subscribe);
                     _stream.Flush();
                 }
-                catch (Exception e) when (e is IOException || e is ObjectDisposedException || e is SocketException)
+                catch (Exception)
                 {
                     DropLinkLocked();
                 }
@@ -225,19 +225,22 @@ namespace VasaBridge
                 tcp.EndConnect(ar);
                 NetworkStream ns = tcp.GetStream();
                 ns.ReadTimeout = Timeout.Infinite;
-                var stream = new BufferedStream(ns, 64 * 1024);
-                Handshake(ns, stream);
+                // Separate buffers for the two directions: a BufferedStream cannot interleave reads and writes on a
+                // socket, and the reader thread and senders use the directions concurrently.
+                var reader = new BufferedStream(ns, 64 * 1024);
+                var writer = new BufferedStream(ns, 64 * 1024);
+                Handshake(ns, reader, writer);
                 lock (_sendLock)
                 {
                     if (_disposed) { tcp.Close(); return null; }
                     _tcp = tcp;
-                    _stream = stream;
+                    _stream = writer;
                     foreach (byte[] topic in _subscriptions) SendSubscriptionLocked(topic, true);
                     _stream.Flush();
                 }
-                return stream;
+                return reader;
             }
-            catch (Exception e) when (e is IOException || e is SocketException || e is ObjectDisposedException || e is ZmtpException)
+            catch (Exception e) // whatever the peer did, the network thread reports it and retries; it never dies
             {
                 failure = "cannot connect to " + Endpoint + ": " + e.Message;
                 tcp.Close();
@@ -245,14 +248,14 @@ namespace VasaBridge
             }
         }
 
-        void Handshake(NetworkStream ns, Stream stream)
+        void Handshake(NetworkStream ns, Stream stream, Stream writer)
         {
             // Greeting (64 bytes): signature, version 3.1, mechanism NULL, as-server 0, filler.
             var greeting = new byte[64];
             greeting[0] = 0xff; greeting[9] = 0x7f; greeting[10] = 3; greeting[11] = 1;
             Encoding.ASCII.GetBytes("NULL", 0, 4, greeting, 12);
-            stream.Write(greeting, 0, 64);
-            stream.Flush();
+            writer.Write(greeting, 0, 64);
+            writer.Flush();
             ns.ReadTimeout = _options.ConnectTimeoutMs; // a silent peer must not hang the handshake
             var peer = new byte[64];
             ReadExactly(stream, peer, 0, 64);
@@ -270,8 +273,8 @@ namespace VasaBridge
             WriteProperty(ready, "Socket-Type", _type == ZmtpSocketType.Dealer ? "DEALER" : "SUB");
             if (_type == ZmtpSocketType.Dealer) WriteProperty(ready, "Identity", "");
             byte[] readyBytes = ready.ToArray();
-            WriteFrame(stream, readyBytes, 0, readyBytes.Length, false, true);
-            stream.Flush();
+            WriteFrame(writer, readyBytes, 0, readyBytes.Length, false, true);
+            writer.Flush();
 
             bool more, command;
             byte[] cmd = ReadFrameBody(stream, out more, out command, 64 * 1024);
@@ -360,6 +363,10 @@ namespace VasaBridge
             {
                 return _disposed ? "socket closed" : "connection to " + Endpoint + " lost: " + e.Message;
             }
+            catch (Exception e)
+            {
+                return _disposed ? "socket closed" : "connection to " + Endpoint + " failed: " + e.GetType().Name + ": " + e.Message;
+            }
         }
 
         void HandleCommand(byte[] body)
@@ -375,7 +382,7 @@ namespace VasaBridge
             {
                 if (_stream == null) return;
                 try { WriteFrame(_stream, pong, 0, pong.Length, false, true); _stream.Flush(); }
-                catch (Exception e) when (e is IOException || e is ObjectDisposedException || e is SocketException) { DropLinkLocked(); }
+                catch (Exception) { DropLinkLocked(); }
             }
         }
 

@@ -231,12 +231,6 @@ static class Harness
         }
     }
 
-    static string[] ChannelNames()
-    {
-        // Layout 1 (SPEC §5.1): 52 ARKit names, 6 head pose, 2 gaze. Taken from open_ok's vector.
-        return null;
-    }
-
     static string[] _layout;
 
     static VasaSession DetachedSession(string id, bool f16, bool render)
@@ -347,10 +341,13 @@ static class Harness
             };
             run(warm);
             s = DetachedSessionFresh(s, f16);
+            GC.KeepAlive(new VasaSession(id, 25.0, _layout, 80.0, FramesDtype.F32, 8192, false, null)); // JIT the ctor
+
             GC.Collect(); GC.WaitForPendingFinalizers(); GC.Collect();
             int gen0 = GC.CollectionCount(0);
             long before = GC.GetTotalMemory(false);
             var sw = Stopwatch.StartNew();
+            TimeSpan cpu0 = Process.GetCurrentProcess().TotalProcessorTime; // wall time lies on a loaded machine
             // Measure only whole passes over the distinct messages: a fresh session per pass is set up outside.
             int passes = iterations / distinct;
             long allocOutside = 0;
@@ -369,12 +366,14 @@ static class Harness
                 sw.Start();
             }
             sw.Stop();
+            double cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalMilliseconds;
             long after = GC.GetTotalMemory(false);
             int frames = passes * distinct;
             double nsPerFrame = sw.Elapsed.TotalMilliseconds * 1e6 / frames;
             long allocated = after - before - allocOutside;
             string dt = f16 ? "f16" : "f32";
             Console.WriteLine("BENCH dtype=" + dt + " frames=" + frames + " ns_per_frame=" + nsPerFrame.ToString("F0") +
+                              " cpu_ns_per_frame=" + (cpuMs * 1e6 / frames).ToString("F0") +
                               " bytes_allocated_per_frame=" + ((double)allocated / frames).ToString("F3") +
                               " gen0_collections=" + (GC.CollectionCount(0) - gen0));
             Check(s.MalformedMessages == 0 && s.Motion.FramesDropped == 0, "bench " + dt + " decoded every message");
@@ -432,7 +431,10 @@ static class Harness
     /// <summary>Streams a line in 100 ms chunks, ends it, and checks every frame arrives in order with its pts.</summary>
     static void SpeakAndCheck(VasaBridgeClient client, short[] pcm, int rate, string label)
     {
+        var openWatch = Stopwatch.StartNew();
         VasaSession s = client.Open(new OpenOptions { SampleRateHz = rate, Controls = new VasaControls().Emotion("happy", 0.5) });
+        double openMs = openWatch.Elapsed.TotalMilliseconds;
+        Info(label + ": open took " + openMs.ToString("F0") + " ms");
         Check(s.ChannelNames.Length == 60 && s.ChannelIndex("jawopen") == 17 && s.ChannelIndex("gazePitch") == 59,
               label + ": open_ok lists the 60 channels of layout 1");
         Check(s.Fps == 25.0 && s.LookaheadMs >= 0, label + ": session fps 25, lookahead " + s.LookaheadMs + " ms");
@@ -486,7 +488,7 @@ static class Harness
     {
         int rate;
         short[] pcm = ReadWavPcm16(wav, out rate);
-        using (VasaBridgeClient client = NewClient(reqPort, streamPort))
+        using (VasaBridgeClient client = NewClient(reqPort, streamPort, 10000))
         {
             Check(client.WaitConnected(10000), "connects to both sidecar sockets");
             ServerInfo info = client.Hello();
@@ -500,7 +502,7 @@ static class Harness
             string code = null;
             try
             {
-                var ghost = new VasaSession("00000000deadbeef", 25, new string[60], 0, FramesDtype.F32, 4, false, null);
+                var ghost = new VasaSession("00000000deadbeef", 25, Enumerable.Range(0, 60).Select(i => "c" + i).ToArray(), 0, FramesDtype.F32, 4, false, null);
                 client.EndAudio(ghost);
             }
             catch (VasaBridgeException e) { code = e.Code; Info("expected error: " + e.Message); }
@@ -539,7 +541,7 @@ static class Harness
     {
         int rate;
         short[] pcm = ReadWavPcm16(wav, out rate);
-        using (VasaBridgeClient client = NewClient(reqPort, streamPort, 3000))
+        using (VasaBridgeClient client = NewClient(reqPort, streamPort, 10000)) // the sidecar's first open warms up its backend (seconds)
         {
             Check(client.WaitConnected(10000), "connects to the sidecar");
             string firstInstance = client.Hello().Instance;
@@ -595,7 +597,8 @@ static class Harness
             long seq; double pts; long next = 0; bool ok = true;
             while (s.Motion.TryPopFrame(frame, out seq, out pts))
             {
-                if (seq != next || pts != seq * 40.0 || Math.Abs(frame[17] - seq / 10f) > 1e-6) ok = false;
+                // frames 5..7 came as half floats: 0.5, 0.6, 0.7 to within f16 precision
+                if (seq != next || pts != seq * 40.0 || Math.Abs(frame[17] - seq / 10f) > 1e-3) ok = false;
                 next++;
             }
             Check(ok && next == 8, "the 8 valid frames between the garbage arrive intact and in order", "got " + next);
