@@ -120,6 +120,26 @@ def spoken_line(tmp_path_factory) -> Path:
     return wav
 
 
+# ---- the Unity layer -------------------------------------------------------------------------------------------
+def test_unity_layer_and_sample_compile_against_unity_api_stubs(tmp_path):
+    """UnityEngine.dll cannot be installed here: compile Runtime/Unity and the sample against stand-ins with Unity
+    2021.3's signatures, so C# mistakes in the engine layer fail CI (engine behaviour is not checked)."""
+    sources = sorted(str(p) for p in (PACKAGE / "Runtime").rglob("*.cs"))
+    sources += sorted(str(p) for p in (PACKAGE / "Samples~").rglob("*.cs"))
+    sources.append(str(PACKAGE / "Tests~" / "UnityStubs" / "UnityEngineStubs.cs"))
+    assert any("VasaBridgeFace.cs" in s for s in sources) and any("TalkingHeadDemo.cs" in s for s in sources)
+    result = subprocess.run(["mcs", "-langversion:7.2", "-warnaserror", "-target:library", "-d:ENABLE_LEGACY_INPUT_MANAGER",
+                             "-r:System.Core.dll", f"-out:{tmp_path / 'unity_layer.dll'}", *sources],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_core_has_no_unity_references():
+    """Runtime/Core must stay engine-independent (it is what mono compiles and tests)."""
+    for path in (PACKAGE / "Runtime" / "Core").rglob("*.cs"):
+        assert "UnityEngine" not in path.read_text(encoding="utf-8"), path
+
+
 # ---- golden vectors --------------------------------------------------------------------------------------------
 def canon(v) -> str:
     """The harness's canonical form of a decoded value (floats by IEEE bits, text and bytes as hex)."""
