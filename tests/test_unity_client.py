@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import socket
 import struct
@@ -137,7 +138,8 @@ def test_unity_layer_and_sample_compile_against_unity_api_stubs(tmp_path):
 def test_core_has_no_unity_references():
     """Runtime/Core must stay engine-independent (it is what mono compiles and tests)."""
     for path in (PACKAGE / "Runtime" / "Core").rglob("*.cs"):
-        assert "UnityEngine" not in path.read_text(encoding="utf-8"), path
+        code = path.read_text(encoding="utf-8")
+        assert not re.search(r"\busing\s+(UnityEngine|Unity\.)|\bUnityEngine\.", code), path
 
 
 # ---- golden vectors --------------------------------------------------------------------------------------------
