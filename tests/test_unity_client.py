@@ -267,6 +267,7 @@ def _garbage_then_valid() -> tuple[list[list[bytes]], int]:
         [pack(_motion(0, 2, frames=b"\0" * 100))],             # frames length != n x channels x 4
         [pack(_motion(0, 1, dtype="f64", frames=b"\0" * 480))],  # unknown dtype
         [pack(_motion(0, 1, frames=nan_frames.tobytes()))],    # NaN in a frame
+        [pack(_motion(0, 1, dtype="f16", frames=np.full((1, 60), np.inf, "<f2").tobytes()))],  # inf as half
         [good, b"unexpected trailing frame"],                  # motion has no payload frames
         [good[:-10]],                                          # truncated map
         [pack(_motion(0, 0, frames=b""))],                     # n = 0

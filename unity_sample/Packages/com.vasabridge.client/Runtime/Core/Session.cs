@@ -128,6 +128,7 @@ namespace VasaBridge
                 int ko, kn;
                 r.ReadStrSegment(out ko, out kn);
                 byte[] b = r.Buffer;
+                if (kn > 10 || kn == 0) { r.Skip(); continue; } // no field of interest is longer ("latent_dim")
                 if (Bits.SegmentEquals(b, ko, kn, Utf8.Type))
                 {
                     if (r.PeekKind() != MsgPackKind.Str) return Malformed("'type' is not a string");
@@ -205,11 +206,17 @@ namespace VasaBridge
             if (seq < NextSeqSeen)
                 return Malformed("motion seq " + seq + " goes backwards (next expected " + NextSeqSeen + ")");
             // Reject non-finite values before touching the buffer: a NaN would freeze a rig's blendshape forever.
+            // (Checked on the bytes: all exponent bits set means inf or NaN, for f32 and f16 alike.)
             int values = (int)(n * channels);
-            for (int i = 0; i < values; i++)
+            if (f16)
             {
-                float v = f16 ? Bits.ReadFloat16LE(buf, framesOff + 2 * i) : Bits.ReadFloat32LE(buf, framesOff + 4 * i);
-                if (float.IsNaN(v) || float.IsInfinity(v)) return Malformed("motion frame " + (seq + i / channels) + " holds a non-finite value");
+                for (int i = 0, o = framesOff + 1; i < values; i++, o += 2)
+                    if ((buf[o] & 0x7c) == 0x7c) return Malformed("motion frame " + (seq + i / channels) + " holds a non-finite value");
+            }
+            else
+            {
+                for (int i = 0, o = framesOff + 2; i < values; i++, o += 4)
+                    if ((buf[o] & 0x80) != 0 && (buf[o + 1] & 0x7f) == 0x7f) return Malformed("motion frame " + (seq + i / channels) + " holds a non-finite value");
             }
             double frameMs = Motion.FrameDurationMs;
             int ch = (int)channels;
@@ -219,6 +226,7 @@ namespace VasaBridge
                 if (!Motion.TryBeginWrite(seq + f, ptsMs + f * frameMs, out dst, out doff)) continue;
                 int src = framesOff + f * ch * size;
                 if (f16) for (int c = 0; c < ch; c++) dst[doff + c] = Bits.ReadFloat16LE(buf, src + 2 * c);
+                else if (BitConverter.IsLittleEndian) Buffer.BlockCopy(buf, src, dst, doff * 4, ch * 4); // wire order = memory order
                 else for (int c = 0; c < ch; c++) dst[doff + c] = Bits.ReadFloat32LE(buf, src + 4 * c);
                 Motion.Commit();
             }
