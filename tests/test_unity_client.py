@@ -398,3 +398,18 @@ def test_sample_head_mesh_json_is_what_avatar_export_writes():
 
     committed = json.loads(SAMPLE_MESH.read_text(encoding="utf-8"))
     assert committed == json.loads(json.dumps(mesh_json_document(build_avatar())))
+
+
+def test_every_importable_package_file_has_a_stable_unity_meta():
+    """Unity cannot write .meta files into an immutable package: each asset outside the `~` folders needs one,
+    with the GUID make_meta.py derives from its path (so regenerating them changes nothing)."""
+    import hashlib
+
+    for path in sorted(PACKAGE.rglob("*")):
+        rel = path.relative_to(PACKAGE)
+        if path.suffix == ".meta" or any(p.endswith("~") for p in rel.parts):
+            continue
+        meta = path.with_name(path.name + ".meta")
+        assert meta.is_file(), f"{rel} has no .meta: run python unity_sample/make_meta.py"
+        guid = hashlib.md5(f"com.vasabridge.client/{rel.as_posix()}".encode()).hexdigest()
+        assert f"guid: {guid}\n" in meta.read_text(encoding="utf-8"), meta
