@@ -113,11 +113,19 @@ class Sidecar:
 
 @pytest.fixture(scope="module")
 def spoken_line(tmp_path_factory) -> Path:
+    """An espeak-ng line as 16 kHz mono pcm16 (the rate the sidecar's backend runs at, so the frames can be
+    compared with the offline baseline on exactly the samples the server decodes)."""
+    import soundfile
+
+    from vasa_bridge.audio import load_audio
+
     if shutil.which("espeak-ng") is None:
         pytest.skip("needs espeak-ng (scripts/install_system.sh installs it)")
-    wav = tmp_path_factory.mktemp("unity_line") / "line.wav"
-    subprocess.run(["espeak-ng", "-w", str(wav), "The face should talk in sync with this line."], check=True,
-                   timeout=30)
+    folder = tmp_path_factory.mktemp("unity_line")
+    subprocess.run(["espeak-ng", "-w", str(folder / "raw.wav"), "The face should talk in sync with this line."],
+                   check=True, timeout=30)
+    wav = folder / "line.wav"
+    soundfile.write(wav, load_audio(folder / "raw.wav"), 16000, subtype="PCM_16")
     return wav
 
 
@@ -187,14 +195,26 @@ def test_csharp_motion_decode_is_allocation_free_and_reports_its_cost(harness):
 
 
 # ---- the real sidecar ------------------------------------------------------------------------------------------
-def test_csharp_client_streams_a_spoken_line_from_the_real_sidecar(harness, spoken_line):
+def test_csharp_client_streams_a_spoken_line_from_the_real_sidecar(harness, spoken_line, tmp_path):
+    import soundfile
+
+    from vasa_bridge.baselines import amplitude_baseline
+
     ports = free_port(), free_port()
     server = Sidecar(*ports)
+    dump = tmp_path / "frames.f32"
     try:
-        out = run_harness(harness, "live", str(ports[0]), str(ports[1]), str(spoken_line))
+        out = run_harness(harness, "live", str(ports[0]), str(ports[1]), str(spoken_line), str(dump))
     finally:
         server.kill()
     assert "PASS line: received every frame" in out
+    # What the C# client received equals what the backend computes offline from the same samples.
+    pcm, rate = soundfile.read(spoken_line, dtype="int16")
+    assert rate == 16000
+    expected = amplitude_baseline(pcm.astype(np.float32) / 32768.0).frames
+    received = np.fromfile(dump, "<f4").reshape(-1, 60)                 # (T, 60)
+    assert received.shape == expected.shape
+    np.testing.assert_allclose(received, expected, atol=1e-6)
 
 
 def test_csharp_client_reports_a_sidecar_restart_and_reconnects(harness, spoken_line):

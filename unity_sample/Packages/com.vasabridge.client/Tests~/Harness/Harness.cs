@@ -4,7 +4,8 @@
 //
 //   mono harness.exe vectors <protocol/vectors dir>          golden vectors: decode, encode, ZeroMQ split/join
 //   mono harness.exe bench                                   decode cost per motion frame, allocations
-//   mono harness.exe live <req port> <stream port> <wav>     a spoken line against the real sidecar
+//   mono harness.exe live <req port> <stream port> <wav> [frames.f32]  a spoken line against the real sidecar
+//                                                            (optionally writing the received frames, n x 60 f32)
 //   mono harness.exe restart <req port> <stream port> <wav>  survive a sidecar restart (driven by the test)
 //   mono harness.exe fake <req port> <stream port> <garbage port>  malformed input from a fake server
 using System;
@@ -40,7 +41,7 @@ static class Harness
             {
                 case "vectors": Vectors(args[1]); break;
                 case "bench": Bench(); break;
-                case "live": Live(int.Parse(args[1]), int.Parse(args[2]), args[3]); break;
+                case "live": Live(int.Parse(args[1]), int.Parse(args[2]), args[3], args.Length > 4 ? args[4] : null); break;
                 case "restart": Restart(int.Parse(args[1]), int.Parse(args[2]), args[3]); break;
                 case "fake": Fake(int.Parse(args[1]), int.Parse(args[2]), int.Parse(args[3])); break;
                 case "mesh": Mesh(args[1]); break;
@@ -414,8 +415,9 @@ static class Harness
     }
 
     /// <summary>Streams a line in 100 ms chunks, ends it, and checks every frame arrives in order with its pts.</summary>
-    static void SpeakAndCheck(VasaBridgeClient client, short[] pcm, int rate, string label)
+    static void SpeakAndCheck(VasaBridgeClient client, short[] pcm, int rate, string label, string dumpPath = null)
     {
+        var dump = dumpPath != null ? new BinaryWriter(File.Create(dumpPath)) : null;
         var openWatch = Stopwatch.StartNew();
         VasaSession s = client.Open(new OpenOptions { SampleRateHz = rate, Controls = new VasaControls().Emotion("happy", 0.5) });
         double openMs = openWatch.Elapsed.TotalMilliseconds;
@@ -452,11 +454,13 @@ static class Harness
                 for (int c = 0; c < 52; c++) if (frame[c] < -1e-6f || frame[c] > 1.000001f) rangeOk = false;
                 jawMax = Math.Max(jawMax, frame[jaw]);
                 next = seq + 1;
+                if (dump != null) foreach (float v in frame) dump.Write(v); // little-endian float32
             }
             if (s.State == SessionState.Ended && s.Motion.Buffered == 0) break;
             Thread.Sleep(5);
         }
         double elapsed = sw.Elapsed.TotalMilliseconds;
+        if (dump != null) dump.Dispose();
         Check(s.State == SessionState.Ended && s.EndReason == "end_of_audio", label + ": stream ended with end_of_audio", s.EndReason ?? "no end");
         Check(next == expected && s.FramesTotal == expected, label + ": received every frame (" + next + " of ceil(D*fps) = " + expected + ")",
               "got " + next + ", frames_total " + s.FramesTotal);
@@ -469,7 +473,7 @@ static class Harness
         Check(closedFrames == expected, label + ": close_ok.frames_total");
     }
 
-    static void Live(int reqPort, int streamPort, string wav)
+    static void Live(int reqPort, int streamPort, string wav, string dumpPath)
     {
         int rate;
         short[] pcm = ReadWavPcm16(wav, out rate);
@@ -480,7 +484,7 @@ static class Harness
             Check(info.Protocol.StartsWith("1.") && info.Fps == 25.0 && info.MotionLayoutVersion == 1 && info.Raw.GetBool("synthetic", false),
                   "hello_ok: protocol 1.x, 25 fps, layout 1, synthetic");
             Info("server " + info.Server + " backend " + info.Backend + " instance " + info.Instance);
-            SpeakAndCheck(client, pcm, rate, "line");
+            SpeakAndCheck(client, pcm, rate, "line", dumpPath);
             MsgPackMap status = client.Status();
             Check(status.GetString("instance") == info.Instance, "status_ok reports the same instance");
             // Errors come back as exceptions with the server's code, and the client keeps working.
