@@ -68,7 +68,9 @@ namespace VasaBridge.Unity
         [SerializeField, Range(0f, 1f)] float emotionIntensity = 1f;
 
         [Header("Events (main thread)")]
+        [Tooltip("A line's session opened and its motion is bound to the rig")]
         public UnityEvent onSessionStarted = new UnityEvent();
+        [Tooltip("A line is over: end_of_audio once its last frame has played; closed, connection_lost, idle, shutdown, error or heartbeat_timeout at once")]
         public VasaBridgeStringEvent onSessionEnded = new VasaBridgeStringEvent();
         public VasaBridgeStringEvent onError = new VasaBridgeStringEvent();
 
@@ -94,6 +96,7 @@ namespace VasaBridge.Unity
         double _clipLengthMs;
         float _neutralBlend;           // 0 while speaking, rises to 1 after the stream ended (ease back to rest)
         SampleStatus _lastStatus = SampleStatus.NoData;
+        bool _endAnnounced;
 
         /// <summary>The session now driving the face (null between lines). Main thread.</summary>
         public VasaSession Session { get { return _session; } }
@@ -301,6 +304,13 @@ namespace VasaBridge.Unity
             if (_lastStatus == SampleStatus.NoData) return;
             _neutralBlend = _lastStatus == SampleStatus.Finished ? Mathf.MoveTowards(_neutralBlend, 1f, Time.deltaTime * 4f) : 0f;
             Apply(1f - _neutralBlend);
+            if (_lastStatus == SampleStatus.Finished && !_endAnnounced)
+            {
+                // The stream's `end` arrived long ago (audio is pushed faster than real time); the line is over
+                // for the player only now that its last frame has played.
+                _endAnnounced = true;
+                onSessionEnded.Invoke(s.EndReason ?? "end_of_audio");
+            }
             if (_lastStatus == SampleStatus.Finished && _neutralBlend >= 1f) _session = null;
         }
 
@@ -339,6 +349,7 @@ namespace VasaBridge.Unity
         void Bind(VasaSession s)
         {
             _session = s;
+            _endAnnounced = false;
             _audioScheduled = false;
             _neutralBlend = 0f;
             AudioTimeMs = -1;
@@ -398,8 +409,13 @@ namespace VasaBridge.Unity
             switch (e.Kind)
             {
                 case VasaBridgeEventKind.SessionEnded:
-                    if (_session != null && e.SessionId == _session.Id) onSessionEnded.Invoke(e.Code);
-                    if (e.Code != "end_of_audio" && e.Code != "closed") RaiseError(e.Message);
+                    if (e.Code == "end_of_audio") break; // announced when its last frame has played (Update)
+                    if (_session != null && e.SessionId == _session.Id && !_endAnnounced)
+                    {
+                        _endAnnounced = true;
+                        onSessionEnded.Invoke(e.Code);
+                    }
+                    if (e.Code != "closed") RaiseError(e.Message);
                     break;
                 case VasaBridgeEventKind.Error:
                 case VasaBridgeEventKind.ConnectionLost:
