@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SYSTEM_STAMP := .make/system.stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test bench data train system venv clean
+.PHONY: demo test bench data train system venv clean unity-assets
 
 $(SYSTEM_STAMP): scripts/install_system.sh
 	bash scripts/install_system.sh
@@ -41,3 +41,8 @@ train: $(STAMP) data
 
 clean:
 	rm -rf out .make
+
+# Regenerate the Unity sample's head (mesh JSON from our procedural avatar); a test checks the copy is current.
+unity-assets: $(STAMP)
+	$(BIN)/vasa-bridge avatar export -o out/avatar
+	cp out/avatar/vasa_head.mesh.json unity_sample/Packages/com.vasabridge.client/Samples~/TalkingHead/Resources/vasa_head_mesh.json

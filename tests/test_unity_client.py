@@ -194,6 +194,11 @@ def test_csharp_motion_decode_is_allocation_free_and_reports_its_cost(harness):
         assert float(r["bytes_allocated_per_frame"]) < 1.0
 
 
+def test_csharp_jitter_buffer_schedules_frames_on_the_audio_clock(harness):
+    out = run_harness(harness, "jitter")
+    assert "PASS sampled at 60 fps, values interpolate linearly between 25 fps frames" in out
+
+
 # ---- the real sidecar ------------------------------------------------------------------------------------------
 def test_csharp_client_streams_a_spoken_line_from_the_real_sidecar(harness, spoken_line, tmp_path):
     import soundfile

@@ -8,6 +8,8 @@
 //                                                            (optionally writing the received frames, n x 60 f32)
 //   mono harness.exe restart <req port> <stream port> <wav>  survive a sidecar restart (driven by the test)
 //   mono harness.exe fake <req port> <stream port> <garbage port>  malformed input from a fake server
+//   mono harness.exe jitter                                  jitter buffer scheduling and interpolation
+//   mono harness.exe mesh <vasa_head.mesh.json>              avatar mesh JSON loading
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -45,6 +47,7 @@ static class Harness
                 case "restart": Restart(int.Parse(args[1]), int.Parse(args[2]), args[3]); break;
                 case "fake": Fake(int.Parse(args[1]), int.Parse(args[2]), int.Parse(args[3])); break;
                 case "mesh": Mesh(args[1]); break;
+                case "jitter": Jitter(); break;
                 default: Console.Error.WriteLine("unknown mode " + args[0]); return 2;
             }
         }
@@ -614,6 +617,48 @@ static class Harness
             try { client.Hello(); } catch (VasaBridgeException e) { code = e.Code; }
             Check(code == "disconnected", "requests fail with disconnected while no ZeroMQ peer is reachable", code ?? "no error");
         }
+    }
+
+    // ---- jitter buffer ---------------------------------------------------------------------------------------
+
+    static void Jitter()
+    {
+        var jb = new MotionJitterBuffer(2, 25.0, 8);
+        var outv = new float[2];
+        Check(jb.Sample(0, outv) == SampleStatus.NoData, "an empty buffer reports NoData and leaves the output alone");
+        // Frames 0..3: channel 0 = seq, channel 1 = 10 x seq; pts = seq x 40 ms.
+        for (int k = 0; k < 4; k++) jb.Write(k, k * 40.0, new float[] { k, 10 * k });
+        Check(jb.Sample(-15, outv) == SampleStatus.Waiting && outv[0] == 0f, "before the first pts: Waiting, first frame shown");
+        bool ok = true;
+        string why = "";
+        // A 60 fps engine (16.67 ms steps): the value must be the linear interpolation at every step.
+        for (int i = 0; i * (1000.0 / 60) <= 120.0; i++)
+        {
+            double t = i * (1000.0 / 60);
+            SampleStatus st = jb.Sample(t, outv);
+            float want = (float)(t / 40.0);
+            if (st != SampleStatus.Playing || Math.Abs(outv[0] - want) > 1e-5f || Math.Abs(outv[1] - 10 * want) > 1e-4f)
+            { ok = false; why = "t=" + t + " " + st + " " + outv[0] + " vs " + want; }
+        }
+        Check(ok, "sampled at 60 fps, values interpolate linearly between 25 fps frames", why);
+        Check(jb.Sample(150, outv) == SampleStatus.Playing && outv[0] == 3f, "inside the last frame's 40 ms: Playing, held");
+        Check(jb.Sample(170, outv) == SampleStatus.Underrun && outv[0] == 3f && jb.Underruns == 1, "past the last frame while the stream goes on: Underrun, counted once");
+        jb.Sample(180, outv);
+        Check(jb.Underruns == 1, "one underrun is counted once however long it lasts");
+        jb.Write(5, 200.0, new float[] { 5, 50 }); // seq 4 never arrives
+        Check(jb.FramesMissing == 1, "a gap in seq is counted as a missing frame");
+        Check(jb.Sample(180, outv) == SampleStatus.Playing && Math.Abs(outv[0] - 4.5f) < 1e-5f, "interpolation bridges the gap by pts (3 at 120 ms, 5 at 200 ms: 4.5 at 180 ms)");
+        jb.MarkEnded();
+        Check(jb.Sample(400, outv) == SampleStatus.Finished && outv[0] == 5f, "past the end after MarkEnded: Finished, last frame held");
+        // Capacity: 8 slots; the consumer holds one; the producer drops (and counts) beyond that.
+        var small = new MotionJitterBuffer(1, 25.0, 4);
+        int written = 0;
+        for (int k = 0; k < 6; k++) if (small.Write(k, k * 40.0, new float[] { k })) written++;
+        Check(written == 4 && small.FramesDropped == 2, "a full buffer drops new frames and counts them", written + " written");
+        small.Sample(85, new float[1]); // releases frames 0 and 1
+        Check(small.Write(6, 240.0, new float[] { 6 }), "sampling releases slots for new frames");
+        var pop = new float[1]; long seq; double pts;
+        Check(small.TryPopFrame(pop, out seq, out pts) && seq == 2 && pts == 80.0 && pop[0] == 2f, "TryPopFrame returns the oldest frame not yet released");
     }
 
     // ---- avatar mesh JSON --------------------------------------------------------------------------------------
