@@ -370,6 +370,12 @@ def _not_zeromq_server(port_holder: list, stop: threading.Event) -> None:
             except TimeoutError:
                 continue
             with conn:
+                # Read the client's greeting first: closing with unread data would send a reset instead of our reply.
+                conn.settimeout(2)
+                try:
+                    conn.recv(64)
+                except TimeoutError:
+                    pass
                 conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" + b" " * 64)
 
 

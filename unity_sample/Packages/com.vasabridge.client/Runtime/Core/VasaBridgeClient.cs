@@ -449,7 +449,7 @@ namespace VasaBridge
         {
             if (connected) return; // the socket resubscribes every live session by itself
             Raise(new VasaBridgeEvent(VasaBridgeEventKind.ConnectionLost, null, "stream_disconnected",
-                reason + "; stream messages sent meanwhile are lost"));
+                reason + "; reconnecting with back-off (stream messages sent meanwhile are lost)"));
         }
 
         void Watch(object state)

@@ -545,7 +545,7 @@ static class Harness
             bool lost = WaitFor(client, e => e.Kind == VasaBridgeEventKind.SessionEnded && e.SessionId == s.Id, 15000, seen);
             Check(lost && s.State == SessionState.Ended && s.EndReason == "connection_lost", "the open session ends with connection_lost when the sidecar dies",
                   s.EndReason ?? "still open");
-            VasaBridgeEvent lostEvt = seen.FirstOrDefault(e => e.Kind == VasaBridgeEventKind.ConnectionLost);
+            VasaBridgeEvent lostEvt = seen.FirstOrDefault(e => e.Kind == VasaBridgeEventKind.ConnectionLost && e.Code == "disconnected");
             Check(lostEvt != null && lostEvt.Message.Contains("tcp://127.0.0.1:" + reqPort) && lostEvt.Message.Contains("reconnecting"),
                   "the connection-lost event names the endpoint and says it reconnects", lostEvt == null ? "none" : lostEvt.Message);
             string code = null;
