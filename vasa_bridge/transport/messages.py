@@ -339,7 +339,9 @@ def validate_request(msg: Any) -> dict:
     if problem:
         session = msg.get("session") if isinstance(msg.get("session"), str) and SESSION_ID_RE.match(
             msg["session"]) else None
-        raise ProtocolError("bad_request", f"{mtype}: {problem}", request_id, session)
+        # A bad value inside a controls map is the spec's invalid_controls (unknown emotion, wrong kind).
+        code = "invalid_controls" if "controls." in problem else "bad_request"
+        raise ProtocolError(code, f"{mtype}: {problem}", request_id, session)
     return msg
 
 
