@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SYSTEM_STAMP := .make/system.stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test bench data train system venv clean unity-assets
+.PHONY: demo test bench data train system venv clean avatar unity-assets
 
 $(SYSTEM_STAMP): scripts/install_system.sh
 	bash scripts/install_system.sh
@@ -42,7 +42,10 @@ train: $(STAMP) data
 clean:
 	rm -rf out .make
 
-# Regenerate the Unity sample's head (mesh JSON from our procedural avatar); a test checks the copy is current.
-unity-assets: $(STAMP)
+# The demo head for the engine samples: out/avatar/vasa_head.glb + vasa_head.mesh.json
+avatar: $(STAMP)
 	$(BIN)/vasa-bridge avatar export -o out/avatar
+
+# Refresh the Unity sample's copy of the head's mesh JSON (a test checks it matches the generator).
+unity-assets: avatar
 	cp out/avatar/vasa_head.mesh.json unity_sample/Packages/com.vasabridge.client/Samples~/TalkingHead/Resources/vasa_head_mesh.json

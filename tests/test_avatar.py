@@ -9,6 +9,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +132,7 @@ def test_glb_is_valid_gltf_with_52_named_arkit_targets(exported, avatar):
         for target, name in zip(prim.get("targets", []), names):
             assert doc["accessors"][target["POSITION"]]["min"] is not None
             np.testing.assert_allclose(glb.accessor(target["POSITION"]), source.blendshapes[name], atol=1e-7)
+            np.testing.assert_allclose(glb.accessor(target["NORMAL"]), source.blendshape_normals[name], atol=1e-7)
     # eye nodes sit at the eye centres so an engine can rotate them for gaze
     nodes = {n["name"]: n for n in doc["nodes"]}
     assert nodes["eyeLeft"]["translation"][0] > 0 > nodes["eyeRight"]["translation"][0]
@@ -159,6 +161,20 @@ def test_jaw_open_drops_the_chin_and_leaves_the_skull_still(avatar, rig):
     assert np.all(d[rig.part == H.TEETH_LOWER, 1] < -0.005)
 
 
+def test_jaw_open_normal_deltas_turn_the_chin_normals_with_the_jaw(avatar, rig):
+    from vasa_bridge.avatar.shapes import JAW_OPEN_RAD
+
+    head = avatar[0]
+    v = head.vertices
+    chin = np.nonzero((rig.part == H.SKIN) & (np.abs(v[:, 0]) < 0.006) & (v[:, 1] < -0.035) & (v[:, 1] > -0.05)
+                      & (v[:, 2] > 0.06))[0]
+    assert len(chin) >= 2
+    c, s = np.cos(JAW_OPEN_RAD), np.sin(JAW_OPEN_RAD)
+    rot = np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+    posed = head.normals[chin] + head.blendshape_normals["jawOpen"][chin]
+    np.testing.assert_allclose(posed, head.normals[chin] @ rot.T, atol=0.03)
+
+
 def test_eye_blink_left_closes_only_the_left_upper_lid(avatar, rig):
     d = _shape(avatar, "eyeBlinkLeft")
     v = avatar[0].vertices
@@ -176,10 +192,10 @@ def test_eye_blink_left_closes_only_the_left_upper_lid(avatar, rig):
 def test_mouth_smile_left_raises_the_left_corner_only(avatar):
     v = avatar[0].vertices
     d = _shape(avatar, "mouthSmileLeft")
-    left_corner = np.argmin(np.linalg.norm(v - [H.MOUTH_CORNER_X_M, H.MOUTH_Y_M, v[:, 2].max()], axis=1)
-                            + 10 * (np.abs(v[:, 1] - H.MOUTH_Y_M) > 1e-4) + 10 * (v[:, 2] < 0.06))
-    right_corner = np.argmin(np.linalg.norm(v - [-H.MOUTH_CORNER_X_M, H.MOUTH_Y_M, v[:, 2].max()], axis=1)
-                             + 10 * (np.abs(v[:, 1] - H.MOUTH_Y_M) > 1e-4) + 10 * (v[:, 2] < 0.06))
+    on_mouth_line = np.nonzero((np.abs(v[:, 1] - H.MOUTH_Y_M) < 1e-6) & (v[:, 2] > 0.06))[0]
+    left_corner = on_mouth_line[np.argmin(np.abs(v[on_mouth_line, 0] - H.MOUTH_CORNER_X_M))]
+    right_corner = on_mouth_line[np.argmin(np.abs(v[on_mouth_line, 0] + H.MOUTH_CORNER_X_M))]
+    assert v[left_corner, 0] > 0.015 and v[right_corner, 0] < -0.015
     assert d[left_corner, 1] > 0.004
     assert abs(d[right_corner, 1]) < 0.0005
 
@@ -253,9 +269,14 @@ def test_mesh_json_round_trips(exported, avatar):
 
 
 def test_export_is_byte_identical_across_runs(exported, tmp_path):
-    again = write_avatar(build_avatar(), tmp_path)
-    assert again[0].read_bytes() == exported[0].read_bytes()
-    assert again[1].read_bytes() == exported[1].read_bytes()
+    # a second, separate process: no state shared with the first export
+    code = ("import sys\nfrom vasa_bridge.avatar import build_avatar\nfrom vasa_bridge.avatar.gltf import write_avatar\n"
+            "write_avatar(build_avatar(), sys.argv[1])")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, timeout=120, env=env)
+    assert (tmp_path / "vasa_head.glb").read_bytes() == exported[0].read_bytes()
+    assert (tmp_path / "vasa_head.mesh.json").read_bytes() == exported[1].read_bytes()
 
 
 def test_preview_shows_an_open_mouth(avatar):
@@ -288,7 +309,8 @@ def test_command_writes_files_and_reports_bad_paths(tmp_path, capsys):
 
 
 @pytest.mark.skipif(shutil.which("node") is None or not os.environ.get("GLTF_VALIDATOR_DIR"),
-                    reason="set GLTF_VALIDATOR_DIR to a folder with node_modules/gltf-validator to run Khronos' validator")
+                    reason="set GLTF_VALIDATOR_DIR to a folder holding node_modules/gltf-validator (npm) to run "
+                           "Khronos' glTF validator")
 def test_khronos_validator_finds_no_issues(exported):
     script = ("const v=require('gltf-validator');const fs=require('fs');"
               "v.validateBytes(new Uint8Array(fs.readFileSync(process.argv[1])))"

@@ -23,10 +23,12 @@ class AvatarError(VasaBridgeError):
 
 def build_avatar() -> tuple[AvatarMesh, AvatarMesh, AvatarMesh]:
     """The head (52 ARKit shapes) and both eyes (their own eyeLook* shapes); deterministic."""
-    from vasa_bridge.avatar.shapes import eye_blendshapes, head_blendshapes  # noqa: PLC0415
+    from vasa_bridge.avatar.shapes import eye_blendshapes, head_blendshapes, normal_deltas  # noqa: PLC0415
 
     model = build_head()
-    head = dataclasses.replace(model.head, blendshapes=head_blendshapes(model))
-    eye_left = dataclasses.replace(model.eye_left, blendshapes=eye_blendshapes(model, 1.0))
-    eye_right = dataclasses.replace(model.eye_right, blendshapes=eye_blendshapes(model, -1.0))
-    return head, eye_left, eye_right
+    out = []
+    for mesh, shapes in ((model.head, head_blendshapes(model)), (model.eye_left, eye_blendshapes(model, 1.0)),
+                         (model.eye_right, eye_blendshapes(model, -1.0))):
+        with_shapes = dataclasses.replace(mesh, blendshapes=shapes)
+        out.append(dataclasses.replace(with_shapes, blendshape_normals=normal_deltas(with_shapes)))
+    return out[0], out[1], out[2]

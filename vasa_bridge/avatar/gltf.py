@@ -66,11 +66,12 @@ class _BufferBuilder:
         self.accessors.append(acc)
         return len(self.accessors) - 1
 
-    def sparse_vec3(self, deltas: np.ndarray) -> int:
+    def sparse_vec3(self, deltas: np.ndarray, with_bounds: bool = True) -> int:
         """A VEC3 float accessor of len(deltas) that stores only its non-zero rows (no base bufferView: zeros)."""
         nonzero = np.nonzero(np.any(deltas != 0.0, axis=1))[0]
         acc: dict = {"componentType": FLOAT, "count": int(len(deltas)), "type": "VEC3"}
-        acc.update(_bounds(deltas))
+        if with_bounds:
+            acc.update(_bounds(deltas))
         if len(nonzero):
             index_type, index_dtype = ((UNSIGNED_SHORT, "<u2") if len(deltas) <= 65535 else (UNSIGNED_INT, "<u4"))
             indices = self.view(nonzero.astype(index_dtype).tobytes())
@@ -112,7 +113,12 @@ def build_gltf(meshes: tuple[AvatarMesh, ...] | list[AvatarMesh], dense_targets:
             for name in names:
                 d = mesh.blendshapes[name].astype(np.float32)
                 acc = (buf.accessor(d, "VEC3", ARRAY_BUFFER, True) if dense_targets else buf.sparse_vec3(d))
-                targets.append({"POSITION": acc})
+                target = {"POSITION": acc}
+                if name in mesh.blendshape_normals:
+                    nd = mesh.blendshape_normals[name].astype(np.float32)
+                    target["NORMAL"] = (buf.accessor(nd, "VEC3", ARRAY_BUFFER, False) if dense_targets
+                                        else buf.sparse_vec3(nd, with_bounds=False))
+                targets.append(target)
             primitive["targets"] = targets
             gl_mesh["weights"] = [0.0] * len(names)
             gl_mesh["extras"] = {"targetNames": names}

@@ -23,14 +23,14 @@ import numpy as np
 
 # ---- Landmarks (metres, head-pivot frame) -------------------------------------------------------------------
 CROWN_Y_M = 0.155  # top of the skull
-DOME_BASE_Y_M = 0.07  # below this the head is shaped by profile curves, above it by an ellipsoid dome
+DOME_BASE_Y_M = 0.045  # below this the head is shaped by profile curves, above it by an ellipsoid dome
 NECK_BOTTOM_Y_M = -0.12  # the skin grid ends (open) here
 MOUTH_Y_M = -0.004  # the lip line (the mouth cut)
-MOUTH_CORNER_X_M = 0.0235  # half the mouth width
+MOUTH_CORNER_X_M = 0.0225  # half the mouth width
 EYE_Y_M = 0.055
 EYE_X_M = 0.032  # eye centres at +-EYE_X_M
 EYE_RADIUS_M = 0.0125
-EYE_PROTRUSION_M = 0.004  # how far the cornea sits in front of the (unrecessed) skin surface
+EYE_PROTRUSION_M = 0.0015  # how far the cornea sits in front of the (unrecessed) skin surface
 LID_GAP_M = 0.0013  # eyelid shells float this far outside the eyeball
 UPPER_LID_OPEN_RAD = np.deg2rad(22.0)  # upper lid margin elevation at rest (covers the top of the iris a little)
 LOWER_LID_OPEN_RAD = np.deg2rad(-27.0)
@@ -40,7 +40,8 @@ BROW_Y_M = 0.074
 JAW_HINGE_M = (0.0, 0.024, 0.004)  # the jaw rotates about the X axis through this point (near the ears)
 # The skin is a grid of horizontal slices: this many columns around.
 N_COLUMNS = 72
-N_DOME_ROWS = 14
+N_CROWN_ROWS = 7  # rows above CROWN_ROWS_FROM_Y_M, evenly spaced in angle (the skull top needs little detail)
+CROWN_ROWS_FROM_Y_M = 0.12
 
 # Part ids of head-mesh vertices (what shapes.py keys its region weights on).
 SKIN, LID, EAR, CAVITY, TEETH_UPPER, TEETH_LOWER, TONGUE = range(7)
@@ -74,6 +75,8 @@ class AvatarMesh:
     triangles: np.ndarray  # (M, 3) uint32, counter-clockwise seen from outside
     pivot: np.ndarray  # (3,) float32, metres in the head frame
     blendshapes: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (N, 3) float32 vertex deltas
+    # name -> (N, 3) float32 normal deltas at weight 1 (posed normals minus rest normals); same keys as blendshapes
+    blendshape_normals: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -102,13 +105,13 @@ class HeadModel:
 
 
 # ---- small helpers ---------------------------------------------------------------------------------------------
-def _smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
+def smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
     """0 at edge0, 1 at edge1 (either order), C1-smooth between."""
     t = np.clip((np.asarray(x, dtype=np.float64) - edge0) / (edge1 - edge0), 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
 
 
-def _gauss2(x: np.ndarray, y: np.ndarray, cx: float, cy: float, sx: float, sy: float) -> np.ndarray:
+def gauss2(x: np.ndarray, y: np.ndarray, cx: float, cy: float, sx: float, sy: float) -> np.ndarray:
     return np.exp(-0.5 * (((x - cx) / sx) ** 2 + ((y - cy) / sy) ** 2))
 
 
@@ -168,7 +171,7 @@ def _row_heights() -> tuple[np.ndarray, int]:
         return 0.0017 + 0.0016 * (1.0 - near)
 
     up = [MOUTH_Y_M]
-    while up[-1] + step(up[-1]) < DOME_BASE_Y_M:
+    while up[-1] + step(up[-1]) < CROWN_ROWS_FROM_Y_M:
         up.append(up[-1] + step(up[-1]))
     down = []
     y = MOUTH_Y_M
@@ -176,9 +179,11 @@ def _row_heights() -> tuple[np.ndarray, int]:
         y -= step(y)
         down.append(y)
     neck = list(np.linspace(-0.072, NECK_BOTTOM_Y_M, 5))
-    dome_angles = np.linspace(0.0, np.pi / 2, N_DOME_ROWS + 2)[1:-1]
-    dome = list(DOME_BASE_Y_M + (CROWN_Y_M - DOME_BASE_Y_M) * np.sin(dome_angles))
-    rows = np.array(sorted(neck + down + up + [DOME_BASE_Y_M] + dome))
+    height = CROWN_Y_M - DOME_BASE_Y_M
+    start = np.arcsin((up[-1] - DOME_BASE_Y_M) / height)
+    crown_angles = np.linspace(start, np.pi / 2, N_CROWN_ROWS + 2)[1:-1]
+    crown = list(DOME_BASE_Y_M + height * np.sin(crown_angles))
+    rows = np.array(sorted(neck + down + up + crown))
     rows = np.unique(np.round(rows, 9))
     mouth_row = int(np.argmin(np.abs(rows - MOUTH_Y_M)))
     return rows, mouth_row
@@ -186,20 +191,26 @@ def _row_heights() -> tuple[np.ndarray, int]:
 
 # Cross-section profile control points below the dome: height -> half width, front depth, back depth, front
 # superellipse exponent (lower = more V-shaped jaw), centre z.
-_PROFILE_Y = np.array([-0.12, -0.085, -0.07, -0.06, -0.05, -0.035, -0.015, 0.005, 0.025, 0.045, DOME_BASE_Y_M])
-_PROFILE_W = np.array([0.046, 0.047, 0.049, 0.044, 0.045, 0.052, 0.059, 0.064, 0.068, 0.071, 0.073])
-_PROFILE_DF = np.array([0.047, 0.050, 0.060, 0.074, 0.080, 0.079, 0.079, 0.083, 0.084, 0.083, 0.086])
-_PROFILE_DB = np.array([0.046, 0.048, 0.055, 0.062, 0.070, 0.080, 0.088, 0.094, 0.097, 0.098, 0.098])
-_PROFILE_N = np.array([2.0, 2.0, 1.9, 1.55, 1.6, 1.8, 2.0, 2.15, 2.3, 2.4, 2.4])
-_PROFILE_CZ = np.array([-0.012, -0.010, -0.006, -0.002, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+# The last two points repeat so the curves arrive flat at the dome (no crease across the forehead).
+_PROFILE_Y = np.array([-0.12, -0.085, -0.07, -0.06, -0.05, -0.035, -0.015, 0.005, 0.025, 0.038, DOME_BASE_Y_M])
+_PROFILE_W = np.array([0.039, 0.040, 0.044, 0.047, 0.052, 0.060, 0.065, 0.069, 0.072, 0.073, 0.073])
+_PROFILE_DF = np.array([0.043, 0.045, 0.058, 0.074, 0.080, 0.080, 0.081, 0.084, 0.085, 0.085, 0.085])
+_PROFILE_DB = np.array([0.042, 0.044, 0.052, 0.062, 0.070, 0.080, 0.088, 0.094, 0.097, 0.098, 0.098])
+_PROFILE_N = np.array([2.0, 2.0, 1.8, 1.55, 1.6, 1.75, 1.9, 2.0, 2.1, 2.2, 2.2])
+_PROFILE_CZ = np.array([-0.016, -0.014, -0.008, -0.002, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
 
 
 def _profile(y: float) -> tuple[float, float, float, float, float]:
     from scipy.interpolate import PchipInterpolator  # noqa: PLC0415 (scipy is slow to import)
 
     if y >= DOME_BASE_Y_M:
-        f = np.sqrt(max(0.0, 1.0 - ((y - DOME_BASE_Y_M) / (CROWN_Y_M - DOME_BASE_Y_M)) ** 2))
-        return _PROFILE_W[-1] * f, _PROFILE_DF[-1] * f, _PROFILE_DB[-1] * f, _PROFILE_N[-1], 0.0
+        t = min(1.0, (y - DOME_BASE_Y_M) / (CROWN_Y_M - DOME_BASE_Y_M))
+
+        def arc(p: float) -> float:  # superellipse quarter: p = 2 is a circle, larger p is fuller
+            return max(0.0, 1.0 - t**p) ** (1.0 / p)
+
+        # a full forehead (the front stays forward longer), a rounder back
+        return _PROFILE_W[-1] * arc(2.3), _PROFILE_DF[-1] * arc(3.5), _PROFILE_DB[-1] * arc(2.2), _PROFILE_N[-1], 0.0
     vals = [float(PchipInterpolator(_PROFILE_Y, arr)(y)) for arr in
             (_PROFILE_W, _PROFILE_DF, _PROFILE_DB, _PROFILE_N, _PROFILE_CZ)]
     return vals[0], vals[1], vals[2], vals[3], vals[4]
@@ -233,13 +244,13 @@ def _front_surface_z(x: float, y: float) -> float:
     return float(np.interp(x, pts[:, 0], pts[:, 2]))
 
 
-def _lip_heights(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def lip_heights(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Vermilion heights above (upper lip) and below (lower lip) the mouth line at x; zero past the corners."""
     q = np.clip(np.abs(x) / (MOUTH_CORNER_X_M + 0.002), 0.0, 1.0)
     base = np.sqrt(np.maximum(0.0, 1.0 - q**2))
     bow = 0.0013 * np.exp(-(((np.abs(x) - 0.0055) / 0.0032) ** 2)) - 0.0009 * np.exp(-((x / 0.0025) ** 2))
     upper = 0.0068 * base + bow * base
-    lower = 0.0090 * base**0.7
+    lower = 0.0100 * base**0.7
     return upper, lower
 
 
@@ -248,27 +259,28 @@ def _face_displacement(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     dz = np.zeros_like(x)
     ax = np.abs(x)
     # nose: a ridge growing from the bridge to the tip, then falling away under the tip to the upper lip
-    nose_h = np.interp(y, [0.008, 0.016, 0.021, 0.030, 0.045, 0.060, 0.068], [0.0, 0.010, 0.024, 0.020, 0.011, 0.005, 0.0])
+    nose_h = np.interp(y, [0.008, 0.016, 0.021, 0.030, 0.045, 0.060, 0.068],
+                       [0.0, 0.009, 0.019, 0.016, 0.009, 0.004, 0.0])
     nose_w = np.interp(y, [0.008, 0.018, 0.03, 0.06], [0.007, 0.0105, 0.0075, 0.006])
     dz += nose_h * np.exp(-((x / nose_w) ** 2))
-    dz += 0.0055 * _gauss2(ax, y, 0.011, 0.019, 0.0045, 0.004)  # nostril wings
+    dz += 0.0055 * gauss2(ax, y, 0.011, 0.019, 0.0045, 0.004)  # nostril wings
     # muzzle and lips
-    dz += 0.006 * _gauss2(x, y, 0.0, MOUTH_Y_M + 0.002, 0.024, 0.02)
-    upper, lower = _lip_heights(x)
+    dz += 0.009 * gauss2(x, y, 0.0, MOUTH_Y_M + 0.002, 0.026, 0.022)
+    upper, lower = lip_heights(x)
     dy = y - MOUTH_Y_M
     v = np.where(dy >= 0, dy / np.maximum(upper, 1e-4), -dy / np.maximum(lower, 1e-4))
     lip_extent = np.clip(1.0 - (ax / (MOUTH_CORNER_X_M + 0.003)) ** 2, 0.0, 1.0) ** 0.5
     # peaks mid-lip and dips toward the mouth line, so the closed lips meet in a shallow groove
     dz += 0.0048 * lip_extent * np.exp(-(((v - 0.5) / 0.5) ** 2)) * np.where(dy >= 0, 0.9, 1.1)
     # chin, cheekbones, brow ridge
-    dz += 0.007 * _gauss2(x, y, 0.0, -0.041, 0.014, 0.011)
-    dz -= 0.003 * _gauss2(x, y, 0.0, -0.022, 0.012, 0.005)  # the groove under the lower lip
-    dz += 0.005 * _gauss2(ax, y, 0.045, 0.030, 0.013, 0.012)
-    dz += 0.0045 * _gauss2(ax, y, 0.027, BROW_Y_M + 0.002, 0.018, 0.005)
+    dz += 0.009 * gauss2(x, y, 0.0, -0.041, 0.015, 0.011)
+    dz -= 0.003 * gauss2(x, y, 0.0, -0.022, 0.012, 0.005)  # the groove under the lower lip
+    dz += 0.005 * gauss2(ax, y, 0.045, 0.030, 0.013, 0.012)
+    dz += 0.006 * gauss2(ax, y, 0.027, BROW_Y_M + 0.002, 0.018, 0.006)
     # eye sockets: the skin inside each eye opening sinks behind the eyeball and lids
     for ex in (EYE_X_M, -EYE_X_M):
         e = np.sqrt(((x - ex) / 0.0150) ** 2 + ((y - EYE_Y_M) / 0.0118) ** 2)
-        dz -= 0.014 * (1.0 - _smoothstep(0.62, 1.0, e))
+        dz -= 0.014 * (1.0 - smoothstep(0.62, 1.0, e))
     return dz
 
 
@@ -279,12 +291,14 @@ def _build_skin(eye_centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     n_rows, n_cols = len(rows), len(theta)
     grid = np.concatenate([_slice_points(y, theta) for y in rows])  # (n_rows * n_cols, 3)
     x, y = grid[:, 0], grid[:, 1]
-    front = _smoothstep(0.25, 0.6, np.cos(np.tile(theta, n_rows)))
+    front = smoothstep(0.25, 0.6, np.cos(np.tile(theta, n_rows)))
     grid[:, 2] += front * _face_displacement(x, y)
     # hair: a cap whose front edge is the hairline, lifted a little off the scalp
     hairline = np.interp(np.abs(np.tile(theta, n_rows)), [0.0, 0.6, 1.1, 1.5, 2.2, np.pi],
                          [0.113, 0.108, 0.090, 0.075, 0.02, -0.035])
-    hair = _smoothstep(-0.002, 0.004, y - hairline)
+    # the hairline falls steeply down the sides, across coarse columns: soften it there so it does not stair-step
+    soft_m = np.interp(np.abs(np.tile(theta, n_rows)), [0.0, 1.0, 1.4, np.pi], [0.004, 0.005, 0.012, 0.012])
+    hair = smoothstep(-soft_m, soft_m, y - hairline)
     radial = grid - np.array([0.0, 0.03, 0.0])
     radial /= np.linalg.norm(radial, axis=1, keepdims=True)
     grid += radial * (0.004 * hair)[:, None]
@@ -334,24 +348,24 @@ def _skin_colors(v: np.ndarray, lip_side: np.ndarray, hair: np.ndarray, eye_cent
     x, y, z = v[:, 0], v[:, 1], v[:, 2]
     ax = np.abs(x)
     col = np.tile(_rgb(SKIN_RGB), (len(v), 1))
-    on_face = _smoothstep(0.02, 0.05, z)
+    on_face = smoothstep(0.02, 0.05, z)
     # a warmer tint on the cheeks
-    col = _mix(col, (0.93, 0.66, 0.58), 0.5 * _gauss2(ax, y, 0.045, 0.022, 0.012, 0.010) * on_face)
+    col = _mix(col, (0.93, 0.66, 0.58), 0.5 * gauss2(ax, y, 0.045, 0.022, 0.012, 0.010) * on_face)
     # lips: inside the vermilion outline (each side of the cut takes its own lip)
-    upper, lower = _lip_heights(x)
+    upper, lower = lip_heights(x)
     dy = y - MOUTH_Y_M
-    in_upper = _smoothstep(-0.0006, 0.0006, upper - dy) * (lip_side >= 0)
-    in_lower = _smoothstep(-0.0006, 0.0006, lower + dy) * (lip_side <= 0)
+    in_upper = smoothstep(-0.0006, 0.0006, upper - dy) * (lip_side >= 0)
+    in_lower = smoothstep(-0.0006, 0.0006, lower + dy) * (lip_side <= 0)
     lips = np.where(dy >= 0, in_upper, in_lower) * (upper > 1e-4) * on_face
     col = _mix(col, LIP_RGB, lips)
     # brows: an arch over each eye
     bx = ax - 0.031
     brow_centre = BROW_Y_M + 0.0045 * (1.0 - (bx / 0.02) ** 2)
-    brow = (_smoothstep(0.0032, 0.0018, np.abs(y - brow_centre)) * _smoothstep(0.024, 0.018, np.abs(bx))
-            * _smoothstep(0.008, 0.012, ax)) * on_face
+    brow = (smoothstep(0.0042, 0.0024, np.abs(y - brow_centre)) * smoothstep(0.024, 0.018, np.abs(bx))
+            * smoothstep(0.008, 0.012, ax)) * on_face
     col = _mix(col, BROW_RGB, brow)
     # nostrils
-    col = _mix(col, NOSTRIL_RGB, 0.9 * _gauss2(ax, y, 0.0065, 0.0125, 0.0022, 0.0017) * on_face)
+    col = _mix(col, NOSTRIL_RGB, 0.9 * gauss2(ax, y, 0.0065, 0.0125, 0.0022, 0.0017) * on_face)
     col = _mix(col, HAIR_RGB, hair)
     return np.concatenate([col, np.ones((len(v), 1))], axis=1)
 
@@ -416,7 +430,7 @@ def _build_lid(center: np.ndarray, side: float, upper: bool) -> dict[str, np.nda
             # rows run away from the margin: upward for the upper lid, downward for the lower one; keep CCW
             tris += [(a, b, cc), (a, cc, d)] if upper else [(a, cc, b), (a, d, cc)]
     col = np.tile(_rgb(LID_RGB), (len(verts), 1))
-    margin_t = _smoothstep(0.12, 0.0, U)
+    margin_t = smoothstep(0.12, 0.0, U)
     col = _mix(col, LASH_RGB if upper else (0.85, 0.55, 0.50), margin_t * (1.0 if upper else 0.8))
     return {"vertices": verts, "triangles": np.asarray(tris, dtype=np.int64), "colors": col,
             "u": U, "azimuth": A, "margin": margin, "edge": edge, "side": np.full(len(verts), side),
@@ -479,7 +493,7 @@ def _build_interior() -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
     parts.append((TEETH_LOWER, tv, tt, tc))
     tg_v, tg_t = _ellipsoid((0.0, MOUTH_Y_M - 0.0085, lip_z - 0.032), (0.016, 0.0055, 0.022), 8, 16)
     tg_c = np.tile(_rgb(TONGUE_RGB), (len(tg_v), 1))
-    tg_c[:, :] *= (0.85 + 0.15 * _smoothstep(-0.004, 0.004, tg_v[:, 1] - (MOUTH_Y_M - 0.0085)))[:, None]
+    tg_c[:, :] *= (0.85 + 0.15 * smoothstep(-0.004, 0.004, tg_v[:, 1] - (MOUTH_Y_M - 0.0085)))[:, None]
     parts.append((TONGUE, tg_v, tg_t, tg_c))
     return parts
 
@@ -493,7 +507,7 @@ def _build_ears() -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
         rot = np.array([[1, 0, 0], [0, np.cos(tilt), -np.sin(tilt)], [0, np.sin(tilt), np.cos(tilt)]])
         v = v @ rot.T + np.array([x_side + sign * 0.002, 0.036, -0.012])
         col = np.tile(_rgb(SKIN_RGB), (len(v), 1))
-        col = _mix(col, (0.86, 0.62, 0.54), 0.6 * _smoothstep(0.2, 0.8, np.abs(v[:, 0] - x_side) / 0.01))
+        col = _mix(col, (0.86, 0.62, 0.54), 0.6 * smoothstep(0.2, 0.8, np.abs(v[:, 0] - x_side) / 0.01))
         parts.append((EAR, v, t, col))
     return parts
 
@@ -515,8 +529,8 @@ def build_head() -> HeadModel:
 
     chunks_v, chunks_t, chunks_c, chunks_part = [skin_v], [skin_t], [skin_c[:, :3]], [np.full(len(skin_v), SKIN)]
     lip_side = [skin_lip_side]
-    n_lid_fields = ("side", "upper", "u", "azimuth", "margin", "edge")
-    lid_fields: dict[str, list[np.ndarray]] = {k: [np.zeros(len(skin_v))] for k in n_lid_fields}
+    lid_field_names = ("side", "upper", "u", "azimuth", "margin", "edge")
+    lid_fields: dict[str, list[np.ndarray]] = {k: [np.zeros(len(skin_v))] for k in lid_field_names}
     offset = len(skin_v)
 
     def add(part: int, v: np.ndarray, t: np.ndarray, c: np.ndarray, side_of_cut: np.ndarray,
@@ -527,7 +541,7 @@ def build_head() -> HeadModel:
         chunks_c.append(c)
         chunks_part.append(np.full(len(v), part))
         lip_side.append(side_of_cut)
-        for k in n_lid_fields:
+        for k in lid_field_names:
             lid_fields[k].append(lid[k].astype(np.float64) if lid is not None else np.zeros(len(v)))
         offset += len(v)
 

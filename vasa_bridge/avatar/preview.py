@@ -1,5 +1,6 @@
 """A small software renderer for looking at the avatar without an engine: perspective camera, z-buffer, back-face
-culling (as engines do by default), flat shading of vertex colours. `render_preview` draws the neutral head and a
+culling (as engines do by default), vertex colours and normals interpolated across each triangle (Gouraud-style
+colour, per-pixel Lambert light). `render_preview` draws the neutral head and a
 few blend shapes side by side into a PNG (matplotlib only writes the image and the labels)."""
 
 from __future__ import annotations
@@ -8,18 +9,22 @@ from pathlib import Path
 
 import numpy as np
 
-from vasa_bridge.avatar.head import AvatarMesh
+from vasa_bridge.avatar.head import AvatarMesh, vertex_normals
 
 LIGHT_DIR = np.array([-0.35, 0.45, 0.82]) / np.linalg.norm([-0.35, 0.45, 0.82])  # from the viewer's upper left
 AMBIENT = 0.38
 BACKGROUND_RGB = (0.16, 0.17, 0.20)
 DEFAULT_PANELS: tuple[tuple[str, dict[str, float], float], ...] = (
     ("neutral", {}, 0.0),
-    ("neutral (3/4)", {}, 0.55),
+    ("neutral (3/4 view)", {}, 0.55),
     ("jawOpen", {"jawOpen": 1.0}, 0.0),
     ("eyeBlinkLeft", {"eyeBlinkLeft": 1.0}, 0.0),
     ("mouthSmileLeft", {"mouthSmileLeft": 1.0}, 0.0),
     ("mouthPucker", {"mouthPucker": 1.0}, 0.0),
+    ("mouthFunnel + browInnerUp", {"mouthFunnel": 1.0, "browInnerUp": 1.0}, 0.0),
+    ("jawOpen 0.5 + tongueOut (side)", {"jawOpen": 0.5, "tongueOut": 1.0}, 1.2),
+    ("eyeLookOut/InLeft+Right, smile", {"eyeLookOutLeft": 1.0, "eyeLookInRight": 1.0, "mouthSmileLeft": 0.6,
+                                        "mouthSmileRight": 0.6, "cheekSquintLeft": 0.5, "cheekSquintRight": 0.5}, 0.0),
 )
 
 
@@ -50,17 +55,14 @@ def render(meshes: list[tuple[np.ndarray, np.ndarray, np.ndarray]], yaw_rad: flo
         px = size_px / 2 + focal_px * v[:, 0] / depth
         py = size_px / 2 - focal_px * (v[:, 1] - look_at_y_m) / depth
         t = triangles.astype(np.int64)
-        a, b, cc = v[t[:, 0]], v[t[:, 1]], v[t[:, 2]]
-        normal = np.cross(b - a, cc - a)
-        normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-15)
-        # back-face culling in screen space (counter-clockwise = front, y flipped on screen)
+        normals = vertex_normals(v, t)  # (N, 3), of the posed, rotated surface
+        rgb = colors[:, :3].astype(np.float64)
+        # back-face culling in screen space (counter-clockwise = front; screen y points down)
         x0, y0 = px[t[:, 0]], py[t[:, 0]]
         x1, y1 = px[t[:, 1]], py[t[:, 1]]
         x2, y2 = px[t[:, 2]], py[t[:, 2]]
         area = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
         visible = area < -1e-9
-        shade = AMBIENT + (1.0 - AMBIENT) * np.clip(normal @ LIGHT_DIR, 0.0, 1.0)
-        face_rgb = colors[:, :3][t].mean(axis=1) * shade[:, None]  # (M, 3)
         for k in np.nonzero(visible)[0]:
             xs = (x0[k], x1[k], x2[k])
             ys = (y0[k], y1[k], y2[k])
@@ -80,8 +82,14 @@ def render(meshes: list[tuple[np.ndarray, np.ndarray, np.ndarray]], yaw_rad: flo
             z = w0 * depth[tri[0]] + w1 * depth[tri[1]] + w2 * depth[tri[2]]
             sub = zbuf[lo_y:hi_y + 1, lo_x:hi_x + 1]
             win = inside & (z < sub)
+            if not win.any():
+                continue
             sub[win] = z[win]
-            image[lo_y:hi_y + 1, lo_x:hi_x + 1][win] = face_rgb[k]
+            bary = np.stack([w0[win], w1[win], w2[win]], axis=1)  # (P, 3)
+            n = bary @ normals[tri]
+            n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+            shade = AMBIENT + (1.0 - AMBIENT) * np.clip(n @ LIGHT_DIR, 0.0, 1.0)
+            image[lo_y:hi_y + 1, lo_x:hi_x + 1][win] = (bary @ rgb[tri]) * shade[:, None]
     return np.clip(image, 0.0, 1.0)
 
 

@@ -19,8 +19,8 @@ EYE_LOOK_YAW_RAD = np.deg2rad(28.0)  # eyeLookIn/Out at 1.0
 EYE_LOOK_PITCH_RAD = np.deg2rad(22.0)  # eyeLookUp/Down at 1.0
 DELTA_EPSILON_M = 1e-6  # deltas smaller than this are written as exact zeros (smaller files, no float dust)
 
-_smooth = H._smoothstep
-_gauss2 = H._gauss2
+_smooth = H.smoothstep
+_gauss2 = H.gauss2
 
 
 def _rot_x(angle: float) -> np.ndarray:
@@ -50,7 +50,7 @@ class _Regions:
         self.face = (skin | (part == H.LID)) * _smooth(0.03, 0.06, z)  # the front of the head only
         dy = y - H.MOUTH_Y_M
         self.dy = dy
-        up_h, lo_h = H._lip_heights(x)
+        up_h, lo_h = H.lip_heights(x)
         # lips: the vermilion and a few millimetres around it, on the face
         lip_shape = (x / (H.MOUTH_CORNER_X_M + 0.006)) ** 2 + (dy / 0.0135) ** 2
         self.lips = skin * _smooth(1.25, 0.55, lip_shape) * _smooth(0.05, 0.07, z)
@@ -79,7 +79,11 @@ class _Regions:
         ax = np.abs(x)
         # inside the mouth width the cut decides; outside it the cheek stretches over ~2.5 cm
         lateral = _smooth(H.MOUTH_CORNER_X_M - 0.007, H.MOUTH_CORNER_X_M + 0.004, ax)
-        below_cut = np.where(rig.lip_side < 0, 1.0 - 0.5 * (ax / H.MOUTH_CORNER_X_M) ** 2, 0.0)
+        # near the mouth line the lower lip follows less toward the corners (an oval opening); lower down the
+        # jaw is rigid
+        near_line = _smooth(H.MOUTH_Y_M - 0.02, H.MOUTH_Y_M, y)
+        lip_relief = 0.5 * np.clip(ax / H.MOUTH_CORNER_X_M, 0.0, 1.0) ** 2 * near_line
+        below_cut = np.where(rig.lip_side < 0, 1.0 - lip_relief, 0.0)
         cheek = _smooth(H.MOUTH_Y_M + 0.004, H.MOUTH_Y_M - 0.024, y)
         w = (1.0 - lateral) * below_cut + lateral * cheek
         w *= _smooth(-0.015, 0.035, z)  # nothing behind the hinge moves
@@ -167,33 +171,37 @@ def head_blendshapes(model: H.HeadModel) -> dict[str, np.ndarray]:
         shapes[f"eyeWide{sfx}"] = lid_shift(side, 14.0, -4.0) + vec(brow_lift, 0, 0.0012, 0)
 
     # ---- jaw
+    centre_weight = np.clip(1.0 - (x / (H.MOUTH_CORNER_X_M + 0.004)) ** 2, 0.0, 1.0)
     hinge = np.asarray(H.JAW_HINGE_M)
     jaw_rot = _rotation_delta(p, _rot_x(JAW_OPEN_RAD), hinge)
-    shapes["jawOpen"] = r.jaw[:, None] * jaw_rot
+    # the upper lip edge lifts a little in the middle so the opening is an oval, not a trapezoid
+    shapes["jawOpen"] = r.jaw[:, None] * jaw_rot + vec(r.lip_edge * r.upper * centre_weight, 0, 0.002, 0)
     shapes["jawForward"] = vec(r.jaw, 0, 0, 0.006)
     for side, name in ((1.0, "jawLeft"), (-1.0, "jawRight")):
-        yaw = _rotation_delta(p, _rot_y(side * np.deg2rad(6.0)), hinge + np.array([0, 0, -0.04]))
-        shapes[name] = r.jaw[:, None] * (yaw + np.array([side * 0.004, 0.0, 0.0]))
+        yaw = _rotation_delta(p, _rot_y(side * np.deg2rad(3.5)), hinge + np.array([0, 0, -0.04]))
+        shapes[name] = r.jaw[:, None] * (yaw + np.array([side * 0.003, 0.0, 0.0]))
 
     # ---- mouth
     lips, upper, lower = r.lips, r.upper, r.lower
     upper_lip, lower_lip = lips * upper, lips * lower
     # mouthClose undoes the jaw for the lips only: with jawOpen it closes the lips over an open jaw
-    shapes["mouthClose"] = -(lower_lip * _smooth(0.0, 0.5, r.jaw))[:, None] * jaw_rot * 0.95 + vec(upper_lip, 0, -0.0012, 0)
-    centre_weight = np.clip(1.0 - (x / (H.MOUTH_CORNER_X_M + 0.004)) ** 2, 0.0, 1.0)
+    lower_follows_jaw = lower_lip * _smooth(0.0, 0.5, r.jaw)
+    shapes["mouthClose"] = -0.95 * lower_follows_jaw[:, None] * jaw_rot + vec(upper_lip, 0, -0.0012, 0)
     inward = np.stack([-x, np.zeros(n), np.zeros(n)], axis=1)  # toward the midline, proportional to |x|
     # funnel: lips flare forward and part into a rounded opening; corners come in
     part_open = r.lip_edge * centre_weight
     shapes["mouthFunnel"] = (vec(lips, 0, 0, 0.006) + 0.25 * lips[:, None] * inward
                              + vec(part_open * upper, 0, 0.0035, 0.001) + vec(part_open * lower, 0, -0.0045, 0.001))
     # pucker: lips pushed forward and gathered to the middle, closed
-    squeeze = np.stack([-0.4 * x, -0.25 * r.dy, np.zeros(n)], axis=1)
-    shapes["mouthPucker"] = vec(lips * (0.5 + 0.5 * centre_weight), 0, 0, 0.010) + r.mouth_area[:, None] * squeeze
+    squeeze = np.stack([-0.5 * x, 0.12 * r.dy, np.zeros(n)], axis=1)  # narrower, a little fuller
+    shapes["mouthPucker"] = (vec(lips * (0.5 + 0.5 * centre_weight), 0, 0, 0.011)
+                             + (r.mouth_area * _smooth(0.0, 0.4, r.mouth_area))[:, None] * squeeze)
     for side, sfx in ((1.0, "Left"), (-1.0, "Right")):
         half = r.half(side)
-        corner = r.corner(side)
-        wide = r.corner(side, sigma=0.016)
-        shapes[f"mouth{sfx}"] = vec(r.mouth_area, side * 0.008, 0, -0.001)
+        # corner shapes fade out across the midline so the other corner stays put
+        corner = r.corner(side) * half
+        wide = r.corner(side, sigma=0.016) * half
+        shapes[f"mouth{sfx}"] = vec(r.mouth_area, side * 0.010, 0, -0.001)
         shapes[f"mouthSmile{sfx}"] = vec(corner, side * 0.006, 0.008, -0.004) + vec(wide * 0.4, 0, 0.003, 0.002)
         shapes[f"mouthFrown{sfx}"] = vec(corner, side * 0.002, -0.007, -0.001)
         shapes[f"mouthDimple{sfx}"] = vec(corner, side * 0.004, 0.0008, -0.005)
@@ -208,7 +216,7 @@ def head_blendshapes(model: H.HeadModel) -> dict[str, np.ndarray]:
     shapes["mouthRollUpper"] = vec(upper_lip, 0, -0.0012, -0.002) + vec(r.lip_edge * upper, 0, -0.001, -0.003)
     chin = r.face * (rig.part == H.SKIN) * _gauss2(x, y, 0.0, H.MOUTH_Y_M - 0.028, 0.016, 0.016)
     shapes["mouthShrugLower"] = vec(lower_lip + chin * lower, 0, 0.004, 0.002)
-    shapes["mouthShrugUpper"] = vec(upper_lip, 0, 0.003, 0.0015)
+    shapes["mouthShrugUpper"] = vec(upper_lip, 0, 0.002, 0.0015)
 
     # ---- brows, cheeks, nose
     skin_face = r.face * (rig.part == H.SKIN)
@@ -239,7 +247,8 @@ def head_blendshapes(model: H.HeadModel) -> dict[str, np.ndarray]:
     tz = z[tongue]
     lead = np.zeros(n)
     lead[tongue] = _smooth(tz.min(), tz.max(), tz) * 0.6 + 0.4
-    shapes["tongueOut"] = vec(lead * tongue, 0, -0.003, 0.028)
+    # it rises as it comes out so it clears the lower teeth and lip
+    shapes["tongueOut"] = vec(lead * tongue, 0, 0.006, 0.030)
 
     # one-sided shapes of the upper face stop at the midline (the lower face keeps a soft seam: one mouth)
     for name in ARKIT_NAMES:
@@ -252,6 +261,22 @@ def head_blendshapes(model: H.HeadModel) -> dict[str, np.ndarray]:
         d = shapes[name]
         d = np.where(np.abs(d) < DELTA_EPSILON_M, 0.0, d)
         out[name] = d.astype(np.float32)
+    return out
+
+
+def normal_deltas(mesh: H.AvatarMesh, epsilon: float = 2e-3) -> dict[str, np.ndarray]:
+    """Per-shape normal deltas at weight 1 (the posed surface's normals minus the rest normals), so engines shade a
+    dropped jaw or a closed lid correctly. Changes below `epsilon` (about 0.1 degree) are written as zeros."""
+    rest = mesh.vertices.astype(np.float64)
+    base = H.vertex_normals(rest, mesh.triangles)
+    out = {}
+    for name, d in mesh.blendshapes.items():
+        moved = np.any(d != 0.0, axis=1)
+        delta = np.zeros_like(rest)
+        if moved.any():
+            delta = H.vertex_normals(rest + d, mesh.triangles) - base
+        delta = np.where(np.linalg.norm(delta, axis=1, keepdims=True) < epsilon, 0.0, delta)
+        out[name] = delta.astype(np.float32)
     return out
 
 
