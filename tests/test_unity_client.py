@@ -428,7 +428,8 @@ def test_sample_head_mesh_json_is_what_avatar_export_writes():
     from vasa_bridge.avatar.gltf import mesh_json_document
 
     committed = json.loads(SAMPLE_MESH.read_text(encoding="utf-8"))
-    assert committed == json.loads(json.dumps(mesh_json_document(build_avatar())))
+    assert committed == json.loads(json.dumps(mesh_json_document(build_avatar()))), \
+        "the Unity sample's head is stale: run `make unity-assets` and commit the JSON"
 
 
 def test_every_importable_package_file_has_a_stable_unity_meta():
