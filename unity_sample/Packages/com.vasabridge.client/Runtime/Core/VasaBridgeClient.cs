@@ -18,6 +18,9 @@ namespace VasaBridge
         public string Token;
         /// <summary>A request without a reply after this long fails with code "timeout" (§8.5 suggests 5 s).</summary>
         public int RequestTimeoutMs = 5000;
+        /// <summary>A request made while the request socket is (re)connecting waits this long for the link before
+        /// failing with "disconnected" (covers the first request right after Start).</summary>
+        public int ConnectWaitMs = 1000;
         /// <summary>How often an audio chunk is resent after rate_limited / busy before giving up.</summary>
         public int MaxAudioRetries = 20;
         /// <summary>A session with no stream message for this many heartbeat intervals is considered lost (§5.4).</summary>
@@ -86,6 +89,12 @@ namespace VasaBridge
                 Thread.Sleep(10);
             }
             return true;
+        }
+
+        void WaitRequestLink(int timeoutMs)
+        {
+            var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
+            while (!_req.IsConnected && DateTime.UtcNow < deadline && !_disposed) Thread.Sleep(5);
         }
 
         public bool TryDequeueEvent(out VasaBridgeEvent e) { return _events.TryDequeue(out e); }
@@ -284,6 +293,7 @@ namespace VasaBridge
             lock (_pending) _pending[id] = p;
             try
             {
+                if (!_req.IsConnected) WaitRequestLink(_opt.ConnectWaitMs);
                 if (!_req.Send(frames))
                     throw new VasaBridgeException("disconnected", "not connected to the sidecar at " + _req.Endpoint +
                         " (is `vasa-bridge serve` running?); the client keeps retrying in the background");

@@ -212,6 +212,9 @@ namespace VasaBridge.Unity
                 var options = new OpenOptions { SampleRateHz = sampleRateHz, Controls = initial };
                 options.ExtraOutputs.AddRange(outputs);
                 if (Volatile.Read(ref _line) != line) return; // stopped before it started
+                if (!_client.WaitConnected(3000))
+                    throw new VasaBridgeException("disconnected", "cannot reach the sidecar at tcp://" + host + ":" + requestPort +
+                        " and :" + streamPort + "; start it with `vasa-bridge serve` (the client keeps retrying)");
                 VasaSession s = _client.Open(options);
                 if (Volatile.Read(ref _line) != line) { _client.Close(s); return; }
                 _workerSession = s;

@@ -482,8 +482,9 @@ static class Harness
         short[] pcm = ReadWavPcm16(wav, out rate);
         using (VasaBridgeClient client = NewClient(reqPort, streamPort, 10000))
         {
-            Check(client.WaitConnected(10000), "connects to both sidecar sockets");
+            // No WaitConnected first: a request right after Start waits for the link instead of failing.
             ServerInfo info = client.Hello();
+            Check(client.WaitConnected(10000), "connects to both sidecar sockets");
             Check(info.Protocol.StartsWith("1.") && info.Fps == 25.0 && info.MotionLayoutVersion == 1 && info.Raw.GetBool("synthetic", false),
                   "hello_ok: protocol 1.x, 25 fps, layout 1, synthetic");
             Info("server " + info.Server + " backend " + info.Backend + " instance " + info.Instance);
