@@ -194,9 +194,10 @@ def test_csharp_motion_decode_is_allocation_free_and_reports_its_cost(harness):
         assert float(r["bytes_allocated_per_frame"]) < 1.0
 
 
-def test_csharp_jitter_buffer_schedules_frames_on_the_audio_clock(harness):
+def test_csharp_jitter_buffer_and_playback_clock_schedule_frames_on_the_audio_clock(harness):
     out = run_harness(harness, "jitter")
     assert "PASS sampled at 60 fps, values interpolate linearly between 25 fps frames" in out
+    assert "PASS the smoothed clock advances in even steps (no block stairs, never backwards)" in out
 
 
 # ---- the real sidecar ------------------------------------------------------------------------------------------

@@ -97,6 +97,7 @@ namespace VasaBridge.Unity
         float _neutralBlend;           // 0 while speaking, rises to 1 after the stream ended (ease back to rest)
         SampleStatus _lastStatus = SampleStatus.NoData;
         bool _endAnnounced;
+        readonly PlaybackClock _clock = new PlaybackClock();
 
         /// <summary>The session now driving the face (null between lines). Main thread.</summary>
         public VasaSession Session { get { return _session; } }
@@ -294,14 +295,7 @@ namespace VasaBridge.Unity
                 }
                 else return;
             }
-            AudioTimeMs = (AudioSettings.dspTime - _dspStart) * 1000.0;
-            if (audioSource != null && audioSource.clip != null && audioSource.isPlaying)
-            {
-                // timeSamples is exact but advances in mixer blocks; dspTime is smooth. Trust dspTime unless the
-                // two disagree by more than a block (the source was paused or seeked).
-                double sourceMs = audioSource.timeSamples * 1000.0 / audioSource.clip.frequency;
-                if (Math.Abs(sourceMs - AudioTimeMs) > 60) AudioTimeMs = sourceMs;
-            }
+            AudioTimeMs = AudioClockMs();
             if (AudioTimeMs < 0) return;
             _lastStatus = s.Motion.Sample(AudioTimeMs, _frame);
             if (_lastStatus == SampleStatus.NoData) return;
@@ -315,6 +309,19 @@ namespace VasaBridge.Unity
                 onSessionEnded.Invoke(s.EndReason ?? "end_of_audio");
             }
             if (_lastStatus == SampleStatus.Finished && _neutralBlend >= 1f) _session = null;
+        }
+
+        /// <summary>The line's playback position: the audio system's, smoothed by a PlaybackClock (it reports in
+        /// mixer blocks).</summary>
+        double AudioClockMs()
+        {
+            double audioMs = (AudioSettings.dspTime - _dspStart) * 1000.0;
+            if (audioSource != null && audioSource.clip != null && audioSource.isPlaying)
+            {
+                double sourceMs = audioSource.timeSamples * 1000.0 / audioSource.clip.frequency;
+                if (Math.Abs(sourceMs - audioMs) > 100) audioMs = sourceMs; // paused or seeked: the source knows
+            }
+            return _clock.Update(audioMs, Time.unscaledDeltaTime * 1000.0);
         }
 
         void EaseToRest()
@@ -353,6 +360,7 @@ namespace VasaBridge.Unity
         {
             _session = s;
             _endAnnounced = false;
+            _clock.Reset();
             _audioScheduled = false;
             _neutralBlend = 0f;
             AudioTimeMs = -1;

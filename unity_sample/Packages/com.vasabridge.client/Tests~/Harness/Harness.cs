@@ -47,7 +47,7 @@ static class Harness
                 case "restart": Restart(int.Parse(args[1]), int.Parse(args[2]), args[3]); break;
                 case "fake": Fake(int.Parse(args[1]), int.Parse(args[2]), int.Parse(args[3])); break;
                 case "mesh": Mesh(args[1]); break;
-                case "jitter": Jitter(); break;
+                case "jitter": Jitter(); Clock(); break;
                 default: Console.Error.WriteLine("unknown mode " + args[0]); return 2;
             }
         }
@@ -660,6 +660,35 @@ static class Harness
         Check(small.Write(6, 240.0, new float[] { 6 }), "sampling releases slots for new frames");
         var pop = new float[1]; long seq; double pts;
         Check(small.TryPopFrame(pop, out seq, out pts) && seq == 2 && pts == 80.0 && pop[0] == 2f, "TryPopFrame returns the oldest frame not yet released");
+    }
+
+    static void Clock()
+    {
+        // Audio reported in 1024-sample blocks at 48 kHz (21.33 ms), sampled by a 60 fps engine (16.67 ms).
+        var clock = new PlaybackClock();
+        const double blockMs = 1024 * 1000.0 / 48000, frameMs = 1000.0 / 60;
+        double prev = clock.Update(0, 0), maxErr = 0, minStep = double.MaxValue, maxStep = 0;
+        for (int f = 1; f <= 600; f++)
+        {
+            double trueMs = f * frameMs;
+            double reported = Math.Floor(trueMs / blockMs) * blockMs;
+            double t = clock.Update(reported, frameMs);
+            if (f > 60) // after one second of settling
+            {
+                maxErr = Math.Max(maxErr, Math.Abs(t - (trueMs - blockMs / 2)));
+                minStep = Math.Min(minStep, t - prev);
+                maxStep = Math.Max(maxStep, t - prev);
+            }
+            prev = t;
+        }
+        Info("clock: error " + maxErr.ToString("F1") + " ms, steps " + minStep.ToString("F1") + ".." + maxStep.ToString("F1") + " ms");
+        Check(maxErr < 12, "the smoothed clock stays within half a block of the audio", maxErr + " ms");
+        Check(minStep > 10 && maxStep < 23, "the smoothed clock advances in even steps (no block stairs, never backwards)",
+              minStep + ".." + maxStep + " ms");
+        double jumped = clock.Update(prev + 5000, frameMs);
+        Check(jumped == prev + 5000, "a seek (the audio jumps 5 s) snaps the clock");
+        clock.Reset();
+        Check(clock.Update(-30, frameMs) == -30, "before playback starts the clock reports the (negative) audio position");
     }
 
     // ---- avatar mesh JSON --------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ namespace UnityEngine
         public static float Clamp01(float v) { return v; }
         public static float MoveTowards(float a, float b, float d) { return b; }
     }
-    public static class Time { public static float deltaTime { get { return 0; } } }
+    public static class Time { public static float deltaTime { get { return 0; } } public static float unscaledDeltaTime { get { return 0; } } }
     public static class Debug
     {
         public static void LogWarning(object m, Object context) { }
