@@ -607,6 +607,12 @@ static class Harness
             long eff;
             MsgPackMap c = client.SetControls(s, new VasaControls().Emotion("angry"), out eff);
             Check((string)c["emotion"] == "angry", "the next request still works");
+            // A session whose stream goes silent (the fake sends nothing more) ends after 3 heartbeats (§5.4).
+            VasaSession silent = client.Open(new OpenOptions());
+            var sw = Stopwatch.StartNew();
+            bool ended = WaitFor(client, e => e.Kind == VasaBridgeEventKind.SessionEnded && e.Code == "heartbeat_timeout", 8000, seen);
+            Check(ended && silent.EndReason == "heartbeat_timeout", "a silent stream ends the session with heartbeat_timeout");
+            Check(sw.ElapsedMilliseconds >= 2500 && sw.ElapsedMilliseconds < 6000, "after about 3 x heartbeat_ms (1000 ms)", sw.ElapsedMilliseconds + " ms");
         }
         // A port that is not ZeroMQ at all: the client reports it and keeps retrying; requests fail fast.
         using (VasaBridgeClient client = NewClient(garbagePort, garbagePort, 1000))
