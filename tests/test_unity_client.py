@@ -325,8 +325,13 @@ def _fake_server(request_port: int, stream_port: int, stop: threading.Event, sen
               for name in ("hello_ok", "open_ok", "controls_ok")}
     ctx = zmq.Context()
     router = ctx.socket(zmq.ROUTER)
-    router.bind(f"tcp://127.0.0.1:{request_port}")
     xpub = ctx.socket(zmq.XPUB)
+    for sock in (router, xpub):
+        # ZMTP heartbeats: libzmq PINGs every 200 ms and drops a peer that stays silent for 600 ms, so the
+        # client must answer PONG (its SUB socket sends nothing else after subscribing).
+        sock.setsockopt(zmq.HEARTBEAT_IVL, 200)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 600)
+    router.bind(f"tcp://127.0.0.1:{request_port}")
     xpub.bind(f"tcp://127.0.0.1:{stream_port}")
     poller = zmq.Poller()
     poller.register(router, zmq.POLLIN)

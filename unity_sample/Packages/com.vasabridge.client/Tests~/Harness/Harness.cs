@@ -613,6 +613,9 @@ static class Harness
             bool ended = WaitFor(client, e => e.Kind == VasaBridgeEventKind.SessionEnded && e.Code == "heartbeat_timeout", 8000, seen);
             Check(ended && silent.EndReason == "heartbeat_timeout", "a silent stream ends the session with heartbeat_timeout");
             Check(sw.ElapsedMilliseconds >= 2500 && sw.ElapsedMilliseconds < 6000, "after about 3 x heartbeat_ms (1000 ms)", sw.ElapsedMilliseconds + " ms");
+            WaitFor(client, e => false, 100, seen);
+            VasaBridgeEvent drop = seen.FirstOrDefault(e => e.Kind == VasaBridgeEventKind.ConnectionLost);
+            Check(drop == null, "ZMTP PINGs are answered: the link stays up for the whole exchange", drop == null ? "" : drop.Message);
         }
         // A port that is not ZeroMQ at all: the client reports it and keeps retrying; requests fail fast.
         using (VasaBridgeClient client = NewClient(garbagePort, garbagePort, 1000))
