@@ -29,6 +29,7 @@ PACKAGE = REPO / "unity_sample" / "Packages" / "com.vasabridge.client"
 VECTORS = REPO / "protocol" / "vectors"
 SAMPLE_MESH = PACKAGE / "Samples~" / "TalkingHead" / "Resources" / "vasa_head_mesh.json"
 SESSION = "5e55a0f1c0ffee42"  # the golden vectors' session id, reused by the fake server
+FLOOD_FRAMES = 3000           # motion batches the fake server sends at once (the harness expects this number)
 
 # `serve` run through its command module (what `vasa-bridge serve` calls), so the test does not depend on every
 # other subcommand of the CLI being importable.
@@ -331,6 +332,7 @@ def _fake_server(request_port: int, stream_port: int, stop: threading.Event, sen
         # client must answer PONG (its SUB socket sends nothing else after subscribing).
         sock.setsockopt(zmq.HEARTBEAT_IVL, 200)
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 600)
+    xpub.setsockopt(zmq.SNDHWM, 100_000)  # the flood below must not be dropped by the publisher
     router.bind(f"tcp://127.0.0.1:{request_port}")
     xpub.bind(f"tcp://127.0.0.1:{stream_port}")
     poller = zmq.Poller()
@@ -341,11 +343,20 @@ def _fake_server(request_port: int, stream_port: int, stop: threading.Event, sen
             for sock, _ in poller.poll(100):
                 if sock is xpub:
                     sub = xpub.recv()
-                    if sub == b"\x01" + SESSION.encode() and not sent.get("stream"):
+                    if sub != b"\x01" + SESSION.encode():
+                        continue
+                    sent["subscriptions"] = sent.get("subscriptions", 0) + 1
+                    if sent["subscriptions"] == 1:    # first session: garbage between valid frames
                         messages, sent["malformed"] = _garbage_then_valid()
-                        for frames in messages:
-                            xpub.send_multipart([SESSION.encode(), *frames])
                         sent["stream"] = True
+                    elif sent["subscriptions"] == 2:  # second: a flood of one-frame batches (allocation check)
+                        messages = [[msgpack.packb(_motion(k, 1))] for k in range(FLOOD_FRAMES)]
+                        messages.append([msgpack.packb({"type": "end", "session": SESSION, "reason": "end_of_audio",
+                                                        "frames_total": FLOOD_FRAMES, "duration_ms": 0.0})])
+                    else:                             # later ones: silence (heartbeat timeout check)
+                        messages = []
+                    for frames in messages:
+                        xpub.send_multipart([SESSION.encode(), *frames])
                     continue
                 ident, *frames = router.recv_multipart()
                 req = msgpack.unpackb(frames[0])

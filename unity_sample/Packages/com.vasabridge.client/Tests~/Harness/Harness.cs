@@ -607,6 +607,24 @@ static class Harness
             long eff;
             MsgPackMap c = client.SetControls(s, new VasaControls().Emotion("angry"), out eff);
             Check((string)c["emotion"] == "angry", "the next request still works");
+            // A flood of 3000 one-frame batches through the real receive path (ZMTP reader thread, topic lookup,
+            // decode into the jitter buffer): the garbage collector must not see the per-frame path.
+            const int flood = 3000;
+            GC.Collect(); GC.WaitForPendingFinalizers(); GC.Collect();
+            VasaSession flooded = client.Open(new OpenOptions { BufferFrames = 4096 });
+            int gen0 = GC.CollectionCount(0);
+            long before = GC.GetTotalMemory(false);
+            var floodDeadline = DateTime.UtcNow.AddSeconds(15);
+            while (flooded.State != SessionState.Ended && DateTime.UtcNow < floodDeadline) Thread.Sleep(5);
+            long allocated = GC.GetTotalMemory(false) - before;
+            int collections = GC.CollectionCount(0) - gen0;
+            Info("flood: " + flooded.Motion.FramesReceived + " frames, " + allocated + " bytes allocated, " + collections + " collections");
+            Check(flooded.Motion.FramesReceived == flood && flooded.Motion.FramesMissing == 0 && flooded.FramesTotal == flood,
+                  "3000 batches sent at once all arrive, in order", flooded.Motion.FramesReceived + " received");
+            // Fixed costs (the `end` message, its event, a watchdog tick) are a few hundred bytes; one small
+            // allocation per frame would already be 3000 x 24+ bytes.
+            Check(collections == 0 && allocated < flood * 8, "receiving and decoding frames allocates nothing per frame",
+                  allocated + " bytes, " + collections + " collections");
             // A session whose stream goes silent (the fake sends nothing more) ends after 3 heartbeats (§5.4).
             VasaSession silent = client.Open(new OpenOptions());
             var sw = Stopwatch.StartNew();
