@@ -21,7 +21,7 @@ namespace VasaBridge.Unity
         public string arkitName;
         [Tooltip("Blend shape name on the mesh, e.g. Fcl_MTH_A (case-insensitive); empty = do not drive this channel")]
         public string blendShapeName;
-        [Tooltip("Multiplier on the 0..1 value before it becomes a 0..100 weight")]
+        [Tooltip("Multiplier on the 0..1 value before it becomes a 0..100 weight (0 counts as 1)")]
         public float weightScale;
     }
 
