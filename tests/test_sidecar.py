@@ -117,15 +117,21 @@ def test_controls_mid_stream_apply_from_effective_seq(server, binding):
     with connect(server, binding) as client:
         session = client.open(sample_rate_hz=16000, controls={"head_distance_m": 0.5})
         session.push(audio[:16000])
+        first = []
+        while len(first) < 25:                                          # the first second's frames are out
+            msg = session.next_message()
+            if msg["type"] == "motion":
+                first.extend(np.frombuffer(msg["frames"], "<f4").reshape(msg["n"], 60))
         reply = session.set_controls(head_distance_m=1.2, emotion="happy")
         assert reply["controls"]["head_distance_m"] == 1.2 and reply["controls"]["emotion"] == "happy"
         assert reply["controls"]["gaze_yaw_rad"] is None                 # untouched keys keep their values
         session.push(audio[16000:])
         session.end_audio()
-        clip = session.collect()
-    k = reply["effective_seq"]
-    assert 0 < k < 50 and len(clip) == 50
-    assert np.all(clip["headZ"][:k] == np.float32(0.5)) and np.all(clip["headZ"][k:] == np.float32(1.2))
+        rest = session.collect()
+    frames = np.concatenate([np.array(first), rest.frames])
+    head_z = frames[:, layout.channel("headZ")]
+    assert reply["effective_seq"] == 25 and len(frames) == 50
+    assert np.all(head_z[:25] == np.float32(0.5)) and np.all(head_z[25:] == np.float32(1.2))
 
 
 @pytest.mark.parametrize("binding", BINDINGS)
@@ -218,6 +224,20 @@ def test_idle_session_is_reaped_and_heartbeats_flow_meanwhile(binding):
         assert types.count("heartbeat") >= 3
         assert s.call(lambda core: len(core.sessions)) == 0
         assert error_code(lambda: session.push(np.zeros(160, np.float32))) == "unknown_session"
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+def test_end_is_the_last_stream_message_of_a_session(binding):
+    with sidecar(heartbeat_ms=50) as s, connect(s, binding) as client:
+        session = client.open()
+        session.push(speech_like(0.2))
+        session.end_audio()
+        assert len(session.collect()) == 5 and session.end["reason"] == "end_of_audio"
+        with pytest.raises(ConnectionLost):
+            session.next_message(timeout_s=0.3)                         # no heartbeats after `end`
+        assert session.close()["frames_total"] == 5
+        with pytest.raises(ConnectionLost):
+            session.next_message(timeout_s=0.2)                         # and no second `end`
 
 
 def test_status_reports_sessions_and_step_timing(server):

@@ -144,6 +144,7 @@ class Session:
     received_samples: int = 0             # at the declared rate
     next_seq: int = 0
     closed: bool = False
+    stream_ended: bool = False            # `end` was sent: nothing more goes on this session's stream
     last_activity: float = field(default_factory=time.monotonic)
     last_stream_sent: float = field(default_factory=time.monotonic)
     zmq_subscribed: bool = False
@@ -434,6 +435,9 @@ class Sidecar:
 
     # ---- sessions ----------------------------------------------------------------------------------------------
     def _send_stream(self, session: Session, msg: dict) -> None:
+        if session.stream_ended:
+            return
+        session.stream_ended = msg["type"] == "end"
         session.last_stream_sent = time.monotonic()
         if not session.client.gone:
             session.client.binding.send_stream(session.client, session, msg)
@@ -585,7 +589,7 @@ class Sidecar:
             for session in list(self.sessions.values()):
                 if now - session.last_activity > c.idle_timeout_s:
                     self._close_session(session, reason="idle")
-                elif now - session.last_stream_sent > c.heartbeat_ms / 1000.0:
+                elif not session.stream_ended and now - session.last_stream_sent > c.heartbeat_ms / 1000.0:
                     self._send_stream(session, {"type": "heartbeat", "session": session.id,
                                                 "next_seq": session.next_seq, "received_ms": session.received_ms,
                                                 "server_time_ms": time.time() * 1000.0})
