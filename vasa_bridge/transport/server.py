@@ -2,10 +2,12 @@
 
 Layout of one server process (one asyncio loop + one worker thread):
 
-    ZeroMQ binding (zmq_binding.py) ─┐                      ┌─ motion worker thread: backend.step(all sessions
-    WebSocket binding (ws_binding.py)┼─► Sidecar.handle ──► │  with new audio) — one batched call per round
-                                     │   (validate, resample,└─► results published on each session's stream
-                                     └── session state)
+    ZeroMQ binding (zmq_binding.py) ──┐
+    WebSocket binding (ws_binding.py) ┴─► Sidecar.handle (validate, limits, session state)
+                                              │ audio queued per session
+                                              ▼
+                        motion worker thread: resample + backend.step(all sessions with new audio), one
+                        batched call per round ──► frames published on each session's stream
 
 Bindings turn wire messages into logical ones and back; everything about sessions lives here, so both bindings
 behave identically. Backend objects are touched only from the worker thread.
@@ -17,12 +19,7 @@ import asyncio
 import hmac
 import json
 import logging
-import math
-import os
 import secrets
-import signal
-import sys
-import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
