@@ -187,6 +187,36 @@ def test_requests_before_hello_are_refused(server, binding):
     assert reply == {"type": "error", "id": 7, "code": "hello_required", "message": reply["message"]}
 
 
+def test_req_sockets_get_replies_with_the_delimiter_mirrored(server):
+    import zmq
+
+    ctx = zmq.Context()
+    req = ctx.socket(zmq.REQ)
+    try:
+        req.connect(server.endpoints.zmq_url)
+        for msg, reply_type in (({"type": "hello", "id": 1, "protocol": "1.0"}, "hello_ok"),
+                                ({"type": "status", "id": 2}, "status_ok")):
+            req.send(msgpack.packb(msg))
+            assert req.poll(5000)
+            assert msgpack.unpackb(req.recv())["type"] == reply_type
+    finally:
+        req.close(0)
+        ctx.term()
+
+
+def test_oversized_websocket_message_closes_with_1009():
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect as ws_connect
+
+    with sidecar(max_message_bytes=1000) as s, ws_connect(s.endpoints.ws_url) as ws:
+        ws.send(b"\x00" * 2000)
+        assert msgpack.unpackb(ws.recv(timeout=5))["code"] == "too_large"   # up to 4x: an error reply
+        ws.send(b"\x00" * 5000)
+        with pytest.raises(ConnectionClosed) as e:                          # beyond: the connection closes
+            ws.recv(timeout=5)
+        assert e.value.rcvd.code == 1009
+
+
 def test_session_limits_and_too_large_messages():
     with sidecar(max_sessions_per_client=2, max_message_bytes=4096) as s:
         for binding in BINDINGS:
