@@ -279,6 +279,52 @@ def test_status_reports_sessions_and_step_timing(server):
         assert status["step_ms_p95"] >= status["step_ms_p50"] > 0 and 0 <= status["load"] < 1
 
 
+class _RecordingLatentBackend:
+    """The amplitude backend behind the MotionBackend interface, plus a 4-wide latent (the first 4 channels) and
+    a record of how many streams each step received."""
+    name, fps, latent_dim, lookahead_ms = "recording", 25.0, 4, 0.0
+
+    def __init__(self) -> None:
+        from vasa_bridge.runtime import AmplitudeBackend
+
+        self.inner = AmplitudeBackend()
+        self.batch_sizes: list[int] = []
+
+    def new_stream(self, controls, seed):
+        return self.inner.new_stream(controls, seed)
+
+    def step(self, streams):
+        from vasa_bridge.runtime import MotionChunk
+
+        self.batch_sizes.append(len(streams))
+        return {s: MotionChunk(c.frames, c.frames[:, :4].copy()) for s, c in self.inner.step(streams).items()}
+
+
+def test_backend_steps_many_sessions_in_one_call_and_latent_reaches_the_wire():
+    backend = _RecordingLatentBackend()
+    config = ServerConfig(zmq_port=0, zmq_stream_port=0, ws_port=0)
+    audio = speech_like(1.0)
+    with BackgroundServer(config, backend=backend) as s, connect(s, "zmq") as client:
+        assert client.hello["outputs"] == ["motion", "latent"] and client.hello["backend"] == "recording"
+        sessions = [client.open(outputs=["motion", "latent"]) for _ in range(8)]
+        assert sessions[0].info["latent_dim"] == 4
+        for start in range(0, len(audio), 1600):
+            for session in sessions:          # 8 sessions' chunks arrive together, as from a game's NPCs
+                session.push(audio[start:start + 1600])
+        for session in sessions:
+            session.end_audio()
+        for session in sessions:
+            n = 0
+            while (msg := session.next_message())["type"] != "end":
+                if msg["type"] == "motion":
+                    frames = np.frombuffer(msg["frames"], "<f4").reshape(msg["n"], 60)
+                    latent = np.frombuffer(msg["latent"], "<f4").reshape(msg["n"], msg["latent_dim"])
+                    np.testing.assert_array_equal(latent, frames[:, :4])
+                    n += msg["n"]
+            assert n == 25
+    assert max(backend.batch_sizes) >= 4      # sessions were batched into shared steps, not one call each
+
+
 class _JawImageRenderer:
     """Test double for the renderer hook: a 2x1 RGBA image whose red channel is the jaw opening."""
     format, width, height = "rgba", 2, 1
