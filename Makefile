@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SYSTEM_STAMP := .make/system.stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test bench data train system venv clean avatar unity-assets
+.PHONY: demo test bench data train system venv clean serve bench-sidecar avatar unity-assets
 
 $(SYSTEM_STAMP): scripts/install_system.sh
 	bash scripts/install_system.sh
@@ -38,6 +38,12 @@ data: $(STAMP)
 
 train: $(STAMP) data
 	$(BIN)/vasa-bridge train --corpus data/corpus
+
+serve: $(STAMP)
+	$(BIN)/vasa-bridge serve
+
+bench-sidecar: $(STAMP)
+	$(BIN)/python -m vasa_bridge.transport.bench --json
 
 clean:
 	rm -rf out .make

@@ -4,7 +4,6 @@ Loopback only; every test is bounded in time."""
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import os
 import signal
@@ -85,8 +84,10 @@ def assert_on_time(result: dict, seconds: float) -> None:
     n = math.ceil(seconds * 25)
     assert result["seqs"] == list(range(n)), "frames missing or out of order"
     assert result["end"]["reason"] == "end_of_audio"
+    # Unloaded, p95 is a few ms (see `bench`); this bound leaves room for a shared, loaded CI machine. A server
+    # blocked by another client shows up as seconds, or as frames that never come.
     p95 = float(np.percentile(result["latency_ms"], 95))
-    assert p95 < 200.0, f"chunk->frame latency p95 {p95:.1f} ms"  # 5 frames; unloaded it is a few ms
+    assert p95 < 400.0, f"chunk->frame latency p95 {p95:.1f} ms"
 
 
 # ---- garbage ---------------------------------------------------------------------------------------------------
@@ -276,6 +277,19 @@ def test_a_client_killed_mid_stream_does_not_disturb_the_others():
         assert status(server)["sessions"] == 0
 
 
+_FIREHOSE = """
+import sys, numpy as np
+from vasa_bridge.client import Client
+with Client(sys.argv[1], stream_url=sys.argv[2]) as client:
+    session = client.open(sample_rate_hz=16000)
+    for i in range(1500):
+        session.push(np.random.default_rng(i).standard_normal(640).astype(np.float32) * 0.2)
+    session.end_audio()
+    print(len(session.collect()))
+    session.close()
+"""
+
+
 @pytest.mark.timeout(60)
 def test_stalled_subscriber_and_stalled_websocket_reader_do_not_block_anyone():
     import zmq
@@ -308,15 +322,10 @@ def test_stalled_subscriber_and_stalled_websocket_reader_do_not_block_anyone():
             threads = [threading.Thread(target=realtime_stream, args=(server, b, 3.0, results[b])) for b in results]
             for t in threads:
                 t.start()
-            firehose: dict = {}
-
-            async def fire() -> None:  # stream traffic for the stalled subscriber to fall behind on
-                client = await AsyncClient.connect(e.zmq_url, stream_url=e.zmq_stream_url)
-                r = await stream_audio(client, speech_like(60.0), 16000, speed=0, chunk_ms=40)
-                firehose["frames"] = len(r.clip)
-                await client.close()
-            fire_thread = threading.Thread(target=lambda: asyncio.run(fire()))
-            fire_thread.start()
+            # Stream traffic for the stalled subscriber to fall behind on, from another process.
+            firehose = subprocess.Popen([sys.executable, "-c", _FIREHOSE, e.zmq_url, e.zmq_stream_url],
+                                        env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
+                                        text=True)
             chunk = np.zeros(8000, "<i2").tobytes()
             sent = 0
             with pytest.raises((ConnectionClosed, OSError, TimeoutError)):
@@ -324,8 +333,9 @@ def test_stalled_subscriber_and_stalled_websocket_reader_do_not_block_anyone():
                     stalled_ws.send(msgpack.packb({"type": "audio", "id": 10 + i, "session": sid, "audio": chunk}))
                     sent += 1
                     time.sleep(0.005)
-            for t in threads + [fire_thread]:
+            for t in threads:
                 t.join(40)
+            firehose_frames = int(firehose.communicate(timeout=40)[0].strip())
             received_by_stalled = 0
             while stalled_sub.poll(100):
                 stalled_sub.recv_multipart()
@@ -336,7 +346,7 @@ def test_stalled_subscriber_and_stalled_websocket_reader_do_not_block_anyone():
             stalled_ws.close_socket()
         for b in results:
             assert_on_time(results[b], 3.0)
-        assert firehose["frames"] == 1500                       # the firehose session itself lost nothing
+        assert firehose_frames == 1500                          # the firehose session itself lost nothing
         assert sent < 2000                                      # the stalled WebSocket was cut off...
         assert status(server)["sessions"] == 0                  # ...and its session closed with it
         assert received_by_stalled < 1000                       # the stalled subscriber was skipped, not waited for

@@ -78,6 +78,7 @@ def _announce(e: Endpoints) -> None:
 def serve_forever(config: ServerConfig, backend: MotionBackend | None = None, renderer: Renderer | None = None,
                   announce=_announce) -> int:
     """Foreground server: SIGINT/SIGTERM drain the sessions and exit 0."""
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
