@@ -200,9 +200,24 @@ _PROFILE_N = np.array([2.0, 2.0, 1.8, 1.55, 1.6, 1.75, 1.9, 2.0, 2.1, 2.2, 2.2])
 _PROFILE_CZ = np.array([-0.016, -0.014, -0.008, -0.002, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
 
 
-def _profile(y: float) -> tuple[float, float, float, float, float]:
-    from scipy.interpolate import PchipInterpolator  # noqa: PLC0415 (scipy is slow to import)
+def monotone_cubic(xk: np.ndarray, yk: np.ndarray, x: float) -> float:
+    """Piecewise-cubic Hermite interpolation with Fritsch-Carlson slopes: smooth, and no overshoot between
+    control points (what scipy's PCHIP does, without importing scipy for one curve)."""
+    h = np.diff(xk)
+    delta = np.diff(yk) / h
+    slopes = np.zeros_like(yk)
+    for k in range(1, len(xk) - 1):
+        if delta[k - 1] * delta[k] > 0:  # harmonic mean keeps the curve monotone between points
+            w1, w2 = 2 * h[k] + h[k - 1], h[k] + 2 * h[k - 1]
+            slopes[k] = (w1 + w2) / (w1 / delta[k - 1] + w2 / delta[k])
+    slopes[0], slopes[-1] = delta[0], delta[-1]
+    k = int(np.clip(np.searchsorted(xk, x) - 1, 0, len(h) - 1))
+    t = (x - xk[k]) / h[k]
+    h00, h10, h01, h11 = 2 * t**3 - 3 * t**2 + 1, t**3 - 2 * t**2 + t, -2 * t**3 + 3 * t**2, t**3 - t**2
+    return float(h00 * yk[k] + h10 * h[k] * slopes[k] + h01 * yk[k + 1] + h11 * h[k] * slopes[k + 1])
 
+
+def _profile(y: float) -> tuple[float, float, float, float, float]:
     if y >= DOME_BASE_Y_M:
         t = min(1.0, (y - DOME_BASE_Y_M) / (CROWN_Y_M - DOME_BASE_Y_M))
 
@@ -211,7 +226,7 @@ def _profile(y: float) -> tuple[float, float, float, float, float]:
 
         # a full forehead (the front stays forward longer), a rounder back
         return _PROFILE_W[-1] * arc(2.3), _PROFILE_DF[-1] * arc(3.5), _PROFILE_DB[-1] * arc(2.2), _PROFILE_N[-1], 0.0
-    vals = [float(PchipInterpolator(_PROFILE_Y, arr)(y)) for arr in
+    vals = [monotone_cubic(_PROFILE_Y, arr, y) for arr in
             (_PROFILE_W, _PROFILE_DF, _PROFILE_DB, _PROFILE_N, _PROFILE_CZ)]
     return vals[0], vals[1], vals[2], vals[3], vals[4]
 

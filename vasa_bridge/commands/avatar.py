@@ -23,6 +23,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from vasa_bridge.avatar import AvatarError, build_avatar  # noqa: PLC0415
 
+    if args.avatar_command == "preview":  # check the arguments before spending time on the mesh
+        if args.size < 64 or args.size > 2048:
+            raise AvatarError(f"--size {args.size} is out of range; use 64..2048 pixels per panel")
+        if args.out.suffix.lower() != ".png":
+            raise AvatarError(f"preview writes PNG; give an output name ending in .png (got {args.out})")
+    elif args.out.exists() and not args.out.is_dir():
+        raise AvatarError(f"{args.out} exists and is not a directory; pass a writable -o DIR")
     meshes = build_avatar()
     if args.avatar_command == "export":
         from vasa_bridge.avatar.gltf import write_avatar  # noqa: PLC0415
@@ -34,10 +41,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from vasa_bridge.avatar.preview import render_preview  # noqa: PLC0415
 
-    if args.size < 64 or args.size > 2048:
-        raise AvatarError(f"--size {args.size} is out of range; use 64..2048 pixels per panel")
-    if args.out.suffix.lower() != ".png":
-        raise AvatarError(f"preview writes PNG; give an output name ending in .png (got {args.out})")
     try:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         render_preview(list(meshes), args.out, size_px=args.size)
