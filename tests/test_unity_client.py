@@ -364,6 +364,12 @@ def _fake_server(request_port: int, stream_port: int, stop: threading.Event, sen
                 if kind == "status":  # garbage instead of a reply
                     router.send_multipart([ident, b"\xc1 this is not msgpack"])
                     continue
+                sent["hellos"] = sent.get("hellos", 0) + (kind == "hello")
+                if kind == "controls" and not sent.get("forgot"):  # as if the client had been dropped (§8.2)
+                    sent["forgot"] = True
+                    router.send_multipart([ident, msgpack.packb(
+                        {"type": "error", "id": req["id"], "code": "hello_required", "message": "say hello first"})])
+                    continue
                 reply = dict(vector[f"{kind}_ok"], id=req["id"])
                 if kind == "controls":
                     reply["controls"] = dict(reply["controls"], **req["controls"])
@@ -414,6 +420,7 @@ def test_csharp_client_survives_malformed_frames_from_a_fake_server(harness):
         for t in threads:
             t.join(timeout=5)
     assert sent.get("stream"), "the fake server never saw the client's subscription"
+    assert sent["forgot"] and sent["hellos"] == 2, "after hello_required the client says hello again, once"
     malformed = int(next(line.split()[1] for line in out.splitlines() if line.startswith("MALFORMED")))
     assert malformed == sent["malformed"]
 

@@ -282,6 +282,22 @@ namespace VasaBridge
 
         MsgPackMap Call(MsgPackMap request, byte[] payload, int offset, int count, string expected, bool needsHello)
         {
+            try
+            {
+                return CallOnce(request, payload, offset, count, expected, needsHello);
+            }
+            catch (VasaBridgeException e)
+            {
+                // The server forgot this client (it drops idle clients without sessions, §8.2, or it restarted
+                // while the TCP link survived): say hello again and repeat the request once.
+                if (e.Code != "hello_required" || !needsHello) throw;
+                request["id"] = Interlocked.Increment(ref _nextId) & 0xffffffffL;
+                return CallOnce(request, payload, offset, count, expected, needsHello);
+            }
+        }
+
+        MsgPackMap CallOnce(MsgPackMap request, byte[] payload, int offset, int count, string expected, bool needsHello)
+        {
             if (_disposed) throw new ObjectDisposedException("VasaBridgeClient");
             if (needsHello) EnsureHello();
             long id = (long)request["id"];

@@ -606,7 +606,7 @@ static class Harness
             Check(WaitFor(client, e => e.Kind == VasaBridgeEventKind.Error && e.Code == "bad_reply", 2000, seen), "the garbage reply raises a bad_reply Error event");
             long eff;
             MsgPackMap c = client.SetControls(s, new VasaControls().Emotion("angry"), out eff);
-            Check((string)c["emotion"] == "angry", "the next request still works");
+            Check((string)c["emotion"] == "angry", "the next request still works (after a hello_required: hello again, request repeated)");
             // A flood of 3000 one-frame batches through the real receive path (ZMTP reader thread, topic lookup,
             // decode into the jitter buffer): the garbage collector must not see the per-frame path.
             const int flood = 3000;
