@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SYSTEM_STAMP := .make/system.stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test bench data train system venv clean avatar test-godot web-demo
+.PHONY: demo test bench data train system venv clean serve bench-sidecar avatar unity-assets test-godot web-demo
 
 $(SYSTEM_STAMP): scripts/install_system.sh
 	bash scripts/install_system.sh
@@ -54,9 +54,19 @@ data: $(STAMP)
 train: $(STAMP) data
 	$(BIN)/vasa-bridge train --corpus data/corpus
 
+serve: $(STAMP)
+	$(BIN)/vasa-bridge serve
+
+bench-sidecar: $(STAMP)
+	$(BIN)/python -m vasa_bridge.transport.bench --json
+
 clean:
 	rm -rf out .make
 
 # The demo head for the engine samples: out/avatar/vasa_head.glb + vasa_head.mesh.json
 avatar: $(STAMP)
 	$(BIN)/vasa-bridge avatar export -o out/avatar
+
+# Refresh the Unity sample's copy of the head's mesh JSON (a test checks it matches the generator).
+unity-assets: avatar
+	cp out/avatar/vasa_head.mesh.json unity_sample/Packages/com.vasabridge.client/Samples~/TalkingHead/Resources/vasa_head_mesh.json

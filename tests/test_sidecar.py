@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import socket
@@ -117,15 +116,21 @@ def test_controls_mid_stream_apply_from_effective_seq(server, binding):
     with connect(server, binding) as client:
         session = client.open(sample_rate_hz=16000, controls={"head_distance_m": 0.5})
         session.push(audio[:16000])
+        first = []
+        while len(first) < 25:                                          # the first second's frames are out
+            msg = session.next_message()
+            if msg["type"] == "motion":
+                first.extend(np.frombuffer(msg["frames"], "<f4").reshape(msg["n"], 60))
         reply = session.set_controls(head_distance_m=1.2, emotion="happy")
         assert reply["controls"]["head_distance_m"] == 1.2 and reply["controls"]["emotion"] == "happy"
         assert reply["controls"]["gaze_yaw_rad"] is None                 # untouched keys keep their values
         session.push(audio[16000:])
         session.end_audio()
-        clip = session.collect()
-    k = reply["effective_seq"]
-    assert 0 < k < 50 and len(clip) == 50
-    assert np.all(clip["headZ"][:k] == np.float32(0.5)) and np.all(clip["headZ"][k:] == np.float32(1.2))
+        rest = session.collect()
+    frames = np.concatenate([np.array(first), rest.frames])
+    head_z = frames[:, layout.channel("headZ")]
+    assert reply["effective_seq"] == 25 and len(frames) == 50
+    assert np.all(head_z[:25] == np.float32(0.5)) and np.all(head_z[25:] == np.float32(1.2))
 
 
 @pytest.mark.parametrize("binding", BINDINGS)
@@ -182,6 +187,36 @@ def test_requests_before_hello_are_refused(server, binding):
     assert reply == {"type": "error", "id": 7, "code": "hello_required", "message": reply["message"]}
 
 
+def test_req_sockets_get_replies_with_the_delimiter_mirrored(server):
+    import zmq
+
+    ctx = zmq.Context()
+    req = ctx.socket(zmq.REQ)
+    try:
+        req.connect(server.endpoints.zmq_url)
+        for msg, reply_type in (({"type": "hello", "id": 1, "protocol": "1.0"}, "hello_ok"),
+                                ({"type": "status", "id": 2}, "status_ok")):
+            req.send(msgpack.packb(msg))
+            assert req.poll(5000)
+            assert msgpack.unpackb(req.recv())["type"] == reply_type
+    finally:
+        req.close(0)
+        ctx.term()
+
+
+def test_oversized_websocket_message_closes_with_1009():
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect as ws_connect
+
+    with sidecar(max_message_bytes=1000) as s, ws_connect(s.endpoints.ws_url) as ws:
+        ws.send(b"\x00" * 2000)
+        assert msgpack.unpackb(ws.recv(timeout=5))["code"] == "too_large"   # up to 4x: an error reply
+        ws.send(b"\x00" * 5000)
+        with pytest.raises(ConnectionClosed) as e:                          # beyond: the connection closes
+            ws.recv(timeout=5)
+        assert e.value.rcvd.code == 1009
+
+
 def test_session_limits_and_too_large_messages():
     with sidecar(max_sessions_per_client=2, max_message_bytes=4096) as s:
         for binding in BINDINGS:
@@ -220,6 +255,20 @@ def test_idle_session_is_reaped_and_heartbeats_flow_meanwhile(binding):
         assert error_code(lambda: session.push(np.zeros(160, np.float32))) == "unknown_session"
 
 
+@pytest.mark.parametrize("binding", BINDINGS)
+def test_end_is_the_last_stream_message_of_a_session(binding):
+    with sidecar(heartbeat_ms=50) as s, connect(s, binding) as client:
+        session = client.open()
+        session.push(speech_like(0.2))
+        session.end_audio()
+        assert len(session.collect()) == 5 and session.end["reason"] == "end_of_audio"
+        with pytest.raises(ConnectionLost):
+            session.next_message(timeout_s=0.3)                         # no heartbeats after `end`
+        assert session.close()["frames_total"] == 5
+        with pytest.raises(ConnectionLost):
+            session.next_message(timeout_s=0.2)                         # and no second `end`
+
+
 def test_status_reports_sessions_and_step_timing(server):
     with connect(server, "zmq") as client:
         sessions = [client.open() for _ in range(3)]
@@ -228,6 +277,52 @@ def test_status_reports_sessions_and_step_timing(server):
         status = client.status()
         assert status["sessions"] >= 3 and status["instance"] == server.endpoints.instance
         assert status["step_ms_p95"] >= status["step_ms_p50"] > 0 and 0 <= status["load"] < 1
+
+
+class _RecordingLatentBackend:
+    """The amplitude backend behind the MotionBackend interface, plus a 4-wide latent (the first 4 channels) and
+    a record of how many streams each step received."""
+    name, fps, latent_dim, lookahead_ms = "recording", 25.0, 4, 0.0
+
+    def __init__(self) -> None:
+        from vasa_bridge.runtime import AmplitudeBackend
+
+        self.inner = AmplitudeBackend()
+        self.batch_sizes: list[int] = []
+
+    def new_stream(self, controls, seed):
+        return self.inner.new_stream(controls, seed)
+
+    def step(self, streams):
+        from vasa_bridge.runtime import MotionChunk
+
+        self.batch_sizes.append(len(streams))
+        return {s: MotionChunk(c.frames, c.frames[:, :4].copy()) for s, c in self.inner.step(streams).items()}
+
+
+def test_backend_steps_many_sessions_in_one_call_and_latent_reaches_the_wire():
+    backend = _RecordingLatentBackend()
+    config = ServerConfig(zmq_port=0, zmq_stream_port=0, ws_port=0)
+    audio = speech_like(1.0)
+    with BackgroundServer(config, backend=backend) as s, connect(s, "zmq") as client:
+        assert client.hello["outputs"] == ["motion", "latent"] and client.hello["backend"] == "recording"
+        sessions = [client.open(outputs=["motion", "latent"]) for _ in range(8)]
+        assert sessions[0].info["latent_dim"] == 4
+        for start in range(0, len(audio), 1600):
+            for session in sessions:          # 8 sessions' chunks arrive together, as from a game's NPCs
+                session.push(audio[start:start + 1600])
+        for session in sessions:
+            session.end_audio()
+        for session in sessions:
+            n = 0
+            while (msg := session.next_message())["type"] != "end":
+                if msg["type"] == "motion":
+                    frames = np.frombuffer(msg["frames"], "<f4").reshape(msg["n"], 60)
+                    latent = np.frombuffer(msg["latent"], "<f4").reshape(msg["n"], msg["latent_dim"])
+                    np.testing.assert_array_equal(latent, frames[:, :4])
+                    n += msg["n"]
+            assert n == 25
+    assert max(backend.batch_sizes) >= 4      # sessions were batched into shared steps, not one call each
 
 
 class _JawImageRenderer:

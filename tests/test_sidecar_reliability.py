@@ -4,7 +4,6 @@ Loopback only; every test is bounded in time."""
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import os
 import signal

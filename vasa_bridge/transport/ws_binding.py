@@ -92,15 +92,16 @@ class WsBinding:
         finally:
             self.core.client_gone(client)
             self._conns.pop(client, None)
-            try:
-                await asyncio.wait_for(self._drain_queue(conn), 1.0)
-            except (asyncio.TimeoutError, ConnectionClosed):
-                pass
+            if not sender.done():
+                try:  # let queued replies and `end`s go out before the handler returns
+                    await asyncio.wait_for(self._drain_queue(conn, sender), 1.0)
+                except (asyncio.TimeoutError, ConnectionClosed):
+                    pass
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
 
-    async def _drain_queue(self, conn: _Conn) -> None:
-        while not conn.queue.empty() and not conn.closing:
+    async def _drain_queue(self, conn: _Conn, sender: asyncio.Task | None = None) -> None:
+        while not conn.queue.empty() and not conn.closing and not (sender and sender.done()):
             await asyncio.sleep(0.005)
 
     async def _flush_then_close(self, conn: _Conn, code: int, reason: str) -> None:
