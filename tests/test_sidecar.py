@@ -158,6 +158,40 @@ def test_bad_requests_get_coded_errors_and_the_session_survives(server, binding)
         assert client.status()["sessions"] >= 1
 
 
+def test_real_server_messages_have_the_golden_vectors_fields_in_order(server):
+    """What the server sends is what the vectors (and the C#/GDScript clients tested on them) show."""
+    import json
+
+    from websockets.sync.client import connect as ws_connect
+
+    from vasa_bridge.transport import messages as m
+
+    vectors = {p.stem: json.loads(p.read_text()) for p in (REPO / "protocol" / "vectors").glob("*.json")}
+    seen: dict[str, dict] = {}
+    with ws_connect(server.endpoints.ws_url, max_size=None) as ws:
+        def call(msg: dict) -> dict:
+            ws.send(msgpack.packb(msg, use_bin_type=True))
+            while True:
+                reply = msgpack.unpackb(ws.recv(timeout=5))
+                seen.setdefault(reply["type"], reply)
+                if "id" in reply and reply["id"] == msg["id"]:
+                    return reply
+        call(vectors["hello"] | {"token": "ignored when the server has none"})
+        sid = call(vectors["open"])["session"]
+        call(m.from_json_obj(vectors["audio"]) | {"session": sid, "audio": np.zeros(16000, "<i2").tobytes()})
+        call(vectors["controls"] | {"session": sid})
+        call(vectors["end_audio"] | {"session": sid})
+        call(vectors["status"])
+        time.sleep(0.3)
+        call(vectors["close"] | {"session": sid})
+        call({"type": "close", "id": 99, "session": sid})  # closed by now: an error
+    for mtype in ("hello_ok", "open_ok", "audio_ok", "controls_ok", "end_audio_ok", "status_ok", "close_ok",
+                  "motion", "end", "error"):
+        assert mtype in seen, mtype
+        assert m.check_message(seen[mtype]) is None
+        assert list(seen[mtype]) == list(vectors[mtype]), mtype
+
+
 def test_f32_audio_with_nan_is_refused(server):
     with connect(server, "zmq") as client:
         session = client.open(sample_rate_hz=16000, audio_format="f32")
