@@ -143,6 +143,8 @@ def test_bad_requests_get_coded_errors_and_the_session_survives(server, binding)
                           ) == "unsupported_audio"
         assert error_code(lambda: client.open(outputs=["motion", "frames_jpeg"])) == "unsupported_output"
         assert error_code(lambda: client.open(outputs=["motion", "latent"])) == "unsupported_output"
+        assert error_code(lambda: client.open(outputs=["motion", "hologram"])) == "unsupported_output"
+        assert error_code(lambda: client.open(audio_format="mp3")) == "unsupported_audio"
         assert error_code(lambda: client.open(controls={"emotion": "smug"})) == "invalid_controls"
         assert error_code(lambda: session.set_controls(head_distance_m=9.0)) == "invalid_controls"
         assert error_code(lambda: session.push_bytes(b"\x00\x01\x02")) == "bad_request"   # odd pcm16 length
