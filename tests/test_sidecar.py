@@ -401,6 +401,17 @@ def test_public_interface_is_refused_without_keys_token_and_origins():
     ServerConfig(host="0.0.0.0", curve_dir="k", token="t", allow_origins=("https://game.example",)).check_security()
 
 
+def test_bad_server_settings_and_busy_ports_are_clear_errors():
+    with pytest.raises(SidecarConfigError, match="max_sessions must be positive"):
+        ServerConfig(max_sessions=0)
+    with pytest.raises(SidecarConfigError, match="ws_port must be a TCP port"):
+        ServerConfig(ws_port=70000)
+    with sidecar() as first:
+        taken = int(first.endpoints.ws_url.rsplit(":", 1)[1].strip("/"))
+        with pytest.raises(SidecarConfigError, match="cannot listen for WebSocket"):
+            BackgroundServer(ServerConfig(zmq_port=None, ws_port=taken)).start()
+
+
 def test_ws_from_a_disallowed_origin_is_refused_with_a_reason():
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect as ws_connect

@@ -77,6 +77,20 @@ class ServerConfig:
     sample_rate_hz_min: int = 8_000
     sample_rate_hz_max: int = 96_000
 
+    def __post_init__(self) -> None:
+        positive = ("max_message_bytes", "max_sessions", "max_sessions_per_client", "audio_rate_x", "audio_burst_s",
+                    "idle_timeout_s", "heartbeat_ms", "max_buffered_audio_s", "ws_send_queue", "zmq_hwm",
+                    "stream_hold_max", "max_requests_in_flight", "sample_rate_hz_min")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise SidecarConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("zmq_port", "zmq_stream_port", "ws_port"):
+            port = getattr(self, name)
+            if port is not None and not 0 <= port <= 65535:
+                raise SidecarConfigError(f"{name} must be a TCP port (0..65535, 0 = any free one), got {port}")
+        if self.sample_rate_hz_max < self.sample_rate_hz_min:
+            raise SidecarConfigError("sample_rate_hz_max must be >= sample_rate_hz_min")
+
     def check_security(self) -> None:
         """Refuse a public interface without protection (SPEC §11)."""
         if self.host in LOOPBACK_HOSTS or self.host.startswith("127.") or self.insecure:
