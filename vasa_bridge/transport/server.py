@@ -45,6 +45,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # ZeroMQ has no disconnect event: a peer identity with no sessions and no request for this long is forgotten
 # (its next request gets hello_required), so reconnecting clients cannot grow the client table without bound.
 ZMQ_CLIENT_FORGET_S = 600.0
+MAX_CLIENTS = 4096
 RESAMPLE_SLICE_SAMPLES = 16384
 ENGINE_COALESCE_S = 0.004
 
@@ -230,6 +231,10 @@ class Sidecar:
     def client_for(self, key: tuple, binding: Binding) -> ClientState:
         client = self.clients.get(key)
         if client is None:
+            if len(self.clients) >= MAX_CLIENTS:  # bound the table: forget the longest-idle client without sessions
+                idle = [c for c in self.clients.values() if not c.sessions and c.key[0] == "zmq"]
+                if idle:
+                    self.clients.pop(min(idle, key=lambda c: c.last_seen).key, None)
             client = ClientState(key, binding, bucket_s=self.config.audio_burst_s, bucket_time=time.monotonic())
             self.clients[key] = client
         client.last_seen = time.monotonic()
