@@ -143,6 +143,8 @@ def test_bad_requests_get_coded_errors_and_the_session_survives(server, binding)
                           ) == "unsupported_audio"
         assert error_code(lambda: client.open(outputs=["motion", "frames_jpeg"])) == "unsupported_output"
         assert error_code(lambda: client.open(outputs=["motion", "latent"])) == "unsupported_output"
+        assert error_code(lambda: client.open(outputs=["motion", "hologram"])) == "unsupported_output"
+        assert error_code(lambda: client.open(audio_format="mp3")) == "unsupported_audio"
         assert error_code(lambda: client.open(controls={"emotion": "smug"})) == "invalid_controls"
         assert error_code(lambda: session.set_controls(head_distance_m=9.0)) == "invalid_controls"
         assert error_code(lambda: session.push_bytes(b"\x00\x01\x02")) == "bad_request"   # odd pcm16 length
@@ -156,6 +158,40 @@ def test_bad_requests_get_coded_errors_and_the_session_survives(server, binding)
         clip = session.collect()
         assert len(clip) == 3                                            # 100 ms -> ceil(2.5) frames
         assert client.status()["sessions"] >= 1
+
+
+def test_real_server_messages_have_the_golden_vectors_fields_in_order(server):
+    """What the server sends is what the vectors (and the C#/GDScript clients tested on them) show."""
+    import json
+
+    from websockets.sync.client import connect as ws_connect
+
+    from vasa_bridge.transport import messages as m
+
+    vectors = {p.stem: json.loads(p.read_text()) for p in (REPO / "protocol" / "vectors").glob("*.json")}
+    seen: dict[str, dict] = {}
+    with ws_connect(server.endpoints.ws_url, max_size=None) as ws:
+        def call(msg: dict) -> dict:
+            ws.send(msgpack.packb(msg, use_bin_type=True))
+            while True:
+                reply = msgpack.unpackb(ws.recv(timeout=5))
+                seen.setdefault(reply["type"], reply)
+                if "id" in reply and reply["id"] == msg["id"]:
+                    return reply
+        call(vectors["hello"] | {"token": "ignored when the server has none"})
+        sid = call(vectors["open"])["session"]
+        call(m.from_json_obj(vectors["audio"]) | {"session": sid, "audio": np.zeros(16000, "<i2").tobytes()})
+        call(vectors["controls"] | {"session": sid})
+        call(vectors["end_audio"] | {"session": sid})
+        call(vectors["status"])
+        time.sleep(0.3)
+        call(vectors["close"] | {"session": sid})
+        call({"type": "close", "id": 99, "session": sid})  # closed by now: an error
+    for mtype in ("hello_ok", "open_ok", "audio_ok", "controls_ok", "end_audio_ok", "status_ok", "close_ok",
+                  "motion", "end", "error"):
+        assert mtype in seen, mtype
+        assert m.check_message(seen[mtype]) is None
+        assert list(seen[mtype]) == list(vectors[mtype]), mtype
 
 
 def test_f32_audio_with_nan_is_refused(server):
@@ -363,6 +399,17 @@ def test_public_interface_is_refused_without_keys_token_and_origins():
         ServerConfig(host="0.0.0.0").check_security()
     ServerConfig(host="0.0.0.0", insecure=True).check_security()
     ServerConfig(host="0.0.0.0", curve_dir="k", token="t", allow_origins=("https://game.example",)).check_security()
+
+
+def test_bad_server_settings_and_busy_ports_are_clear_errors():
+    with pytest.raises(SidecarConfigError, match="max_sessions must be positive"):
+        ServerConfig(max_sessions=0)
+    with pytest.raises(SidecarConfigError, match="ws_port must be a TCP port"):
+        ServerConfig(ws_port=70000)
+    with sidecar() as first:
+        taken = int(first.endpoints.ws_url.rsplit(":", 1)[1].strip("/"))
+        with pytest.raises(SidecarConfigError, match="cannot listen for WebSocket"):
+            BackgroundServer(ServerConfig(zmq_port=None, ws_port=taken)).start()
 
 
 def test_ws_from_a_disallowed_origin_is_refused_with_a_reason():

@@ -45,6 +45,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # ZeroMQ has no disconnect event: a peer identity with no sessions and no request for this long is forgotten
 # (its next request gets hello_required), so reconnecting clients cannot grow the client table without bound.
 ZMQ_CLIENT_FORGET_S = 600.0
+MAX_CLIENTS = 4096
 RESAMPLE_SLICE_SAMPLES = 16384
 ENGINE_COALESCE_S = 0.004
 
@@ -76,6 +77,20 @@ class ServerConfig:
     max_requests_in_flight: int = 64     # per ZeroMQ client
     sample_rate_hz_min: int = 8_000
     sample_rate_hz_max: int = 96_000
+
+    def __post_init__(self) -> None:
+        positive = ("max_message_bytes", "max_sessions", "max_sessions_per_client", "audio_rate_x", "audio_burst_s",
+                    "idle_timeout_s", "heartbeat_ms", "max_buffered_audio_s", "ws_send_queue", "zmq_hwm",
+                    "stream_hold_max", "max_requests_in_flight", "sample_rate_hz_min")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise SidecarConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("zmq_port", "zmq_stream_port", "ws_port"):
+            port = getattr(self, name)
+            if port is not None and not 0 <= port <= 65535:
+                raise SidecarConfigError(f"{name} must be a TCP port (0..65535, 0 = any free one), got {port}")
+        if self.sample_rate_hz_max < self.sample_rate_hz_min:
+            raise SidecarConfigError("sample_rate_hz_max must be >= sample_rate_hz_min")
 
     def check_security(self) -> None:
         """Refuse a public interface without protection (SPEC §11)."""
@@ -216,6 +231,10 @@ class Sidecar:
     def client_for(self, key: tuple, binding: Binding) -> ClientState:
         client = self.clients.get(key)
         if client is None:
+            if len(self.clients) >= MAX_CLIENTS:  # bound the table: forget the longest-idle client without sessions
+                idle = [c for c in self.clients.values() if not c.sessions and c.key[0] == "zmq"]
+                if idle:
+                    self.clients.pop(min(idle, key=lambda c: c.last_seen).key, None)
             client = ClientState(key, binding, bucket_s=self.config.audio_burst_s, bucket_time=time.monotonic())
             self.clients[key] = client
         client.last_seen = time.monotonic()
