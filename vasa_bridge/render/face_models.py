@@ -29,6 +29,11 @@ IRIS_ROI_SCALE = 2.3     # and 2.3x the eye-corner distance for the iris model
 # Mesh indices used to place crops (MediaPipe topology).
 EYE_CORNERS_IMAGE_LEFT = (33, 133)    # the subject's right eye: outer, inner corner
 EYE_CORNERS_IMAGE_RIGHT = (362, 263)  # the subject's left eye: inner, outer corner
+# The iris model's first 16 contour points, as mesh indices: lower lid corner to corner, then the upper lid
+# without corners (MediaPipe's iris_landmark_landmarks_to_roi mapping).
+EYE_CONTOUR_MESH_INDEX_IMAGE_LEFT = (33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173)
+EYE_CONTOUR_MESH_INDEX_IMAGE_RIGHT = (263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384,
+                                      398)
 
 
 def model_dir() -> Path:
@@ -188,7 +193,13 @@ class FaceModels:
         pts = raw.reshape(N_MESH_POINTS, 3)
         points = crop_to_image(pts, centre_xy, size_px, angle_rad, n)
         presence = float(1.0 / (1.0 + np.exp(-np.clip(presence_logit.ravel()[0], -80, 80))))
-        iris = self.iris(rgb, points) if with_iris else None
+        iris = None
+        if with_iris:
+            iris, contours = self.iris(rgb, points)
+            # MediaPipe's landmark refinement: the iris model's eye contour is more accurate than the mesh's
+            # (the mesh barely sees a closed lid), so it replaces the mesh's lid points.
+            for k, order in enumerate((EYE_CONTOUR_MESH_INDEX_IMAGE_LEFT, EYE_CONTOUR_MESH_INDEX_IMAGE_RIGHT)):
+                points[list(order), :2] = contours[k]
         return MeshResult(points.astype(np.float32), presence, iris)
 
     def mesh_from_detection(self, rgb: np.ndarray, det: Detection, refine_steps: int = 1) -> MeshResult:
@@ -209,10 +220,11 @@ class FaceModels:
         return self.mesh_in_roi(rgb, centre, size, angle, with_iris=with_iris)
 
     # ---- iris ------------------------------------------------------------------------------------------------
-    def iris(self, rgb: np.ndarray, mesh_points: np.ndarray) -> np.ndarray:
-        """(2, 5, 2) iris centre + rim for the image-left then image-right eye. The model is trained on one eye
-        side, so the image-right eye is mirrored before and after, as in MediaPipe."""
+    def iris(self, rgb: np.ndarray, mesh_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Iris centre + rim (2, 5, 2) and eye contour (2, 16, 2) for the image-left then image-right eye. The
+        model is trained on one eye side, so the image-right eye is mirrored before and after, as in MediaPipe."""
         out = np.zeros((2, 5, 2), np.float32)
+        contours = np.zeros((2, 16, 2), np.float32)
         n = self._iris.input_size
         for k, (a, b) in enumerate((EYE_CORNERS_IMAGE_LEFT, EYE_CORNERS_IMAGE_RIGHT)):
             p, q = mesh_points[a, :2], mesh_points[b, :2]
@@ -222,9 +234,10 @@ class FaceModels:
             size = float(np.linalg.norm(q - p)) * IRIS_ROI_SCALE
             centre = (p + q) / 2
             x = affine_crop(rgb, centre, size, angle, n, flip=flip) / 255.0
-            _, iris_raw = self._iris(x)
+            contour_raw, iris_raw = self._iris(x)
             out[k] = crop_to_image(iris_raw.reshape(5, 3)[:, :2], centre, size, angle, n, flip=flip)
-        return out
+            contours[k] = crop_to_image(contour_raw.reshape(71, 3)[:16, :2], centre, size, angle, n, flip=flip)
+        return out, contours
 
 
 def roi_from_mesh(points: np.ndarray) -> tuple[np.ndarray, float, float]:

@@ -37,7 +37,7 @@ EYEBALL_RADIUS_IOD = 0.19      # ~12 mm: iris travel = radius * sin(gaze angle)
 HEAD_ROTATION_LIMIT_RAD = 0.3  # a 2D warp of one photo stays plausible up to ~17 degrees
 HEAD_SCALE_LIMITS = (0.85, 1.18)
 HEAD_SHIFT_LIMIT_IOD = 0.3
-INVERSE_STEPS = 4              # fixed-point steps inverting the forward displacement field
+INVERSE_STEPS = 3              # fixed-point steps inverting the forward displacement field
 INVERSE_STEP_SIZE = 0.6
 # ARKit eyeLook* → gaze angle (radians at weight 1), per eye. Names are per the subject's eye.
 EYE_LOOK_RAD = 0.5
@@ -93,21 +93,23 @@ class Renderer:
         ys, xs = torch.meshgrid(torch.arange(y0, y1, device=dev) + 0.5, torch.arange(x0, x1, device=dev) + 0.5,
                                 indexing="ij")
         self.q = torch.stack([xs, ys], dim=-1)                                       # (h, w, 2) pixel centres
-        self.q_coarse = t(rig.coarse_points).view(*self.coarse_hw, 2)                # (hc, wc, 2)
         self.roi_scale = torch.tensor([2.0 / (x1 - x0), 2.0 / (y1 - y0)], device=dev)
         self.roi_offset = torch.tensor([x0, y0], device=dev, dtype=torch.float32)
+        q_coarse = t(rig.coarse_points).view(*self.coarse_hw, 2)                     # (hc, wc, 2) pixels
+        self.q_coarse_n = (q_coarse - self.roi_offset) * self.roi_scale - 1.0         # ROI-normalised
         self.lip_up = torch.as_tensor(rig.lip_upper_inner, device=dev)
         self.lip_low = torch.as_tensor(rig.lip_lower_inner, device=dev)
         self._lip_outer_src = torch.as_tensor(topo.LIP_LOWER_OUTER, device=dev)
         self.lid_up = [torch.as_tensor(e.upper, device=dev) for e in topo.EYES]
         self.lid_low = [torch.as_tensor(e.lower, device=dev) for e in topo.EYES]
         self.iris_centres = [t(e.iris_centre_px) for e in rig.eyes]
-        self.feather_coarse = t(rig.feather_coarse)[None, None]                      # (1, 1, hc, wc)
+        self.feather_coarse = t(rig.feather_coarse)[None, :, :, None]                # (1, hc, wc, 1)
         # Static source masks stacked as extra channels so one grid_sample fetches colour and masks together.
         masks = np.stack([rig.src_mouth_upper_mask, rig.src_mouth_lower_mask, rig.src_eye_mask, rig.src_iris_mask])
         self.image_masks = torch.cat([self.image, t(masks)[None]], dim=1)            # (1, 7, H, W)
         mouth_any = t(rig.src_mouth_upper_mask + rig.src_mouth_lower_mask)[None, None]
-        self.image_warp = torch.cat([self.image, mouth_any, t(rig.src_eye_mask)[None, None]], dim=1)  # (1, 5, H, W)
+        image_warp = torch.cat([self.image, mouth_any, t(rig.src_eye_mask)[None, None]], dim=1)  # (1, 5, H, W)
+        self.image_warp_roi = image_warp[:, :, y0:y1, x0:x1].contiguous()           # (1, 5, h, w)
         self._background_u8 = self.mark.draw_on(self.portrait.image)
         self.teeth = t(rig.teeth_rgb / 255.0).view(1, 3, 1, 1)
         self.lip = t(rig.lip_rgb / 255.0).view(1, 3, 1, 1)
@@ -179,23 +181,25 @@ class Renderer:
         # Dense forward field on the coarse grid: (Pc, V) @ (V, B*2). The field is smooth except at the lip and
         # lid seams, which the synthesized mouth and eye layers cover, so a 2x coarser grid loses nothing visible.
         field = (self.bary @ disp.permute(1, 0, 2).reshape(rig.n_vertices, b * 2))   # (Pc, B*2)
-        # The feathered face mask scales the motion: full inside the face, fading to none at the fixed ring, so
-        # hair, background and body stay put without a second image blend.
-        field = field.view(hc, wc, b, 2).permute(2, 3, 0, 1) * self.feather_coarse   # (B, 2, hc, wc)
+        # Work in the ROI's normalised coordinates ([-1, 1] across the warp ROI) so grid_sample needs no
+        # conversions. The feathered face mask scales the motion: full inside the face, fading to none at the
+        # fixed ring, so hair, background and body stay put without a second image blend.
+        field = field.view(hc, wc, b, 2).permute(2, 0, 1, 3) * self.roi_scale      # (B, hc, wc, 2)
+        field = field * self.feather_coarse                                          # (1, hc, wc, 1) mask
+        field_img = field.permute(0, 3, 1, 2).contiguous()                          # (B, 2, hc, wc)
         # Invert q = s + field(s) for s: damped fixed-point steps s += a (q - s - field(s)). Undamped steps
         # diverge where the warp stretches skin more than 2x (lip corners, lids); a = 0.6 copes up to ~3x.
-        qc = self.q_coarse
-        src = qc - field.permute(0, 2, 3, 1)                                         # (B, hc, wc, 2)
+        qc = self.q_coarse_n                                                         # (hc, wc, 2)
+        src = qc - field
         for _ in range(self.options.inverse_steps):
-            g = (src - self.roi_offset) * self.roi_scale - 1.0
-            sampled = F.grid_sample(field, g, mode="bilinear", padding_mode="zeros", align_corners=False)
-            src = src + INVERSE_STEP_SIZE * (qc - src - sampled.permute(0, 2, 3, 1))
+            sampled = F.grid_sample(field_img, src, mode="bilinear", padding_mode="zeros", align_corners=False)
+            residual = (qc - src).sub_(sampled.permute(0, 2, 3, 1))
+            src.add_(residual, alpha=INVERSE_STEP_SIZE)
         # Upsample the sampling grid itself (normalised coordinates are linear in pixels, so bilinear upsampling
-        # is exact wherever the field is zero and smooth elsewhere).
-        grid_c = (src * (2.0 / rig.size) - 1.0).permute(0, 3, 1, 2)                 # (B, 2, hc, wc)
-        grid = F.interpolate(grid_c, size=(h, w), mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
-        warped = F.grid_sample(self.image_warp.expand(b, -1, -1, -1), grid, mode="bilinear",
-                               padding_mode="border", align_corners=False)           # (B, 5, h, w)
+        # is exact wherever the field is zero and smooth elsewhere), then sample the ROI of the photo.
+        grid = F.interpolate(src.permute(0, 3, 1, 2), size=(h, w), mode="bilinear", align_corners=True)
+        warped = F.grid_sample(self.image_warp_roi.expand(b, -1, -1, -1), grid.permute(0, 2, 3, 1),
+                               mode="bilinear", padding_mode="border", align_corners=False)  # (B, 5, h, w)
         # Channels 3, 4: where the warp shows the photo's mouth opening / eye opening (used to seal lips and lids).
         self._mouth_layer(warped, pos, frames)
         for k in range(2):

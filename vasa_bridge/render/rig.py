@@ -24,10 +24,10 @@ from vasa_bridge.render.portrait import Portrait
 # parts the incisors by ~45 mm (0.7 IOD) but the visible lip gap is smaller; brows travel ~10 mm.
 JAW_OPEN_IOD = 0.42
 INNER_RING_SCALE = 1.22      # ring following the head (x face-oval radius)
-OUTER_RING_SCALE = 1.75      # fixed ring: nothing outside it moves
+OUTER_RING_SCALE = 1.55      # fixed ring: nothing outside it moves
 INNER_RING_POSE_SHARE = 0.8  # how much of the head motion the hair ring follows
 BORDER_STEP_PX = 64
-FIELD_STRIDE = 2
+FIELD_CELLS_PER_IOD = 24      # displacement-field grid density: ~4 px cells at 512, ~2 px at 256
 TEETH_UPPER_SHARE = 0.7
 LIP_SEAM_MIX = 0.45          # sealed lips meet 45% of the way from the upper lip (the lower lip travels more)
 LID_SEAM_MIX = 0.8           # closed lids meet near the lower lid (the upper lid does 80% of a blink)
@@ -287,11 +287,13 @@ def build_rig(portrait: Portrait) -> Rig:
     x1, y1 = np.ceil(outer.max(0)).astype(int)
     x0, y0, x1, y1 = int(max(0, x0)), int(max(0, y0)), int(min(size, x1)), int(min(size, y1))
     tri = Delaunay(vertices)
-    # The displacement field is evaluated on a grid FIELD_STRIDE x coarser than the pixels (cell centres placed
-    # where F.interpolate(align_corners=False) expects them) and upsampled per frame.
-    hc, wc = -(-(y1 - y0) // FIELD_STRIDE), -(-(x1 - x0) // FIELD_STRIDE)
-    cy = y0 + (np.arange(hc) + 0.5) * (y1 - y0) / hc
-    cx = x0 + (np.arange(wc) + 0.5) * (x1 - x0) / wc
+    # The displacement field is evaluated on a grid `field_stride` x coarser than the pixels and upsampled per frame.
+    field_stride = max(1, int(round(iod / FIELD_CELLS_PER_IOD)))
+    hc, wc = -(-(y1 - y0) // field_stride), -(-(x1 - x0) // field_stride)
+    # Cell centres sit on pixel centres with the ROI's first and last pixels included, so that upsampling with
+    # align_corners=True reproduces the identity map exactly where the field is zero (the ROI's edges).
+    cy = y0 + 0.5 + np.arange(hc) * (y1 - y0 - 1) / max(hc - 1, 1)
+    cx = x0 + 0.5 + np.arange(wc) * (x1 - x0 - 1) / max(wc - 1, 1)
     ys, xs = np.meshgrid(cy, cx, indexing="ij")
     q = np.stack([xs.ravel(), ys.ravel()], axis=1)
     simplex = tri.find_simplex(q)
