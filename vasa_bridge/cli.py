@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "phones": ("phones", "print phone timings for a line (espeak-ng) or a wav + transcript (forced alignment)"),
     "datagen": ("datagen", "build the training corpus: many voices, teacher motion, augmentation"),
     "bench": ("bench", "measure speed and print a table (or --json)"),
+    "animate": ("animate", "animate a portrait photo with speech: a talking-face mp4 (and a frame strip)"),
+    "eval-render": ("eval_render", "measure rendered frames with the face mesh: lip gap, blinks, gaze, background"),
 }
 
 
