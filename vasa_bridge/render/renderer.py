@@ -30,6 +30,7 @@ _JAW = layout.channel("jawOpen")
 _CLOSE = layout.channel("mouthClose")
 _TONGUE = layout.channel("tongueOut")
 _BLINK = (layout.channel("eyeBlinkRight"), layout.channel("eyeBlinkLeft"))   # image-left eye, image-right eye
+_SQUINT = (layout.channel("eyeSquintRight"), layout.channel("eyeSquintLeft"))
 _POSE = layout.HEAD_POSE_SLICE
 _GAZE = layout.GAZE_SLICE
 IOD_M = 0.063                  # adult interocular distance: converts head translation in metres to pixels
@@ -113,6 +114,7 @@ class Renderer:
         self._background_u8 = self.mark.draw_on(self.portrait.image)
         self.teeth = t(rig.teeth_rgb / 255.0).view(1, 3, 1, 1)
         self.lip = t(rig.lip_rgb / 255.0).view(1, 3, 1, 1)
+        self.lower_lip = t(rig.lower_lip_rgb / 255.0).view(1, 3, 1, 1)
         self.eye_colours = [(t(e.sclera_rgb / 255.0).view(1, 3, 1, 1), t(e.iris_rgb / 255.0).view(1, 3, 1, 1),
                              t(e.lid_rgb / 255.0).view(1, 3, 1, 1)) for e in rig.eyes]
 
@@ -237,19 +239,24 @@ class Renderer:
         hq, wq = q.shape[:2]
         d_up, d_low, along = _span_distances(upper, lower, q)                       # (B, 1, h, w) each
         opening = torch.minimum(d_up, d_low)
-        alpha = (opening + 0.5).clamp(0, 1)
-        # Cavity: dark, darkest in the middle of the opening.
+        # The cavity reaches ~1 px past the lip line: the warp's resampling band at the lip edge then falls
+        # inside the dark mouth instead of smearing teeth onto the lip.
+        # (Only while the mouth opens wider than in the photo: at rest the photo stays as it is, and sealed lips
+        # get no dark rim.)
+        gap_px = torch.linalg.norm(pos[:, 14] - pos[:, 13], dim=-1).view(b, 1, 1, 1)
+        alpha = (opening + ((gap_px - rig.mouth_rest_gap_px) / 4).clamp(0, 1.5)).clamp(0, 1)
+        # Cavity: dark red-brown, darkest in the middle of the opening.
         depth = (opening / (0.12 * iod)).clamp(0, 1)
-        colour = self.lip * (0.38 - 0.22 * depth)
+        colour = self.lip * (0.42 - 0.24 * depth)
         # Tongue: a soft reddish shape rising from the lower lip; tongueOut brings more of it forward.
         reach = (0.12 + 0.15 * frames[:, _TONGUE].view(b, 1, 1, 1)) * iod
         tongue_w = ((1 - d_low / reach).clamp(0, 1) * (1 - along ** 4)).clamp(0, 1)
-        colour = colour + (self.lip * 0.85 - colour) * (tongue_w * 0.8)
+        colour = colour + (self.lip * 0.6 - colour) * (tongue_w * 0.6)
         # Teeth the photo does not show: an upper band under the upper lip, a thinner lower band, both fading
         # towards the mouth corners where the cheeks hide them.
         middle = (1 - along ** 2).clamp(0, 1)
         band_up = (1 - (d_up - 0.11 * iod).clamp(min=0) / 1.5).clamp(0, 1) * middle
-        band_low = (1 - (d_low - 0.035 * iod).clamp(min=0) / 1.5).clamp(0, 1) * middle * 0.7
+        band_low = (1 - (d_low - 0.02 * iod).clamp(min=0) / 1.5).clamp(0, 1) * middle * 0.25
         teeth_shade = self.teeth * (1.0 - 0.2 * (d_up / (0.11 * iod)).clamp(0, 1))
         colour = colour + (teeth_shade - colour) * band_up
         colour = colour + (self.teeth * 0.8 - colour) * band_low
@@ -263,8 +270,10 @@ class Renderer:
         region = warped[:, :, sy, sx]
         rgb = region[:, :3]
         # Lips sealed over what was an opening in the photo: lip colour where the warp fetched teeth.
-        seal = (region[:, 3:4] * (1 - alpha)).clamp(0, 1)
-        rgb = rgb + (self.lip * 0.92 - rgb) * seal
+        sealing = ((rig.mouth_rest_gap_px - gap_px) / 2.0).clamp(0, 1)               # lips closer than in the photo
+        seal = (region[:, 3:4] * (1 - alpha)).clamp(0, 1) * sealing
+        seal_colour = torch.where(d_up > d_low, self.lower_lip * 0.85, self.lip * 0.8)
+        rgb = rgb + (seal_colour - rgb) * seal
         rgb = rgb + (colour - rgb) * alpha
         warped[:, :3, sy, sx] = rgb
 
@@ -285,19 +294,20 @@ class Renderer:
         q0 = q[None] - d_eye                                                         # eye-local source position
         sclera_c, iris_c, lid_c = self.eye_colours[k]
         at_q0 = self._sample(q0)
-        eye_m, iris_m = at_q0[:, 5:6], at_q0[:, 6:7]
-        sclera = sclera_c + (at_q0[:, :3] - sclera_c) * (eye_m * (1 - iris_m))
-        qi = q0 - shift
-        r_iris = torch.linalg.norm(qi - self.iris_centres[k], dim=-1)[:, None]      # (B, 1, h, w)
-        in_iris = (eye.iris_radius_px + 0.5 - r_iris).clamp(0, 1)
-        at_qi = self._sample(qi)
-        iris = iris_c + (at_qi[:, :3] - iris_c) * at_qi[:, 6:7]
+        eye_m, disc_m = at_q0[:, 5:6], at_q0[:, 6:7]
+        # Sclera: the photo's white of the eye where it shows one, the sampled sclera colour where the iris was.
+        sclera = sclera_c + (at_q0[:, :3] - sclera_c) * (eye_m * (1 - disc_m))
+        # Iris: the photo's disc moved by the gaze shift; the part the photo's lids hid gets the iris colour.
+        at_qi = self._sample(q0 - shift)
+        in_iris = at_qi[:, 6:7]
+        iris = iris_c + (at_qi[:, :3] - iris_c) * at_qi[:, 5:6]
         eyeball = sclera + (iris - sclera) * in_iris
         region = warped[:, :, sy, sx]
         rgb = region[:, :3]
         # Lids: where the warp fetched the photo's open eye but the lids now cover it, paint lid skin, with
         # lashes on the upper lid margin while the eye closes (the photo's own lashes are under the new lid).
-        covered = (region[:, 4:5] * (1 - alpha)).clamp(0, 1)
+        closing = torch.maximum(frames[:, _BLINK[k]], frames[:, _SQUINT[k]]).clamp(0, 1).view(b, 1, 1, 1)
+        covered = (region[:, 4:5] * (1 - alpha)).clamp(0, 1) * (closing * 5).clamp(0, 1)
         lid = lid_c * (0.9 + 0.1 * (d_up.abs() / (0.05 * rig.iod_px)).clamp(0, 1))
         rgb = rgb + (lid - rgb) * covered
         rgb = rgb + (eyeball - rgb) * alpha

@@ -28,7 +28,7 @@ OUTER_RING_SCALE = 1.55      # fixed ring: nothing outside it moves
 INNER_RING_POSE_SHARE = 0.8  # how much of the head motion the hair ring follows
 BORDER_STEP_PX = 64
 FIELD_CELLS_PER_IOD = 24      # displacement-field grid density: ~4 px cells at 512, ~2 px at 256
-TEETH_UPPER_SHARE = 0.7
+TEETH_UPPER_SHARE = 1.0
 LIP_SEAM_MIX = 0.45          # sealed lips meet 45% of the way from the upper lip (the lower lip travels more)
 LID_SEAM_MIX = 0.8           # closed lids meet near the lower lid (the upper lid does 80% of a blink)
 # Head rotations pivot at the depth of the face outline: the outline then stays nearly in place (the warp has no
@@ -76,10 +76,11 @@ class Rig:
     mouth_rest_gap_px: float
     teeth_rgb: np.ndarray        # (3,)
     lip_rgb: np.ndarray
+    lower_lip_rgb: np.ndarray
     src_mouth_upper_mask: np.ndarray  # (H, W) float32: inside the source mouth opening, upper half
     src_mouth_lower_mask: np.ndarray
     src_eye_mask: np.ndarray     # (H, W) float32: inside either source eye opening
-    src_iris_mask: np.ndarray    # (H, W) float32: inside either source iris disc (clipped to the eye)
+    src_iris_mask: np.ndarray    # (H, W) float32: inside either source iris disc (not clipped to the eye)
     eyes: tuple[EyeRig, EyeRig]
     warp_roi: tuple[int, int, int, int]
     coarse_hw: tuple[int, int]   # the field grid inside the warp ROI
@@ -128,7 +129,9 @@ def build_blendshape_basis(f: np.ndarray) -> np.ndarray:
 
     # Jaw: the chin and lower lip drop; the weight fades up towards the mouth line and out towards the ears.
     lateral = np.clip(1.0 - np.clip(np.abs(x - mouth_c[0]) - 0.45, 0, None) / 0.7, 0.0, 1.0)
-    w_jaw = _smoothstep(mouth_c[1] - 0.08, mouth_c[1] + 0.35, y) * lateral
+    # The mandible is rigid: skin below the lower lip and the chin drop as much as the lip does (a softer ramp
+    # squashes the chin, and the face mesh then reads a smaller opening than the one drawn).
+    w_jaw = _smoothstep(mouth_c[1] - 0.05, mouth_c[1] + 0.16, y) * lateral
     w_jaw[upper_lip] = 0.0
     lens = np.clip(1.0 - 0.55 * ((x - mouth_c[0]) / half_w) ** 2, 0.3, 1.0)   # lip gap is widest mid-mouth
     w_jaw[lower_lip] = lens[lower_lip]
@@ -361,6 +364,11 @@ def build_rig(portrait: Portrait) -> Rig:
     lip_mask = polygon_mask(pts[list(topo.LIP_UPPER_OUTER) + list(reversed(topo.LIP_LOWER_OUTER[1:-1])), :2], H, W)
     lip_mask &= ~src_mouth
     lip_rgb = img[lip_mask].mean(0) if lip_mask.sum() > 10 else np.array([170.0, 90.0, 90.0])
+    # Lower lip colour (the lower lip carries most of a sealed mouth): median of its pixels, which skips the
+    # specular highlight of a smiling lip.
+    lower_mask = polygon_mask(pts[list(topo.LIP_LOWER_OUTER) + list(reversed(topo.LIP_LOWER_INNER[1:-1])), :2],
+                              H, W) & ~src_mouth
+    lower_lip_rgb = np.median(img[lower_mask], axis=0) if lower_mask.sum() > 10 else lip_rgb
     mouth_pts = pts[mouth_poly, :2]
     mx0, my0 = mouth_pts.min(0) - 0.25 * iod
     mx1, my1 = mouth_pts.max(0) + np.array([0.25 * iod, (JAW_OPEN_IOD + 0.3) * iod])
@@ -376,7 +384,7 @@ def build_rig(portrait: Portrait) -> Rig:
         r = float(np.mean(np.linalg.norm(iris[k, 1:] - c, axis=1)))
         disc = (np.add.outer((np.arange(H) + 0.5 - c[1]) ** 2, (np.arange(W) + 0.5 - c[0]) ** 2)) < r * r
         src_eye |= m
-        src_iris |= disc & m
+        src_iris |= disc          # the whole disc, also where the lids hide it: it says where the iris is
         sclera_px = img[m & ~disc]
         if len(sclera_px) > 5:
             lum = sclera_px.mean(1)
@@ -405,6 +413,7 @@ def build_rig(portrait: Portrait) -> Rig:
                closure_up_weights=close_up.astype(np.float32), closure_low_weights=close_low.astype(np.float32),
                mouth_polygon=mouth_poly, mouth_roi=mouth_roi, mouth_rest_gap_px=rest_gap,
                teeth_rgb=teeth_rgb.astype(np.float32), lip_rgb=lip_rgb.astype(np.float32),
+               lower_lip_rgb=lower_lip_rgb.astype(np.float32),
                src_mouth_upper_mask=src_mouth_upper, src_mouth_lower_mask=src_mouth_lower,
                src_eye_mask=src_eye.astype(np.float32), src_iris_mask=src_iris.astype(np.float32),
                eyes=(eyes[0], eyes[1]), warp_roi=(y0, y1, x0, x1),
