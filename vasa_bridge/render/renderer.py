@@ -108,6 +108,7 @@ class Renderer:
         # Static source masks stacked as extra channels so one grid_sample fetches colour and masks together.
         masks = np.stack([rig.src_mouth_upper_mask, rig.src_mouth_lower_mask, rig.src_eye_mask, rig.src_iris_mask])
         self.image_masks = torch.cat([self.image, t(masks)[None]], dim=1)            # (1, 7, H, W)
+        self._has_lower_teeth = bool(rig.src_mouth_lower_mask.any())
         mouth_any = t(rig.src_mouth_upper_mask + rig.src_mouth_lower_mask)[None, None]
         image_warp = torch.cat([self.image, mouth_any, t(rig.src_eye_mask)[None, None]], dim=1)  # (1, 5, H, W)
         self.image_warp_roi = image_warp[:, :, y0:y1, x0:x1].contiguous()           # (1, 5, h, w)
@@ -249,7 +250,7 @@ class Renderer:
         depth = (opening / (0.12 * iod)).clamp(0, 1)
         colour = self.lip * (0.42 - 0.24 * depth)
         # Tongue: a soft reddish shape rising from the lower lip; tongueOut brings more of it forward.
-        reach = (0.12 + 0.15 * frames[:, _TONGUE].view(b, 1, 1, 1)) * iod
+        reach = (0.05 + 0.2 * frames[:, _TONGUE].view(b, 1, 1, 1)) * iod
         tongue_w = ((1 - d_low / reach).clamp(0, 1) * (1 - along ** 4)).clamp(0, 1)
         colour = colour + (self.lip * 0.6 - colour) * (tongue_w * 0.6)
         # Teeth the photo does not show: an upper band under the upper lip, a thinner lower band, both fading
@@ -264,9 +265,10 @@ class Renderer:
         d13 = (pos[:, 13] - self.v0[13]).view(b, 1, 1, 2)
         d14 = (pos[:, 14] - self.v0[14]).view(b, 1, 1, 2)
         up_src = self._sample(q[None] - d13)
-        low_src = self._sample(q[None] - d14)
         colour = colour + (up_src[:, :3] - colour) * up_src[:, 3:4]
-        colour = colour + (low_src[:, :3] - colour) * low_src[:, 4:5]
+        if self._has_lower_teeth:
+            low_src = self._sample(q[None] - d14)
+            colour = colour + (low_src[:, :3] - colour) * low_src[:, 4:5]
         region = warped[:, :, sy, sx]
         rgb = region[:, :3]
         # Lips sealed over what was an opening in the photo: lip colour where the warp fetched teeth.
@@ -348,37 +350,33 @@ def _rotation_matrices(pitch: torch.Tensor, yaw: torch.Tensor, roll: torch.Tenso
 def _span_distances(upper: torch.Tensor, lower: torch.Tensor, q: torch.Tensor
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """An opening bounded by two curves that share their end points (lips, lids): upper (B, N, 2), lower (B, N, 2),
-    pixel centres q (h, w, 2) → distance below the upper curve, distance above the lower curve (both measured
-    across the corner-to-corner axis, positive inside) and |position along the axis| (0 mid, 1 at a corner),
-    each (B, 1, h, w). Per-column interpolation is far cheaper than point-in-polygon tests."""
+    pixel centres q (h, w, 2) of an axis-aligned box → distance below the upper curve, distance above the lower
+    curve (vertical, positive inside) and |position between the corners| (0 mid, 1 at a corner), each
+    (B, 1, h, w). The curves are interpolated once per column, not per pixel: lips and lids stay single-valued
+    in x for the head rolls the renderer allows (±0.3 rad)."""
     b = upper.shape[0]
-    hq, wq = q.shape[:2]
-    a, z = upper[:, 0], upper[:, -1]                                                 # corners (B, 2)
-    axis = z - a
-    length = torch.linalg.norm(axis, dim=-1, keepdim=True).clamp(min=1e-6)
-    e = axis / length
-    e = torch.where(e[:, :1] < 0, -e, e)                                             # left → right in the image
-    n = torch.stack([-e[:, 1], e[:, 0]], dim=-1)                                     # points down the face
-    origin = (a + z) / 2
-    rel = q.reshape(1, -1, 2) - origin[:, None]                                      # (B, P, 2)
-    u = (rel * e[:, None]).sum(-1)
-    v = (rel * n[:, None]).sum(-1)
+    xs = q[0, :, 0]                                                                  # (w,) column centres
+    ys = q[:, 0, 1]                                                                  # (h,) row centres
+    xq = xs.expand(b, -1).contiguous()
 
-    def curve_v(curve: torch.Tensor) -> torch.Tensor:
-        cr = curve - origin[:, None]
-        cu, cv = (cr * e[:, None]).sum(-1), (cr * n[:, None]).sum(-1)                # (B, N)
-        cu, order = cu.sort(dim=1)
-        cv = cv.gather(1, order)
-        idx = torch.searchsorted(cu.contiguous(), u.contiguous()).clamp(1, cu.shape[1] - 1)
-        u0, u1 = cu.gather(1, idx - 1), cu.gather(1, idx)
-        v0, v1 = cv.gather(1, idx - 1), cv.gather(1, idx)
-        t = ((u - u0) / (u1 - u0).clamp(min=1e-6)).clamp(0, 1)
-        return v0 + t * (v1 - v0)
+    def curve_y(curve: torch.Tensor) -> torch.Tensor:                                # (B, N, 2) → (B, w)
+        cx, order = curve[..., 0].sort(dim=1)
+        cy = curve[..., 1].gather(1, order)
+        idx = torch.searchsorted(cx.contiguous(), xq).clamp(1, cx.shape[1] - 1)
+        x0, x1 = cx.gather(1, idx - 1), cx.gather(1, idx)
+        y0, y1 = cy.gather(1, idx - 1), cy.gather(1, idx)
+        t = ((xq - x0) / (x1 - x0).clamp(min=1e-6)).clamp(0, 1)
+        return y0 + t * (y1 - y0)
 
-    half = (length / 2).view(b, 1)
-    along = (u.abs() / half).clamp(max=2.0)
-    beyond = (u.abs() - half).clamp(min=0)                                           # outside the corners
-    d_up = v - curve_v(upper) - beyond
-    d_low = curve_v(lower) - v - beyond
-    shape = (b, 1, hq, wq)
-    return d_up.view(shape), d_low.view(shape), along.view(shape)
+    left = torch.minimum(upper[:, 0, 0], upper[:, -1, 0]).view(b, 1)
+    right = torch.maximum(upper[:, 0, 0], upper[:, -1, 0]).view(b, 1)
+    half = ((right - left) / 2).clamp(min=1e-6)
+    mid = (right + left) / 2
+    along = ((xq - mid).abs() / half).clamp(max=2.0)                                 # (B, w)
+    beyond = ((xq - mid).abs() - half).clamp(min=0)                                  # outside the corners
+    y_up = (curve_y(upper) + beyond).view(b, 1, 1, -1)
+    y_low = (curve_y(lower) - beyond).view(b, 1, 1, -1)
+    rows = ys.view(1, 1, -1, 1)
+    d_up = rows - y_up                                                               # (B, 1, h, w)
+    d_low = y_low - rows
+    return d_up, d_low, along.view(b, 1, 1, -1).expand_as(d_up)

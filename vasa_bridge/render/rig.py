@@ -135,9 +135,9 @@ def build_blendshape_basis(f: np.ndarray) -> np.ndarray:
     w_jaw[upper_lip] = 0.0
     lens = np.clip(1.0 - 0.55 * ((x - mouth_c[0]) / half_w) ** 2, 0.3, 1.0)   # lip gap is widest mid-mouth
     w_jaw[lower_lip] = lens[lower_lip]
-    w_jaw[corners] = 0.25
+    w_jaw[corners] = 0.35
     B["jawOpen"][:, 1] = JAW_OPEN_IOD * w_jaw
-    B["jawOpen"][:, 0] = -0.06 * (x - mouth_c[0]) * (upper_lip | lower_lip)   # the mouth narrows as it opens
+    B["jawOpen"][:, 0] = -0.14 * (x - mouth_c[0]) * _gauss(f, mouth_c, 0.45)   # the mouth narrows as it opens
     B["jawLeft"][:, 0] = 0.12 * w_jaw       # jawLeft moves the jaw to the subject's left: image right (+x)
     B["jawRight"][:, 0] = -0.12 * w_jaw
     B["jawForward"][:, 1] = 0.04 * w_jaw
