@@ -109,9 +109,11 @@ class Renderer:
         masks = np.stack([rig.src_mouth_upper_mask, rig.src_mouth_lower_mask, rig.src_eye_mask, rig.src_iris_mask])
         self.image_masks = torch.cat([self.image, t(masks)[None]], dim=1)            # (1, 7, H, W)
         self._has_lower_teeth = bool(rig.src_mouth_lower_mask.any())
-        mouth_any = t(rig.src_mouth_upper_mask + rig.src_mouth_lower_mask)[None, None]
-        image_warp = torch.cat([self.image, mouth_any, t(rig.src_eye_mask)[None, None]], dim=1)  # (1, 5, H, W)
-        self.image_warp_roi = image_warp[:, :, y0:y1, x0:x1].contiguous()           # (1, 5, h, w)
+        # One "opening" channel marks the photo's mouth and eye openings (they never overlap, and the mouth and
+        # eye layers each read it only inside their own region): 4 channels keep the big grid_sample cheaper.
+        opening = t(np.clip(rig.src_mouth_upper_mask + rig.src_mouth_lower_mask + rig.src_eye_mask, 0, 1))
+        image_warp = torch.cat([self.image, opening[None, None]], dim=1)            # (1, 4, H, W)
+        self.image_warp_roi = image_warp[:, :, y0:y1, x0:x1].contiguous()           # (1, 4, h, w)
         self._background_u8 = self.mark.draw_on(self.portrait.image)
         self.teeth = t(rig.teeth_rgb / 255.0).view(1, 3, 1, 1)
         self.lip = t(rig.lip_rgb / 255.0).view(1, 3, 1, 1)
@@ -155,7 +157,7 @@ class Renderer:
     def render(self, frames: "np.ndarray | torch.Tensor") -> np.ndarray:
         """(B, 60) motion frames → uint8 (B, H, W, 3) RGB, marked as synthetic."""
         roi = self.render_roi(frames)                                                # (B, 3, h, w) float
-        roi_u8 = roi.mul(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        roi_u8 = roi.mul_(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         b = roi_u8.shape[0]
         out = np.empty((b,) + self._background_u8.shape, np.uint8)
         out[:] = self._background_u8                                                 # photo + mark, copied
@@ -202,8 +204,8 @@ class Renderer:
         # is exact wherever the field is zero and smooth elsewhere), then sample the ROI of the photo.
         grid = F.interpolate(src.permute(0, 3, 1, 2), size=(h, w), mode="bilinear", align_corners=True)
         warped = F.grid_sample(self.image_warp_roi.expand(b, -1, -1, -1), grid.permute(0, 2, 3, 1),
-                               mode="bilinear", padding_mode="border", align_corners=False)  # (B, 5, h, w)
-        # Channels 3, 4: where the warp shows the photo's mouth opening / eye opening (used to seal lips and lids).
+                               mode="bilinear", padding_mode="border", align_corners=False)  # (B, 4, h, w)
+        # Channel 3: where the warp shows the photo's mouth or eye opening (used to seal lips and lids).
         self._mouth_layer(warped, pos, frames)
         for k in range(2):
             self._eye_layer(warped, pos, frames, k)
@@ -309,7 +311,7 @@ class Renderer:
         # Lids: where the warp fetched the photo's open eye but the lids now cover it, paint lid skin, with
         # lashes on the upper lid margin while the eye closes (the photo's own lashes are under the new lid).
         closing = torch.maximum(frames[:, _BLINK[k]], frames[:, _SQUINT[k]]).clamp(0, 1).view(b, 1, 1, 1)
-        covered = (region[:, 4:5] * (1 - alpha)).clamp(0, 1) * (closing * 5).clamp(0, 1)
+        covered = (region[:, 3:4] * (1 - alpha)).clamp(0, 1) * (closing * 5).clamp(0, 1)
         lid = lid_c * (0.9 + 0.1 * (d_up.abs() / (0.05 * rig.iod_px)).clamp(0, 1))
         rgb = rgb + (lid - rgb) * covered
         rgb = rgb + (eyeball - rgb) * alpha
