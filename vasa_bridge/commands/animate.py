@@ -84,6 +84,22 @@ def motion_from_args(args: argparse.Namespace, audio_16k: "object | None"):
         "with the transcript, or a baked clip with --clip CLIP.csv|json")
 
 
+def apply_overrides(frames: "object", args: argparse.Namespace):
+    """With a baked clip, --gaze and --head-distance set those channels (the clip was performed already, so
+    --emotion and --seed have nothing to act on)."""
+    import numpy as np
+
+    from vasa_bridge.motion import layout
+    frames = np.array(frames, np.float32)
+    if args.gaze is not None:
+        frames[:, layout.channel("gazeYaw")] = args.gaze[0]
+        frames[:, layout.channel("gazePitch")] = args.gaze[1]
+    if args.head_distance != layout.DEFAULT_HEAD_DISTANCE_M:
+        _controls(args)                                    # validates the range
+        frames[:, layout.channel("headZ")] = args.head_distance
+    return frames
+
+
 def fit_to_duration(frames: "object", n_frames: int):
     """Trim or extend (holding the last frame) so video and audio have the same length."""
     import numpy as np
@@ -122,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         raise VasaBridgeError(f"motion clip is at {clip.fps:g} fps; the renderer expects {layout.FPS}")
     if len(clip) == 0:
         raise VasaBridgeError("the motion clip has no frames")
-    frames = clip.frames
+    frames = apply_overrides(clip.frames, args) if args.clip else clip.frames
     if audio is not None:
         n_frames = max(1, int(round(len(audio) / MODEL_SAMPLE_RATE_HZ * layout.FPS)))
         frames = fit_to_duration(frames, n_frames)

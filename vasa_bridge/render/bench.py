@@ -7,10 +7,14 @@ import time
 import numpy as np
 
 
-def render_fps(size: int = 512, batch: int = 16, device: str = "cpu", repeats: int = 3, threads: int | None = None
+def render_fps(size: int = 512, batch: int = 16, device: str = "cpu", repeats: int = 3, threads: int | None = 1
                ) -> dict[str, float]:
     """Best-of-`repeats` throughput of `Renderer.render` (uint8 frames out) on a speech-like batch: jaw, blinks,
-    gaze and head motion all active. Prep (detection, mesh, rig) is timed separately, once."""
+    gaze and head motion all active. Prep (detection, mesh, rig) is timed separately, once.
+
+    One torch thread by default: on a small shared CPU, intra-op threads spin-wait on each other and a 2-thread
+    render measured 10x slower under load than a 1-thread one; scale across cores with one renderer per worker
+    (sessions) instead. `threads=None` keeps torch's setting."""
     import skimage.data
     import torch
 

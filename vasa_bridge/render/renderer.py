@@ -111,13 +111,15 @@ class Renderer:
         self._has_lower_teeth = bool(rig.src_mouth_lower_mask.any())
         # One "opening" channel marks the photo's mouth and eye openings (they never overlap, and the mouth and
         # eye layers each read it only inside their own region): 4 channels keep the big grid_sample cheaper.
-        opening = t(np.clip(rig.src_mouth_upper_mask + rig.src_mouth_lower_mask + rig.src_eye_mask, 0, 1))
+        opening = t(np.clip(rig.src_opening_mouth + rig.src_eye_mask, 0, 1))
         image_warp = torch.cat([self.image, opening[None, None]], dim=1)            # (1, 4, H, W)
         self.image_warp_roi = image_warp[:, :, y0:y1, x0:x1].contiguous()           # (1, 4, h, w)
         self._background_u8 = self.mark.draw_on(self.portrait.image)
         self.teeth = t(rig.teeth_rgb / 255.0).view(1, 3, 1, 1)
         self.lip = t(rig.lip_rgb / 255.0).view(1, 3, 1, 1)
         self.lower_lip = t(rig.lower_lip_rgb / 255.0).view(1, 3, 1, 1)
+        self.lip_edge = t(rig.lip_edge_rgb / 255.0).permute(0, 2, 1)                 # (2, 3, W)
+        self._cavity_tint = torch.tensor([0.5, 0.28, 0.28], device=dev).view(1, 3, 1, 1)   # dark, red, not grey
         self.eye_colours = [(t(e.sclera_rgb / 255.0).view(1, 3, 1, 1), t(e.iris_rgb / 255.0).view(1, 3, 1, 1),
                              t(e.lid_rgb / 255.0).view(1, 3, 1, 1)) for e in rig.eyes]
 
@@ -250,7 +252,7 @@ class Renderer:
         alpha = (opening + ((gap_px - rig.mouth_rest_gap_px) / 4).clamp(0, 1.5)).clamp(0, 1)
         # Cavity: dark red-brown, darkest in the middle of the opening.
         depth = (opening / (0.12 * iod)).clamp(0, 1)
-        colour = self.lip * (0.42 - 0.24 * depth)
+        colour = self.lip * self._cavity_tint * (1.0 - 0.6 * depth)
         # Tongue: a soft reddish shape rising from the lower lip; tongueOut brings more of it forward.
         reach = (0.05 + 0.2 * frames[:, _TONGUE].view(b, 1, 1, 1)) * iod
         tongue_w = ((1 - d_low / reach).clamp(0, 1) * (1 - along ** 4)).clamp(0, 1)
@@ -276,7 +278,13 @@ class Renderer:
         # Lips sealed over what was an opening in the photo: lip colour where the warp fetched teeth.
         sealing = ((rig.mouth_rest_gap_px - gap_px) / 2.0).clamp(0, 1)               # lips closer than in the photo
         seal = (region[:, 3:4] * (1 - alpha)).clamp(0, 1) * sealing
-        seal_colour = torch.where(d_up > d_low, self.lower_lip * 0.85, self.lip * 0.8)
+        # Sealed lips: each lip's own inner-edge colour for that column (followed with the mouth's motion), and
+        # a soft dark line where they meet.
+        cols = (q[0, :, 0] - d13[:, 0, 0, :1]).long().clamp(0, rig.size - 1)           # (B, w)
+        edge_up = self.lip_edge[0][:, cols].permute(1, 0, 2)[:, :, None]               # (B, 3, 1, w)
+        edge_low = self.lip_edge[1][:, cols].permute(1, 0, 2)[:, :, None]
+        seal_colour = torch.where(d_up > d_low, edge_low, edge_up)
+        seal_colour = seal_colour * (1 - 0.35 * torch.exp(-(opening / 1.2) ** 2))
         rgb = rgb + (seal_colour - rgb) * seal
         rgb = rgb + (colour - rgb) * alpha
         warped[:, :3, sy, sx] = rgb

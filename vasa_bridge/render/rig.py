@@ -79,6 +79,8 @@ class Rig:
     lower_lip_rgb: np.ndarray
     src_mouth_upper_mask: np.ndarray  # (H, W) float32: inside the source mouth opening, upper half
     src_mouth_lower_mask: np.ndarray
+    src_opening_mouth: np.ndarray  # (H, W) bool: the photo's mouth opening, slightly dilated
+    lip_edge_rgb: np.ndarray     # (2, W, 3) colour just outside the upper / lower inner lip, per column
     src_eye_mask: np.ndarray     # (H, W) float32: inside either source eye opening
     src_iris_mask: np.ndarray    # (H, W) float32: inside either source iris disc (not clipped to the eye)
     eyes: tuple[EyeRig, EyeRig]
@@ -352,6 +354,19 @@ def build_rig(portrait: Portrait) -> Rig:
     upper_half = yy < split_y[None, :]
     src_mouth_upper = (src_mouth & upper_half).astype(np.float32)
     src_mouth_lower = (src_mouth & ~upper_half).astype(np.float32)
+    # Teeth often show a pixel or two beyond the mesh's inner-lip contour: the mask that says "the warp fetched
+    # the photo's opening" (used to seal lips) is dilated by ~1% of the IOD so no teeth ghost through.
+    from scipy import ndimage as _ndi
+    grow = max(1, int(round(0.015 * iod)))
+    src_opening_mouth = _ndi.binary_dilation(src_mouth, iterations=grow)
+    # Colour of each lip's inner edge per column: sealed lips are drawn with it (lips pressed together).
+    lip_edge_rgb = np.zeros((2, W, 3), np.float32)
+    up_y = np.interp(np.arange(W) + 0.5, *_sorted_xy(pts[up_in, :2]))
+    lo_y = np.interp(np.arange(W) + 0.5, *_sorted_xy(pts[lo_in, :2]))
+    columns = np.arange(W)
+    for k, (edge_y, step) in enumerate(((up_y, -1.0), (lo_y, 1.0))):
+        samples = [img[np.clip((edge_y + step * (grow + d)).astype(int), 0, H - 1), columns] for d in (1, 2, 3)]
+        lip_edge_rgb[k] = np.median(np.stack(samples), axis=0)
     rest_gap = float(np.linalg.norm(pts[14, :2] - pts[13, :2]))
     interior = img[src_mouth]
     if len(interior) > 20:
@@ -396,7 +411,7 @@ def build_rig(portrait: Portrait) -> Rig:
         up, lo = np.array(eye.upper[1:-1]), np.array(eye.lower[1:-1])
         opening = float(np.mean(np.linalg.norm(pts[lo, :2] - pts[up, :2], axis=1)))
         # Lid skin colour: a band just above the upper lid margin.
-        lid_pts = pts[up, :2] - ey * (opening * 0.9 + 2)
+        lid_pts = pts[up, :2] - ey * (opening * 1.6 + 2)
         lid_samples = np.array([img[int(np.clip(p[1], 0, H - 1)), int(np.clip(p[0], 0, W - 1))] for p in lid_pts])
         lid_rgb = np.median(lid_samples, axis=0)
         e_pts = pts[poly, :2]
@@ -415,6 +430,7 @@ def build_rig(portrait: Portrait) -> Rig:
                teeth_rgb=teeth_rgb.astype(np.float32), lip_rgb=lip_rgb.astype(np.float32),
                lower_lip_rgb=lower_lip_rgb.astype(np.float32),
                src_mouth_upper_mask=src_mouth_upper, src_mouth_lower_mask=src_mouth_lower,
+               src_opening_mouth=src_opening_mouth, lip_edge_rgb=lip_edge_rgb,
                src_eye_mask=src_eye.astype(np.float32), src_iris_mask=src_iris.astype(np.float32),
                eyes=(eyes[0], eyes[1]), warp_roi=(y0, y1, x0, x1),
                coarse_hw=(int(hc), int(wc)), coarse_points=q.astype(np.float32), bary_rows=rows, bary_cols=cols.ravel(), bary_vals=bary.ravel().astype(np.float32),
