@@ -22,7 +22,7 @@ from vasa_bridge.render.errors import PortraitError
 from vasa_bridge.render.marking import MARK_TEXT, SyntheticMark
 from vasa_bridge.render.portrait import Portrait, load_image
 from vasa_bridge.render.renderer import Renderer, RenderOptions
-from vasa_bridge.render.video import encode_jpeg, probe_mp4
+from vasa_bridge.render.video import encode_jpeg, encode_rgba, probe_mp4
 
 SIZE = 256
 ASTRONAUT = skimage.data.astronaut()
@@ -170,6 +170,8 @@ def test_jpeg_round_trip_and_quality(astronaut_portrait: Portrait) -> None:
     assert back.shape == rgb.shape and np.abs(back.astype(int) - rgb.astype(int)).mean() < 4
     with pytest.raises(ValueError):
         encode_jpeg(rgb, 0)
+    raw = np.frombuffer(encode_rgba(rgb), np.uint8).reshape(SIZE, SIZE, 4)
+    assert (raw[..., :3] == rgb).all() and (raw[..., 3] == 255).all()
 
 
 # ---- mp4 and the CLI -------------------------------------------------------------------------------------------

@@ -111,15 +111,12 @@ def fit_to_duration(frames: "object", n_frames: int):
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from vasa_bridge.audio import load_audio
     from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
     from vasa_bridge.errors import VasaBridgeError
     from vasa_bridge.motion import layout
     from vasa_bridge.render.portrait import Portrait
-    from vasa_bridge.render.renderer import Renderer, RenderOptions
-    from vasa_bridge.render.video import frame_batches, save_strip, write_mp4
+    from vasa_bridge.render.video import animate_to_files
 
     if not str(args.output).lower().endswith(".mp4"):
         raise VasaBridgeError(f"-o must name an .mp4 file, got {args.output}")
@@ -143,15 +140,12 @@ def run(args: argparse.Namespace) -> int:
         n_frames = max(1, int(round(len(audio) / MODEL_SAMPLE_RATE_HZ * layout.FPS)))
         frames = fit_to_duration(frames, n_frames)
     try:
-        renderer = Renderer(portrait, args.device, RenderOptions(mark_position=args.mark_position))
+        written = animate_to_files(portrait, frames, audio, args.output, args.strip, args.device, args.mark_position,
+                                   RENDER_BATCH)
     except ValueError as e:
-        raise VasaBridgeError(f"cannot rig {portrait_name}: {e}") from None
-    written = write_mp4(args.output, frame_batches(renderer, frames, RENDER_BATCH), layout.FPS, audio,
-                        MODEL_SAMPLE_RATE_HZ)
+        raise VasaBridgeError(f"cannot animate {portrait_name}: {e}") from None
     print(f"wrote {args.output}: {written} frames at {layout.FPS} fps ({written / layout.FPS:.2f} s), "
           f"{args.size}x{args.size}, portrait {portrait_name}")
     if args.strip:
-        picks = np.linspace(0, len(frames) - 1, min(12, len(frames))).round().astype(int)
-        save_strip(args.strip, renderer.render(frames[picks]))
         print(f"wrote {args.strip}")
     return 0

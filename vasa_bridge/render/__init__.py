@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from vasa_bridge.render.portrait import Portrait
     from vasa_bridge.render.renderer import Renderer, RenderOptions
-    from vasa_bridge.render.video import encode_jpeg
+    from vasa_bridge.render.video import animate_to_files, encode_jpeg, encode_rgba
 
-__all__ = ["Portrait", "Renderer", "RenderOptions", "encode_jpeg"]
+__all__ = ["Portrait", "Renderer", "RenderOptions", "encode_jpeg", "encode_rgba", "animate_to_files"]
 
-_WHERE = {"Portrait": "portrait", "Renderer": "renderer", "RenderOptions": "renderer", "encode_jpeg": "video"}
+_WHERE = {"Portrait": "portrait", "Renderer": "renderer", "RenderOptions": "renderer", "encode_jpeg": "video",
+          "encode_rgba": "video", "animate_to_files": "video"}
 
 
 def __getattr__(name: str) -> Any:

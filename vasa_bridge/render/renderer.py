@@ -117,7 +117,6 @@ class Renderer:
         self._background_u8 = self.mark.draw_on(self.portrait.image)
         self.teeth = t(rig.teeth_rgb / 255.0).view(1, 3, 1, 1)
         self.lip = t(rig.lip_rgb / 255.0).view(1, 3, 1, 1)
-        self.lower_lip = t(rig.lower_lip_rgb / 255.0).view(1, 3, 1, 1)
         self.lip_edge = t(rig.lip_edge_rgb / 255.0).permute(0, 2, 1)                 # (2, 3, W)
         self._cavity_tint = torch.tensor([0.5, 0.28, 0.28], device=dev).view(1, 3, 1, 1)   # dark, red, not grey
         self.eye_colours = [(t(e.sclera_rgb / 255.0).view(1, 3, 1, 1), t(e.iris_rgb / 255.0).view(1, 3, 1, 1),

@@ -76,7 +76,6 @@ class Rig:
     mouth_rest_gap_px: float
     teeth_rgb: np.ndarray        # (3,)
     lip_rgb: np.ndarray
-    lower_lip_rgb: np.ndarray
     src_mouth_upper_mask: np.ndarray  # (H, W) float32: inside the source mouth opening, upper half
     src_mouth_lower_mask: np.ndarray
     src_opening_mouth: np.ndarray  # (H, W) bool: the photo's mouth opening, slightly dilated
@@ -379,11 +378,6 @@ def build_rig(portrait: Portrait) -> Rig:
     lip_mask = polygon_mask(pts[list(topo.LIP_UPPER_OUTER) + list(reversed(topo.LIP_LOWER_OUTER[1:-1])), :2], H, W)
     lip_mask &= ~src_mouth
     lip_rgb = img[lip_mask].mean(0) if lip_mask.sum() > 10 else np.array([170.0, 90.0, 90.0])
-    # Lower lip colour (the lower lip carries most of a sealed mouth): median of its pixels, which skips the
-    # specular highlight of a smiling lip.
-    lower_mask = polygon_mask(pts[list(topo.LIP_LOWER_OUTER) + list(reversed(topo.LIP_LOWER_INNER[1:-1])), :2],
-                              H, W) & ~src_mouth
-    lower_lip_rgb = np.median(img[lower_mask], axis=0) if lower_mask.sum() > 10 else lip_rgb
     mouth_pts = pts[mouth_poly, :2]
     mx0, my0 = mouth_pts.min(0) - 0.25 * iod
     mx1, my1 = mouth_pts.max(0) + np.array([0.25 * iod, (JAW_OPEN_IOD + 0.3) * iod])
@@ -428,7 +422,7 @@ def build_rig(portrait: Portrait) -> Rig:
                closure_up_weights=close_up.astype(np.float32), closure_low_weights=close_low.astype(np.float32),
                mouth_polygon=mouth_poly, mouth_roi=mouth_roi, mouth_rest_gap_px=rest_gap,
                teeth_rgb=teeth_rgb.astype(np.float32), lip_rgb=lip_rgb.astype(np.float32),
-               lower_lip_rgb=lower_lip_rgb.astype(np.float32),
+
                src_mouth_upper_mask=src_mouth_upper, src_mouth_lower_mask=src_mouth_lower,
                src_opening_mouth=src_opening_mouth, lip_edge_rgb=lip_edge_rgb,
                src_eye_mask=src_eye.astype(np.float32), src_iris_mask=src_iris.astype(np.float32),

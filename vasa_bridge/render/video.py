@@ -28,6 +28,31 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 85) -> bytes:
     return buf.getvalue()
 
 
+def encode_rgba(rgb: np.ndarray) -> bytes:
+    """One (H, W, 3) uint8 frame → raw RGBA bytes (H*W*4, alpha 255), row-major: a texture upload as is."""
+    h, w = rgb.shape[:2]
+    out = np.empty((h, w, 4), np.uint8)
+    out[..., :3] = rgb
+    out[..., 3] = 255
+    return out.tobytes()
+
+
+def animate_to_files(portrait: "object", frames: np.ndarray, audio_16k: "np.ndarray | None", mp4_path: "str | Path",
+                     strip_path: "str | Path | None" = None, device: str = "cpu", mark_position: str = "bottom-right",
+                     batch: int = 16) -> int:
+    """Render motion frames (T, 60) on a prepared Portrait into an mp4 with the audio, and optionally a strip PNG
+    (12 evenly spaced frames). What `vasa-bridge animate` and the demo run. Returns frames written."""
+    from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
+    from vasa_bridge.motion import layout
+    from vasa_bridge.render.renderer import Renderer, RenderOptions
+    renderer = Renderer(portrait, device, RenderOptions(mark_position=mark_position))
+    written = write_mp4(mp4_path, frame_batches(renderer, frames, batch), layout.FPS, audio_16k, MODEL_SAMPLE_RATE_HZ)
+    if strip_path is not None:
+        picks = np.linspace(0, len(frames) - 1, min(12, len(frames))).round().astype(int)
+        save_strip(strip_path, renderer.render(frames[picks]))
+    return written
+
+
 def write_mp4(path: "str | Path", frame_batches: Iterable[np.ndarray], fps: float, audio: "np.ndarray | None",
               sample_rate_hz: int, n_frames: int | None = None) -> int:
     """Stream frame batches (B, H, W, 3) uint8 into an mp4 with the audio (mono float32) muxed alongside.
