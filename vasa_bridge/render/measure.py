@@ -21,6 +21,7 @@ class FaceMeasure:
     iris_x: tuple[float, float]     # iris centre along the eye's corner line, -0.5 image-left corner .. +0.5
     iris_y: tuple[float, float]     # across the corner line / eye width, + down
     presence: float
+    nose_tip_xy: tuple[float, float]   # pixels
 
 
 def measure_frame(rgb: np.ndarray, guess_points: np.ndarray) -> FaceMeasure:
@@ -46,7 +47,8 @@ def measure_frame(rgb: np.ndarray, guess_points: np.ndarray) -> FaceMeasure:
         rel = iris[k, 0] - (left + right) / 2
         xs.append(float(rel @ e) / width)
         ys.append(float(rel @ n) / width)
-    return FaceMeasure(gap, (opens[0], opens[1]), (xs[0], xs[1]), (ys[0], ys[1]), mesh.presence)
+    return FaceMeasure(gap, (opens[0], opens[1]), (xs[0], xs[1]), (ys[0], ys[1]), mesh.presence,
+                       (float(p[topo.NOSE_TIP, 0]), float(p[topo.NOSE_TIP, 1])))
 
 
 def measure_frames(frames: np.ndarray, guess_points: np.ndarray) -> list[FaceMeasure]:
