@@ -306,8 +306,16 @@ class Renderer:
         sclera_c, iris_c, lid_c = self.eye_colours[k]
         at_q0 = self._sample(q0)
         eye_m, disc_m = at_q0[:, 5:6], at_q0[:, 6:7]
-        # Sclera: the photo's white of the eye where it shows one, the sampled sclera colour where the iris was.
-        sclera = sclera_c + (at_q0[:, :3] - sclera_c) * (eye_m * (1 - disc_m))
+        # Sclera: the photo's white of the eye where it shows one. Where the iris was, the white of the same row
+        # just beyond the iris rim, mirrored across the rim (keeps the photo's shading); the sampled sclera
+        # colour where even that is not visible.
+        centre = self.iris_centres[k]
+        dx = q0[..., 0] - centre[0]
+        x_ref = centre[0] + torch.sign(dx) * (2 * eye.iris_radius_px + 1 - dx.abs()).clamp(min=0)
+        at_ref = self._sample(torch.stack([x_ref, q0[..., 1]], dim=-1))
+        ref_ok = at_ref[:, 5:6] * (1 - at_ref[:, 6:7])
+        fill = sclera_c + (at_ref[:, :3] - sclera_c) * ref_ok
+        sclera = fill + (at_q0[:, :3] - fill) * (eye_m * (1 - disc_m))
         # Iris: the photo's disc moved by the gaze shift; the part the photo's lids hid gets the iris colour.
         at_qi = self._sample(q0 - shift)
         in_iris = at_qi[:, 6:7]

@@ -29,6 +29,7 @@ INNER_RING_POSE_SHARE = 0.8  # how much of the head motion the hair ring follows
 BORDER_STEP_PX = 64
 FIELD_CELLS_PER_IOD = 24      # displacement-field grid density: ~4 px cells at 512, ~2 px at 256
 TEETH_UPPER_SHARE = 1.0
+IRIS_RADIUS_SCALE = 1.15
 LIP_SEAM_MIX = 0.45          # sealed lips meet 45% of the way from the upper lip (the lower lip travels more)
 LID_SEAM_MIX = 0.8           # closed lids meet near the lower lid (the upper lid does 80% of a blink)
 # Head rotations pivot at the depth of the face outline: the outline then stays nearly in place (the warp has no
@@ -390,7 +391,8 @@ def build_rig(portrait: Portrait) -> Rig:
         poly = np.array(topo.eye_polygon(eye))
         m = polygon_mask(pts[poly, :2], H, W)
         c = iris[k, 0]
-        r = float(np.mean(np.linalg.norm(iris[k, 1:] - c, axis=1)))
+        # The iris model places the rim a little inside the dark limbal ring; take the ring with the iris.
+        r = IRIS_RADIUS_SCALE * float(np.mean(np.linalg.norm(iris[k, 1:] - c, axis=1)))
         disc = (np.add.outer((np.arange(H) + 0.5 - c[1]) ** 2, (np.arange(W) + 0.5 - c[0]) ** 2)) < r * r
         src_eye |= m
         src_iris |= disc          # the whole disc, also where the lids hide it: it says where the iris is
