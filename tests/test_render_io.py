@@ -85,6 +85,16 @@ def test_exif_rotated_photo_is_turned_upright(tmp_path: Path, astronaut_portrait
     assert np.abs(portrait.iris[:, 0] - astronaut_portrait.iris[:, 0]).max() < 0.05 * SIZE
 
 
+def test_uploaded_bytes_prepare_like_a_file(astronaut_portrait: Portrait) -> None:
+    """The sidecar receives the portrait as bytes in the open request."""
+    buf = io.BytesIO()
+    Image.fromarray(ASTRONAUT).save(buf, format="PNG")
+    portrait = Portrait.prepare(buf.getvalue(), SIZE)
+    assert np.array_equal(portrait.image, astronaut_portrait.image)
+    with pytest.raises(PortraitError):
+        Portrait.prepare(b"GIF89a-garbage", SIZE)
+
+
 def test_huge_photo_is_downscaled_not_refused(tmp_path: Path) -> None:
     big = np.asarray(Image.fromarray(ASTRONAUT).resize((8000, 8000), Image.BILINEAR))
     portrait = Portrait.prepare(big, SIZE)
