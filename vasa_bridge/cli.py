@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("serve", "run the sidecar: stream face motion for many sessions over ZeroMQ and WebSocket"),
     "stream": ("stream", "play a speech file into a sidecar session and save the motion clip that comes back"),
     "keys": ("keys", "create CURVE keys that secure the sidecar's ZeroMQ binding beyond loopback"),
+    "animate": ("animate", "animate a portrait photo with speech: a talking-face mp4 (and a frame strip)"),
+    "eval-render": ("eval_render", "measure rendered frames with the face mesh: lip gap, blinks, gaze, background"),
 }
 
 
