@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages vasa_bridge needs, only those missing, so `make` is safe to re-run.
 set -euo pipefail
-packages=(espeak-ng libespeak-ng1 flite sox libsox-fmt-all ffmpeg fortunes-min fortune-mod
+packages=(espeak-ng libespeak-ng1 flite sox libsox-fmt-all ffmpeg
+  fortunes-min fortunes fortune-mod  # sentences for the training corpus
   mono-mcs mono-runtime  # C# core of the Unity sample: compiled and tested outside Unity (mcs pulls System, System.Core)
   chromium               # runs the Godot 4.6 web engine for the Godot sample's in-engine tests
   "$@")
