@@ -17,6 +17,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "phones": ("phones", "print phone timings for a line (espeak-ng) or a wav + transcript (forced alignment)"),
     "datagen": ("datagen", "build the training corpus: many voices, teacher motion, augmentation"),
     "bench": ("bench", "measure speed and print a table (or --json)"),
+    "train": ("train", "train the audio-to-motion diffusion model (resumable)"),
+    "eval": ("eval", "evaluate the motion model against the amplitude baseline and the teacher"),
+    "export": ("export", "export the motion model's denoiser to ONNX"),
 }
 
 
