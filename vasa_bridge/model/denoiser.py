@@ -31,11 +31,12 @@ class ModelConfig:
     latent_dim: int = 32           # PCA latent size (whitened)
     window_frames: int = 16        # tokens per window (W)
     max_new_frames: int = 8        # at most this many generated per window (the rest is context)
-    d_model: int = 144             # transformer width
+    d_model: int = 128             # transformer width
     n_layers: int = 4
     n_heads: int = 4
     ff_mult: int = 3               # feed-forward width = ff_mult × d_model
-    audio_hidden: int = 256        # hidden width of the audio-span MLP
+    audio_frame_dim: int = 24      # each 10 ms feature frame is first projected to this (shared across the span)
+    audio_hidden: int = 192        # hidden width of the audio-span MLP
     sigma_data: float = 1.0        # latent is whitened → unit variance
     span_features: int = SPAN_FEATURES
     n_features: int = N_FEATURES
@@ -75,7 +76,8 @@ class MotionDenoiser(nn.Module):
         self.latent_in = nn.Linear(c.latent_dim, d)
         self.kind_emb = nn.Embedding(3, d)
         self.pos_emb = nn.Parameter(torch.zeros(c.window_frames, d))
-        self.audio_mlp = nn.Sequential(nn.Linear(c.span_features * c.n_features, c.audio_hidden), nn.GELU(),
+        self.audio_frame = nn.Linear(c.n_features, c.audio_frame_dim)
+        self.audio_mlp = nn.Sequential(nn.Linear(c.span_features * c.audio_frame_dim, c.audio_hidden), nn.GELU(),
                                        nn.Linear(c.audio_hidden, d))
         self.audio_null = nn.Parameter(torch.zeros(d))
         self.controls_mlp = nn.Sequential(nn.Linear(c.n_controls, d), nn.GELU(), nn.Linear(d, d))
@@ -109,7 +111,8 @@ class MotionDenoiser(nn.Module):
         x_in = is_new * (c_in * x) + (1.0 - is_new) * x                             # context tokens are clean
 
         a = (audio - self.feature_mean) / self.feature_std                          # (B, W, SPAN, F)
-        a = self.audio_mlp(a.reshape(b, w, c.span_features * c.n_features))         # (B, W, D)
+        a = self.audio_frame(a)                                                     # (B, W, SPAN, A)
+        a = self.audio_mlp(a.reshape(b, w, c.span_features * c.audio_frame_dim))    # (B, W, D)
         ak = audio_keep.reshape(b, 1, 1).to(x.dtype)
         a = ak * a + (1.0 - ak) * self.audio_null
         ctl = self.controls_mlp(controls)                                           # (B, D)

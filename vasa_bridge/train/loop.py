@@ -31,7 +31,7 @@ MOUTH_CHANNELS = tuple(n for n in layout.ARKIT_NAMES if n.startswith(("mouth", "
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 4_000               # optimizer steps (the cosine schedule spans them)
+    steps: int = 2_800               # optimizer steps (the cosine schedule spans them)
     batch_windows: int = 96
     lr: float = 1e-3
     warmup_steps: int = 300
