@@ -36,6 +36,7 @@ class Pair:
     controls: Controls
     voice: str
     language: str
+    phones: tuple = ()        # on the audio's clock (for bilabial hits and re-running the teacher)
 
 
 def random_controls(rng: np.random.Generator) -> Controls:
@@ -74,10 +75,11 @@ def synth_pair(text: str, voice: str, language: str, rng: np.random.Generator, c
     controls = controls or random_controls(rng)
     clip = perform(phones, audio, controls, seed=int(rng.integers(1 << 31)))
     heard = _corrupt(audio, rng) if corrupt else audio
-    return Pair(heard, clip.frames, controls, voice, language)
+    return Pair(heard, clip.frames, controls, voice, language, phones)
 
 
-def synth_pairs(n_items: int, seed: int, voices: str = "train", progress: bool = False) -> list[Pair]:
+def synth_pairs(n_items: int, seed: int, voices: str = "train", progress: bool = False,
+                controls: Controls | None = None, corrupt: bool = True) -> list[Pair]:
     """`voices`: "train" (the training voices and languages), "heldout-voice" (en-us+f4, English) or
     "heldout-language" (German)."""
     from vasa_bridge.datagen.text import english_sentences, other_language_sentences
@@ -108,7 +110,7 @@ def synth_pairs(n_items: int, seed: int, voices: str = "train", progress: bool =
             pool = other_language_sentences(language)
             text = " ".join(str(pool[int(rng.integers(len(pool)))]) for _ in range(int(rng.integers(1, 3))))
         try:
-            pairs.append(synth_pair(text, voice, language, rng))
+            pairs.append(synth_pair(text, voice, language, rng, controls, corrupt))
         except PhoneTimingError:   # a phone the viseme table lacks (rare, some languages): skip the line
             skipped += 1
     if skipped > n_items // 10:
@@ -125,7 +127,7 @@ def corpus_pairs(root: str | Path, split: str, max_items: int | None = None) -> 
         c = item.metadata.get("controls", {})
         controls = Controls(**c) if c else Controls()
         pairs.append(Pair(item.audio_16k, item.motion, controls, item.metadata.get("voice", "?"),
-                          item.metadata.get("language", "?")))
+                          item.metadata.get("language", "?"), item.phones))
         if max_items is not None and len(pairs) >= max_items:
             break
     return pairs
