@@ -51,15 +51,16 @@ class _Block(nn.Module):
 
     def __init__(self, d: int, n_heads: int, ff: int) -> None:
         super().__init__()
-        self.n_heads = n_heads
+        self.n_heads, self.head_dim = n_heads, d // n_heads
         self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
         self.ff = nn.Sequential(nn.Linear(d, ff), nn.GELU(), nn.Linear(ff, d))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         b, t, d = h.shape
-        q, k, v = self.qkv(self.norm1(h)).reshape(b, t, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
-        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d // self.n_heads), dim=-1)  # (B, H, T, T)
+        qkv = self.qkv(self.norm1(h)).reshape(b, t, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]                                                     # (B, H, T, hd)
+        att = torch.softmax(q @ k.transpose(-1, -2) * self.head_dim ** -0.5, dim=-1)        # (B, H, T, T)
         h = h + self.proj((att @ v).transpose(1, 2).reshape(b, t, d))                         # (B, T, D)
         return h + self.ff(self.norm2(h))
 
