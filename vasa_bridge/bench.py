@@ -47,8 +47,15 @@ def bench_teacher(quick: bool = False) -> tuple[dict[str, float], Rows]:
     return figures, rows
 
 
+def bench_motion(quick: bool = False) -> tuple[dict[str, float], Rows]:
+    from vasa_bridge.runtime.diffusion_bench import bench_motion as run
+
+    return run(quick)
+
+
 BENCHMARKS: dict[str, Benchmark] = {
     "teacher": bench_teacher,
+    "motion": bench_motion,
 }
 
 
