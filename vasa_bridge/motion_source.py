@@ -48,7 +48,7 @@ def teacher_performance(audio_16k: np.ndarray, text: str, controls: Controls = C
 
 
 def model_performance(audio_16k: np.ndarray, controls: Controls = Controls(), seed: int = 0,
-                      guidance_scale: float = 1.0, weights: str | None = None,
+                      guidance_scale: float = 2.0, weights: str | None = None,
                       engine: str = "onnxruntime") -> Performance:
     """Audio only (no transcript, any language): the diffusion motion model, generated as a stream would be."""
     from vasa_bridge.runtime.diffusion import DiffusionBackend, generate_clip

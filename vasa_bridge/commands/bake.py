@@ -42,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("speech", help="speech audio: wav, flac, ogg, mp3 (any rate, any channel count)")
     parser.add_argument("--text", default=None, help="what is said (English): use the phonetic teacher on its "
                         "aligned phones instead of the audio-only motion model")
-    parser.add_argument("--guidance-scale", type=float, default=1.0, help="model only: classifier-free guidance")
+    parser.add_argument("--guidance-scale", type=float, default=2.0, help="model only: classifier-free guidance "
+                        "(1 = off; 2 follows the audio more closely, at twice the compute)")
     parser.add_argument("--weights", default=None, help="model only: weights file (default: the shipped one)")
     parser.add_argument("-o", "--output", required=True, help="clip path: .csv (Live Link Face) or .json")
     parser.add_argument("--plot", default=None, help="also write a PNG of the waveform, phones and curves")

@@ -12,6 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lines", type=int, default=24, help="lines per evaluation set")
     parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the runtime's)")
     parser.add_argument("--sampler", default=None, choices=("ddim", "dpmpp_2m"))
+    parser.add_argument("--guidance-scale", type=float, default=2.0, help="classifier-free guidance scale")
     parser.add_argument("--corpus", default=None, help="also evaluate a built corpus' held-out (test) split")
     parser.add_argument("--out", default="out/eval", help="folder for eval.png and eval.json")
     parser.add_argument("--no-controls", action="store_true", help="skip the control-adherence runs")
@@ -37,9 +38,10 @@ def run(args: argparse.Namespace) -> int:
         sets["corpus test split"] = corpus_pairs(args.corpus, "test", max_items=args.lines)
     results = {}
     for i, (name, pairs) in enumerate(sets.items()):
-        results[name] = evaluate_set(backend, pairs, streamed=(i == 0))
+        results[name] = evaluate_set(backend, pairs, streamed=(i == 0), guidance_scale=args.guidance_scale)
         print(format_table(name, results[name]), flush=True)
-    controls = [] if args.no_controls else control_adherence(backend, sets["held-out voice en-us+f4"][:6], 77)
+    controls = [] if args.no_controls else control_adherence(backend, sets["held-out voice en-us+f4"][:6], 77,
+                                                             args.guidance_scale)
     if controls:
         print("== control adherence (held-out voice, 6 lines): Δ when the control changes")
         print(f"  {'':<38}{'model':>10}{'teacher':>10}  want")

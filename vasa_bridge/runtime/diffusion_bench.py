@@ -50,6 +50,27 @@ def _latency_p95_ms(new_stream, push: "Callable[[object, np.ndarray], int]", aud
     return float(np.percentile(latencies, 95))
 
 
+def _realtime_streams(backend, audio: np.ndarray, guidance: float, rounds: int) -> int:
+    """Largest stream count whose 40 ms of audio each is turned into frames in < 40 ms per step, on average."""
+    from vasa_bridge.runtime.backend import SessionControls
+
+    best = 0
+    for n in STREAM_COUNTS:
+        streams = [backend.new_stream(SessionControls(guidance_scale=guidance), i) for i in range(n)]
+        times = []
+        for r in range(rounds + 3):
+            chunk = audio[r * 640: (r + 1) * 640]
+            t0 = time.perf_counter()
+            for s in streams:
+                s.push(chunk)
+            backend.step(streams)
+            times.append(time.perf_counter() - t0)
+        if np.mean(times[3:]) >= 0.040:
+            break
+        best = n
+    return best
+
+
 def _cold_start_s(code: str) -> float:
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
@@ -60,7 +81,8 @@ def bench_motion(quick: bool = False) -> tuple[dict[str, float], list[tuple[str,
     from vasa_bridge.baselines import AmplitudeStream, amplitude_baseline
     from vasa_bridge.model.weights import DEFAULT_WEIGHTS
     from vasa_bridge.runtime.backend import SessionControls
-    from vasa_bridge.runtime.diffusion import DiffusionBackend, default_onnx_path, generate_clip
+    from vasa_bridge.runtime.diffusion import (DEFAULT_GUIDANCE_SCALE, DiffusionBackend, default_onnx_path,
+                                               generate_clip)
 
     tmp = None
     weights = DEFAULT_WEIGHTS
@@ -73,6 +95,7 @@ def bench_motion(quick: bool = False) -> tuple[dict[str, float], list[tuple[str,
         weights = write_untrained(tmp.name, synth_pairs(2, seed=0)[0].frames)
         note = "UNTRAINED weights (none shipped): speed only"
     backend = DiffusionBackend("onnxruntime", weights=weights)
+    guidance = DEFAULT_GUIDANCE_SCALE
     streaming = DiffusionBackend("onnxruntime", weights=weights, min_new_frames=STREAM_MIN_NEW_FRAMES)
     audio = _speech(8.0 if quick else 20.0)
     seconds = len(audio) / 16000
@@ -84,28 +107,16 @@ def bench_motion(quick: bool = False) -> tuple[dict[str, float], list[tuple[str,
     amplitude_baseline(audio)
     amplitude_s = time.perf_counter() - t0
 
-    realtime_streams = 0
     rounds = 10 if quick else 25
-    for n in STREAM_COUNTS:
-        streams = [streaming.new_stream(SessionControls(), i) for i in range(n)]
-        times = []
-        for r in range(rounds + 3):
-            chunk = audio[r * 640: (r + 1) * 640]
-            t0 = time.perf_counter()
-            for s in streams:
-                s.push(chunk)
-            streaming.step(streams)
-            times.append(time.perf_counter() - t0)
-        if np.mean(times[3:]) < 0.040:
-            realtime_streams = n
-        else:
-            break
+    realtime_streams = _realtime_streams(streaming, audio, guidance, rounds)
+    realtime_streams_unguided = _realtime_streams(streaming, audio, 1.0, rounds)
 
     def motion_push(stream, chunk: np.ndarray) -> int:
         stream.push(chunk)
         return len(streaming.step([stream])[stream].frames)
 
-    latency_ms = _latency_p95_ms(lambda: streaming.new_stream(SessionControls(), 0), motion_push, audio[: 16000 * 6])
+    latency_ms = _latency_p95_ms(lambda: streaming.new_stream(SessionControls(guidance_scale=guidance), 0),
+                                 motion_push, audio[: 16000 * 6])
     amp_latency_ms = _latency_p95_ms(AmplitudeStream, lambda stream, chunk: len(stream.push(chunk)),
                                      audio[: 16000 * 6])
     onnx_path = default_onnx_path(weights)
@@ -118,13 +129,15 @@ def bench_motion(quick: bool = False) -> tuple[dict[str, float], list[tuple[str,
     if tmp is not None:
         tmp.cleanup()
     figures = {"motion_rtf_single": seconds / motion_s, "motion_streams_realtime": float(realtime_streams),
+               "motion_streams_realtime_no_guidance": float(realtime_streams_unguided),
                "chunk_latency_ms_p95": latency_ms, "cold_start_s": cold_s,
                "amplitude_rtf_single": seconds / amplitude_s, "amplitude_chunk_latency_ms_p95": amp_latency_ms,
                "amplitude_cold_start_s": amp_cold_s}
     rows = [("motion model, one stream (onnxruntime)", f"{figures['motion_rtf_single']:.0f}× real time",
-             f"{seconds:.0f} s line; {note}; {len(backend.sigmas) - 1} steps"),
+             f"{seconds:.0f} s line; {note}; {len(backend.sigmas) - 1} steps, guidance {guidance:g}"),
             ("motion model, streams in real time", f"{realtime_streams}",
-             f"batched, 40 ms of audio per step, ≥ {STREAM_MIN_NEW_FRAMES} new frames per window"),
+             f"batched, 40 ms of audio per step, ≥ {STREAM_MIN_NEW_FRAMES} new frames per window, guidance "
+             f"{guidance:g} ({realtime_streams_unguided} without guidance)"),
             ("motion model, chunk→frame latency p95", f"{latency_ms:.0f} ms",
              f"{CHUNK_MS} ms chunks; includes {streaming.lookahead_ms:.0f} ms lookahead past the frame end"),
             ("motion model, cold start to first frame", f"{cold_s:.2f} s", "fresh process"),

@@ -106,11 +106,11 @@ def score(outputs: list[np.ndarray], references: list[np.ndarray], phones: list)
         head_yaw_std_deg=float(pose[1]), head_roll_std_deg=float(pose[2]))
 
 
-def _streamed(backend, pairs, seed: int) -> list[np.ndarray]:
+def _streamed(backend, pairs, seed: int, guidance_scale: float = 2.0) -> list[np.ndarray]:
     """The model fed in STREAM_CHUNK_MS chunks, all clips' streams batched per step, as the sidecar runs it."""
     from vasa_bridge.runtime.backend import SessionControls
 
-    streams = [backend.new_stream(SessionControls(p.controls), seed + i) for i, p in enumerate(pairs)]
+    streams = [backend.new_stream(SessionControls(p.controls, guidance_scale), seed + i) for i, p in enumerate(pairs)]
     parts: list[list[np.ndarray]] = [[] for _ in pairs]
     hop = MODEL_SAMPLE_RATE_HZ * STREAM_CHUNK_MS // 1000
     longest = max(len(p.audio_16k) for p in pairs)
@@ -125,14 +125,14 @@ def _streamed(backend, pairs, seed: int) -> list[np.ndarray]:
     return [np.concatenate(p) for p in parts]
 
 
-def control_adherence(backend, pairs, seed: int) -> list[tuple[str, float, float, str]]:
+def control_adherence(backend, pairs, seed: int, guidance_scale: float = 2.0) -> list[tuple[str, float, float, str]]:
     """(what, model Δ, teacher Δ, what it should be) for each control, on the same clips."""
     from vasa_bridge.runtime.diffusion import generate_clips
     from vasa_bridge.teacher import perform
 
     def run(controls: Controls) -> tuple[np.ndarray, np.ndarray]:
         model = generate_clips(backend, [p.audio_16k for p in pairs], [controls] * len(pairs),
-                               [seed + i for i in range(len(pairs))])
+                               [seed + i for i in range(len(pairs))], guidance_scale)
         teacher = [perform(p.phones, p.audio_16k, controls, seed + i) for i, p in enumerate(pairs)]
         return (np.concatenate([c.frames for c in model]), np.concatenate([c.frames for c in teacher]))
 
@@ -157,7 +157,7 @@ def control_adherence(backend, pairs, seed: int) -> list[tuple[str, float, float
     return rows
 
 
-def evaluate_set(backend, pairs, seed: int = 1000, streamed: bool = False) -> dict:
+def evaluate_set(backend, pairs, seed: int = 1000, streamed: bool = False, guidance_scale: float = 2.0) -> dict:
     """Scores of model, amplitude baseline and teacher (another seed) on one evaluation set."""
     from vasa_bridge.baselines import amplitude_baseline
     from vasa_bridge.runtime.diffusion import generate_clips
@@ -166,7 +166,7 @@ def evaluate_set(backend, pairs, seed: int = 1000, streamed: bool = False) -> di
     refs = [p.frames for p in pairs]
     phones = [p.phones for p in pairs]
     model = [c.frames for c in generate_clips(backend, [p.audio_16k for p in pairs], [p.controls for p in pairs],
-                                              [seed + i for i in range(len(pairs))])]
+                                              [seed + i for i in range(len(pairs))], guidance_scale)]
     amplitude = [amplitude_baseline(p.audio_16k, p.controls).frames for p in pairs]
     teacher = [perform(p.phones, p.audio_16k, p.controls, seed + 7 * i + 1).frames for i, p in enumerate(pairs)]
     out = {"model": score(model, refs, phones), "amplitude": score(amplitude, refs, phones),
@@ -176,7 +176,7 @@ def evaluate_set(backend, pairs, seed: int = 1000, streamed: bool = False) -> di
            "seconds": sum(len(p.audio_16k) for p in pairs) / MODEL_SAMPLE_RATE_HZ,
            "example": {"reference": refs[0], "model": model[0], "amplitude": amplitude[0], "teacher": teacher[0]}}
     if streamed:
-        out["model_streamed"] = score(_streamed(backend, pairs, seed), refs, phones)
+        out["model_streamed"] = score(_streamed(backend, pairs, seed, guidance_scale), refs, phones)
     return out
 
 
