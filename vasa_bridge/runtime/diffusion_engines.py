@@ -17,7 +17,8 @@ from vasa_bridge.errors import VasaBridgeError
 from vasa_bridge.export.onnx import INPUT_NAMES, read_onnx_metadata
 from vasa_bridge.model.latent import PcaLatent
 
-DEFAULT_ORT_THREADS = 2
+# One thread: on this 2-core machine (shared) two intra-op threads ran the small per-window graphs 2× slower.
+DEFAULT_ORT_THREADS = 1
 
 
 class TorchEngine:
