@@ -20,7 +20,7 @@ import numpy as np
 
 STREAM_COUNTS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64)
 CHUNK_MS = 20
-STREAM_MIN_NEW_FRAMES = 2   # streaming setting: windows of ≥ 2 new frames (+40 ms latency, half the calls)
+STREAM_MIN_NEW_FRAMES = 2   # streaming setting (the backend's default): windows of ≥ 2 new frames
 
 
 def _speech(seconds: float) -> np.ndarray:
