@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import msgpack
 import numpy as np
@@ -144,7 +143,11 @@ def test_decode_errors_are_coded(data: bytes, code: str):
     ({"type": "launch_missiles", "id": 1}, "unknown_type"),
     ({"type": "motion", "id": 1}, "unknown_type"),    # a stream message is not a request
     ({"type": "hello", "id": 1}, "bad_request"),      # missing protocol
-    ({"type": "open", "id": 1, "audio": {"format": "mp3", "sample_rate_hz": 16000}}, "bad_request"),
+    ({"type": "open", "id": 1, "audio": {"format": "mp3", "sample_rate_hz": 16000}}, "unsupported_audio"),
+    ({"type": "open", "id": 1, "audio": {"format": "f32", "sample_rate_hz": "fast"}}, "bad_request"),
+    ({"type": "open", "id": 1, "audio": {"format": "f32", "sample_rate_hz": 1}, "outputs": ["x"]},
+     "unsupported_output"),
+    ({"type": "controls", "id": 1, "session": "0123456789abcdef", "controls": {"emotion": 3}}, "invalid_controls"),
     ({"type": "audio", "id": 1, "session": "abc", "audio": b""}, "bad_request"),
     ({"type": "close", "id": -1, "session": "0123456789abcdef"}, "bad_request"),
 ])

@@ -194,7 +194,11 @@ class AsyncClient:
     @classmethod
     async def connect(cls, url: str = DEFAULT_ZMQ_URL, **kwargs: Any) -> "AsyncClient":
         client = cls(url, **kwargs)
-        await client._connect()
+        try:
+            await client._connect()
+        except BaseException:
+            await client._drop_transport()
+            raise
         return client
 
     async def _connect(self) -> None:
@@ -215,7 +219,11 @@ class AsyncClient:
         for session in list(self._sessions.values()):
             session._ended("closed")
         self._sessions.clear()
-        await self._connect()
+        try:
+            await self._connect()
+        except BaseException:
+            await self._drop_transport()
+            raise
 
     async def _drop_transport(self) -> None:
         if self._transport is not None:
@@ -255,7 +263,10 @@ class AsyncClient:
     async def request(self, msg: dict, timeout_s: float | None = None) -> dict:
         """Send a request (id assigned here) and return its reply; ServerError for an error reply."""
         if self._transport is None or self._transport.closed:
-            raise ConnectionLost("not connected; call reconnect()")
+            why = ""
+            if isinstance(self._transport, _WsTransport) and self._transport.close_code is not None:
+                why = f" (WebSocket closed by the server: {self._transport.close_code} {self._transport.close_reason})"
+            raise ConnectionLost(f"not connected{why}; call reconnect()")
         msg = {"type": msg["type"], "id": next(self._ids) & m.MAX_ID, **{k: v for k, v in msg.items() if k != "type"}}
         future = asyncio.get_running_loop().create_future()
         self._pending[msg["id"]] = future

@@ -30,7 +30,8 @@ class _LoopThread:
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
-        self.loop.close()
+        if not self.thread.is_alive():
+            self.loop.close()
 
 
 class Client:

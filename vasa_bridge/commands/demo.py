@@ -51,4 +51,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"   Live Link Face CSV: {csv_path}")
     print(f"   JSON clip:          {json_path}")
     print(f"   plot:               {png_path}")
+
+    from vasa_bridge.client import stream_file_result
+
+    result = stream_file_result(wav_path, speed=1.0)  # a private sidecar on free loopback ports, real-time pacing
+    streamed_csv, streamed_png = out / "streamed.csv", out / "streamed.png"
+    write_clip(result.clip, streamed_csv)
+    plot_clip(result.clip, audio, MODEL_SAMPLE_RATE_HZ, streamed_png, title="received from the sidecar "
+              f"(backend: {result.clip.metadata.get('backend', 'default')})")
+    print(f"3. streamed it through the sidecar (ZeroMQ, 40 ms chunks in real time): {len(result.clip)} frames, "
+          f"chunk→frames latency p50 {result.latency_ms(50):.0f} ms / p95 {result.latency_ms(95):.0f} ms, "
+          f"{result.bytes_per_frame:.0f} bytes per frame")
+    print(f"   received clip:      {streamed_csv}")
+    print(f"   plot:               {streamed_png}")
     return 0

@@ -31,6 +31,13 @@ from vasa_bridge.phones.types import VISEMES
 
 SOURCES = ("arpabet", "espeak", "ipa")
 
+# espeak-ng voices whose every phoneme this table is proven to cover (tests/test_phones.py synthesizes text in
+# each and checks every emitted mnemonic, and reads their phoneme tables from espeak-ng-data/phontab).
+TEST_VOICES: tuple[str, ...] = (
+    "en-us", "en-gb", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-us-nyc", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
+    "de", "fr", "es", "es-419", "it", "pt", "pt-br", "ja", "hi",
+)
+
 # ---- ARPAbet (CMUdict / pocketsphinx en-us), stress digits stripped before lookup -----------------------------
 ARPABET_VISEMES: dict[str, str] = {
     "AA": "aa", "AE": "aa", "AH": "aa", "AW": "aa", "AY": "aa",
@@ -67,9 +74,9 @@ _ESPEAK_GROUPS: dict[str, str] = {
     "CH": "S S~ Z tS tS# tS~ dZ dZ~ t_s\\ d_z\\ s\\ z\\ s. z. C J^ s# s2",
     "SS": "s z z# z/2 z2 z3 ts ts# ts2 t_s tz dz ss",
     "nn": "n n2 n- n. n^ N N\\ l l2 l/ l/2 l# l^ L @L nr",
-    "RR": "r r- r/ r/2 r2 R R2 * ** 3 3: IR VR r-I",
+    "RR": "r r- r/ r/2 r2 R R2 * ** IR VR r-I",
     "aa": "a a# a#2 a- a/ a2 a: aa a~ A A: A# A~ A@ & &/ &: &~ &U~ V V~ aI aI2 aI3 aI@ aU aU@ ai au",
-    "E": "e e# e- e/ e: e~ e~: eI e@ eU ei E E# E2 E- E: E~ EI EU @ @- @# @2 @3 @5",
+    "E": "e e# e- e/ e: e~ e~: eI e@ eU ei E E# E2 E- E: E~ EI EU @ @- @# @2 @3 @5 3 3:",
     "I": "i i# i/ i2 i: i~ i@ i@3 iR iU ie iu I I# I2 I2# I: I~ j j/ j. _j ;",
     "O": "o o/ o: o~ o@ oI oI~ oU oU# oi O O2 O: O@ O~ OI OY 0 0# 02 Y Y: W W2 W~",
     "U": "u u: u~ uI ui uo U U@ U~ UR y y: y- w w# w/ w2",
@@ -79,8 +86,11 @@ ESPEAK_VISEMES: dict[str, str] = {
 }
 # The same mnemonic can sound differently per language; only where the lips differ do we override.
 ESPEAK_LANGUAGE_OVERRIDES: dict[str, dict[str, str]] = {
-    # American English: '0' is the unrounded ɑ of "lot", and '3' / '3:' are the r-coloured ɚ / ɝ.
+    # American English: '0' is the unrounded ɑ of "lot", and '3' / '3:' are the r-coloured ɚ / ɝ (elsewhere the
+    # plain ə / ɜː of non-rhotic English, or German's vocalised r).
     "en-us": {"0": "aa", "3": "RR", "3:": "RR"},
+    # Portuguese 'y' is the unrounded ɨ, not the rounded y of French and German.
+    "pt": {"y": "I"},
 }
 
 # ---- IPA ------------------------------------------------------------------------------------------------------

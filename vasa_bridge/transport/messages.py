@@ -339,7 +339,18 @@ def validate_request(msg: Any) -> dict:
     if problem:
         session = msg.get("session") if isinstance(msg.get("session"), str) and SESSION_ID_RE.match(
             msg["session"]) else None
-        raise ProtocolError("bad_request", f"{mtype}: {problem}", request_id, session)
+        # The spec's more specific codes: a bad value inside a controls map is invalid_controls; an output kind
+        # or audio format this version does not know is unsupported (a newer client may ask for one).
+        code = "bad_request"
+        if "controls." in problem:
+            code = "invalid_controls"
+        elif mtype == "open" and problem.startswith("field 'outputs'") and isinstance(msg.get("outputs"), list) \
+                and all(isinstance(o, str) for o in msg["outputs"]):
+            code = "unsupported_output"
+        elif mtype == "open" and problem.startswith("audio.field 'format'") and isinstance(
+                msg["audio"].get("format"), str):
+            code = "unsupported_audio"
+        raise ProtocolError(code, f"{mtype}: {problem}", request_id, session)
     return msg
 
 

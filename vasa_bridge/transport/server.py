@@ -2,10 +2,12 @@
 
 Layout of one server process (one asyncio loop + one worker thread):
 
-    ZeroMQ binding (zmq_binding.py) ─┐                      ┌─ motion worker thread: backend.step(all sessions
-    WebSocket binding (ws_binding.py)┼─► Sidecar.handle ──► │  with new audio) — one batched call per round
-                                     │   (validate, resample,└─► results published on each session's stream
-                                     └── session state)
+    ZeroMQ binding (zmq_binding.py) ──┐
+    WebSocket binding (ws_binding.py) ┴─► Sidecar.handle (validate, limits, session state)
+                                              │ audio queued per session
+                                              ▼
+                        motion worker thread: resample + backend.step(all sessions with new audio), one
+                        batched call per round ──► frames published on each session's stream
 
 Bindings turn wire messages into logical ones and back; everything about sessions lives here, so both bindings
 behave identically. Backend objects are touched only from the worker thread.
@@ -17,12 +19,7 @@ import asyncio
 import hmac
 import json
 import logging
-import math
-import os
 import secrets
-import signal
-import sys
-import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +42,12 @@ log = logging.getLogger("vasa_bridge.sidecar")
 log.addHandler(logging.NullHandler())  # silent unless `serve` (runner.setup_logging) configures it
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# ZeroMQ has no disconnect event: a peer identity with no sessions and no request for this long is forgotten
+# (its next request gets hello_required), so reconnecting clients cannot grow the client table without bound.
+ZMQ_CLIENT_FORGET_S = 600.0
+MAX_CLIENTS = 4096
+RESAMPLE_SLICE_SAMPLES = 16384
+ENGINE_COALESCE_S = 0.004
 
 
 @dataclass(frozen=True)
@@ -69,10 +72,25 @@ class ServerConfig:
     ws_send_queue: int = 1024            # per WebSocket connection, messages
     ws_sndbuf_bytes: int | None = None   # kernel send buffer per WebSocket (tests make it small)
     zmq_hwm: int = 10_000                # per ZeroMQ peer, messages
+    zmq_sndbuf_bytes: int | None = None  # kernel send buffer of the ZeroMQ sockets (tests make it small)
     stream_hold_max: int = 256           # stream messages held per session until its topic is subscribed
     max_requests_in_flight: int = 64     # per ZeroMQ client
     sample_rate_hz_min: int = 8_000
     sample_rate_hz_max: int = 96_000
+
+    def __post_init__(self) -> None:
+        positive = ("max_message_bytes", "max_sessions", "max_sessions_per_client", "audio_rate_x", "audio_burst_s",
+                    "idle_timeout_s", "heartbeat_ms", "max_buffered_audio_s", "ws_send_queue", "zmq_hwm",
+                    "stream_hold_max", "max_requests_in_flight", "sample_rate_hz_min")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise SidecarConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("zmq_port", "zmq_stream_port", "ws_port"):
+            port = getattr(self, name)
+            if port is not None and not 0 <= port <= 65535:
+                raise SidecarConfigError(f"{name} must be a TCP port (0..65535, 0 = any free one), got {port}")
+        if self.sample_rate_hz_max < self.sample_rate_hz_min:
+            raise SidecarConfigError("sample_rate_hz_max must be >= sample_rate_hz_min")
 
     def check_security(self) -> None:
         """Refuse a public interface without protection (SPEC §11)."""
@@ -130,7 +148,7 @@ class Session:
     outputs: tuple[str, ...]
     controls: SessionControls
     resampler: StreamingResampler
-    pending: list[np.ndarray] = field(default_factory=list)   # 16 kHz audio not yet given to the worker
+    pending: list[np.ndarray] = field(default_factory=list)   # audio at the declared rate, not yet in the worker
     pending_samples: int = 0
     pending_controls: list[tuple[SessionControls, asyncio.Future]] = field(default_factory=list)
     end_requested: bool = False
@@ -138,6 +156,7 @@ class Session:
     received_samples: int = 0             # at the declared rate
     next_seq: int = 0
     closed: bool = False
+    stream_ended: bool = False            # `end` was sent: nothing more goes on this session's stream
     last_activity: float = field(default_factory=time.monotonic)
     last_stream_sent: float = field(default_factory=time.monotonic)
     zmq_subscribed: bool = False
@@ -212,6 +231,10 @@ class Sidecar:
     def client_for(self, key: tuple, binding: Binding) -> ClientState:
         client = self.clients.get(key)
         if client is None:
+            if len(self.clients) >= MAX_CLIENTS:  # bound the table: forget the longest-idle client without sessions
+                idle = [c for c in self.clients.values() if not c.sessions and c.key[0] == "zmq"]
+                if idle:
+                    self.clients.pop(min(idle, key=lambda c: c.last_seen).key, None)
             client = ClientState(key, binding, bucket_s=self.config.audio_burst_s, bucket_time=time.monotonic())
             self.clients[key] = client
         client.last_seen = time.monotonic()
@@ -374,15 +397,14 @@ class Sidecar:
             samples = np.frombuffer(data, "<f4").astype(np.float32)
             if not np.all(np.isfinite(samples)):
                 raise m.ProtocolError("bad_request", "f32 audio contains NaN or infinity", rid, sid)
-        if session.pending_samples > self.config.max_buffered_audio_s * MODEL_SAMPLE_RATE_HZ:
+        if session.pending_samples > self.config.max_buffered_audio_s * session.sample_rate_hz:
             raise m.ProtocolError("busy", "the session's audio queue is full (the server is behind real time); "
                                   "chunk dropped", rid, sid, retry_after_ms=200.0)
         self._take_audio_tokens(client, len(samples) / session.sample_rate_hz, rid, sid)
-        resampled = session.resampler.push(samples)
         session.received_samples += len(samples)
-        if len(resampled):
-            session.pending.append(resampled)
-            session.pending_samples += len(resampled)
+        if len(samples):
+            session.pending.append(samples)  # resampled in the worker: the event loop only moves bytes
+            session.pending_samples += len(samples)
             self._wake.set()
         return {"type": "audio_ok", "id": rid, "session": sid, "received_ms": session.received_ms}
 
@@ -390,10 +412,6 @@ class Sidecar:
         session = self._session(client, msg)
         if not session.end_requested:
             session.end_requested = True
-            tail = session.resampler.flush()
-            if len(tail):
-                session.pending.append(tail)
-                session.pending_samples += len(tail)
             self._wake.set()
         return {"type": "end_audio_ok", "id": msg["id"], "session": session.id, "received_ms": session.received_ms}
 
@@ -433,6 +451,9 @@ class Sidecar:
 
     # ---- sessions ----------------------------------------------------------------------------------------------
     def _send_stream(self, session: Session, msg: dict) -> None:
+        if session.stream_ended:
+            return
+        session.stream_ended = msg["type"] == "end"
         session.last_stream_sent = time.monotonic()
         if not session.client.gone:
             session.client.binding.send_stream(session.client, session, msg)
@@ -506,8 +527,16 @@ class Sidecar:
             try:
                 for controls, _ in item.controls:
                     item.session.stream.set_controls(controls)
+                parts = []
                 if item.samples is not None:
-                    item.session.stream.push(item.samples)
+                    # Bounded slices: the polyphase gather is memory-bound and 3x slower on multi-second arrays.
+                    for start in range(0, len(item.samples), RESAMPLE_SLICE_SAMPLES):
+                        parts.append(item.session.resampler.push(item.samples[start:start + RESAMPLE_SLICE_SAMPLES]))
+                if item.flush:
+                    parts.append(item.session.resampler.flush())
+                samples_16k = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+                if len(samples_16k):
+                    item.session.stream.push(samples_16k)
                 if item.flush:
                     item.session.stream.flush()
                 ready.append(item.session)
@@ -529,6 +558,9 @@ class Sidecar:
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
+            # Let audio from other sessions arriving in the next moment join this step: one batched call for
+            # many sessions instead of a thread hand-off per request (costs at most ENGINE_COALESCE_S latency).
+            await asyncio.sleep(ENGINE_COALESCE_S)
             self._wake.clear()
             work = self._collect_work()
             if not work:
@@ -573,12 +605,13 @@ class Sidecar:
             for session in list(self.sessions.values()):
                 if now - session.last_activity > c.idle_timeout_s:
                     self._close_session(session, reason="idle")
-                elif now - session.last_stream_sent > c.heartbeat_ms / 1000.0:
+                elif not session.stream_ended and now - session.last_stream_sent > c.heartbeat_ms / 1000.0:
                     self._send_stream(session, {"type": "heartbeat", "session": session.id,
                                                 "next_seq": session.next_seq, "received_ms": session.received_ms,
                                                 "server_time_ms": time.time() * 1000.0})
             for client in list(self.clients.values()):
-                if client.key[0] == "zmq" and not client.sessions and now - client.last_seen > c.idle_timeout_s:
+                if client.key[0] == "zmq" and not client.sessions and \
+                        now - client.last_seen > max(c.idle_timeout_s, ZMQ_CLIENT_FORGET_S):
                     self.clients.pop(client.key, None)
 
     def start_tasks(self) -> None:

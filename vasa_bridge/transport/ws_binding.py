@@ -18,6 +18,7 @@ from vasa_bridge.transport.server import ClientState, ServerConfig, Session, Sid
 
 HARD_CAP_FACTOR = 4      # messages above this many times max_message_bytes close the connection (1009)
 CLOSE_TIMEOUT_S = 2.0
+SLOW_CLOSE_TIMEOUT_S = 0.25  # a client too slow to drain its queue will not read a close frame either
 SUBPROTOCOL = "vasa-bridge.v1"
 
 
@@ -91,15 +92,16 @@ class WsBinding:
         finally:
             self.core.client_gone(client)
             self._conns.pop(client, None)
-            try:
-                await asyncio.wait_for(self._drain_queue(conn), 1.0)
-            except (asyncio.TimeoutError, ConnectionClosed):
-                pass
+            if not sender.done():
+                try:  # let queued replies and `end`s go out before the handler returns
+                    await asyncio.wait_for(self._drain_queue(conn, sender), 1.0)
+                except (asyncio.TimeoutError, ConnectionClosed):
+                    pass
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
 
-    async def _drain_queue(self, conn: _Conn) -> None:
-        while not conn.queue.empty() and not conn.closing:
+    async def _drain_queue(self, conn: _Conn, sender: asyncio.Task | None = None) -> None:
+        while not conn.queue.empty() and not conn.closing and not (sender and sender.done()):
             await asyncio.sleep(0.005)
 
     async def _flush_then_close(self, conn: _Conn, code: int, reason: str) -> None:
@@ -129,13 +131,14 @@ class WsBinding:
             conn.closing = True
             log_event("ws_slow_client_dropped", logging.WARNING, client=client.name, queue=conn.queue.qsize())
             self.core.client_gone(client)
-            task = asyncio.create_task(self._abort(conn, 1013, "client too slow: send queue full"))
+            task = asyncio.create_task(self._abort(conn, 1013, "client too slow: send queue full",
+                                                   timeout_s=SLOW_CLOSE_TIMEOUT_S))
             self._close_tasks.add(task)
             task.add_done_callback(self._close_tasks.discard)
 
-    async def _abort(self, conn: _Conn, code: int, reason: str) -> None:
+    async def _abort(self, conn: _Conn, code: int, reason: str, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
         try:
-            await asyncio.wait_for(conn.ws.close(code, reason), CLOSE_TIMEOUT_S)
+            await asyncio.wait_for(conn.ws.close(code, reason), timeout_s)
         except Exception:
             pass
         if conn.ws.transport is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +19,8 @@ log = logging.getLogger("vasa_bridge.sidecar")
 
 HARD_CAP_FACTOR = 4  # frames above this many times max_message_bytes are dropped by libzmq unread (SPEC §10)
 LINGER_MS = 500      # on shutdown, give queued `end` messages this long to leave
+LATE_HOLD_S = 5.0    # a closed session's held stream waits this long for a subscriber
+LATE_HOLD_ON_SHUTDOWN_S = 1.0
 
 
 def _endpoint(host: str, port: int) -> str:
@@ -35,6 +38,7 @@ class ZmqBinding:
         self._reply_prefix: dict[bytes, list[bytes]] = {}  # identity -> [b""] for REQ clients
         self._tasks: list[asyncio.Task] = []
         self._auth = None
+        self._late_holds: dict[bytes, tuple[float, object]] = {}  # topic -> (deadline, held frames)
         self.request_endpoint = self.stream_endpoint = ""
 
     def start(self) -> None:
@@ -44,6 +48,8 @@ class ZmqBinding:
             sock.setsockopt(zmq.MAXMSGSIZE, HARD_CAP_FACTOR * c.max_message_bytes)
             sock.setsockopt(zmq.SNDHWM, c.zmq_hwm)
             sock.setsockopt(zmq.RCVHWM, c.zmq_hwm)
+            if c.zmq_sndbuf_bytes:
+                sock.setsockopt(zmq.SNDBUF, c.zmq_sndbuf_bytes)
         self.xpub.setsockopt(zmq.XPUB_VERBOSE, 1)  # see every subscription, not only the first per topic
         if c.curve_dir:
             self._setup_curve(Path(c.curve_dir), Path(c.curve_clients_dir) if c.curve_clients_dir else None)
@@ -137,8 +143,26 @@ class ZmqBinding:
             log_event("zmq_publish_dropped", logging.WARNING, error=str(e))
 
     def on_session_closed(self, session: Session) -> None:
-        # Nobody subscribed to this session while it lived: what is held (its `end` included) has no reader.
-        session.hold.clear()
+        # A session can end before its client's subscription arrives (a short clip, a shutdown right after
+        # open): keep what is held, `end` included, a little longer for that subscription.
+        if session.hold:
+            self._late_holds[session.id.encode("ascii")] = (time.monotonic() + LATE_HOLD_S, session.hold)
+
+    def _release(self, prefix: bytes) -> None:
+        for session in list(self.core.sessions.values()):
+            if not session.zmq_subscribed and session.id.encode("ascii").startswith(prefix) \
+                    and session.client.binding is self:
+                session.zmq_subscribed = True
+                while session.hold:
+                    self._publish(session.hold.popleft())
+        now = time.monotonic()
+        for topic, (deadline, hold) in list(self._late_holds.items()):
+            if deadline < now:
+                del self._late_holds[topic]
+            elif topic.startswith(prefix):
+                del self._late_holds[topic]
+                while hold:
+                    self._publish(hold.popleft())
 
     async def _subscriptions(self) -> None:
         while True:
@@ -148,12 +172,7 @@ class ZmqBinding:
             kind, prefix = event[0], bytes(event[1:])
             if kind == 1:
                 self.subscriptions[prefix] += 1
-                for session in list(self.core.sessions.values()):
-                    if not session.zmq_subscribed and session.id.encode("ascii").startswith(prefix) \
-                            and session.client.binding is self:
-                        session.zmq_subscribed = True
-                        while session.hold:
-                            self._publish(session.hold.popleft())
+                self._release(prefix)
             elif kind == 0 and self.subscriptions[prefix] > 0:
                 self.subscriptions[prefix] -= 1
                 if self.subscriptions[prefix] == 0:
@@ -163,6 +182,9 @@ class ZmqBinding:
                             session.zmq_subscribed = self._matches(session.id.encode("ascii"))
 
     async def close(self) -> None:
+        deadline = time.monotonic() + LATE_HOLD_ON_SHUTDOWN_S
+        while self._late_holds and time.monotonic() < deadline:  # subscriptions still on their way
+            await asyncio.sleep(0.01)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
