@@ -131,6 +131,11 @@ def test_files_of_another_version_are_refused_cleanly(tmp_path, weights):
         DiffusionBackend("onnxruntime", onnx_path=tmp_path / "missing.onnx")
     with pytest.raises(VasaBridgeError, match="unknown engine"):
         DiffusionBackend("tpu", weights=weights)
+    stale = tmp_path / "stale.pt"
+    stale.write_bytes(weights.read_bytes() + b"changed")
+    stale.with_suffix(".onnx").write_bytes(weights.with_suffix(".onnx").read_bytes())
+    with pytest.raises(ModelVersionError, match="vasa-bridge export --weights"):
+        DiffusionBackend("onnxruntime", weights=stale)
 
 
 @pytest.mark.gpu
@@ -164,3 +169,27 @@ def test_shipped_model_moves_the_lips_with_a_held_out_voice(line):
     z = layout.channel("headZ")
     # The teacher moves headZ by the full 0.8 m; the shipped model follows about a third of it (see docs/model.md).
     assert far[:, z].mean() - near[:, z].mean() > 0.15
+
+
+@pytest.mark.skipif(not __import__("vasa_bridge.model.weights", fromlist=["x"]).DEFAULT_WEIGHTS.exists(),
+                    reason="no shipped weights in this checkout")
+def test_bake_without_a_transcript_uses_the_model_with_controls_and_seed(tmp_path, line, capsys):
+    import soundfile as sf
+
+    from vasa_bridge.cli import main
+    from vasa_bridge.motion.clip_io import read_clip
+
+    wav = tmp_path / "speech.wav"
+    sf.write(wav, line.audio_16k, 16000)
+    args = [str(wav), "--emotion", "happy", "--gaze", "0.1,0", "--head-distance", "0.6"]
+    assert main(["bake", *args, "-o", str(tmp_path / "a.csv"), "--seed", "3"]) == 0
+    assert "audio-only motion model" in capsys.readouterr().out
+    assert main(["bake", *args, "-o", str(tmp_path / "b.csv"), "--seed", "3"]) == 0
+    assert main(["bake", *args, "-o", str(tmp_path / "c.csv"), "--seed", "4"]) == 0
+    a, b, c = (read_clip(tmp_path / f"{n}.csv").frames for n in "abc")
+    assert len(a) == -(-len(line.audio_16k) // SAMPLES_PER_FRAME)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    assert np.abs(a - c).max() > 1e-3
+    (tmp_path / "old.pt").write_bytes(b"junk")
+    assert main(["bake", str(wav), "-o", str(tmp_path / "d.csv"), "--weights", str(tmp_path / "old.pt")]) == 2
+    assert "vasa-bridge export" in capsys.readouterr().err

@@ -147,6 +147,8 @@ class DiffusionBackend:
                 from vasa_bridge.runtime.diffusion_engines import DEFAULT_ORT_THREADS, OrtEngine
 
                 self.engine = OrtEngine(onnx_file, threads or DEFAULT_ORT_THREADS)
+                if onnx_path is None:
+                    _check_export_is_current(onnx_file, self.engine.metadata, weights)
             else:
                 from vasa_bridge.runtime.diffusion_engines import TensorRtEngine
 
@@ -197,6 +199,19 @@ class DiffusionBackend:
             latents = np.concatenate(parts) if parts else np.zeros((0, self.latent_dim), np.float32)
             chunks[s] = MotionChunk(self.latent.decode(latents), latents.astype(np.float32))
         return chunks
+
+
+def _check_export_is_current(onnx_file: Path, metadata: dict[str, str], weights: str | Path | None) -> None:
+    """The ONNX next to a weights file must have been exported from that file (it records the file's hash)."""
+    from vasa_bridge.errors import ModelVersionError
+    from vasa_bridge.export.onnx import file_sha256
+    from vasa_bridge.model.weights import DEFAULT_WEIGHTS
+
+    pt = Path(weights or DEFAULT_WEIGHTS)
+    recorded = metadata.get("weights_sha256", "")
+    if pt.exists() and recorded and recorded != file_sha256(pt):
+        raise ModelVersionError(f"{onnx_file} was exported from other weights than {pt}: run `vasa-bridge export"
+                                f"{'' if weights is None else f' --weights {pt}'}`")
 
 
 def default_onnx_path(weights: str | Path | None) -> Path:

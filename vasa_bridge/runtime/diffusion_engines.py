@@ -60,7 +60,8 @@ class OrtEngine:
             self.session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types for a damaged file
             raise VasaBridgeError(f"{path} is not a loadable ONNX model ({type(e).__name__}: {e})") from None
-        self.config, self.latent = read_onnx_metadata(self.session.get_modelmeta().custom_metadata_map, path)
+        self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.config, self.latent = read_onnx_metadata(self.metadata, path)
 
     def __call__(self, x: np.ndarray, sigma: np.ndarray, kind: np.ndarray, audio: np.ndarray,
                  controls: np.ndarray, audio_keep: np.ndarray, controls_keep: np.ndarray) -> np.ndarray:
