@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vasa_bridge.errors import ModelVersionError
+from vasa_bridge.errors import ModelVersionError, VasaBridgeError
 from vasa_bridge.model.conditioning import LOOKAHEAD_MS, controls_vector, features_needed, frame_spans
 from vasa_bridge.model.denoiser import CONTEXT, NEW, PAD, ModelConfig
 from vasa_bridge.model.latent import PcaLatent
@@ -131,7 +131,7 @@ def test_short_training_lowers_the_loss_and_resumes(tmp_path, pairs):
     small = ModelConfig(d_model=64, n_layers=2, audio_hidden=64)
     cfg = TrainConfig(steps=150, batch_windows=32, warmup_steps=20, checkpoint_every=50)
     train(packed, tmp_path, dataclasses.replace(cfg, steps=100), small, progress=False)
-    with pytest.raises(RuntimeError, match="another config"):
+    with pytest.raises(VasaBridgeError, match="another config"):
         train(packed, tmp_path, cfg, small, progress=False)   # the schedule changed: refuse to mix
     path = train(packed, tmp_path, dataclasses.replace(cfg, steps=100), small, progress=False)
     history = __import__("json").loads((tmp_path / "history.json").read_text())

@@ -55,9 +55,7 @@ def run(args: argparse.Namespace) -> int:
     weights = train(pairs, out, cfg, max_minutes=args.max_minutes, info={"data": source, "hours": pairs.hours})
     print(f"wrote {weights} and {out / 'loss.png'}")
     if args.install:
-        import torch as _torch
-
-        if not _torch.load(weights, weights_only=False)["info"].get("complete"):
+        if not torch.load(weights, weights_only=False)["info"].get("complete"):
             print("training not finished: run again to resume before --install copies the weights")
             return 1
         DEFAULT_WEIGHTS.parent.mkdir(parents=True, exist_ok=True)

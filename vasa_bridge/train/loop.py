@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from vasa_bridge.audio.constants import FEATURES_PER_MOTION_FRAME
+from vasa_bridge.errors import VasaBridgeError
 from vasa_bridge.model.conditioning import SPAN_BACK_FEATURES, SPAN_FEATURES
 from vasa_bridge.model.denoiser import CONTEXT, NEW, PAD, ModelConfig, MotionDenoiser
 from vasa_bridge.model.latent import PcaLatent
@@ -155,7 +156,7 @@ def train(pairs: PairSet, out_dir: Path, cfg: TrainConfig, model_cfg: ModelConfi
     if ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if ckpt["train_config"] != asdict(cfg) or ckpt["model_config"] != model_cfg.to_dict():
-            raise RuntimeError(f"{ckpt_path} was made with another config; delete it or use another --out")
+            raise VasaBridgeError(f"{ckpt_path} was made with another config; delete it or use another --out")
         net.load_state_dict(ckpt["net"])
         ema.load_state_dict(ckpt["ema"])
         opt.load_state_dict(ckpt["opt"])
