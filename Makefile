@@ -52,8 +52,11 @@ bench: $(STAMP)
 data: $(STAMP)
 	$(BIN)/vasa-bridge datagen --out data/corpus
 
-train: $(STAMP) data
-	$(BIN)/vasa-bridge train --corpus data/corpus
+# Reproduces the shipped motion weights (pairs synthesised with espeak-ng + the teacher; resumes if interrupted),
+# then writes the ONNX model next to them. Train on a built corpus instead: vasa-bridge train --corpus data/corpus
+train: $(STAMP)
+	$(BIN)/vasa-bridge train --install
+	$(BIN)/vasa-bridge export --check
 
 serve: $(STAMP)
 	$(BIN)/vasa-bridge serve

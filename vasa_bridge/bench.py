@@ -86,11 +86,18 @@ def bench_render(quick: bool = False) -> tuple[dict[str, float], Rows]:
     return figures, rows
 
 
+def bench_motion(quick: bool = False) -> tuple[dict[str, float], Rows]:
+    from vasa_bridge.runtime.diffusion_bench import bench_motion as run
+
+    return run(quick)
+
+
 BENCHMARKS: dict[str, Benchmark] = {
     "teacher": bench_teacher,
     "sidecar": bench_sidecar,
     "render": bench_render,
     "corpus": bench_corpus,
+    "motion": bench_motion,
 }
 
 

@@ -23,6 +23,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("keys", "create CURVE keys that secure the sidecar's ZeroMQ binding beyond loopback"),
     "animate": ("animate", "animate a portrait photo with speech: a talking-face mp4 (and a frame strip)"),
     "eval-render": ("eval_render", "measure rendered frames with the face mesh: lip gap, blinks, gaze, background"),
+    "train": ("train", "train the audio-to-motion diffusion model (resumable)"),
+    "eval": ("eval", "evaluate the motion model against the amplitude baseline and the teacher"),
+    "export": ("export", "export the motion model's denoiser to ONNX"),
 }
 
 

@@ -1,4 +1,5 @@
-"""vasa-bridge bake SPEECH --text "..." -o clip.csv [--plot clip.png]"""
+"""vasa-bridge bake SPEECH -o clip.csv [--text "..."] [--plot clip.png]: audio only → the motion model;
+with --text → forced alignment + the phonetic teacher."""
 
 from __future__ import annotations
 
@@ -39,7 +40,11 @@ def controls_from_args(args: argparse.Namespace):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("speech", help="speech audio: wav, flac, ogg, mp3 (any rate, any channel count)")
-    parser.add_argument("--text", required=True, help="what is said (English; aligned to the audio)")
+    parser.add_argument("--text", default=None, help="what is said (English): use the phonetic teacher on its "
+                        "aligned phones instead of the audio-only motion model")
+    parser.add_argument("--guidance-scale", type=float, default=2.0, help="model only: classifier-free guidance "
+                        "(1 = off; 2 follows the audio more closely, at twice the compute)")
+    parser.add_argument("--weights", default=None, help="model only: weights file (default: the shipped one)")
     parser.add_argument("-o", "--output", required=True, help="clip path: .csv (Live Link Face) or .json")
     parser.add_argument("--plot", default=None, help="also write a PNG of the waveform, phones and curves")
     add_control_arguments(parser)
@@ -49,18 +54,22 @@ def run(args: argparse.Namespace) -> int:
     from vasa_bridge.audio import load_audio
     from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
     from vasa_bridge.motion.clip_io import write_clip
-    from vasa_bridge.motion_source import teacher_performance
+    from vasa_bridge.motion_source import model_performance, teacher_performance
 
     controls = controls_from_args(args)
     audio = load_audio(args.speech)
-    performance = teacher_performance(audio, args.text, controls, args.seed, source_name=args.speech)
+    if args.text is None:
+        performance = model_performance(audio, controls, args.seed, args.guidance_scale, args.weights)
+    else:
+        performance = teacher_performance(audio, args.text, controls, args.seed, source_name=args.speech)
     write_clip(performance.clip, args.output)
     print(f"wrote {args.output}: {len(performance.clip)} frames at {performance.clip.fps:g} fps "
-          f"({performance.clip.duration_s:.2f} s), {len(performance.phones)} phones")
+          f"({performance.clip.duration_s:.2f} s), "
+          + (f"{len(performance.phones)} phones" if args.text else "audio-only motion model"))
     if args.plot:
         from vasa_bridge.plots import plot_clip
 
         plot_clip(performance.clip, audio, MODEL_SAMPLE_RATE_HZ, args.plot, performance.phones,
-                  title=f"{args.speech}: \"{args.text}\"")
+                  title=f"{args.speech}: \"{args.text}\"" if args.text else f"{args.speech} (motion model)")
         print(f"wrote {args.plot}")
     return 0

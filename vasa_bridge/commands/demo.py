@@ -12,6 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text", default=DEMO_LINE)
     parser.add_argument("--voice", default="en-us", help="espeak-ng voice that speaks the line")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--teacher", action="store_true",
+                        help="bake with forced alignment + the phonetic teacher instead of the audio-only model")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from vasa_bridge.audio import load_audio
     from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
     from vasa_bridge.motion.clip_io import write_clip
-    from vasa_bridge.motion_source import teacher_performance
+    from vasa_bridge.motion_source import model_performance, teacher_performance
     from vasa_bridge.phones.espeak import synthesize
     from vasa_bridge.plots import plot_clip
 
@@ -34,13 +36,18 @@ def run(args: argparse.Namespace) -> int:
     print(f"1. spoke the line with espeak-ng ({args.voice}): {wav_path}")
 
     audio = load_audio(wav_path)
-    performance = teacher_performance(audio, args.text, seed=args.seed, source_name=str(wav_path))
+    if args.teacher:
+        performance = teacher_performance(audio, args.text, seed=args.seed, source_name=str(wav_path))
+        how = "forced alignment + phonetic teacher"
+    else:
+        performance = model_performance(audio, seed=args.seed)
+        how = "audio-only diffusion motion model, no transcript"
     csv_path, json_path, png_path = out / "line.csv", out / "line.json", out / "line.png"
     write_clip(performance.clip, csv_path)
     write_clip(performance.clip, json_path)
     plot_clip(performance.clip, audio, MODEL_SAMPLE_RATE_HZ, png_path, performance.phones,
               title=f'"{args.text}"')
-    print(f"2. baked it (forced alignment + phonetic teacher): {len(performance.clip)} frames at 25 fps")
+    print(f"2. baked it ({how}): {len(performance.clip)} frames at 25 fps")
     print(f"   Live Link Face CSV: {csv_path}")
     print(f"   JSON clip:          {json_path}")
     print(f"   plot:               {png_path}")
