@@ -8,16 +8,9 @@ from __future__ import annotations
 
 import argparse
 
-EMOTIONS_FALLBACK = ("neutral", "happy", "sad", "angry", "surprised")
+from vasa_bridge.commands.common import add_motion_source_arguments, controls_from_args, performance_from_args
+
 RENDER_BATCH = 16
-
-
-def _parse_gaze(text: str) -> tuple[float, float]:
-    try:
-        yaw, pitch = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--gaze takes YAW,PITCH in radians (e.g. 0.1,0), got {text!r}") from None
-    return yaw, pitch
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,9 +19,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audio", default=None, help="speech audio (wav, flac, ogg, mp3, m4a)")
     parser.add_argument("--clip", default=None,
                         help="baked motion (.csv Live Link Face or .json) instead of motion from the audio")
-    parser.add_argument("--text", default=None,
-                        help="transcript of the audio: drives the phonetic teacher when no audio-only model is in "
-                             "this build")
     parser.add_argument("-o", "--output", default="out.mp4", help="mp4 to write")
     parser.add_argument("--size", type=int, choices=(256, 512), default=512, help="frame size in pixels")
     parser.add_argument("--strip", default=None, help="also write a PNG strip of frames (for docs)")
@@ -39,23 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         choices=("bottom-right", "bottom-left", "top-right", "top-left"),
                         help="corner for the visible 'synthetic' mark (it cannot be removed)")
     parser.add_argument("--device", default="cpu", help="torch device for rendering (cpu, cuda)")
-    parser.add_argument("--emotion", choices=EMOTIONS_FALLBACK, default="neutral")
-    parser.add_argument("--emotion-intensity", type=float, default=1.0, metavar="0..1")
-    parser.add_argument("--gaze", type=_parse_gaze, default=None, metavar="YAW,PITCH",
-                        help="gaze target in radians (default: the performer looks around by itself)")
-    parser.add_argument("--head-distance", type=float, default=0.6, metavar="METRES")
-    parser.add_argument("--seed", type=int, default=0, help="same seed, same performance")
-
-
-def _controls(args: argparse.Namespace):
-    from vasa_bridge.errors import VasaBridgeError
-    from vasa_bridge.motion.controls import Controls
-    gaze = args.gaze or (None, None)
-    try:
-        return Controls(emotion=args.emotion, emotion_intensity=args.emotion_intensity, gaze_yaw_rad=gaze[0],
-                        gaze_pitch_rad=gaze[1], head_distance_m=args.head_distance)
-    except ValueError as e:
-        raise VasaBridgeError(str(e)) from None
+    add_motion_source_arguments(parser)
 
 
 def motion_from_args(args: argparse.Namespace, audio_16k: "object | None"):
@@ -66,22 +40,7 @@ def motion_from_args(args: argparse.Namespace, audio_16k: "object | None"):
         return read_clip(args.clip)
     if audio_16k is None:
         raise VasaBridgeError("give --audio SPEECH (motion from speech) or --clip CLIP.csv|json (baked motion)")
-    controls = _controls(args)
-    try:
-        from vasa_bridge.motion_source import motion_for_audio
-    except ImportError:
-        motion_for_audio = None
-    if motion_for_audio is not None:
-        return motion_for_audio(audio_16k, controls, args.seed)
-    try:
-        from vasa_bridge.motion_source import teacher_performance
-    except ImportError:
-        teacher_performance = None
-    if teacher_performance is not None and args.text:
-        return teacher_performance(audio_16k, args.text, controls, args.seed, source_name=args.audio).clip
-    raise VasaBridgeError(
-        "this build has no audio-only motion source (vasa_bridge.motion_source.motion_for_audio); pass --text "
-        "with the transcript, or a baked clip with --clip CLIP.csv|json")
+    return performance_from_args(args, audio_16k, source_name=args.audio).clip
 
 
 def apply_overrides(frames: "object", args: argparse.Namespace):
@@ -95,7 +54,7 @@ def apply_overrides(frames: "object", args: argparse.Namespace):
         frames[:, layout.channel("gazeYaw")] = args.gaze[0]
         frames[:, layout.channel("gazePitch")] = args.gaze[1]
     if args.head_distance != layout.DEFAULT_HEAD_DISTANCE_M:
-        _controls(args)                                    # validates the range
+        controls_from_args(args)                           # validates the range
         frames[:, layout.channel("headZ")] = args.head_distance
     return frames
 
