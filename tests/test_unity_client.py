@@ -83,7 +83,7 @@ class Sidecar:
         env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         self.proc = subprocess.Popen(
             [sys.executable, "-c", SERVE, "--zmq-port", str(request_port), "--zmq-stream-port", str(stream_port),
-             "--no-ws"],
+             "--no-ws", "--backend", "amplitude"],  # deterministic frames the harness compares with the offline baseline
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()

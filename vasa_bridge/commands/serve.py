@@ -27,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audio-burst-s", type=float, default=30.0, help="audio burst per client, seconds")
     parser.add_argument("--idle-timeout-s", type=float, default=60.0)
     parser.add_argument("--heartbeat-ms", type=float, default=1000.0)
+    parser.add_argument("--backend", default="diffusion", choices=("diffusion", "amplitude"),
+                        help="motion source: the diffusion model (whole face; default) or the amplitude baseline "
+                             "(jawOpen from loudness only, ~20x cheaper)")
+    parser.add_argument("--engine", default="onnxruntime", choices=("onnxruntime", "torch", "tensorrt"),
+                        help="diffusion backend's inference engine (tensorrt needs CUDA)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
@@ -45,4 +50,12 @@ def run(args: argparse.Namespace) -> int:
         max_message_bytes=args.max_message_bytes, max_sessions=args.max_sessions,
         max_sessions_per_client=args.max_sessions_per_client, audio_rate_x=args.audio_rate_x,
         audio_burst_s=args.audio_burst_s, idle_timeout_s=args.idle_timeout_s, heartbeat_ms=args.heartbeat_ms)
-    return serve_forever(config)
+    if args.backend == "diffusion":
+        from vasa_bridge.runtime.diffusion import DiffusionBackend
+
+        backend = DiffusionBackend(engine=args.engine)
+    else:
+        from vasa_bridge.runtime.backend import AmplitudeBackend
+
+        backend = AmplitudeBackend()
+    return serve_forever(config, backend)

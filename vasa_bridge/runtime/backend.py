@@ -136,5 +136,6 @@ class AmplitudeBackend:
 
 
 def default_backend() -> MotionBackend:
-    """The best backend available: the amplitude baseline until the diffusion model lands."""
+    """The backend for embedded servers and tests: the amplitude baseline (cheap, deterministic). `vasa-bridge serve`
+    defaults to the diffusion model (--backend)."""
     return AmplitudeBackend()
