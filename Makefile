@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SYSTEM_STAMP := .make/system.stamp
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: demo test bench data train system venv clean serve bench-sidecar avatar unity-assets test-godot web-demo
+.PHONY: demo test bench data train system venv clean serve avatar unity-assets test-godot web-demo
 
 $(SYSTEM_STAMP): scripts/install_system.sh
 	bash scripts/install_system.sh
@@ -46,8 +46,10 @@ WEB_DEMO_ARGS ?=
 web-demo: $(STAMP)
 	$(BIN)/python godot_sample/tests/engine_runner.py demo $(WEB_DEMO_ARGS)
 
+# Speed figures for every stage, with the baselines timed in the same run (one group: BENCH_ARGS="--only motion").
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/vasa-bridge bench
+	$(BIN)/vasa-bridge bench $(BENCH_ARGS)
 
 data: $(STAMP)
 	$(BIN)/vasa-bridge datagen --out data/corpus
@@ -60,9 +62,6 @@ train: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/vasa-bridge serve
-
-bench-sidecar: $(STAMP)
-	$(BIN)/python -m vasa_bridge.transport.bench --json
 
 clean:
 	rm -rf out .make
