@@ -22,6 +22,8 @@ from vasa_bridge.transport.errors import SidecarConfigError
 from vasa_bridge.transport.runner import BackgroundServer
 from vasa_bridge.transport.server import ServerConfig
 
+from sidecar_helpers import connect
+
 pytestmark = pytest.mark.timeout(60)
 BINDINGS = ("zmq", "ws")
 REPO = Path(__file__).resolve().parents[1]
@@ -32,13 +34,6 @@ def sidecar(**overrides):
     config = ServerConfig(**{"zmq_port": 0, "zmq_stream_port": 0, "ws_port": 0, **overrides})
     with BackgroundServer(config) as server:
         yield server
-
-
-def connect(server: BackgroundServer, binding: str, **kwargs) -> Client:
-    e = server.endpoints
-    if binding == "zmq":
-        return Client(e.zmq_url, stream_url=e.zmq_stream_url, **kwargs)
-    return Client(e.ws_url, **kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,8 @@ from vasa_bridge.transport import messages as m
 from vasa_bridge.transport.runner import BackgroundServer, SubprocessServer
 from vasa_bridge.transport.server import ServerConfig
 
+from sidecar_helpers import connect
+
 REPO = Path(__file__).resolve().parents[1]
 VECTORS = REPO / "protocol" / "vectors"
 
@@ -57,13 +59,6 @@ def wait_for_no_sessions(server, timeout_s: float = 5.0) -> int:
     while (n := status(server)["sessions"]) and time.monotonic() < deadline:
         time.sleep(0.1)
     return n
-
-
-def connect(server: BackgroundServer, binding: str, **kwargs) -> Client:
-    e = server.endpoints
-    if binding == "zmq":
-        return Client(e.zmq_url, stream_url=e.zmq_stream_url, **kwargs)
-    return Client(e.ws_url, **kwargs)
 
 
 def speech_like(seconds: float, rate: int = 16000) -> np.ndarray:

@@ -74,17 +74,12 @@ def run(args: argparse.Namespace) -> int:
     from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
     from vasa_bridge.errors import VasaBridgeError
     from vasa_bridge.motion import layout
-    from vasa_bridge.render.portrait import Portrait
+    from vasa_bridge.render.portrait import Portrait, portrait_source
     from vasa_bridge.render.video import animate_to_files
 
     if not str(args.output).lower().endswith(".mp4"):
         raise VasaBridgeError(f"-o must name an .mp4 file, got {args.output}")
-    if args.portrait is None:
-        import skimage.data
-        portrait_src: object = skimage.data.astronaut()
-        portrait_name = "astronaut (scikit-image)"
-    else:
-        portrait_src, portrait_name = args.portrait, args.portrait
+    portrait_src, portrait_name = portrait_source(args.portrait)
     portrait = Portrait.prepare(portrait_src, args.size, landmarks_json=args.landmarks)
     for note in portrait.notes:
         print(f"note: {note}")

@@ -65,13 +65,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"   received clip:      {streamed_csv}")
     print(f"   plot:               {streamed_png}")
 
-    import skimage.data
-
-    from vasa_bridge.render.portrait import Portrait
+    from vasa_bridge.render.portrait import Portrait, portrait_source
     from vasa_bridge.render.video import animate_to_files
 
     mp4_path, strip_path = out / "out.mp4", out / "strip.png"
-    portrait = Portrait.prepare(skimage.data.astronaut(), 512)
+    portrait = Portrait.prepare(portrait_source(None)[0], 512)
     n = animate_to_files(portrait, performance.clip.frames, audio, mp4_path, strip_path)
     print(f"4. animated the astronaut portrait with that motion: {n} frames, 512×512, H.264 + AAC, marked synthetic")
     print(f"   video:              {mp4_path}")

@@ -28,15 +28,10 @@ def run(args: argparse.Namespace) -> int:
 
     from vasa_bridge.motion import layout
     from vasa_bridge.render import measure
-    from vasa_bridge.render.portrait import Portrait
+    from vasa_bridge.render.portrait import Portrait, portrait_source
     from vasa_bridge.render.renderer import Renderer
 
-    if args.portrait is None:
-        import skimage.data
-        src: object = skimage.data.astronaut()
-        name = "astronaut (scikit-image)"
-    else:
-        src, name = args.portrait, args.portrait
+    src, name = portrait_source(args.portrait)
     portrait = Portrait.prepare(src, args.size, landmarks_json=args.landmarks)
     renderer = Renderer(portrait, args.device)
     frames, parts = measure.probe_clip()

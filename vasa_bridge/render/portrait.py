@@ -66,6 +66,18 @@ class Portrait:
         return portrait
 
 
+DEFAULT_PORTRAIT_NAME = "astronaut (scikit-image)"
+
+
+def portrait_source(path: "str | Path | None") -> tuple["str | Path | np.ndarray", str]:
+    """What to prepare and what to call it: the user's file, or the demo portrait (scikit-image's astronaut)."""
+    if path is not None:
+        return path, str(path)
+    import skimage.data
+
+    return skimage.data.astronaut(), DEFAULT_PORTRAIT_NAME
+
+
 def load_image(image_or_path: "str | Path | np.ndarray | bytes") -> tuple[np.ndarray, str]:
     """Any photo → (H, W, 3) uint8 RGB, upright (EXIF orientation applied), grayscale/RGBA/CMYK converted."""
     from PIL import Image, ImageOps, UnidentifiedImageError

@@ -506,7 +506,8 @@ class Sidecar:
     def _collect_work(self) -> list[_Work]:
         work = []
         for session in list(self.sessions.values()):
-            flush = session.end_requested and not session.flush_sent
+            # Draining flushes every stream, so frames a backend holds back for lookahead still go out.
+            flush = (session.end_requested or self.draining) and not session.flush_sent
             if not (session.pending or flush or session.pending_controls):
                 continue
             samples = np.concatenate(session.pending) if session.pending else None
@@ -589,7 +590,7 @@ class Sidecar:
                 chunk = out.get(session.stream)
                 if chunk is not None:
                     self._publish_chunk(session, chunk)
-                if item.flush and not session.closed:
+                if item.flush and session.end_requested and not session.closed:
                     self._send_stream(session, {"type": "end", "session": session.id, "reason": "end_of_audio",
                                                 "frames_total": session.next_seq,
                                                 "duration_ms": session.received_ms})
@@ -624,7 +625,7 @@ class Sidecar:
         deadline = time.monotonic() + timeout_s
         self._wake.set()
         while time.monotonic() < deadline and (self._step_running or any(
-                s.pending or s.pending_controls or (s.end_requested and not s.flush_sent)
+                s.pending or s.pending_controls or not s.flush_sent
                 for s in self.sessions.values())):
             self._wake.set()
             await asyncio.sleep(0.01)
