@@ -35,8 +35,9 @@ def test_timecode_round_trips():
     assert format_timecode(26, 25) == "00:00:01:01.000"
 
 
-def test_live_link_csv_round_trips(tmp_path):
-    clip = random_clip()
+@pytest.mark.parametrize("n_frames", [1, 20, 87, 250])
+def test_live_link_csv_round_trips(tmp_path, n_frames):
+    clip = random_clip(n_frames)
     path = tmp_path / "clip.csv"
     write_live_link_csv(clip, path)
     back = read_live_link_csv(path)

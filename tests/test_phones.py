@@ -307,6 +307,8 @@ def test_espeak_mnemonics_read_per_language_where_the_lips_differ() -> None:
     # '0' is rounded ɒ in British English but unrounded ɑ in American English ("lot").
     assert viseme_of("0", "espeak", "en-gb") == "O"
     assert viseme_of("0", "espeak", "en-us") == "aa"
+    assert viseme_of("3:", "espeak", "en-us") == "RR" and viseme_of("3:", "espeak", "en-gb-x-rp") == "E"
+    assert viseme_of("y", "espeak", "fr") == "U" and viseme_of("y", "espeak", "pt-br") == "I"
     bob = [p for p in espeak.synthesize("Bob", "en-us").phones if p.symbol == "0"]
     assert bob and bob[0].viseme == "aa"
 

@@ -47,8 +47,57 @@ def bench_teacher(quick: bool = False) -> tuple[dict[str, float], Rows]:
     return figures, rows
 
 
+def bench_corpus(quick: bool = False) -> tuple[dict[str, float], Rows]:
+    from vasa_bridge.datagen.throughput import bench_corpus as run
+
+    return run(quick=quick)
+
+
+def bench_sidecar(quick: bool = False) -> tuple[dict[str, float], Rows]:
+    """Loopback latency per binding, bytes per frame, sessions served in real time (amplitude backend)."""
+    from vasa_bridge.transport.bench import sidecar_bench
+
+    f = sidecar_bench(quick=quick, log=lambda *_: None)
+    rows = [("sidecar chunk→frames latency, ZeroMQ", f"p50 {f['stream_latency_ms_p50']:.1f} / "
+             f"p95 {f['stream_latency_ms_p95']:.1f} ms", "loopback, 40 ms chunks"),
+            ("sidecar chunk→frames latency, WebSocket", f"p50 {f['ws_stream_latency_ms_p50']:.1f} / "
+             f"p95 {f['ws_stream_latency_ms_p95']:.1f} ms", "loopback, 40 ms chunks"),
+            ("bytes per motion frame on the wire", f"{f['bytes_per_frame']:.0f} B",
+             f"float32 frames (float16: {f['bytes_per_frame_f16']:.0f} B); goal ≤ 400")]
+    if "sessions_realtime_2cores" in f:
+        rows.append(("sessions served in real time", f"{f['sessions_realtime_2cores']}",
+                     f"one sidecar on 2 cores, p95 < {f['sessions_realtime_limit_ms_p95']:.0f} ms"))
+    return {k: v for k, v in f.items() if isinstance(v, (int, float))}, rows
+
+
+def bench_render(quick: bool = False) -> tuple[dict[str, float], Rows]:
+    """Batched portrait rendering on the astronaut, one torch thread (see render/bench.py for why)."""
+    from vasa_bridge.render.bench import render_fps
+
+    figures: dict[str, float] = {}
+    rows: Rows = []
+    for size in (256, 512):
+        r = render_fps(size=size, batch=8 if quick else 16, repeats=2 if quick else 3)
+        figures[f"render_fps_{size}"] = r[f"render_fps_{size}"]
+        figures[f"render_cpu_ms_per_frame_{size}"] = r[f"render_cpu_ms_per_frame_{size}"]
+        rows.append((f"render {size}×{size}", f"{r[f'render_fps_{size}']:.0f} fps",
+                     f"batch {int(r['batch'])}, 1 thread, {r[f'render_cpu_ms_per_frame_{size}']:.1f} CPU ms/frame"
+                     + ("; goal ≥ 60 fps" if size == 512 else "")))
+    return figures, rows
+
+
+def bench_motion(quick: bool = False) -> tuple[dict[str, float], Rows]:
+    from vasa_bridge.runtime.diffusion_bench import bench_motion as run
+
+    return run(quick)
+
+
 BENCHMARKS: dict[str, Benchmark] = {
     "teacher": bench_teacher,
+    "sidecar": bench_sidecar,
+    "render": bench_render,
+    "corpus": bench_corpus,
+    "motion": bench_motion,
 }
 
 

@@ -17,6 +17,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "phones": ("phones", "print phone timings for a line (espeak-ng) or a wav + transcript (forced alignment)"),
     "datagen": ("datagen", "build the training corpus: many voices, teacher motion, augmentation"),
     "bench": ("bench", "measure speed and print a table (or --json)"),
+    "avatar": ("avatar", "write the demo head with the 52 ARKit blend shapes (.glb + mesh JSON) or a preview PNG"),
+    "serve": ("serve", "run the sidecar: stream face motion for many sessions over ZeroMQ and WebSocket"),
+    "stream": ("stream", "play a speech file into a sidecar session and save the motion clip that comes back"),
+    "keys": ("keys", "create CURVE keys that secure the sidecar's ZeroMQ binding beyond loopback"),
+    "animate": ("animate", "animate a portrait photo with speech: a talking-face mp4 (and a frame strip)"),
+    "eval-render": ("eval_render", "measure rendered frames with the face mesh: lip gap, blinks, gaze, background"),
+    "train": ("train", "train the audio-to-motion diffusion model (resumable)"),
+    "eval": ("eval", "evaluate the motion model against the amplitude baseline and the teacher"),
+    "export": ("export", "export the motion model's denoiser to ONNX"),
 }
 
 

@@ -45,3 +45,15 @@ def teacher_performance(audio_16k: np.ndarray, text: str, controls: Controls = C
     clip = perform(phones, audio_16k, controls, seed)
     clip.metadata.update(text=text, sample_rate_hz=MODEL_SAMPLE_RATE_HZ)
     return Performance(clip, phones)
+
+
+def model_performance(audio_16k: np.ndarray, controls: Controls = Controls(), seed: int = 0,
+                      guidance_scale: float = 2.0, weights: str | None = None,
+                      engine: str = "onnxruntime") -> Performance:
+    """Audio only (no transcript, any language): the diffusion motion model, generated as a stream would be."""
+    from vasa_bridge.runtime.diffusion import DiffusionBackend, generate_clip
+
+    backend = DiffusionBackend(engine, weights=weights)
+    clip = generate_clip(backend, audio_16k, controls, seed, guidance_scale)
+    clip.metadata.update(sample_rate_hz=MODEL_SAMPLE_RATE_HZ, guidance_scale=guidance_scale)
+    return Performance(clip, ())

@@ -1,66 +1,35 @@
-"""vasa-bridge bake SPEECH --text "..." -o clip.csv [--plot clip.png]"""
+"""vasa-bridge bake SPEECH -o clip.csv [--text "..."] [--plot clip.png]: audio only → the motion model;
+with --text → forced alignment + the phonetic teacher."""
 
 from __future__ import annotations
 
 import argparse
 
-from vasa_bridge.motion.controls import EMOTIONS
-
-
-def parse_gaze(text: str) -> tuple[float, float]:
-    try:
-        yaw, pitch = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--gaze takes YAW,PITCH in radians (e.g. 0.1,0), got {text!r}") from None
-    return yaw, pitch
-
-
-def add_control_arguments(parser: argparse.ArgumentParser) -> None:
-    """Controls shared by every command that performs speech."""
-    parser.add_argument("--emotion", choices=EMOTIONS, default="neutral")
-    parser.add_argument("--emotion-intensity", type=float, default=1.0, metavar="0..1")
-    parser.add_argument("--gaze", type=parse_gaze, default=None, metavar="YAW,PITCH",
-                        help="gaze target in radians (default: the performer looks around by itself)")
-    parser.add_argument("--head-distance", type=float, default=0.6, metavar="METRES")
-    parser.add_argument("--seed", type=int, default=0, help="same seed, same performance")
-
-
-def controls_from_args(args: argparse.Namespace):
-    from vasa_bridge.errors import VasaBridgeError
-    from vasa_bridge.motion.controls import Controls
-
-    gaze = args.gaze or (None, None)
-    try:
-        return Controls(emotion=args.emotion, emotion_intensity=args.emotion_intensity, gaze_yaw_rad=gaze[0],
-                        gaze_pitch_rad=gaze[1], head_distance_m=args.head_distance)
-    except ValueError as e:
-        raise VasaBridgeError(str(e)) from None
+from vasa_bridge.commands.common import add_motion_source_arguments, performance_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("speech", help="speech audio: wav, flac, ogg, mp3 (any rate, any channel count)")
-    parser.add_argument("--text", required=True, help="what is said (English; aligned to the audio)")
     parser.add_argument("-o", "--output", required=True, help="clip path: .csv (Live Link Face) or .json")
     parser.add_argument("--plot", default=None, help="also write a PNG of the waveform, phones and curves")
-    add_control_arguments(parser)
+    add_motion_source_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from vasa_bridge.audio import load_audio
     from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
     from vasa_bridge.motion.clip_io import write_clip
-    from vasa_bridge.motion_source import teacher_performance
 
-    controls = controls_from_args(args)
     audio = load_audio(args.speech)
-    performance = teacher_performance(audio, args.text, controls, args.seed, source_name=args.speech)
+    performance = performance_from_args(args, audio, source_name=args.speech)
     write_clip(performance.clip, args.output)
     print(f"wrote {args.output}: {len(performance.clip)} frames at {performance.clip.fps:g} fps "
-          f"({performance.clip.duration_s:.2f} s), {len(performance.phones)} phones")
+          f"({performance.clip.duration_s:.2f} s), "
+          + (f"{len(performance.phones)} phones" if args.text else "audio-only motion model"))
     if args.plot:
         from vasa_bridge.plots import plot_clip
 
         plot_clip(performance.clip, audio, MODEL_SAMPLE_RATE_HZ, args.plot, performance.phones,
-                  title=f"{args.speech}: \"{args.text}\"")
+                  title=f"{args.speech}: \"{args.text}\"" if args.text else f"{args.speech} (motion model)")
         print(f"wrote {args.plot}")
     return 0

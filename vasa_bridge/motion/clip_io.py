@@ -49,6 +49,20 @@ def parse_timecode(text: str, fps: float) -> float:
         raise ClipFormatError(f"bad Live Link Face timecode {text!r}; expected HH:MM:SS:FF.sss") from None
 
 
+def _infer_fps(timecodes: list[str], default_fps: float) -> float:
+    """The take's frame rate from its FF fields: the smallest standard rate above the largest FF seen, once the
+    take spans a whole second (before that, FF never reaches its top and only says "at least this")."""
+    fields = [t.strip().split(":") for t in timecodes if t.count(":") == 3]
+    try:
+        max_ff = max(int(float(f[3])) for f in fields)
+        spans_a_second = len({f[2] for f in fields}) > 1
+    except ValueError:
+        raise ClipFormatError("bad Live Link Face timecode; expected HH:MM:SS:FF.sss") from None
+    if not spans_a_second and max_ff < default_fps:
+        return default_fps
+    return next((c for c in (24, 25, 30, 50, 60, 120) if max_ff < c), float(max_ff + 1))
+
+
 def write_live_link_csv(clip: MotionClip, path: str | Path, include_translation: bool = False) -> None:
     header = list(LIVE_LINK_COLUMNS) + (list(_TRANSLATION_COLUMNS) if include_translation else [])
     pose = {n: clip[n] for n in ("headPitch", "headYaw", "headRoll", "headX", "headY", "headZ", "gazeYaw",
@@ -88,8 +102,7 @@ def read_live_link_csv(path: str | Path, fps: float | None = None, resample_to_f
     if not body:
         raise ClipFormatError(f"{path}: no data rows with {len(header)} columns")
     if fps is None:
-        max_ff = max(int(float(r[0].split(":")[3])) for r in body if r[0].count(":") == 3)
-        fps = next((c for c in (24, 25, 30, 50, 60) if max_ff < c), float(max_ff + 1))
+        fps = _infer_fps([r[0] for r in body], default_fps=resample_to_fps)
     times = np.array([parse_timecode(r[0], fps) for r in body])
     times -= times[0]
     col = {name: i for i, name in enumerate(header)}

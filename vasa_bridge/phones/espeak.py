@@ -165,6 +165,8 @@ def _library() -> ctypes.CDLL:
     lib.espeak_Synth.restype = ctypes.c_int
     lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
     lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+    lib.espeak_GetCurrentVoice.argtypes = []
+    lib.espeak_GetCurrentVoice.restype = ctypes.POINTER(_EspeakVoice)
     lib.espeak_ListVoices.argtypes = [ctypes.POINTER(_EspeakVoice)]
     lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_EspeakVoice))
     sample_rate_hz = lib.espeak_Initialize(
@@ -177,9 +179,10 @@ def _library() -> ctypes.CDLL:
     return lib
 
 
-def _set_voice(lib: ctypes.CDLL, voice: str) -> None:
+def _set_voice(lib: ctypes.CDLL, voice: str) -> str:
     """Select a voice by file name ("en-us", "gmw/en") or by any language code a voice lists ("en-gb", "fr-fr"),
-    optionally with a variant ("en-gb+f3"), as the espeak-ng command line does; caller holds _LOCK."""
+    optionally with a variant ("en-gb+f3"), as the espeak-ng command line does; caller holds _LOCK.
+    Returns the selected voice's main language code."""
     if not voice or not voice.strip():
         raise PhoneTimingError(f"empty espeak-ng voice name; {_VOICE_HINT}")
     language, plus, variant = voice.partition("+")
@@ -187,12 +190,18 @@ def _set_voice(lib: ctypes.CDLL, voice: str) -> None:
     if plus and variant not in list_variants():
         raise PhoneTimingError(f"espeak-ng has no voice variant {variant!r} (in {voice!r}); {_VOICE_HINT}")
     if lib.espeak_SetVoiceByName(voice.encode("utf-8")) == _EE_OK:
-        return
+        return _current_language(lib, language)
     for candidate in _list(None):
         if language.lower() in (code.lower() for code in candidate.languages) or language == candidate.name:
             if lib.espeak_SetVoiceByName(f"{candidate.identifier}{plus}{variant}".encode("utf-8")) == _EE_OK:
-                return
+                return _current_language(lib, language)
     raise PhoneTimingError(f"espeak-ng has no voice or language {voice!r}; {_VOICE_HINT}")
+
+
+def _current_language(lib: ctypes.CDLL, fallback: str) -> str:
+    current = lib.espeak_GetCurrentVoice()
+    languages = _language_codes(current.contents.languages) if current else ()
+    return languages[0] if languages else fallback
 
 
 def _check_text(text: str) -> bytes:
@@ -211,7 +220,7 @@ def synthesize(text: str, voice: str = "en-us", rate_wpm: int = 165, pitch: int 
     global _collector
     with _LOCK:
         lib = _library()
-        _set_voice(lib, voice)  # before the parameters: choosing a voice resets them
+        language = _set_voice(lib, voice)  # before the parameters: choosing a voice resets them
         lib.espeak_SetParameter(_PARAM_RATE, int(rate_wpm), 0)
         lib.espeak_SetParameter(_PARAM_PITCH, int(pitch), 0)
         collector = _Collector()
@@ -229,17 +238,16 @@ def synthesize(text: str, voice: str = "en-us", rate_wpm: int = 165, pitch: int 
     audio = audio_int16.astype(np.float32) / 32768.0
     if len(audio) == 0:
         raise PhoneTimingError(f"espeak-ng produced no audio for {text[:60]!r} with voice {voice!r}")
-    phones = _phones_from_events(collector.events, len(audio), ESPEAK_SAMPLE_RATE_HZ, stressed_tokens, voice)
+    phones = _phones_from_events(collector.events, len(audio), ESPEAK_SAMPLE_RATE_HZ, stressed_tokens, language)
     return SpeechWithPhones(audio=audio, sample_rate_hz=ESPEAK_SAMPLE_RATE_HZ, phones=phones, text=text,
                             voice=voice)
 
 
 def _phones_from_events(events: list[tuple[int, str]], n_samples: int, sample_rate_hz: int,
-                        stressed_tokens: list[tuple[str, bool]], voice: str) -> tuple[Phone, ...]:
+                        stressed_tokens: list[tuple[str, bool]], language: str) -> tuple[Phone, ...]:
     """Turn (sample, mnemonic) events into contiguous phones covering [0, n_samples)."""
     # espeak announces a switch of language (a foreign word) with an event named like "(en)": it is no
     # phoneme, but it tells which language's table the following mnemonics come from.
-    language = voice.partition("+")[0]
     tagged: list[tuple[int, str, str]] = []    # (sample, mnemonic, language)
     for sample, name in sorted(events, key=lambda event: event[0]):
         switch = _LANGUAGE_SWITCH.fullmatch(name)
@@ -303,15 +311,17 @@ def _phoneme_tokens(lib: ctypes.CDLL, encoded: bytes) -> list[tuple[str, bool]]:
     return [token for word in _phoneme_words(lib, encoded) for token in word]
 
 
-def phoneme_words(text: str, voice: str = "en-us") -> tuple[tuple[str, ...], ...]:
-    """espeak-ng's phoneme mnemonics for the text, one tuple per spoken word, without stress marks or pauses
-    (the forced aligner uses this as its letter-to-sound rule for words its dictionary lacks)."""
+def phoneme_words(text: str, voice: str = "en-us", keep_stress: bool = False) -> tuple[tuple[str, ...], ...]:
+    """espeak-ng's phoneme mnemonics for the text, one tuple per spoken word, without pauses; with
+    `keep_stress`, a primary-stressed phoneme is prefixed with "'" (the forced aligner uses these as its
+    letter-to-sound rule and to mark stressed vowels)."""
     encoded = _check_text(text)
     with _LOCK:
         lib = _library()
         _set_voice(lib, voice)
         words = _phoneme_words(lib, encoded)
-    return tuple(tuple(name for name, _ in word if not name.startswith("_")) for word in words)
+    return tuple(tuple(("'" + name) if keep_stress and stressed else name
+                       for name, stressed in word if not name.startswith("_")) for word in words)
 
 
 def _clauses(lib: ctypes.CDLL, encoded: bytes, phoneme_mode: int) -> list[tuple[str, str]]:
@@ -342,7 +352,10 @@ def ipa(text: str, voice: str = "en-us") -> str:
         clauses = _clauses(lib, encoded, phoneme_mode=_PHONEMES_IPA)
     # Drop espeak's language-switch marks such as "(en)": they are not phonemes.
     text_ipa = " ".join(phonemes.strip() + ending for phonemes, ending in clauses if phonemes.strip())
-    return _LANGUAGE_SWITCH.sub("", text_ipa).strip()
+    result = _LANGUAGE_SWITCH.sub("", text_ipa).strip()
+    if not result:
+        raise PhoneTimingError(f"espeak-ng found nothing to pronounce in {text[:60]!r} with voice {voice!r}")
+    return result
 
 
 @functools.lru_cache(maxsize=4)   # espeak rescans its voice files on every call; they do not change under us

@@ -74,9 +74,9 @@ _ESPEAK_GROUPS: dict[str, str] = {
     "CH": "S S~ Z tS tS# tS~ dZ dZ~ t_s\\ d_z\\ s\\ z\\ s. z. C J^ s# s2",
     "SS": "s z z# z/2 z2 z3 ts ts# ts2 t_s tz dz ss",
     "nn": "n n2 n- n. n^ N N\\ l l2 l/ l/2 l# l^ L @L nr",
-    "RR": "r r- r/ r/2 r2 R R2 * ** 3 3: IR VR r-I",
+    "RR": "r r- r/ r/2 r2 R R2 * ** IR VR r-I",
     "aa": "a a# a#2 a- a/ a2 a: aa a~ A A: A# A~ A@ & &/ &: &~ &U~ V V~ aI aI2 aI3 aI@ aU aU@ ai au",
-    "E": "e e# e- e/ e: e~ e~: eI e@ eU ei E E# E2 E- E: E~ EI EU @ @- @# @2 @3 @5",
+    "E": "e e# e- e/ e: e~ e~: eI e@ eU ei E E# E2 E- E: E~ EI EU @ @- @# @2 @3 @5 3 3:",
     "I": "i i# i/ i2 i: i~ i@ i@3 iR iU ie iu I I# I2 I2# I: I~ j j/ j. _j ;",
     "O": "o o/ o: o~ o@ oI oI~ oU oU# oi O O2 O: O@ O~ OI OY 0 0# 02 Y Y: W W2 W~",
     "U": "u u: u~ uI ui uo U U@ U~ UR y y: y- w w# w/ w2",
@@ -86,8 +86,11 @@ ESPEAK_VISEMES: dict[str, str] = {
 }
 # The same mnemonic can sound differently per language; only where the lips differ do we override.
 ESPEAK_LANGUAGE_OVERRIDES: dict[str, dict[str, str]] = {
-    # American English: '0' is the unrounded ɑ of "lot", and '3' / '3:' are the r-coloured ɚ / ɝ.
+    # American English: '0' is the unrounded ɑ of "lot", and '3' / '3:' are the r-coloured ɚ / ɝ (elsewhere the
+    # plain ə / ɜː of non-rhotic English, or German's vocalised r).
     "en-us": {"0": "aa", "3": "RR", "3:": "RR"},
+    # Portuguese 'y' is the unrounded ɨ, not the rounded y of French and German.
+    "pt": {"y": "I"},
 }
 
 # ---- IPA ------------------------------------------------------------------------------------------------------

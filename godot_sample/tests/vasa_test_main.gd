@@ -1,0 +1,43 @@
+class_name VasaTestMain
+extends SceneTree
+## Main loop of the in-engine test run (engine_runner.py packs it as `run/main_loop_type`). Runs every suite in
+## one engine start (each start costs seconds) and quits with the number of failed checks as exit code.
+## User arguments (after `--`): `--suite=NAME` (repeatable; default: all), `--ws-port=N` (the sidecar),
+## `--fake-port=N` (the misbehaving fake server), `--http-port=N` (the runner's page server: speech, uploads).
+
+const SUITES: Dictionary = {
+	"codec": preload("res://tests/test_codec.gd"),
+	"jitter": preload("res://tests/test_jitter.gd"),
+	"head": preload("res://tests/test_head.gd"),
+	"texture": preload("res://tests/test_texture.gd"),
+	"malformed": preload("res://tests/test_malformed.gd"),
+	"live": preload("res://tests/test_live.gd"),
+	"screenshot": preload("res://tests/test_screenshot.gd"),
+}
+
+var report := VasaTestReport.new()
+var options: Dictionary = {}
+
+
+func _initialize() -> void:
+	# quit() inside _init would lose its code on the web; start from the first frame instead.
+	_run.call_deferred()
+
+
+func _run() -> void:
+	var chosen: PackedStringArray = []
+	for arg: String in OS.get_cmdline_user_args():
+		var parts: PackedStringArray = arg.trim_prefix("--").split("=", true, 1)
+		if parts.size() == 2 and parts[0] == "suite":
+			chosen.append(parts[1])
+		elif parts.size() == 2:
+			options[parts[0]] = parts[1]
+	for name: String in SUITES:
+		if not chosen.is_empty() and not (name in chosen):
+			continue
+		var started_ms: int = Time.get_ticks_msec()
+		var suite: Object = SUITES[name].new()
+		await suite.run(self, report, options)
+		report.note("suite_time", "%s %d ms" % [name, Time.get_ticks_msec() - started_ms])
+	print("VASA_DONE %d %d" % [report.passed, report.failed])
+	quit(mini(report.failed, 100))

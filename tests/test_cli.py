@@ -1,0 +1,85 @@
+"""The CLI as a user meets it: results on good input, one clear line and a non-zero exit on bad input."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from vasa_bridge.cli import main
+from vasa_bridge.motion.clip_io import read_clip
+
+LINE = "Maybe Bob bought a map of the bumpy path."
+
+
+@pytest.fixture(scope="module")
+def spoken_line(tmp_path_factory):
+    from vasa_bridge.phones.espeak import synthesize
+
+    speech = synthesize(LINE, voice="en-us")
+    path = tmp_path_factory.mktemp("speech") / "line.wav"
+    sf.write(path, speech.audio, speech.sample_rate_hz)
+    return path, speech
+
+
+def test_help_is_instant_and_lists_commands():
+    out = subprocess.run([sys.executable, "-m", "vasa_bridge.cli", "--help"], capture_output=True, text=True,
+                         timeout=30)
+    assert out.returncode == 0 and "bake" in out.stdout and "datagen" in out.stdout
+    heavy = subprocess.run([sys.executable, "-c", "import sys, vasa_bridge.cli as c; c.build_parser();"
+                            "print(sorted(m for m in ('torch','scipy','matplotlib','zmq') if m in sys.modules))"],
+                           capture_output=True, text=True, timeout=30)
+    assert heavy.stdout.strip() == "[]", heavy.stdout
+
+
+def test_bake_writes_csv_and_plot(spoken_line, tmp_path, capsys):
+    wav, _ = spoken_line
+    assert main(["bake", str(wav), "--text", LINE, "-o", str(tmp_path / "c.csv"), "--plot",
+                 str(tmp_path / "c.png"), "--emotion", "happy", "--gaze", "0.1,0", "--seed", "3"]) == 0
+    clip = read_clip(tmp_path / "c.csv")
+    assert len(clip) > 25 and clip["jawOpen"].max() > 0.3 and clip["mouthSmileLeft"].mean() > 0.3
+    assert (tmp_path / "c.png").stat().st_size > 20_000
+
+
+@pytest.mark.parametrize("subtype,rate,channels", [("PCM_U8", 8000, 1), ("PCM_24", 96000, 6)])
+def test_bake_accepts_odd_formats(spoken_line, tmp_path, subtype, rate, channels):
+    from vasa_bridge.audio import resample
+
+    _, speech = spoken_line
+    audio = resample(speech.audio, speech.sample_rate_hz, rate)
+    path = tmp_path / "odd.wav"
+    sf.write(path, np.tile(audio[:, None], (1, channels)) * 0.9, rate, subtype=subtype)
+    assert main(["bake", str(path), "--text", LINE, "-o", str(tmp_path / "c.json")]) == 0
+    assert read_clip(tmp_path / "c.json")["jawOpen"].max() > 0.3
+
+
+def test_bake_of_silence_is_an_idle_face(tmp_path):
+    path = tmp_path / "silence.wav"
+    sf.write(path, np.zeros(16000 * 3, np.float32), 16000)
+    assert main(["bake", str(path), "--text", "anything at all", "-o", str(tmp_path / "idle.csv")]) == 0
+    clip = read_clip(tmp_path / "idle.csv")
+    assert clip["jawOpen"].max() < 0.02 and len(clip) == 75
+
+
+def bad(capsys, argv: list[str], *expected: str) -> None:
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    for text in expected:
+        assert text in err, err
+
+
+def test_bad_inputs_give_clear_errors(spoken_line, tmp_path, capsys):
+    wav, _ = spoken_line
+    out = str(tmp_path / "x.csv")
+    bad(capsys, ["bake", str(tmp_path / "missing.wav"), "--text", LINE, "-o", out], "not found")
+    (tmp_path / "empty.wav").write_bytes(b"")
+    bad(capsys, ["bake", str(tmp_path / "empty.wav"), "--text", LINE, "-o", out], "empty")
+    (tmp_path / "junk.mp3").write_bytes(b"\x00garbage" * 100)
+    bad(capsys, ["bake", str(tmp_path / "junk.mp3"), "--text", LINE, "-o", out], "cannot decode")
+    bad(capsys, ["bake", str(wav), "--text", "Seventeen elephants quietly discussed thermodynamics in Zurich "
+                 "yesterday evening.", "-o", out], str(wav))
+    bad(capsys, ["bake", str(wav), "--text", LINE, "-o", str(tmp_path / "x.txt")], "unknown clip format")
+    bad(capsys, ["bake", str(wav), "--text", LINE, "-o", out, "--head-distance", "9"], "head_distance_m")
+    bad(capsys, ["phones", "--text", "bonjour", "--voice", "xx-nonexistent"], "xx-nonexistent")

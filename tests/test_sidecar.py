@@ -1,0 +1,509 @@
+"""The sidecar over both bindings: sessions, frames, controls, coded errors, limits, reaping, security."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import msgpack
+import numpy as np
+import pytest
+
+from vasa_bridge.baselines import amplitude_baseline
+from vasa_bridge.client import Client, ConnectionLost, ServerError
+from vasa_bridge.motion import layout
+from vasa_bridge.transport.errors import SidecarConfigError
+from vasa_bridge.transport.runner import BackgroundServer
+from vasa_bridge.transport.server import ServerConfig
+
+from sidecar_helpers import connect
+
+pytestmark = pytest.mark.timeout(60)
+BINDINGS = ("zmq", "ws")
+REPO = Path(__file__).resolve().parents[1]
+
+
+@contextmanager
+def sidecar(**overrides):
+    config = ServerConfig(**{"zmq_port": 0, "zmq_stream_port": 0, "ws_port": 0, **overrides})
+    with BackgroundServer(config) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def server():
+    with sidecar() as s:
+        yield s
+
+
+def speech_like(seconds: float, rate: int = 16000, seed: int = 0) -> np.ndarray:
+    """Syllable-like bursts (noisy tones) separated by silence: the jaw must open and close."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    envelope = (np.sin(2 * np.pi * 2.5 * t) > 0.2).astype(np.float32)
+    voice = 0.3 * np.sin(2 * np.pi * 180 * t) + 0.05 * rng.standard_normal(len(t))
+    return (envelope * voice).astype(np.float32)
+
+
+def error_code(fn) -> str:
+    with pytest.raises(ServerError) as e:
+        fn()
+    return e.value.code
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+def test_hello_reports_version_capabilities_and_synthetic(server, binding):
+    with connect(server, binding) as client:
+        hello = client.hello
+    assert hello["protocol"] == (REPO / "protocol" / "VERSION").read_text().strip()
+    assert hello["synthetic"] is True and hello["fps"] == layout.FPS
+    assert hello["outputs"] == ["motion"] and hello["instance"] == server.endpoints.instance
+    assert hello["limits"]["max_sessions"] == 128
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+def test_streamed_frames_equal_the_offline_baseline_with_contiguous_seq_and_pts(server, binding):
+    audio = speech_like(2.0)
+    with connect(server, binding) as client:
+        session = client.open(sample_rate_hz=16000, audio_format="f32")
+        assert tuple(session.channel_names) == layout.CHANNEL_NAMES and session.info["synthetic"] is True
+        for start, size in zip(range(0, len(audio), 777), [777] * len(audio)):  # odd chunk sizes
+            session.push(audio[start:start + size])
+        session.end_audio()
+        batches = list(session.batches())
+        end = session.end
+    seqs = np.concatenate([np.arange(b.seq, b.seq + len(b.frames)) for b in batches])
+    assert np.array_equal(seqs, np.arange(50))                      # 2 s at 25 fps, none lost or repeated
+    assert all(b.pts_ms == b.seq * 40.0 for b in batches)
+    assert end["reason"] == "end_of_audio" and end["frames_total"] == 50 and end["duration_ms"] == 2000.0
+    frames = np.concatenate([b.frames for b in batches])
+    np.testing.assert_allclose(frames, amplitude_baseline(audio).frames, atol=1e-6)
+    jaw = frames[:, layout.channel("jawOpen")]
+    assert jaw.max() > 0.3 and jaw.min() < 0.05                      # the mouth follows the bursts
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+def test_pcm16_at_44k1_is_resampled_and_yields_ceil_duration_frames(server, binding):
+    rate = 44100
+    audio = speech_like(1.33, rate)                                  # 1330 ms -> ceil(33.25) = 34 frames
+    pcm = np.round(audio * 32767).astype("<i2")
+    with connect(server, binding) as client:
+        session = client.open(sample_rate_hz=rate, audio_format="pcm16", frames_dtype="f16")
+        for start in range(0, len(pcm), 4410):
+            assert session.push(pcm[start:start + 4410])["received_ms"] == pytest.approx(
+                min(start + 4410, len(pcm)) / rate * 1000)
+        session.end_audio()
+        clip = session.collect()
+    assert len(clip) == 34 and session.end["frames_total"] == 34
+    assert clip["jawOpen"].max() > 0.3
+    assert np.all(clip["headZ"] == np.float16(0.6).astype(np.float32))  # f16 on the wire
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+def test_controls_mid_stream_apply_from_effective_seq(server, binding):
+    audio = speech_like(2.0)
+    with connect(server, binding) as client:
+        session = client.open(sample_rate_hz=16000, controls={"head_distance_m": 0.5})
+        session.push(audio[:16000])
+        first = []
+        while len(first) < 25:                                          # the first second's frames are out
+            msg = session.next_message()
+            if msg["type"] == "motion":
+                first.extend(np.frombuffer(msg["frames"], "<f4").reshape(msg["n"], 60))
+        reply = session.set_controls(head_distance_m=1.2, emotion="happy")
+        assert reply["controls"]["head_distance_m"] == 1.2 and reply["controls"]["emotion"] == "happy"
+        assert reply["controls"]["gaze_yaw_rad"] is None                 # untouched keys keep their values
+        session.push(audio[16000:])
+        session.end_audio()
+        rest = session.collect()
+    frames = np.concatenate([np.array(first), rest.frames])
+    head_z = frames[:, layout.channel("headZ")]
+    assert reply["effective_seq"] == 25 and len(frames) == 50
+    assert np.all(head_z[:25] == np.float32(0.5)) and np.all(head_z[25:] == np.float32(1.2))
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+def test_bad_requests_get_coded_errors_and_the_session_survives(server, binding):
+    with connect(server, binding) as client:
+        session = client.open(sample_rate_hz=16000, audio_format="pcm16")
+        assert error_code(lambda: client.open(sample_rate_hz=4000)) == "unsupported_audio"
+        assert error_code(lambda: client.request({"type": "open", "fps": 30.0,
+                                                  "audio": {"format": "f32", "sample_rate_hz": 16000}})
+                          ) == "unsupported_audio"
+        assert error_code(lambda: client.open(outputs=["motion", "frames_jpeg"])) == "unsupported_output"
+        assert error_code(lambda: client.open(outputs=["motion", "latent"])) == "unsupported_output"
+        assert error_code(lambda: client.open(outputs=["motion", "hologram"])) == "unsupported_output"
+        assert error_code(lambda: client.open(audio_format="mp3")) == "unsupported_audio"
+        assert error_code(lambda: client.open(controls={"emotion": "smug"})) == "invalid_controls"
+        assert error_code(lambda: session.set_controls(head_distance_m=9.0)) == "invalid_controls"
+        assert error_code(lambda: session.push_bytes(b"\x00\x01\x02")) == "bad_request"   # odd pcm16 length
+        assert error_code(lambda: client.request({"type": "close", "session": "0123456789abcdef"})
+                          ) == "unknown_session"
+        assert error_code(lambda: client.request({"type": "fly"})) == "unknown_type"
+        assert error_code(lambda: client.request({"type": "hello", "protocol": "2.0"})) == "version_mismatch"
+        session.push(np.zeros(1600, np.int16))
+        session.end_audio()
+        assert error_code(lambda: session.push(np.zeros(160, np.int16))) == "audio_ended"
+        clip = session.collect()
+        assert len(clip) == 3                                            # 100 ms -> ceil(2.5) frames
+        assert client.status()["sessions"] >= 1
+
+
+def test_real_server_messages_have_the_golden_vectors_fields_in_order(server):
+    """What the server sends is what the vectors (and the C#/GDScript clients tested on them) show."""
+    import json
+
+    from websockets.sync.client import connect as ws_connect
+
+    from vasa_bridge.transport import messages as m
+
+    vectors = {p.stem: json.loads(p.read_text()) for p in (REPO / "protocol" / "vectors").glob("*.json")}
+    seen: dict[str, dict] = {}
+    with ws_connect(server.endpoints.ws_url, max_size=None) as ws:
+        def call(msg: dict) -> dict:
+            ws.send(msgpack.packb(msg, use_bin_type=True))
+            while True:
+                reply = msgpack.unpackb(ws.recv(timeout=5))
+                seen.setdefault(reply["type"], reply)
+                if "id" in reply and reply["id"] == msg["id"]:
+                    return reply
+        call(vectors["hello"] | {"token": "ignored when the server has none"})
+        sid = call(vectors["open"])["session"]
+        call(m.from_json_obj(vectors["audio"]) | {"session": sid, "audio": np.zeros(16000, "<i2").tobytes()})
+        call(vectors["controls"] | {"session": sid})
+        call(vectors["end_audio"] | {"session": sid})
+        call(vectors["status"])
+        time.sleep(0.3)
+        call(vectors["close"] | {"session": sid})
+        call({"type": "close", "id": 99, "session": sid})  # closed by now: an error
+    for mtype in ("hello_ok", "open_ok", "audio_ok", "controls_ok", "end_audio_ok", "status_ok", "close_ok",
+                  "motion", "end", "error"):
+        assert mtype in seen, mtype
+        assert m.check_message(seen[mtype]) is None
+        assert list(seen[mtype]) == list(vectors[mtype]), mtype
+
+
+def test_f32_audio_with_nan_is_refused(server):
+    with connect(server, "zmq") as client:
+        session = client.open(sample_rate_hz=16000, audio_format="f32")
+        assert error_code(lambda: session.push(np.array([0.0, np.nan], np.float32))) == "bad_request"
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+def test_requests_before_hello_are_refused(server, binding):
+    e = server.endpoints
+    if binding == "zmq":
+        import zmq
+
+        ctx = zmq.Context()
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.connect(e.zmq_url)
+        dealer.send(msgpack.packb({"type": "status", "id": 7}))
+        assert dealer.poll(5000)
+        reply = msgpack.unpackb(dealer.recv())
+        dealer.close(0)
+        ctx.term()
+    else:
+        from websockets.sync.client import connect as ws_connect
+
+        with ws_connect(e.ws_url) as ws:
+            ws.send(msgpack.packb({"type": "status", "id": 7}))
+            reply = msgpack.unpackb(ws.recv(timeout=5))
+    assert reply == {"type": "error", "id": 7, "code": "hello_required", "message": reply["message"]}
+
+
+def test_req_sockets_get_replies_with_the_delimiter_mirrored(server):
+    import zmq
+
+    ctx = zmq.Context()
+    req = ctx.socket(zmq.REQ)
+    try:
+        req.connect(server.endpoints.zmq_url)
+        for msg, reply_type in (({"type": "hello", "id": 1, "protocol": "1.0"}, "hello_ok"),
+                                ({"type": "status", "id": 2}, "status_ok")):
+            req.send(msgpack.packb(msg))
+            assert req.poll(5000)
+            assert msgpack.unpackb(req.recv())["type"] == reply_type
+    finally:
+        req.close(0)
+        ctx.term()
+
+
+def test_oversized_websocket_message_closes_with_1009():
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect as ws_connect
+
+    with sidecar(max_message_bytes=1000) as s, ws_connect(s.endpoints.ws_url) as ws:
+        ws.send(b"\x00" * 2000)
+        assert msgpack.unpackb(ws.recv(timeout=5))["code"] == "too_large"   # up to 4x: an error reply
+        ws.send(b"\x00" * 5000)
+        with pytest.raises(ConnectionClosed) as e:                          # beyond: the connection closes
+            ws.recv(timeout=5)
+        assert e.value.rcvd.code == 1009
+
+
+def test_session_limits_and_too_large_messages():
+    with sidecar(max_sessions_per_client=2, max_message_bytes=4096) as s:
+        for binding in BINDINGS:
+            with connect(s, binding) as client:
+                session = client.open()
+                client.open()
+                assert error_code(lambda: client.open()) == "session_limit"
+                assert error_code(lambda: session.push_bytes(b"\x00" * 8000)) == "too_large"
+                session.push(np.zeros(160, np.float32))   # still fine afterwards
+
+
+def test_rate_limit_drops_the_chunk_and_says_when_to_retry():
+    with sidecar(audio_rate_x=2.0, audio_burst_s=1.0) as s, connect(s, "zmq") as client:
+        session = client.open(sample_rate_hz=16000)
+        session.push(np.zeros(12000, np.float32))                        # 0.75 s: within the burst
+        with pytest.raises(ServerError) as e:
+            session.push(np.zeros(8000, np.float32))                     # 0.5 s more: over it
+        assert e.value.code == "rate_limited" and e.value.reply["retry_after_ms"] > 0
+        time.sleep(e.value.reply["retry_after_ms"] / 1000 + 0.05)
+        assert session.push(np.zeros(8000, np.float32))["received_ms"] == 1250.0  # the resend is accepted
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+def test_idle_session_is_reaped_and_heartbeats_flow_meanwhile(binding):
+    with sidecar(idle_timeout_s=0.6, heartbeat_ms=100) as s, connect(s, binding) as client:
+        session = client.open()
+        types = []
+        while True:
+            msg = session.next_message(timeout_s=5)
+            types.append(msg["type"])
+            if msg["type"] == "end":
+                break
+        assert msg["reason"] == "idle"
+        assert types.count("heartbeat") >= 3
+        assert s.call(lambda core: len(core.sessions)) == 0
+        assert error_code(lambda: session.push(np.zeros(160, np.float32))) == "unknown_session"
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+def test_end_is_the_last_stream_message_of_a_session(binding):
+    with sidecar(heartbeat_ms=50) as s, connect(s, binding) as client:
+        session = client.open()
+        session.push(speech_like(0.2))
+        session.end_audio()
+        assert len(session.collect()) == 5 and session.end["reason"] == "end_of_audio"
+        with pytest.raises(ConnectionLost):
+            session.next_message(timeout_s=0.3)                         # no heartbeats after `end`
+        assert session.close()["frames_total"] == 5
+        with pytest.raises(ConnectionLost):
+            session.next_message(timeout_s=0.2)                         # and no second `end`
+
+
+def test_status_reports_sessions_and_step_timing(server):
+    with connect(server, "zmq") as client:
+        sessions = [client.open() for _ in range(3)]
+        for s in sessions:
+            s.push(speech_like(0.5))
+        status = client.status()
+        assert status["sessions"] >= 3 and status["instance"] == server.endpoints.instance
+        assert status["step_ms_p95"] >= status["step_ms_p50"] > 0 and 0 <= status["load"] < 1
+
+
+class _RecordingLatentBackend:
+    """The amplitude backend behind the MotionBackend interface, plus a 4-wide latent (the first 4 channels) and
+    a record of how many streams each step received."""
+    name, fps, latent_dim, lookahead_ms = "recording", 25.0, 4, 0.0
+
+    def __init__(self) -> None:
+        from vasa_bridge.runtime import AmplitudeBackend
+
+        self.inner = AmplitudeBackend()
+        self.batch_sizes: list[int] = []
+
+    def new_stream(self, controls, seed):
+        return self.inner.new_stream(controls, seed)
+
+    def step(self, streams):
+        from vasa_bridge.runtime import MotionChunk
+
+        self.batch_sizes.append(len(streams))
+        return {s: MotionChunk(c.frames, c.frames[:, :4].copy()) for s, c in self.inner.step(streams).items()}
+
+
+def test_backend_steps_many_sessions_in_one_call_and_latent_reaches_the_wire():
+    backend = _RecordingLatentBackend()
+    config = ServerConfig(zmq_port=0, zmq_stream_port=0, ws_port=0)
+    audio = speech_like(1.0)
+    with BackgroundServer(config, backend=backend) as s, connect(s, "zmq") as client:
+        assert client.hello["outputs"] == ["motion", "latent"] and client.hello["backend"] == "recording"
+        sessions = [client.open(outputs=["motion", "latent"]) for _ in range(8)]
+        assert sessions[0].info["latent_dim"] == 4
+        for start in range(0, len(audio), 1600):
+            for session in sessions:          # 8 sessions' chunks arrive together, as from a game's NPCs
+                session.push(audio[start:start + 1600])
+        for session in sessions:
+            session.end_audio()
+        for session in sessions:
+            n = 0
+            while (msg := session.next_message())["type"] != "end":
+                if msg["type"] == "motion":
+                    frames = np.frombuffer(msg["frames"], "<f4").reshape(msg["n"], 60)
+                    latent = np.frombuffer(msg["latent"], "<f4").reshape(msg["n"], msg["latent_dim"])
+                    np.testing.assert_array_equal(latent, frames[:, :4])
+                    n += msg["n"]
+            assert n == 25
+    assert max(backend.batch_sizes) >= 4      # sessions were batched into shared steps, not one call each
+
+
+class _JawImageRenderer:
+    """Test double for the renderer hook: a 2x1 RGBA image whose red channel is the jaw opening."""
+    format, width, height = "rgba", 2, 1
+
+    def render(self, frames: np.ndarray) -> list[bytes]:
+        jaw = frames[:, layout.channel("jawOpen")]
+        return [bytes([int(j * 255), 0, 0, 255] * 2) for j in jaw]
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+def test_renderer_hook_streams_render_batches_aligned_with_motion(binding):
+    config = ServerConfig(zmq_port=0, zmq_stream_port=0, ws_port=0)
+    with BackgroundServer(config, renderer=_JawImageRenderer()) as s, connect(s, binding) as client:
+        assert "frames_rgba" in client.hello["outputs"]
+        session = client.open(outputs=["motion", "frames_rgba"])
+        session.push(speech_like(1.0))
+        session.end_audio()
+        motion, images = {}, {}
+        while True:
+            msg = session.next_message()
+            if msg["type"] == "motion":
+                frames = np.frombuffer(msg["frames"], "<f4").reshape(msg["n"], 60)
+                motion.update({msg["seq"] + i: f for i, f in enumerate(frames)})
+            elif msg["type"] == "render":
+                assert msg["synthetic"] is True and len(msg["images"]) == msg["n"]
+                images.update({msg["seq"] + i: img for i, img in enumerate(msg["images"])})
+            elif msg["type"] == "end":
+                break
+    assert sorted(images) == sorted(motion) == list(range(25))
+    assert all(images[k][0] == int(motion[k][layout.channel("jawOpen")] * 255) for k in motion)
+
+
+# ---- security ---------------------------------------------------------------------------------------------------
+def test_public_interface_is_refused_without_keys_token_and_origins():
+    with pytest.raises(SidecarConfigError, match="CURVE.*token"):
+        ServerConfig(host="0.0.0.0").check_security()
+    ServerConfig(host="0.0.0.0", insecure=True).check_security()
+    ServerConfig(host="0.0.0.0", curve_dir="k", token="t", allow_origins=("https://game.example",)).check_security()
+
+
+def test_bad_server_settings_and_busy_ports_are_clear_errors():
+    with pytest.raises(SidecarConfigError, match="max_sessions must be positive"):
+        ServerConfig(max_sessions=0)
+    with pytest.raises(SidecarConfigError, match="ws_port must be a TCP port"):
+        ServerConfig(ws_port=70000)
+    with sidecar() as first:
+        taken = int(first.endpoints.ws_url.rsplit(":", 1)[1].strip("/"))
+        with pytest.raises(SidecarConfigError, match="cannot listen for WebSocket"):
+            BackgroundServer(ServerConfig(zmq_port=None, ws_port=taken)).start()
+
+
+def test_ws_from_a_disallowed_origin_is_refused_with_a_reason():
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect as ws_connect
+
+    with sidecar(allow_origins=("https://game.example",)) as s:
+        with pytest.raises(InvalidStatus) as e:
+            ws_connect(s.endpoints.ws_url, origin="https://evil.example")
+        assert e.value.response.status_code == 403
+        assert b"origin not allowed: https://evil.example" in e.value.response.body
+        with pytest.raises(ConnectionLost, match="403 origin not allowed"):
+            Client(s.endpoints.ws_url)                                   # no Origin and no "null" listed
+        with Client(s.endpoints.ws_url, origin="https://game.example") as client:
+            assert client.hello["synthetic"] is True
+
+
+def test_ws_without_the_token_is_refused_and_closed_with_a_reason():
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect as ws_connect
+
+    with sidecar(token="sesame") as s:
+        with ws_connect(s.endpoints.ws_url) as ws:
+            ws.send(msgpack.packb({"type": "hello", "id": 1, "protocol": "1.0", "token": "wrong"}))
+            reply = msgpack.unpackb(ws.recv(timeout=5))
+            assert reply["code"] == "unauthorized" and reply["id"] == 1
+            with pytest.raises(ConnectionClosed) as e:
+                ws.recv(timeout=5)
+            assert e.value.rcvd.code == 1008 and e.value.rcvd.reason.startswith("unauthorized")
+        assert error_code(lambda: Client(s.endpoints.zmq_url, stream_url=s.endpoints.zmq_stream_url)
+                          ) == "unauthorized"                           # ZeroMQ checks the token too
+        with connect(s, "ws", token="sesame") as client:
+            assert client.open().id
+
+
+def test_curve_keys_secure_the_zeromq_binding(tmp_path):
+    import zmq
+
+    from vasa_bridge.commands import keys
+
+    keys.run(type("Args", (), {"dir": str(tmp_path), "client": None, "force": False})())
+    server_public = (tmp_path / "server.key").read_text().split('public-key = "')[1].split('"')[0].encode()
+    with sidecar(curve_dir=str(tmp_path), ws_port=None) as s:
+        with Client(s.endpoints.zmq_url, stream_url=s.endpoints.zmq_stream_url,
+                    curve_server_key=server_public) as client:
+            session = client.open()
+            session.push(speech_like(0.4))
+            session.end_audio()
+            assert len(session.collect()) == 10
+        # A plain (unencrypted) client gets no answer at all.
+        ctx = zmq.Context()
+        dealer = ctx.socket(zmq.DEALER)
+        try:
+            dealer.connect(s.endpoints.zmq_url)
+            dealer.send(msgpack.packb({"type": "hello", "id": 1, "protocol": "1.0"}))
+            assert dealer.poll(500) == 0
+        finally:
+            dealer.close(0)
+            ctx.term()
+
+
+# ---- process life ----------------------------------------------------------------------------------------------
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_serve_drains_on_sigterm_and_exits_cleanly_with_json_logs():
+    zmq_port, stream_port, ws_port = _free_ports(3)
+    code = ("import sys; from vasa_bridge.commands import serve; import argparse; p = argparse.ArgumentParser(); "
+            "serve.add_arguments(p); sys.exit(serve.run(p.parse_args(sys.argv[1:])))")
+    proc = subprocess.Popen([sys.executable, "-c", code, "--zmq-port", str(zmq_port), "--zmq-stream-port",
+                             str(stream_port), "--ws-port", str(ws_port)], stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client = Client(f"tcp://127.0.0.1:{zmq_port}", stream_url=f"tcp://127.0.0.1:{stream_port}",
+                                timeout_s=1.0)
+                break
+            except ConnectionLost:
+                assert time.monotonic() < deadline and proc.poll() is None, "serve did not come up"
+        with client:
+            session = client.open()
+            session.push(speech_like(1.0))
+            proc.send_signal(signal.SIGTERM)
+            batches = list(session.batches(timeout_s=5))
+            assert session.end["reason"] == "shutdown"
+            assert sum(len(b.frames) for b in batches) == 25              # received audio was drained first
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    logs = [line for line in proc.stderr.read().splitlines() if line.startswith("{")]
+    events = [__import__("json").loads(line)["event"] for line in logs]
+    assert "ready" in events and "session_open" in events and events[-1] == "stopped"

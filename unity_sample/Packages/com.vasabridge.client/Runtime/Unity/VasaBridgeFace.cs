@@ -1,0 +1,460 @@
+// Makes a Unity face talk from the vasa_bridge motion stream: ARKit blendshapes onto SkinnedMeshRenderers, head
+// pose onto a head transform, gaze onto eye transforms, and the line's audio from an AudioSource in sync.
+//
+// Threads: a worker thread owns the blocking client calls (open, push audio, end, controls); the client's
+// network threads decode frames into the session's lock-free jitter buffer; Update() on the main thread samples
+// that buffer at the audio playback position and writes the rig. Nothing is locked or allocated per frame.
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Threading;
+using UnityEngine;
+using UnityEngine.Events;
+
+namespace VasaBridge.Unity
+{
+    /// <summary>Points one ARKit channel at a differently named blend shape (VRM, Ready Player Me, custom rigs).</summary>
+    [Serializable]
+    public struct BlendShapeRemap
+    {
+        [Tooltip("ARKit name as in the stream, e.g. jawOpen (case-insensitive)")]
+        public string arkitName;
+        [Tooltip("Blend shape name on the mesh, e.g. Fcl_MTH_A (case-insensitive); empty = do not drive this channel")]
+        public string blendShapeName;
+        [Tooltip("Multiplier on the 0..1 value before it becomes a 0..100 weight (0 counts as 1)")]
+        public float weightScale;
+    }
+
+    [Serializable] public class VasaBridgeStringEvent : UnityEvent<string> { }
+
+    [DisallowMultipleComponent]
+    [AddComponentMenu("VasaBridge/VasaBridge Face")]
+    public sealed class VasaBridgeFace : MonoBehaviour
+    {
+        [Header("Sidecar (vasa-bridge serve)")]
+        [SerializeField] string host = "127.0.0.1";
+        [SerializeField] int requestPort = ProtocolInfo.DefaultRequestPort;
+        [SerializeField] int streamPort = ProtocolInfo.DefaultStreamPort;
+        [Tooltip("Only when the sidecar was started with --token")]
+        [SerializeField] string token = "";
+
+        [Header("Rig")]
+        [Tooltip("Renderers whose blend shapes are driven (face, teeth, tongue, eyes...). Every renderer that has a shape of a channel's name gets it.")]
+        [SerializeField] SkinnedMeshRenderer[] faceRenderers = new SkinnedMeshRenderer[0];
+        [Tooltip("Channels whose blend shapes are named differently on this rig")]
+        [SerializeField] BlendShapeRemap[] remap = new BlendShapeRemap[0];
+        [Tooltip("Global multiplier on all blendshape values")]
+        [SerializeField] float blendShapeGain = 1f;
+        [Tooltip("Rotated by headPitch/headYaw/headRoll, relative to its rest rotation")]
+        [SerializeField] Transform head;
+        [Tooltip("Sign per axis (x: pitch, y: yaw, z: roll) to match the bone's local axes; the demo head uses (1, -1, 1)")]
+        [SerializeField] Vector3 headAxisSigns = new Vector3(1f, -1f, 1f);
+        [SerializeField, Range(0f, 2f)] float headRotationScale = 1f;
+        [Tooltip("Rotated by gazeYaw/gazePitch, relative to their rest rotations")]
+        [SerializeField] Transform leftEye, rightEye;
+        [Tooltip("Sign per axis (x: pitch, y: yaw) to match the eye bones' local axes")]
+        [SerializeField] Vector2 eyeAxisSigns = new Vector2(-1f, -1f);
+
+        [Header("Audio and timing")]
+        [SerializeField] AudioSource audioSource;
+        [Tooltip("Motion buffered beyond the sidecar's lookahead before the audio starts (network and processing jitter)")]
+        [SerializeField] float extraLatencyMs = 100f;
+        [Tooltip("Frames of rendered images are asked for too (needs a sidecar with a renderer); read them with VasaBridgeTexture")]
+        [SerializeField] RenderedFrames renderedFrames = RenderedFrames.None;
+
+        [Header("Performance")]
+        [Tooltip("neutral, happy, sad, angry or surprised")]
+        [SerializeField] string emotion = "neutral";
+        [SerializeField, Range(0f, 1f)] float emotionIntensity = 1f;
+
+        [Header("Events (main thread)")]
+        [Tooltip("A line's session opened and its motion is bound to the rig")]
+        public UnityEvent onSessionStarted = new UnityEvent();
+        [Tooltip("A line is over: end_of_audio once its last frame has played; closed, connection_lost, idle, shutdown, error or heartbeat_timeout at once")]
+        public VasaBridgeStringEvent onSessionEnded = new VasaBridgeStringEvent();
+        public VasaBridgeStringEvent onError = new VasaBridgeStringEvent();
+
+        public enum RenderedFrames { None, Jpeg, Rgba }
+
+        struct Binding { public SkinnedMeshRenderer renderer; public int shape; public int channel; public float scale; }
+
+        VasaBridgeClient _client;
+        Thread _worker;
+        readonly ConcurrentQueue<Action> _jobs = new ConcurrentQueue<Action>();
+        readonly AutoResetEvent _wake = new AutoResetEvent(false);
+        readonly ConcurrentQueue<VasaBridgeEvent> _workerEvents = new ConcurrentQueue<VasaBridgeEvent>();
+        volatile bool _stopping;
+
+        VasaSession _pendingSession;   // handed from the worker to the main thread (Interlocked.Exchange)
+        VasaSession _session;          // main thread only
+        Binding[] _bindings = new Binding[0];
+        float[] _frame = new float[0];
+        int _chPitch = -1, _chYaw = -1, _chRoll = -1, _chGazeYaw = -1, _chGazePitch = -1;
+        Quaternion _headRest, _leftEyeRest, _rightEyeRest;
+        bool _audioScheduled;
+        double _dspStart;
+        double _clipLengthMs;
+        float _neutralBlend;           // 0 while speaking, rises to 1 after the stream ended (ease back to rest)
+        SampleStatus _lastStatus = SampleStatus.NoData;
+        bool _endAnnounced;
+        readonly PlaybackClock _clock = new PlaybackClock();
+
+        /// <summary>The session now driving the face (null between lines). Main thread.</summary>
+        public VasaSession Session { get { return _session; } }
+        /// <summary>Playback position of the line's audio in ms (the clock frames are scheduled on), -1 before it starts.</summary>
+        public double AudioTimeMs { get; private set; }
+        public SampleStatus LastSampleStatus { get { return _lastStatus; } }
+        public RenderedFrames RequestedRenderedFrames { get { return renderedFrames; } }
+
+        void Awake()
+        {
+            AudioTimeMs = -1;
+            if (audioSource == null) audioSource = GetComponent<AudioSource>();
+            if (head != null) _headRest = head.localRotation;
+            if (leftEye != null) _leftEyeRest = leftEye.localRotation;
+            if (rightEye != null) _rightEyeRest = rightEye.localRotation;
+        }
+
+        /// <summary>Sets up the rig from code (the sample builds its head at run time). Call before Speak.</summary>
+        public void Configure(SkinnedMeshRenderer[] renderers, Transform headTransform, Transform leftEyeTransform,
+                              Transform rightEyeTransform, AudioSource source)
+        {
+            faceRenderers = renderers;
+            head = headTransform; leftEye = leftEyeTransform; rightEye = rightEyeTransform;
+            audioSource = source;
+            Awake();
+        }
+
+        public void SetEndpoint(string sidecarHost, int sidecarRequestPort, int sidecarStreamPort)
+        {
+            host = sidecarHost; requestPort = sidecarRequestPort; streamPort = sidecarStreamPort;
+        }
+
+        // ---- API (main thread) --------------------------------------------------------------------------------
+
+        /// <summary>Speaks a clip: streams its audio to the sidecar and plays it once enough motion is buffered.
+        /// The clip must be readable (Load Type "Decompress On Load"; not "Streaming").</summary>
+        public void Speak(AudioClip clip)
+        {
+            if (clip == null) throw new ArgumentNullException("clip");
+            var data = new float[clip.samples * clip.channels];
+            if (!clip.GetData(data, 0))
+            {
+                RaiseError("cannot read the samples of '" + clip.name + "': set its Load Type to Decompress On Load");
+                return;
+            }
+            float[] mono = data;
+            if (clip.channels > 1)
+            {
+                mono = new float[clip.samples];
+                for (int i = 0; i < clip.samples; i++)
+                {
+                    float sum = 0;
+                    for (int c = 0; c < clip.channels; c++) sum += data[i * clip.channels + c];
+                    mono[i] = sum / clip.channels;
+                }
+            }
+            StopLine();
+            if (audioSource != null) audioSource.clip = clip;
+            _clipLengthMs = clip.samples * 1000.0 / clip.frequency;
+            StartLine(mono, clip.frequency);
+        }
+
+        /// <summary>Speaks raw mono samples (-1..1) without playing them (drive your own audio, or none).</summary>
+        public void SpeakSamples(float[] monoSamples, int sampleRateHz)
+        {
+            StopLine();
+            if (audioSource != null) audioSource.clip = null;
+            _clipLengthMs = monoSamples.Length * 1000.0 / sampleRateHz;
+            StartLine(monoSamples, sampleRateHz);
+        }
+
+        /// <summary>Changes performance controls of the current line (emotion, gaze target, head distance).</summary>
+        public void SetControls(VasaControls controls)
+        {
+            Enqueue(() =>
+            {
+                VasaSession s = _workerSession;
+                if (s == null || s.State != SessionState.Open) return;
+                long seq;
+                _client.SetControls(s, controls, out seq);
+            });
+        }
+
+        /// <summary>Stops the current line: audio stops, the session is closed, the face eases back to rest.</summary>
+        public void StopLine()
+        {
+            if (audioSource != null && audioSource.isPlaying) audioSource.Stop();
+            _audioScheduled = false;
+            AudioTimeMs = -1;
+            Interlocked.Increment(ref _line); // a line still being pushed by the worker stops and is closed
+            VasaSession old = _session;
+            _session = null;
+            Interlocked.Exchange(ref _pendingSession, null);
+            if (old != null && old.State == SessionState.Open)
+                Enqueue(() => { try { _client.Close(old); } catch (VasaBridgeException) { /* already gone */ } });
+        }
+
+        // ---- worker thread -------------------------------------------------------------------------------------
+
+        VasaSession _workerSession; // worker thread only
+        int _line;                  // incremented per line; the worker abandons a line whose number is stale
+
+        void StartLine(float[] mono, int sampleRateHz)
+        {
+            EnsureClient();
+            var initial = new VasaControls().Emotion(string.IsNullOrEmpty(emotion) ? "neutral" : emotion, emotionIntensity);
+            int line = Interlocked.Increment(ref _line);
+            var outputs = new List<string>();
+            if (renderedFrames == RenderedFrames.Jpeg) outputs.Add("frames_jpeg");
+            if (renderedFrames == RenderedFrames.Rgba) outputs.Add("frames_rgba");
+            Enqueue(() =>
+            {
+                var options = new OpenOptions { SampleRateHz = sampleRateHz, Controls = initial };
+                options.ExtraOutputs.AddRange(outputs);
+                if (Volatile.Read(ref _line) != line) return; // stopped before it started
+                if (!_client.WaitConnected(3000))
+                    throw new VasaBridgeException("disconnected", "cannot reach the sidecar at tcp://" + host + ":" + requestPort +
+                        " and :" + streamPort + "; start it with `vasa-bridge serve` (the client keeps retrying)");
+                VasaSession s = _client.Open(options);
+                if (Volatile.Read(ref _line) != line) { _client.Close(s); return; }
+                _workerSession = s;
+                Interlocked.Exchange(ref _pendingSession, s);
+                // Push as fast as the sidecar accepts (it rate-limits at many times real time): the face is
+                // scheduled on the audio clock, so arriving early only fills the jitter buffer.
+                int chunk = Math.Max(1, sampleRateHz / 10);
+                for (int off = 0; off < mono.Length && s.State == SessionState.Open; off += chunk)
+                {
+                    if (_stopping || Volatile.Read(ref _line) != line)
+                    {
+                        _client.Close(s);
+                        return;
+                    }
+                    _client.PushFloatAsPcm16(s, mono, off, Math.Min(chunk, mono.Length - off));
+                }
+                if (s.State == SessionState.Open) _client.EndAudio(s);
+            });
+        }
+
+        void EnsureClient()
+        {
+            if (_client != null) return;
+            var options = new VasaBridgeClientOptions
+            {
+                Host = host, RequestPort = requestPort, StreamPort = streamPort,
+                Token = string.IsNullOrEmpty(token) ? null : token,
+            };
+            _client = new VasaBridgeClient(options);
+            _client.Start();
+            _stopping = false;
+            _worker = new Thread(WorkerLoop) { IsBackground = true, Name = "VasaBridgeFace worker" };
+            _worker.Start();
+        }
+
+        void Enqueue(Action job)
+        {
+            _jobs.Enqueue(job);
+            _wake.Set();
+        }
+
+        void WorkerLoop()
+        {
+            while (!_stopping)
+            {
+                _wake.WaitOne(200);
+                Action job;
+                while (!_stopping && _jobs.TryDequeue(out job))
+                {
+                    try { job(); }
+                    catch (VasaBridgeException e) { _workerEvents.Enqueue(new VasaBridgeEvent(VasaBridgeEventKind.Error, null, e.Code, e.Message)); }
+                    catch (Exception e) { _workerEvents.Enqueue(new VasaBridgeEvent(VasaBridgeEventKind.Error, null, "internal", e.ToString())); }
+                }
+            }
+        }
+
+        // ---- main thread, every frame --------------------------------------------------------------------------
+
+        void Update()
+        {
+            DrainEvents();
+            VasaSession incoming = Interlocked.Exchange(ref _pendingSession, null);
+            if (incoming != null) Bind(incoming);
+            VasaSession s = _session;
+            if (s == null) { EaseToRest(); return; }
+
+            if (!_audioScheduled)
+            {
+                // Start the audio once the motion covers the sidecar's lookahead plus a margin (or the whole
+                // line), so the face never waits for frames: sync is then exact on the audio clock.
+                double needMs = Math.Min(_clipLengthMs, s.LookaheadMs + extraLatencyMs);
+                if (s.Motion.BufferedUntilMs >= needMs || s.State == SessionState.Ended)
+                {
+                    _dspStart = AudioSettings.dspTime + 0.05; // a little ahead so the mixer starts exactly there
+                    if (audioSource != null && audioSource.clip != null) audioSource.PlayScheduled(_dspStart);
+                    _audioScheduled = true;
+                }
+                else return;
+            }
+            AudioTimeMs = AudioClockMs();
+            if (AudioTimeMs < 0) return;
+            _lastStatus = s.Motion.Sample(AudioTimeMs, _frame);
+            if (_lastStatus == SampleStatus.NoData) return;
+            _neutralBlend = _lastStatus == SampleStatus.Finished ? Mathf.MoveTowards(_neutralBlend, 1f, Time.deltaTime * 4f) : 0f;
+            Apply(1f - _neutralBlend);
+            if (_lastStatus == SampleStatus.Finished && !_endAnnounced)
+            {
+                // The stream's `end` arrived long ago (audio is pushed faster than real time); the line is over
+                // for the player only now that its last frame has played.
+                _endAnnounced = true;
+                onSessionEnded.Invoke(s.EndReason ?? "end_of_audio");
+            }
+            if (_lastStatus == SampleStatus.Finished && _neutralBlend >= 1f) _session = null;
+        }
+
+        /// <summary>The line's playback position: the audio system's, smoothed by a PlaybackClock (it reports in
+        /// mixer blocks).</summary>
+        double AudioClockMs()
+        {
+            double audioMs = (AudioSettings.dspTime - _dspStart) * 1000.0;
+            if (audioSource != null && audioSource.clip != null && audioSource.isPlaying)
+            {
+                double sourceMs = audioSource.timeSamples * 1000.0 / audioSource.clip.frequency;
+                if (Math.Abs(sourceMs - audioMs) > 100) audioMs = sourceMs; // paused or seeked: the source knows
+            }
+            return _clock.Update(audioMs, Time.unscaledDeltaTime * 1000.0);
+        }
+
+        void EaseToRest()
+        {
+            if (_frame.Length == 0 || _neutralBlend >= 1f) return;
+            _neutralBlend = Mathf.MoveTowards(_neutralBlend, 1f, Time.deltaTime * 4f);
+            Apply(1f - _neutralBlend);
+        }
+
+        void Apply(float amount)
+        {
+            for (int i = 0; i < _bindings.Length; i++)
+            {
+                Binding b = _bindings[i];
+                float v = Mathf.Clamp01(_frame[b.channel] * b.scale * blendShapeGain) * amount;
+                b.renderer.SetBlendShapeWeight(b.shape, v * 100f); // Unity weights are 0..100
+            }
+            if (head != null && _chPitch >= 0)
+            {
+                float k = Mathf.Rad2Deg * headRotationScale * amount;
+                head.localRotation = _headRest * Quaternion.Euler(headAxisSigns.x * _frame[_chPitch] * k,
+                                                                  headAxisSigns.y * _frame[_chYaw] * k,
+                                                                  headAxisSigns.z * _frame[_chRoll] * k);
+            }
+            if (_chGazeYaw >= 0)
+            {
+                float k = Mathf.Rad2Deg * amount;
+                Quaternion gaze = Quaternion.Euler(eyeAxisSigns.x * _frame[_chGazePitch] * k, eyeAxisSigns.y * _frame[_chGazeYaw] * k, 0f);
+                if (leftEye != null) leftEye.localRotation = _leftEyeRest * gaze;
+                if (rightEye != null) rightEye.localRotation = _rightEyeRest * gaze;
+            }
+        }
+
+        /// <summary>Maps the session's channels to this rig (once per line, may allocate).</summary>
+        void Bind(VasaSession s)
+        {
+            _session = s;
+            _endAnnounced = false;
+            _clock.Reset();
+            _audioScheduled = false;
+            _neutralBlend = 0f;
+            AudioTimeMs = -1;
+            if (_frame.Length != s.ChannelNames.Length) _frame = new float[s.ChannelNames.Length];
+            var bindings = new List<Binding>();
+            var rename = new Dictionary<string, BlendShapeRemap>(StringComparer.OrdinalIgnoreCase);
+            foreach (BlendShapeRemap r in remap) if (!string.IsNullOrEmpty(r.arkitName)) rename[r.arkitName] = r;
+            foreach (SkinnedMeshRenderer smr in faceRenderers)
+            {
+                if (smr == null || smr.sharedMesh == null) continue;
+                Mesh mesh = smr.sharedMesh;
+                var shapes = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
+                for (int i = 0; i < mesh.blendShapeCount; i++)
+                {
+                    string name = mesh.GetBlendShapeName(i);
+                    shapes[name] = i;
+                    // Exporters often prefix shapes ("blendShape1.jawOpen", "Face.jawOpen"): match the last part too.
+                    int dot = name.LastIndexOf('.');
+                    if (dot >= 0 && !shapes.ContainsKey(name.Substring(dot + 1))) shapes[name.Substring(dot + 1)] = i;
+                }
+                for (int c = 0; c < 52 && c < s.ChannelNames.Length; c++)
+                {
+                    string target = s.ChannelNames[c];
+                    float scale = 1f;
+                    BlendShapeRemap r;
+                    if (rename.TryGetValue(target, out r))
+                    {
+                        if (string.IsNullOrEmpty(r.blendShapeName)) continue;
+                        target = r.blendShapeName;
+                        scale = r.weightScale == 0f ? 1f : r.weightScale;
+                    }
+                    int index;
+                    if (shapes.TryGetValue(target, out index))
+                        bindings.Add(new Binding { renderer = smr, shape = index, channel = c, scale = scale });
+                }
+            }
+            _bindings = bindings.ToArray();
+            _chPitch = s.ChannelIndex("headPitch"); _chYaw = s.ChannelIndex("headYaw"); _chRoll = s.ChannelIndex("headRoll");
+            _chGazeYaw = s.ChannelIndex("gazeYaw"); _chGazePitch = s.ChannelIndex("gazePitch");
+            if (_chYaw < 0 || _chRoll < 0) _chPitch = -1;
+            if (_chGazePitch < 0) _chGazeYaw = -1;
+            if (_bindings.Length == 0)
+                RaiseError("none of the 52 ARKit channels matched a blend shape on the face renderers: add the renderers, or a remap table for this rig");
+            onSessionStarted.Invoke();
+        }
+
+        void DrainEvents()
+        {
+            VasaBridgeEvent e;
+            while (_workerEvents.TryDequeue(out e)) Dispatch(e);
+            if (_client == null) return;
+            while (_client.TryDequeueEvent(out e)) Dispatch(e);
+        }
+
+        void Dispatch(VasaBridgeEvent e)
+        {
+            switch (e.Kind)
+            {
+                case VasaBridgeEventKind.SessionEnded:
+                    if (e.Code == "end_of_audio") break; // announced when its last frame has played (Update)
+                    if (_session != null && e.SessionId == _session.Id && !_endAnnounced)
+                    {
+                        _endAnnounced = true;
+                        onSessionEnded.Invoke(e.Code);
+                    }
+                    if (e.Code != "closed") RaiseError(e.Message);
+                    break;
+                case VasaBridgeEventKind.Error:
+                case VasaBridgeEventKind.ConnectionLost:
+                    RaiseError(e.ToString());
+                    break;
+                default:
+                    break;
+            }
+        }
+
+        void RaiseError(string message)
+        {
+            Debug.LogWarning("[VasaBridge] " + message, this);
+            onError.Invoke(message);
+        }
+
+        void OnDisable()
+        {
+            StopLine();
+        }
+
+        void OnDestroy()
+        {
+            _stopping = true;
+            _wake.Set();
+            if (_worker != null) _worker.Join(1000);
+            if (_client != null) _client.Dispose();
+            _client = null;
+        }
+    }
+}

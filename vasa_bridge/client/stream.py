@@ -1,0 +1,155 @@
+"""Play audio into a sidecar session in real time (or faster) and collect what comes back, with latency figures."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vasa_bridge.client.core import DEFAULT_WS_URL, DEFAULT_ZMQ_URL, AsyncClient, MotionBatch
+from vasa_bridge.motion.clip import MotionClip
+from vasa_bridge.transport.errors import ServerError
+
+
+@dataclass
+class StreamResult:
+    clip: MotionClip
+    chunk_latency_ms: np.ndarray              # per audio chunk: chunk sent -> the last frame it completed received
+    batches: list[MotionBatch] = field(default_factory=list)
+    motion_wire_bytes: int = 0
+    end: dict | None = None
+
+    @property
+    def bytes_per_frame(self) -> float:
+        return self.motion_wire_bytes / max(1, len(self.clip))
+
+    def latency_ms(self, q: float) -> float:
+        return float(np.percentile(self.chunk_latency_ms, q)) if len(self.chunk_latency_ms) else float("nan")
+
+
+async def stream_audio(client: AsyncClient, samples: np.ndarray, sample_rate_hz: int, *, speed: float = 1.0,
+                       chunk_ms: float = 40.0, audio_format: str = "pcm16", controls: dict | None = None,
+                       seed: int | None = None, frames_dtype: str = "f32", timeout_s: float = 10.0
+                       ) -> StreamResult:
+    """Open a session, push `samples` in chunks paced at `speed` x real time (0 = as fast as allowed), end the
+    audio, and gather every motion batch until `end`."""
+    session = await client.open(sample_rate_hz=sample_rate_hz, audio_format=audio_format, controls=controls,
+                                seed=seed, frames_dtype=frames_dtype)
+    chunk = max(1, int(round(sample_rate_hz * chunk_ms / 1000.0)))
+    sent: list[tuple[float, int]] = []  # (perf_counter at send, cumulative samples after this chunk)
+    batches: list[MotionBatch] = []
+
+    async def produce() -> None:
+        t0 = time.perf_counter()
+        for start in range(0, len(samples), chunk):
+            part = samples[start:start + chunk]
+            if speed > 0:  # pace on the audio clock so sending does not drift
+                delay = t0 + start / sample_rate_hz / speed - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            sent.append((time.perf_counter(), start + len(part)))
+            while True:
+                try:
+                    await session.push(part)
+                    break
+                except ServerError as e:  # the server asks us to slow down: wait and resend this chunk
+                    if e.code not in ("rate_limited", "busy"):
+                        raise
+                    await asyncio.sleep(e.reply.get("retry_after_ms", 100.0) / 1000.0)
+        await session.end_audio()
+
+    async def consume() -> None:
+        async for batch in session.batches(timeout_s):
+            batches.append(batch)
+
+    consumer = asyncio.create_task(consume())
+    try:
+        await produce()
+        await consumer
+    finally:
+        if not consumer.done():
+            consumer.cancel()
+    try:
+        await session.close()
+    except ServerError:
+        pass
+    frames = np.concatenate([b.frames for b in batches]) if batches else np.zeros((0, 60), np.float32)
+    received_s = np.concatenate([np.full(len(b.frames), b.received_s) for b in batches]) if batches else \
+        np.zeros(0)
+    # Latency per chunk: frames k with (k + 1) / fps + lookahead <= the audio sent so far are what the chunk
+    # completed; its latency is from sending it to receiving the last of those frames.
+    lookahead_s = session.info["lookahead_ms"] / 1000.0
+    latencies, done_before = [], 0
+    for t_send, n_samples in sent:
+        ready = int(np.floor((n_samples / sample_rate_hz - lookahead_s) * session.fps + 1e-9))
+        ready = min(ready, len(frames))
+        if ready > done_before:
+            latencies.append((received_s[ready - 1] - t_send) * 1000.0)
+            done_before = ready
+    clip = MotionClip(frames, session.fps, {"synthetic": True, "source": "vasa_bridge sidecar",
+                                            "backend": client.hello.get("backend"), "binding": client.binding,
+                                            "session": session.id})
+    return StreamResult(clip, np.asarray(latencies), batches, session.motion_bytes, session.end)
+
+
+def read_audio_native(path: str | Path) -> tuple[np.ndarray, int]:
+    """Mono float32 samples at the file's own rate (the server resamples), or 16 kHz for formats soundfile
+    cannot read (decoded by vasa_bridge.audio.load_audio)."""
+    import soundfile as sf
+
+    from vasa_bridge.audio import load_audio
+    from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
+    from vasa_bridge.errors import AudioError
+
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception:
+        return load_audio(path), MODEL_SAMPLE_RATE_HZ
+    if len(data) == 0:
+        raise AudioError(f"{path}: no audio samples")
+    return data.mean(axis=1).astype(np.float32), int(rate)
+
+
+def stream_file(path: str | Path, url: str | None = None, *, ws: bool = False, speed: float = 1.0,
+                chunk_ms: float = 40.0, controls: dict | None = None, seed: int | None = None,
+                token: str | None = None, timeout_s: float = 10.0) -> MotionClip:
+    """Stream a speech file through a sidecar and return the clip that came back (metadata: synthetic, latency).
+
+    With `url=None` a private sidecar is started on free loopback ports for the call, so this works without a
+    running `vasa-bridge serve` (the demo uses that)."""
+    return stream_file_result(path, url, ws=ws, speed=speed, chunk_ms=chunk_ms, controls=controls, seed=seed,
+                              token=token, timeout_s=timeout_s).clip
+
+
+def stream_file_result(path: str | Path, url: str | None = None, *, ws: bool = False, speed: float = 1.0,
+                       chunk_ms: float = 40.0, controls: dict | None = None, seed: int | None = None,
+                       token: str | None = None, timeout_s: float = 10.0) -> StreamResult:
+    samples, rate = read_audio_native(path)
+
+    async def run(target: str, stream_url: str | None = None) -> StreamResult:
+        client = await AsyncClient.connect(target, stream_url=stream_url, token=token, timeout_s=timeout_s)
+        try:
+            result = await stream_audio(client, samples, rate, speed=speed, chunk_ms=chunk_ms, controls=controls,
+                                        seed=seed, timeout_s=timeout_s)
+        finally:
+            await client.close()
+        result.clip.metadata.update({"latency_ms_p50": result.latency_ms(50), "latency_ms_p95": result.latency_ms(95),
+                                     "bytes_per_frame": result.bytes_per_frame, "audio": str(path)})
+        return result
+
+    if url is not None:
+        return asyncio.run(run(url))
+    from vasa_bridge.transport.runner import BackgroundServer
+
+    with BackgroundServer() as server:
+        endpoints = server.endpoints
+        if ws:
+            return asyncio.run(run(endpoints.ws_url))
+        return asyncio.run(run(endpoints.zmq_url, endpoints.zmq_stream_url))
+
+
+__all__ = ["StreamResult", "stream_audio", "stream_file", "stream_file_result", "read_audio_native",
+           "DEFAULT_WS_URL", "DEFAULT_ZMQ_URL"]

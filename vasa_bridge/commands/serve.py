@@ -1,0 +1,61 @@
+"""`vasa-bridge serve`: the long-running sidecar (ZeroMQ + WebSocket), see protocol/SPEC.md."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="interface for both bindings (default loopback)")
+    parser.add_argument("--zmq-port", type=int, default=5570, help="ZeroMQ request port (stream = --zmq-stream-port)")
+    parser.add_argument("--zmq-stream-port", type=int, default=None, help="ZeroMQ stream port (default zmq-port+1)")
+    parser.add_argument("--ws-port", type=int, default=5572, help="WebSocket port")
+    parser.add_argument("--no-zmq", action="store_true", help="disable the ZeroMQ binding")
+    parser.add_argument("--no-ws", action="store_true", help="disable the WebSocket binding")
+    parser.add_argument("--token", default=os.environ.get("VASA_BRIDGE_TOKEN"),
+                        help="require this token in hello (default: $VASA_BRIDGE_TOKEN)")
+    parser.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                        help="WebSocket Origin allowed (repeatable; 'null' admits clients sending none)")
+    parser.add_argument("--curve", metavar="DIR", help="enable ZeroMQ CURVE with the keys in DIR (vasa-bridge keys)")
+    parser.add_argument("--curve-clients", metavar="DIR", help="admit only CURVE clients whose public keys are in DIR")
+    parser.add_argument("--insecure", action="store_true", help="allow a non-loopback --host without keys/token")
+    parser.add_argument("--max-sessions", type=int, default=128)
+    parser.add_argument("--max-sessions-per-client", type=int, default=64)
+    parser.add_argument("--max-message-bytes", type=int, default=1 << 20)
+    parser.add_argument("--audio-rate-x", type=float, default=64.0, help="sustained audio per client, x real time")
+    parser.add_argument("--audio-burst-s", type=float, default=30.0, help="audio burst per client, seconds")
+    parser.add_argument("--idle-timeout-s", type=float, default=60.0)
+    parser.add_argument("--heartbeat-ms", type=float, default=1000.0)
+    parser.add_argument("--backend", default="diffusion", choices=("diffusion", "amplitude"),
+                        help="motion source: the diffusion model (whole face; default) or the amplitude baseline "
+                             "(jawOpen from loudness only, ~20x cheaper)")
+    parser.add_argument("--engine", default="onnxruntime", choices=("onnxruntime", "torch", "tensorrt"),
+                        help="diffusion backend's inference engine (tensorrt needs CUDA)")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    from vasa_bridge.transport.runner import serve_forever, setup_logging
+    from vasa_bridge.transport.server import ServerConfig
+
+    setup_logging(getattr(logging, args.log_level.upper()))
+    config = ServerConfig(
+        host=args.host, zmq_port=None if args.no_zmq else args.zmq_port,
+        zmq_stream_port=None if args.no_zmq else (args.zmq_stream_port or args.zmq_port + 1),
+        ws_port=None if args.no_ws else args.ws_port, token=args.token, allow_origins=tuple(args.allow_origin),
+        curve_dir=args.curve, curve_clients_dir=args.curve_clients, insecure=args.insecure,
+        max_message_bytes=args.max_message_bytes, max_sessions=args.max_sessions,
+        max_sessions_per_client=args.max_sessions_per_client, audio_rate_x=args.audio_rate_x,
+        audio_burst_s=args.audio_burst_s, idle_timeout_s=args.idle_timeout_s, heartbeat_ms=args.heartbeat_ms)
+    if args.backend == "diffusion":
+        from vasa_bridge.runtime.diffusion import DiffusionBackend
+
+        backend = DiffusionBackend(engine=args.engine)
+    else:
+        from vasa_bridge.runtime.backend import AmplitudeBackend
+
+        backend = AmplitudeBackend()
+    return serve_forever(config, backend)

@@ -1,0 +1,1 @@
+"""Export of the motion denoiser: ONNX (onnxruntime on CPU) and TensorRT engines built from it."""

@@ -1,0 +1,130 @@
+"""The motion denoiser: a small transformer over a window of latent frames, with EDM preconditioning inside.
+
+A window holds WINDOW_FRAMES tokens. The last n (1..MAX_NEW_FRAMES) are being generated (noisy); the ones before
+are context: frames already committed to the stream (clean), or padding before the stream's first frame. Every
+token carries its latent, its kind (pad / context / new), its position, an embedding of its audio span and the
+controls; new tokens also carry the noise level σ. One call of `MotionDenoiser.forward` is one denoiser
+evaluation D(x; σ) → x0 estimate (Karras et al. 2022, "EDM"): the network sees c_in·x and c_noise(σ) and its
+output F is mixed as c_skip·x + c_out·F. Context and pad tokens pass through unchanged, so samplers can integrate
+the whole window and the committed frames never move.
+
+Classifier-free guidance: `audio_keep` / `controls_keep` (1 = use, 0 = replace by a learned null embedding)
+per window, so a conditional and an unconditional evaluation can share one batched call.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from vasa_bridge.audio.constants import N_FEATURES
+from vasa_bridge.model.conditioning import N_CONTROLS, SPAN_FEATURES
+
+PAD, CONTEXT, NEW = 0, 1, 2  # token kinds
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    latent_dim: int = 32           # PCA latent size (whitened)
+    window_frames: int = 16        # tokens per window (W)
+    max_new_frames: int = 8        # at most this many generated per window (the rest is context)
+    d_model: int = 128             # transformer width
+    n_layers: int = 4
+    n_heads: int = 4
+    ff_mult: int = 3               # feed-forward width = ff_mult × d_model
+    audio_frame_dim: int = 24      # each 10 ms feature frame is first projected to this (shared across the span)
+    audio_hidden: int = 192        # hidden width of the audio-span MLP
+    sigma_data: float = 1.0        # latent is whitened → unit variance
+    span_features: int = SPAN_FEATURES
+    n_features: int = N_FEATURES
+    n_controls: int = N_CONTROLS
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Block(nn.Module):
+    """Pre-norm transformer block; attention written out so the ONNX graph stays plain MatMul/Softmax."""
+
+    def __init__(self, d: int, n_heads: int, ff: int) -> None:
+        super().__init__()
+        self.n_heads, self.head_dim = n_heads, d // n_heads
+        self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.ff = nn.Sequential(nn.Linear(d, ff), nn.GELU(), nn.Linear(ff, d))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        b, t, d = h.shape
+        qkv = self.qkv(self.norm1(h)).reshape(b, t, 3, self.n_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]                                                     # (B, H, T, hd)
+        att = torch.softmax(q @ k.transpose(-1, -2) * self.head_dim ** -0.5, dim=-1)        # (B, H, T, T)
+        h = h + self.proj((att @ v).transpose(1, 2).reshape(b, t, d))                         # (B, T, D)
+        return h + self.ff(self.norm2(h))
+
+
+class MotionDenoiser(nn.Module):
+    def __init__(self, config: ModelConfig, feature_mean: torch.Tensor | None = None,
+                 feature_std: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.config = c = config
+        d = c.d_model
+        # Feature normalisation is part of the model (so ONNX takes raw log-mel + dBFS).
+        self.register_buffer("feature_mean", torch.zeros(c.n_features) if feature_mean is None else feature_mean)
+        self.register_buffer("feature_std", torch.ones(c.n_features) if feature_std is None else feature_std)
+        self.latent_in = nn.Linear(c.latent_dim, d)
+        self.kind_emb = nn.Embedding(3, d)
+        self.pos_emb = nn.Parameter(torch.zeros(c.window_frames, d))
+        self.audio_frame = nn.Linear(c.n_features, c.audio_frame_dim)
+        self.audio_mlp = nn.Sequential(nn.Linear(c.span_features * c.audio_frame_dim, c.audio_hidden), nn.GELU(),
+                                       nn.Linear(c.audio_hidden, d))
+        self.audio_null = nn.Parameter(torch.zeros(d))
+        self.controls_mlp = nn.Sequential(nn.Linear(c.n_controls, d), nn.GELU(), nn.Linear(d, d))
+        self.controls_null = nn.Parameter(torch.zeros(d))
+        self.sigma_mlp = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, d))
+        self.blocks = nn.ModuleList(_Block(d, c.n_heads, c.ff_mult * d) for _ in range(c.n_layers))
+        self.norm_out = nn.LayerNorm(d)
+        self.out = nn.Linear(d, c.latent_dim)
+        nn.init.normal_(self.pos_emb, std=0.02)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def _sigma_embedding(self, c_noise: torch.Tensor) -> torch.Tensor:
+        half = self.config.d_model // 2
+        freqs = torch.exp(-math.log(1000.0) * torch.arange(half, dtype=torch.float32) / half)   # (half,)
+        angles = c_noise[:, None] * 100.0 * freqs[None, :]                                      # (B, half)
+        return self.sigma_mlp(torch.cat([torch.sin(angles), torch.cos(angles)], dim=1))         # (B, D)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, kind: torch.Tensor, audio: torch.Tensor,
+                controls: torch.Tensor, audio_keep: torch.Tensor, controls_keep: torch.Tensor) -> torch.Tensor:
+        """x (B, W, L) latent window; sigma (B,); kind (B, W) int64; audio (B, W, SPAN, F) raw features;
+        controls (B, N_CONTROLS); audio_keep, controls_keep (B,) in {0, 1}. Returns the x0 estimate (B, W, L)."""
+        c = self.config
+        b, w, _ = x.shape
+        sd2 = c.sigma_data ** 2
+        s = sigma.reshape(b, 1, 1)
+        c_skip = sd2 / (s ** 2 + sd2)
+        c_out = s * c.sigma_data / torch.sqrt(s ** 2 + sd2)
+        c_in = 1.0 / torch.sqrt(s ** 2 + sd2)
+        is_new = (kind == NEW).to(x.dtype).unsqueeze(-1)                            # (B, W, 1)
+        x_in = is_new * (c_in * x) + (1.0 - is_new) * x                             # context tokens are clean
+
+        a = (audio - self.feature_mean) / self.feature_std                          # (B, W, SPAN, F)
+        a = self.audio_frame(a)                                                     # (B, W, SPAN, A)
+        a = self.audio_mlp(a.reshape(b, w, c.span_features * c.audio_frame_dim))    # (B, W, D)
+        ak = audio_keep.reshape(b, 1, 1).to(x.dtype)
+        a = ak * a + (1.0 - ak) * self.audio_null
+        ctl = self.controls_mlp(controls)                                           # (B, D)
+        ck = controls_keep.reshape(b, 1).to(x.dtype)
+        ctl = ck * ctl + (1.0 - ck) * self.controls_null
+        sig = self._sigma_embedding(torch.log(sigma.clamp_min(1e-5)) / 4.0)         # (B, D)
+
+        h = (self.latent_in(x_in) + self.kind_emb(kind) + self.pos_emb[None, :w] + a
+             + ctl[:, None, :] + is_new * sig[:, None, :])                          # (B, W, D)
+        for block in self.blocks:
+            h = block(h)
+        f = self.out(self.norm_out(h))                                              # (B, W, L)
+        denoised = c_skip * x + c_out * f
+        return is_new * denoised + (1.0 - is_new) * x

@@ -1,0 +1,443 @@
+"""Per-portrait rig: everything the renderer precomputes once so that a frame is a few matrix products, gathers and
+`grid_sample` calls.
+
+- A face frame: origin between the irises, x along the eye line, unit = interocular distance (IOD). Blendshape
+  displacements are authored in these units on the MediaPipe mesh topology and scaled to the portrait.
+- Control vertices: the 468 mesh points, a ring just outside the face that follows the head partly (hair, ears),
+  an outer ring and the crop border that never move. A Delaunay triangulation of them, rasterised once into a
+  sparse (pixels x vertices) barycentric matrix, turns vertex displacements into a dense field.
+- Static masks and colours for the synthesized parts: the mouth opening, eye openings, iris discs, sclera, skin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import Delaunay
+
+from vasa_bridge.motion import layout
+from vasa_bridge.render import topology as topo
+from vasa_bridge.render.portrait import Portrait
+
+# Blendshape amplitudes in IOD units (displacement at weight 1). Chosen from facial anatomy: a fully open jaw
+# parts the incisors by ~45 mm (0.7 IOD) but the visible lip gap is smaller; brows travel ~10 mm.
+JAW_OPEN_IOD = 0.42
+INNER_RING_SCALE = 1.22      # ring following the head (x face-oval radius)
+OUTER_RING_SCALE = 1.55      # fixed ring: nothing outside it moves
+INNER_RING_POSE_SHARE = 0.8  # how much of the head motion the hair ring follows
+BORDER_STEP_PX = 64
+FIELD_CELLS_PER_IOD = 24      # displacement-field grid density: ~4 px cells at 512, ~2 px at 256
+TEETH_UPPER_SHARE = 1.0
+IRIS_RADIUS_SCALE = 1.15
+LIP_SEAM_MIX = 0.45          # sealed lips meet 45% of the way from the upper lip (the lower lip travels more)
+LID_SEAM_MIX = 0.8           # closed lids meet near the lower lid (the upper lid does 80% of a blink)
+# Head rotations pivot at the depth of the face outline: the outline then stays nearly in place (the warp has no
+# hidden side of the head to reveal) while nose, eyes and mouth shift by parallax, which is what reads as a turn.
+HEAD_CENTRE_HEIGHT_IOD = 0.35
+FRONT_RELIEF = 0.6
+
+
+@dataclass(frozen=True)
+class EyeRig:
+    pairs_upper: np.ndarray      # (n,) vertex index of upper lid points (corners excluded)
+    pairs_lower: np.ndarray      # (n,)
+    polygon: np.ndarray          # (m,) closed eye-opening polygon, vertex indices
+    iris_centre_px: np.ndarray   # (2,)
+    iris_radius_px: float
+    roi: tuple[int, int, int, int]   # y0, y1, x0, x1 (crop pixels) where the eye layer can appear
+    sclera_rgb: np.ndarray       # (3,) float 0..255
+    iris_rgb: np.ndarray
+    lid_rgb: np.ndarray
+    opening_px: float            # mean source lid-to-lid distance
+
+
+@dataclass(frozen=True)
+class Rig:
+    size: int
+    iod_px: float
+    origin_px: np.ndarray        # (2,)
+    ex: np.ndarray               # (2,) unit vector along the eye line (image right)
+    ey: np.ndarray               # (2,) unit vector down the face
+    vertices_px: np.ndarray      # (V, 2) all control vertices in crop pixels (468 mesh + rings + border)
+    depth_iod: np.ndarray        # (V,) face-frame depth of each vertex (rings get the oval's depth)
+    head_centre_face: np.ndarray  # (3,) rotation centre in the face frame (x, y, depth), IOD units
+    seam_index: np.ndarray       # (S,) seam vertices (last S of vertices_px): (1 - mix) * upper + mix * lower
+    seam_upper: np.ndarray       # (S,)
+    seam_lower: np.ndarray       # (S,)
+    seam_mix: np.ndarray         # (S,)
+    pose_share: np.ndarray       # (V,) 1 for the face, <1 for the hair ring, 0 for fixed vertices
+    basis_px: np.ndarray         # (52, V, 2) displacement per blendshape at weight 1, crop pixels
+    lip_upper_inner: np.ndarray  # (11,) vertex indices
+    lip_lower_inner: np.ndarray
+    closure_up_weights: np.ndarray   # (V, 11): how much each vertex follows the upper inner lip point i
+    closure_low_weights: np.ndarray  # (V, 11)
+    mouth_polygon: np.ndarray    # (20,) vertex indices
+    mouth_roi: tuple[int, int, int, int]
+    mouth_rest_gap_px: float
+    teeth_rgb: np.ndarray        # (3,)
+    lip_rgb: np.ndarray
+    src_mouth_upper_mask: np.ndarray  # (H, W) float32: inside the source mouth opening, upper half
+    src_mouth_lower_mask: np.ndarray
+    src_opening_mouth: np.ndarray  # (H, W) bool: the photo's mouth opening, slightly dilated
+    lip_edge_rgb: np.ndarray     # (2, W, 3) colour just outside the upper / lower inner lip, per column
+    src_eye_mask: np.ndarray     # (H, W) float32: inside either source eye opening
+    src_iris_mask: np.ndarray    # (H, W) float32: inside either source iris disc (not clipped to the eye)
+    eyes: tuple[EyeRig, EyeRig]
+    warp_roi: tuple[int, int, int, int]
+    coarse_hw: tuple[int, int]   # the field grid inside the warp ROI
+    coarse_points: np.ndarray    # (Pc, 2) its cell centres, crop pixels
+    bary_rows: np.ndarray        # (3Pc,) field-grid cell index
+    bary_cols: np.ndarray        # (3P,) vertex index
+    bary_vals: np.ndarray        # (3P,) barycentric weight
+    feather_coarse: np.ndarray   # (hc, wc) float32 1 inside the face region, 0 at the fixed ring
+
+    @property
+    def n_vertices(self) -> int:
+        return len(self.vertices_px)
+
+
+def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+def _gauss(f: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
+    return np.exp(-np.sum((f - centre) ** 2, axis=1) / (2 * radius ** 2))
+
+
+def polygon_mask(poly_xy: np.ndarray, h: int, w: int) -> np.ndarray:
+    """(H, W) bool: pixel centres inside a polygon (even-odd rule)."""
+    from matplotlib.path import Path as MplPath
+    ys, xs = np.mgrid[0:h, 0:w]
+    pts = np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], axis=1)
+    return MplPath(poly_xy).contains_points(pts).reshape(h, w)
+
+
+def build_blendshape_basis(f: np.ndarray) -> np.ndarray:
+    """(52, 468, 2) displacements in IOD units for the mesh points `f` (468, 2) in the face frame.
+    Subject's left is image right (+x) for a frontal portrait."""
+    n = len(f)
+    basis = np.zeros((layout.N_BLENDSHAPES, n, 2))
+    B = {name: basis[i] for i, name in enumerate(layout.ARKIT_NAMES)}   # views: writing B[...] fills basis
+    upper_lip = np.zeros(n, bool)
+    upper_lip[list(topo.LIP_UPPER_INNER + topo.LIP_UPPER_OUTER)] = True
+    lower_lip = np.zeros(n, bool)
+    lower_lip[list(topo.LIP_LOWER_INNER + topo.LIP_LOWER_OUTER)] = True
+    corners = [topo.MOUTH_CORNER_IMAGE_LEFT, topo.MOUTH_CORNER_IMAGE_RIGHT, 78, 308]
+    mouth_c = (f[13] + f[14]) / 2
+    half_w = abs(f[topo.MOUTH_CORNER_IMAGE_RIGHT, 0] - f[topo.MOUTH_CORNER_IMAGE_LEFT, 0]) / 2
+    x, y = f[:, 0], f[:, 1]
+
+    # Jaw: the chin and lower lip drop; the weight fades up towards the mouth line and out towards the ears.
+    lateral = np.clip(1.0 - np.clip(np.abs(x - mouth_c[0]) - 0.45, 0, None) / 0.7, 0.0, 1.0)
+    # The mandible is rigid: skin below the lower lip and the chin drop as much as the lip does (a softer ramp
+    # squashes the chin, and the face mesh then reads a smaller opening than the one drawn).
+    w_jaw = _smoothstep(mouth_c[1] - 0.05, mouth_c[1] + 0.16, y) * lateral
+    w_jaw[upper_lip] = 0.0
+    lens = np.clip(1.0 - 0.55 * ((x - mouth_c[0]) / half_w) ** 2, 0.3, 1.0)   # lip gap is widest mid-mouth
+    w_jaw[lower_lip] = lens[lower_lip]
+    w_jaw[corners] = 0.35
+    B["jawOpen"][:, 1] = JAW_OPEN_IOD * w_jaw
+    B["jawOpen"][:, 0] = -0.14 * (x - mouth_c[0]) * _gauss(f, mouth_c, 0.45)   # the mouth narrows as it opens
+    B["jawLeft"][:, 0] = 0.12 * w_jaw       # jawLeft moves the jaw to the subject's left: image right (+x)
+    B["jawRight"][:, 0] = -0.12 * w_jaw
+    B["jawForward"][:, 1] = 0.04 * w_jaw
+
+    mouth_region = _gauss(f, mouth_c, 0.35)
+    lips = (upper_lip | lower_lip).astype(float)
+    towards_c = (mouth_c - f) * lips[:, None]
+    B["mouthFunnel"][:] = 0.25 * towards_c * np.array([1.0, 0.0])
+    B["mouthFunnel"][:, 1] += 0.05 * (lower_lip.astype(float) - upper_lip.astype(float))
+    B["mouthPucker"][:] = 0.4 * towards_c * np.array([1.0, 0.0])
+    B["mouthLeft"][:, 0] = 0.15 * np.maximum(mouth_region, lips)
+    B["mouthRight"][:, 0] = -0.15 * np.maximum(mouth_region, lips)
+
+    def at_corner(idx: int, dx: float, dy: float, radius: float = 0.28) -> np.ndarray:
+        out = np.zeros((n, 2))
+        out += _gauss(f, f[idx], radius)[:, None] * np.array([dx, dy])
+        return out
+    L, R = topo.MOUTH_CORNER_IMAGE_RIGHT, topo.MOUTH_CORNER_IMAGE_LEFT   # subject's left corner is image right
+    B["mouthSmileLeft"][:] = at_corner(L, 0.10, -0.11)
+    B["mouthSmileRight"][:] = at_corner(R, -0.10, -0.11)
+    B["mouthFrownLeft"][:] = at_corner(L, 0.02, 0.09)
+    B["mouthFrownRight"][:] = at_corner(R, -0.02, 0.09)
+    B["mouthDimpleLeft"][:] = at_corner(L, 0.06, 0.0, 0.2)
+    B["mouthDimpleRight"][:] = at_corner(R, -0.06, 0.0, 0.2)
+    B["mouthStretchLeft"][:] = at_corner(L, 0.11, 0.03)
+    B["mouthStretchRight"][:] = at_corner(R, -0.11, 0.03)
+    upper_outer = np.zeros(n, bool)
+    upper_outer[list(topo.LIP_UPPER_OUTER[1:-1])] = True
+    lower_outer = np.zeros(n, bool)
+    lower_outer[list(topo.LIP_LOWER_OUTER[1:-1])] = True
+    B["mouthRollLower"][:, 1] = -0.05 * lower_outer
+    B["mouthRollUpper"][:, 1] = 0.05 * upper_outer
+    B["mouthShrugLower"][:, 1] = -0.06 * (lower_lip | (w_jaw > 0.5)) * mouth_region
+    B["mouthShrugUpper"][:, 1] = -0.04 * upper_lip
+    side_l = _smoothstep(-0.1, 0.3, x - mouth_c[0])
+    side_r = _smoothstep(-0.1, 0.3, mouth_c[0] - x)
+    press = 0.02 * (lower_lip.astype(float) * -1 + upper_lip.astype(float))
+    B["mouthPressLeft"][:, 1] = press * side_l
+    B["mouthPressRight"][:, 1] = press * side_r
+    B["mouthLowerDownLeft"][:, 1] = 0.10 * lower_lip * side_l
+    B["mouthLowerDownRight"][:, 1] = 0.10 * lower_lip * side_r
+    B["mouthUpperUpLeft"][:, 1] = -0.08 * upper_lip * side_l
+    B["mouthUpperUpRight"][:, 1] = -0.08 * upper_lip * side_r
+
+    # Brows: the whole brow band moves, fading into the forehead and the upper lid.
+    brow_l, brow_r = list(topo.BROW_IMAGE_RIGHT), list(topo.BROW_IMAGE_LEFT)
+    for side, brow, sign, down_name, outer_name in ((1, brow_l, 1.0, "browDownLeft", "browOuterUpLeft"),
+                                                   (-1, brow_r, -1.0, "browDownRight", "browOuterUpRight")):
+        bc = f[brow].mean(0)
+        region = _gauss(f, bc, 0.3)
+        B[down_name][:] = region[:, None] * np.array([-0.03 * sign, 0.10])
+        outer_c = bc + np.array([0.18 * sign, 0.0])
+        B[outer_name][:, 1] = -0.11 * _gauss(f, outer_c, 0.2)
+        inner_c = bc - np.array([0.2 * sign, 0.0])
+        B["browInnerUp"][:, 1] += -0.12 * _gauss(f, inner_c, 0.18)
+
+    cheek_l = f[topo.MOUTH_CORNER_IMAGE_RIGHT] + np.array([0.2, -0.35])
+    cheek_r = f[topo.MOUTH_CORNER_IMAGE_LEFT] + np.array([-0.2, -0.35])
+    B["cheekPuff"][:, 0] = 0.07 * (_gauss(f, cheek_l, 0.3) - _gauss(f, cheek_r, 0.3))
+    B["cheekSquintLeft"][:, 1] = -0.05 * _gauss(f, cheek_l, 0.25)
+    B["cheekSquintRight"][:, 1] = -0.05 * _gauss(f, cheek_r, 0.25)
+    nose_l = f[topo.NOSE_TIP] + np.array([0.17, -0.1])
+    nose_r = f[topo.NOSE_TIP] + np.array([-0.17, -0.1])
+    B["noseSneerLeft"][:, 1] = -0.05 * _gauss(f, nose_l, 0.12)
+    B["noseSneerRight"][:, 1] = -0.05 * _gauss(f, nose_r, 0.12)
+
+    # Eyelids: lid margins close onto each other (80% upper lid, 20% lower lid, as in a real blink); squint
+    # lifts the lower lid; wide lifts the upper lid. The lid skin above follows with a short falloff.
+    for eye, blink, squint, wide in ((topo.EYE_IMAGE_RIGHT, "eyeBlinkLeft", "eyeSquintLeft", "eyeWideLeft"),
+                                     (topo.EYE_IMAGE_LEFT, "eyeBlinkRight", "eyeSquintRight", "eyeWideRight")):
+        up, lo = np.array(eye.upper[1:-1]), np.array(eye.lower[1:-1])
+        gap = f[lo] - f[up]                      # (n, 2) upper → lower
+        B[blink][up] += 0.8 * gap
+        B[blink][lo] += -0.2 * gap
+        B[squint][lo] += -0.35 * gap
+        B[squint][up] += 0.1 * gap
+        B[wide][up] += -0.25 * gap
+        # Skin just above the upper lid unfolds downwards with the lid: spread from the lid points.
+        eye_c = f[list(eye.upper) + list(eye.lower)].mean(0)
+        contour = np.zeros(n, bool)
+        contour[list(eye.upper) + list(eye.lower)] = True
+        above = (~contour) & (y < eye_c[1]) & (np.abs(x - eye_c[0]) < 0.3)
+        closeness = _gauss(f, eye_c, 0.12) * above
+        B[blink][:, 1] += 0.35 * float(np.mean(gap[:, 1])) * closeness
+        B[wide][:, 1] += -0.1 * float(np.mean(gap[:, 1])) * closeness
+    return basis
+
+
+def build_rig(portrait: Portrait) -> Rig:
+    size = portrait.size
+    pts = portrait.points.astype(np.float64)
+    iris = portrait.iris.astype(np.float64)
+    origin = (iris[0, 0] + iris[1, 0]) / 2
+    ex = iris[1, 0] - iris[0, 0]
+    iod = float(np.linalg.norm(ex))
+    if iod < 8:
+        raise ValueError("face too small in the crop")
+    ex = ex / iod
+    ey = np.array([-ex[1], ex[0]])
+    rot = np.stack([ex, ey], axis=1)                     # face → pixel directions (2, 2)
+    f = ((pts[:, :2] - origin) @ rot) / iod              # (468, 2) face frame
+    depth = (pts[:, 2] - pts[:, 2].mean()) / iod
+
+    basis_face = build_blendshape_basis(f)               # (52, 468, 2)
+
+    # Rings around the face: centre = the oval's centroid; border points along the crop edges.
+    oval = pts[list(topo.FACE_OVAL), :2]
+    centre = oval.mean(0)
+    inner = centre + (oval - centre) * INNER_RING_SCALE
+    outer = centre + (oval - centre) * OUTER_RING_SCALE
+    outer = np.clip(outer, 1.0, size - 1.0)
+    edge = np.arange(0, size + 1, BORDER_STEP_PX, dtype=np.float64)
+    border = np.concatenate([np.stack([edge, np.zeros_like(edge)], 1), np.stack([edge, np.full_like(edge, size)], 1),
+                             np.stack([np.zeros_like(edge), edge], 1), np.stack([np.full_like(edge, size), edge], 1)])
+    border = np.unique(border, axis=0)
+    # Drop border points that sit on top of the (clipped) outer ring: they would make degenerate triangles.
+    keep = np.min(np.linalg.norm(border[:, None] - outer[None], axis=2), axis=1) > 4.0
+    border = border[keep]
+    # Seam vertices inside each opening, on the line where the lips (lids) meet when they close: with them the
+    # photo's teeth (eye) between the margins collapse onto a clean seam instead of Delaunay zigzags.
+    seam_up, seam_low, seam_mix = [], [], []
+    for up_c, lo_c, mix in ((topo.LIP_UPPER_INNER, topo.LIP_LOWER_INNER, LIP_SEAM_MIX),
+                            (topo.EYE_IMAGE_LEFT.upper, topo.EYE_IMAGE_LEFT.lower, LID_SEAM_MIX),
+                            (topo.EYE_IMAGE_RIGHT.upper, topo.EYE_IMAGE_RIGHT.lower, LID_SEAM_MIX)):
+        seam_up += list(up_c[1:-1])
+        seam_low += list(lo_c[1:-1])
+        seam_mix += [mix] * (len(up_c) - 2)
+    seam_up_a, seam_low_a, seam_mix_a = np.array(seam_up), np.array(seam_low), np.array(seam_mix)
+    seam = (1 - seam_mix_a[:, None]) * pts[seam_up_a, :2] + seam_mix_a[:, None] * pts[seam_low_a, :2]
+    vertices = np.concatenate([pts[:, :2], inner, outer, border, seam])
+    seam_index = np.arange(len(vertices) - len(seam), len(vertices))
+    n_mesh, n_inner = len(pts), len(inner)
+    pose_share = np.zeros(len(vertices))
+    pose_share[:n_mesh] = 1.0
+    pose_share[n_mesh:n_mesh + n_inner] = INNER_RING_POSE_SHARE
+    depth_all = np.zeros(len(vertices))
+    # Points behind the pivot (the sides of the face, seen edge-on) are flattened onto it: rotating them by their
+    # true depth would fold the thin, foreshortened triangles at the silhouette over each other.
+    pivot_depth = float(depth[list(topo.FACE_OVAL)].mean())
+    # In front, relief is softened (nose, lips) for the same reason: a photo has no pixels for what a turn
+    # would reveal behind the nose.
+    depth_all[:n_mesh] = pivot_depth - FRONT_RELIEF * np.maximum(pivot_depth - depth, 0.0)
+    depth_all[n_mesh:n_mesh + n_inner] = pivot_depth
+
+    basis_px = np.zeros((layout.N_BLENDSHAPES, len(vertices), 2))
+    basis_px[:, :n_mesh] = (basis_face @ rot.T) * iod
+
+    # Warp ROI = bounding box of the outer ring; rasterise the triangulation there once.
+    x0, y0 = np.floor(outer.min(0)).astype(int)
+    x1, y1 = np.ceil(outer.max(0)).astype(int)
+    x0, y0, x1, y1 = int(max(0, x0)), int(max(0, y0)), int(min(size, x1)), int(min(size, y1))
+    tri = Delaunay(vertices)
+    # The displacement field is evaluated on a grid `field_stride` x coarser than the pixels and upsampled per frame.
+    field_stride = max(1, int(round(iod / FIELD_CELLS_PER_IOD)))
+    hc, wc = -(-(y1 - y0) // field_stride), -(-(x1 - x0) // field_stride)
+    # Cell centres sit on pixel centres with the ROI's first and last pixels included, so that upsampling with
+    # align_corners=True reproduces the identity map exactly where the field is zero (the ROI's edges).
+    cy = y0 + 0.5 + np.arange(hc) * (y1 - y0 - 1) / max(hc - 1, 1)
+    cx = x0 + 0.5 + np.arange(wc) * (x1 - x0 - 1) / max(wc - 1, 1)
+    ys, xs = np.meshgrid(cy, cx, indexing="ij")
+    q = np.stack([xs.ravel(), ys.ravel()], axis=1)
+    simplex = tri.find_simplex(q)
+    inside = simplex >= 0
+    tr = tri.transform[simplex]                           # (P, 3, 2)
+    b2 = np.einsum("pij,pj->pi", tr[:, :2], q - tr[:, 2])
+    bary = np.concatenate([b2, 1 - b2.sum(1, keepdims=True)], axis=1)   # (P, 3)
+    bary[~inside] = 0.0
+    cols = tri.simplices[np.maximum(simplex, 0)]          # (P, 3)
+    rows = np.repeat(np.arange(len(q)), 3)
+
+    # Feather (on the field grid): 1 inside the inner ring, fading to 0 at the outer ring.
+    from matplotlib.path import Path as MplPath
+    inner_m = MplPath(inner).contains_points(q).reshape(hc, wc).astype(np.float32)
+    outer_m = MplPath(outer).contains_points(q).reshape(hc, wc)
+    from scipy import ndimage
+    dist_out = ndimage.distance_transform_edt(outer_m)
+    dist_in = ndimage.distance_transform_edt(1 - inner_m)
+    feather = np.where(inner_m > 0, 1.0, dist_out / np.maximum(dist_out + dist_in, 1e-6)).astype(np.float32)
+    feather = np.clip(feather * 1.5, 0, 1) * outer_m
+
+    # Mouth: lip pairs, closure weights, static masks and colours.
+    img = portrait.image.astype(np.float64)
+    up_in, lo_in = np.array(topo.LIP_UPPER_INNER), np.array(topo.LIP_LOWER_INNER)
+    up_out, lo_out = np.array(topo.LIP_UPPER_OUTER), np.array(topo.LIP_LOWER_OUTER)
+    close_up = np.zeros((len(vertices), len(up_in)))
+    close_low = np.zeros((len(vertices), len(lo_in)))
+    # Each lip point follows its inner-lip partner; the skin around follows with a short falloff so that sealing
+    # lips over an open jaw does not tear the philtrum or the chin.
+    lips_all = set(topo.LIP_UPPER_INNER + topo.LIP_UPPER_OUTER + topo.LIP_LOWER_INNER + topo.LIP_LOWER_OUTER)
+    skin = np.array([v for v in range(len(pts)) if v not in lips_all])
+    for i in range(1, len(up_in) - 1):
+        close_up[up_in[i], i] = 1.0
+        close_up[up_out[i], i] = 0.75
+        close_low[lo_in[i], i] = 1.0
+        close_low[lo_out[i], i] = 0.75
+        for weights, anchor, sign in ((close_up, up_out[i], -1.0), (close_low, lo_out[i], 1.0)):
+            rel = (f[skin] - f[anchor]) @ np.array([0.0, sign])       # > 0: on the far side of the lip
+            near = np.exp(-np.sum((f[skin] - f[anchor]) ** 2, axis=1) / (2 * 0.08 ** 2)) * (rel > 0)
+            weights[skin, i] = np.maximum(weights[skin, i], 0.6 * near)
+    # Normalise so a point near several partners moves by their average, never more than its nearest lip point.
+    for weights in (close_up, close_low):
+        total = weights.sum(1, keepdims=True)
+        peak = weights.max(1, keepdims=True)
+        np.divide(weights * peak, total, out=weights, where=total > 0)
+    mouth_poly = np.array(topo.inner_lip_polygon())
+    H = W = size
+    src_mouth = polygon_mask(pts[mouth_poly, :2], H, W)
+    yy = np.arange(H)[:, None] + 0.5
+    # Upper teeth fill most of a smile's opening: split the photo's visible teeth at 70% of the lip gap.
+    split = pts[up_in, :2] + TEETH_UPPER_SHARE * (pts[lo_in, :2] - pts[up_in, :2])
+    split_y = np.interp(np.arange(W) + 0.5, *_sorted_xy(split))
+    upper_half = yy < split_y[None, :]
+    src_mouth_upper = (src_mouth & upper_half).astype(np.float32)
+    src_mouth_lower = (src_mouth & ~upper_half).astype(np.float32)
+    # Teeth often show a pixel or two beyond the mesh's inner-lip contour: the mask that says "the warp fetched
+    # the photo's opening" (used to seal lips) is dilated by ~1% of the IOD so no teeth ghost through.
+    from scipy import ndimage as _ndi
+    grow = max(1, int(round(0.015 * iod)))
+    src_opening_mouth = _ndi.binary_dilation(src_mouth, iterations=grow)
+    # Colour of each lip's inner edge per column: sealed lips are drawn with it (lips pressed together).
+    lip_edge_rgb = np.zeros((2, W, 3), np.float32)
+    up_y = np.interp(np.arange(W) + 0.5, *_sorted_xy(pts[up_in, :2]))
+    lo_y = np.interp(np.arange(W) + 0.5, *_sorted_xy(pts[lo_in, :2]))
+    columns = np.arange(W)
+    for k, (edge_y, step) in enumerate(((up_y, -1.0), (lo_y, 1.0))):
+        samples = [img[np.clip((edge_y + step * (grow + d)).astype(int), 0, H - 1), columns] for d in (1, 2, 3)]
+        lip_edge_rgb[k] = np.median(np.stack(samples), axis=0)
+    rest_gap = float(np.linalg.norm(pts[14, :2] - pts[13, :2]))
+    interior = img[src_mouth]
+    if len(interior) > 20:
+        lum = interior.mean(1)
+        teeth_rgb = interior[lum >= np.percentile(lum, 75)].mean(0)
+        if teeth_rgb.mean() < 150:      # a dark open mouth shows no teeth: use a plausible enamel colour
+            teeth_rgb = np.array([228.0, 222.0, 210.0])
+    else:
+        teeth_rgb = np.array([228.0, 222.0, 210.0])
+    lip_mask = polygon_mask(pts[list(topo.LIP_UPPER_OUTER) + list(reversed(topo.LIP_LOWER_OUTER[1:-1])), :2], H, W)
+    lip_mask &= ~src_mouth
+    lip_rgb = img[lip_mask].mean(0) if lip_mask.sum() > 10 else np.array([170.0, 90.0, 90.0])
+    mouth_pts = pts[mouth_poly, :2]
+    mx0, my0 = mouth_pts.min(0) - 0.25 * iod
+    mx1, my1 = mouth_pts.max(0) + np.array([0.25 * iod, (JAW_OPEN_IOD + 0.3) * iod])
+    mouth_roi = _roi(my0, my1, mx0, mx1, size)
+
+    eyes = []
+    src_eye = np.zeros((H, W), bool)
+    src_iris = np.zeros((H, W), bool)
+    for k, eye in enumerate(topo.EYES):
+        poly = np.array(topo.eye_polygon(eye))
+        m = polygon_mask(pts[poly, :2], H, W)
+        c = iris[k, 0]
+        # The iris model places the rim a little inside the dark limbal ring; take the ring with the iris.
+        r = IRIS_RADIUS_SCALE * float(np.mean(np.linalg.norm(iris[k, 1:] - c, axis=1)))
+        disc = (np.add.outer((np.arange(H) + 0.5 - c[1]) ** 2, (np.arange(W) + 0.5 - c[0]) ** 2)) < r * r
+        src_eye |= m
+        src_iris |= disc          # the whole disc, also where the lids hide it: it says where the iris is
+        sclera_px = img[m & ~disc]
+        if len(sclera_px) > 5:
+            lum = sclera_px.mean(1)
+            sclera_rgb = sclera_px[lum >= np.percentile(lum, 60)].mean(0)
+        else:
+            sclera_rgb = np.array([215.0, 205.0, 200.0])
+        iris_px = img[disc & m]
+        iris_rgb = iris_px.mean(0) if len(iris_px) > 3 else np.array([80.0, 60.0, 50.0])
+        up, lo = np.array(eye.upper[1:-1]), np.array(eye.lower[1:-1])
+        opening = float(np.mean(np.linalg.norm(pts[lo, :2] - pts[up, :2], axis=1)))
+        # Lid skin colour: a band just above the upper lid margin.
+        lid_pts = pts[up, :2] - ey * (opening * 1.6 + 2)
+        lid_samples = np.array([img[int(np.clip(p[1], 0, H - 1)), int(np.clip(p[0], 0, W - 1))] for p in lid_pts])
+        lid_rgb = np.median(lid_samples, axis=0)
+        e_pts = pts[poly, :2]
+        ex0, ey0 = e_pts.min(0) - 0.12 * iod
+        ex1, ey1 = e_pts.max(0) + 0.12 * iod
+        eyes.append(EyeRig(up, lo, poly, c, r, _roi(ey0, ey1, ex0, ex1, size), sclera_rgb, iris_rgb, lid_rgb,
+                           opening))
+
+    return Rig(size=size, iod_px=iod, origin_px=origin, ex=ex, ey=ey, vertices_px=vertices.astype(np.float32),
+               depth_iod=depth_all.astype(np.float32), seam_index=seam_index, seam_upper=seam_up_a,
+               seam_lower=seam_low_a, seam_mix=seam_mix_a.astype(np.float32),
+               head_centre_face=np.array([0.0, HEAD_CENTRE_HEIGHT_IOD, pivot_depth], np.float32), pose_share=pose_share.astype(np.float32),
+               basis_px=basis_px.astype(np.float32), lip_upper_inner=up_in, lip_lower_inner=lo_in,
+               closure_up_weights=close_up.astype(np.float32), closure_low_weights=close_low.astype(np.float32),
+               mouth_polygon=mouth_poly, mouth_roi=mouth_roi, mouth_rest_gap_px=rest_gap,
+               teeth_rgb=teeth_rgb.astype(np.float32), lip_rgb=lip_rgb.astype(np.float32),
+
+               src_mouth_upper_mask=src_mouth_upper, src_mouth_lower_mask=src_mouth_lower,
+               src_opening_mouth=src_opening_mouth, lip_edge_rgb=lip_edge_rgb,
+               src_eye_mask=src_eye.astype(np.float32), src_iris_mask=src_iris.astype(np.float32),
+               eyes=(eyes[0], eyes[1]), warp_roi=(y0, y1, x0, x1),
+               coarse_hw=(int(hc), int(wc)), coarse_points=q.astype(np.float32), bary_rows=rows, bary_cols=cols.ravel(), bary_vals=bary.ravel().astype(np.float32),
+               feather_coarse=feather.astype(np.float32))
+
+
+def _sorted_xy(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(p[:, 0])
+    return p[order, 0], p[order, 1]
+
+
+def _roi(y0: float, y1: float, x0: float, x1: float, size: int) -> tuple[int, int, int, int]:
+    return (int(max(0, np.floor(y0))), int(min(size, np.ceil(y1))), int(max(0, np.floor(x0))),
+            int(min(size, np.ceil(x1))))

@@ -1,0 +1,1 @@
+"""The sidecar's transport: protocol messages (messages.py), the server (server.py) and its two bindings."""
