@@ -4,6 +4,7 @@ held-out split, manifest bookkeeping. A few short items only."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -287,5 +288,6 @@ def test_corpus_throughput_reports_wall_and_cpu_rates() -> None:
     espeak = figures["espeak"]
     assert espeak["items"] == 2 and espeak["audio_s"] > 1.0
     assert espeak["realtime_factor"] > 1.0                      # espeak-ng + teacher beat real time by far
-    assert espeak["realtime_factor_cpu"] >= 0.5 * espeak["realtime_factor"]
+    # CPU time counts every thread: with n cores busy it can reach n × wall time, never more.
+    assert espeak["realtime_factor_cpu"] >= 0.8 * espeak["realtime_factor"] / (os.cpu_count() or 1)
     assert figures["all"]["realtime_factor"] == pytest.approx(espeak["realtime_factor"])

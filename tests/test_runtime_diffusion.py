@@ -114,7 +114,9 @@ def test_controls_and_guidance_can_change_mid_stream(ort, line):
     s.push(line.audio_16k[16000:32000])
     s.flush()
     second = ort.step([s])[s].frames
-    assert len(first) + len(second) == 50 and np.isfinite(second).all()
+    # espeak-ng's line length varies by a few ms between runs: expect whatever 2 s of it (or less) makes.
+    pushed = min(32000, len(line.audio_16k))
+    assert len(first) + len(second) == -(-pushed // SAMPLES_PER_FRAME) and np.isfinite(second).all()
 
 
 def test_files_of_another_version_are_refused_cleanly(tmp_path, weights):
