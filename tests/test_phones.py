@@ -322,3 +322,18 @@ def test_unknown_symbols_are_errors_not_guesses(source: str, symbol: str) -> Non
 def test_tables_name_only_visemes_of_the_set() -> None:
     assert set(ARPABET_VISEMES.values()) <= set(VISEMES)
     assert set(ESPEAK_VISEMES.values()) == set(VISEMES)
+
+
+def test_corpus_sentences_of_every_other_language_map_to_visemes():
+    """Every line the corpus speaks in another language yields phones with visemes (nl '8' and '!' and hi 'r.'
+    once failed corpus items)."""
+    from vasa_bridge.datagen.text import OTHER_LANGUAGE_SENTENCES
+    from vasa_bridge.phones.espeak import synthesize
+    from vasa_bridge.phones.visemes import viseme_of
+
+    assert (viseme_of("8", "espeak", "nl"), viseme_of("!", "espeak", "nl"), viseme_of("r.", "espeak", "hi")) == (
+        "O", "kk", "DD")
+    for language, sentences in OTHER_LANGUAGE_SENTENCES.items():
+        for sentence in sentences:
+            phones = synthesize(sentence, voice=language).phones
+            assert phones and all(p.viseme for p in phones), (language, sentence)

@@ -91,6 +91,11 @@ ESPEAK_LANGUAGE_OVERRIDES: dict[str, dict[str, str]] = {
     "en-us": {"0": "aa", "3": "RR", "3:": "RR"},
     # Portuguese 'y' is the unrounded ɨ, not the rounded y of French and German.
     "pt": {"y": "I"},
+    # Dutch '8' is the rounded ɵ of "bus"; '!' is the glottal closure espeak writes for an elided final stop
+    # ("met de" → mE! t@) and before vowel onsets.
+    "nl": {"8": "O", "!": "kk"},
+    # Hindi 'r.' is the retroflex flap ɽ of "पढ़ना": a tongue-tip tap.
+    "hi": {"r.": "DD"},
 }
 
 # ---- IPA ------------------------------------------------------------------------------------------------------
