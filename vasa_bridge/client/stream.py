@@ -106,7 +106,7 @@ def read_audio_native(path: str | Path) -> tuple[np.ndarray, int]:
 
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception:
+    except Exception:  # not a libsndfile format (mp3 in a container, m4a...): decode and resample the usual way
         return load_audio(path), MODEL_SAMPLE_RATE_HZ
     if len(data) == 0:
         raise AudioError(f"{path}: no audio samples")

@@ -139,7 +139,7 @@ class WsBinding:
     async def _abort(self, conn: _Conn, code: int, reason: str, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
         try:
             await asyncio.wait_for(conn.ws.close(code, reason), timeout_s)
-        except Exception:
+        except Exception:  # the peer is gone or stalled: the close handshake cannot finish; abort the socket below
             pass
         if conn.ws.transport is not None:
             conn.ws.transport.abort()
