@@ -1,4 +1,6 @@
-"""Helpers shared by the sidecar test modules."""
+"""Helpers shared by the test modules that run a sidecar."""
+
+import socket
 
 from vasa_bridge.client import Client
 from vasa_bridge.transport.runner import BackgroundServer
@@ -10,3 +12,14 @@ def connect(server: BackgroundServer, binding: str, **kwargs) -> Client:
     if binding == "zmq":
         return Client(e.zmq_url, stream_url=e.zmq_stream_url, **kwargs)
     return Client(e.ws_url, **kwargs)
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free loopback TCP ports (all bound at once, so no two are the same)."""
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from vasa_bridge.transport.errors import SidecarConfigError
 from vasa_bridge.transport.runner import BackgroundServer
 from vasa_bridge.transport.server import ServerConfig
 
-from sidecar_helpers import connect
+from sidecar_helpers import connect, free_ports
 
 pytestmark = pytest.mark.timeout(60)
 BINDINGS = ("zmq", "ws")
@@ -467,18 +466,8 @@ def test_curve_keys_secure_the_zeromq_binding(tmp_path):
 
 
 # ---- process life ----------------------------------------------------------------------------------------------
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def test_serve_drains_on_sigterm_and_exits_cleanly_with_json_logs():
-    zmq_port, stream_port, ws_port = _free_ports(3)
+    zmq_port, stream_port, ws_port = free_ports(3)
     code = ("import sys; from vasa_bridge.commands import serve; import argparse; p = argparse.ArgumentParser(); "
             "serve.add_arguments(p); sys.exit(serve.run(p.parse_args(sys.argv[1:])))")
     proc = subprocess.Popen([sys.executable, "-c", code, "--zmq-port", str(zmq_port), "--zmq-stream-port",

@@ -25,7 +25,7 @@ from vasa_bridge.transport import messages as m
 from vasa_bridge.transport.runner import BackgroundServer, SubprocessServer
 from vasa_bridge.transport.server import ServerConfig
 
-from sidecar_helpers import connect
+from sidecar_helpers import connect, free_ports
 
 REPO = Path(__file__).resolve().parents[1]
 VECTORS = REPO / "protocol" / "vectors"
@@ -389,19 +389,9 @@ def test_ten_minutes_of_audio_faster_than_real_time_without_drift(binding, rate)
 
 
 # ---- restart ---------------------------------------------------------------------------------------------------
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 @pytest.mark.timeout(60)
 def test_server_restart_gives_clients_a_clear_error_and_they_reconnect():
-    zmq_port, stream_port, ws_port = _free_ports(3)
+    zmq_port, stream_port, ws_port = free_ports(3)
     config = ServerConfig(zmq_port=zmq_port, zmq_stream_port=stream_port, ws_port=ws_port)
     first = BackgroundServer(config).start()
     zmq_client = Client(f"tcp://127.0.0.1:{zmq_port}", stream_url=f"tcp://127.0.0.1:{stream_port}")

@@ -24,6 +24,8 @@ import msgpack
 import numpy as np
 import pytest
 
+from sidecar_helpers import free_ports
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "unity_sample" / "Packages" / "com.vasabridge.client"
 VECTORS = REPO / "protocol" / "vectors"
@@ -68,12 +70,6 @@ def assert_all_passed(output: str) -> None:
     failures = [line for line in output.splitlines() if line.startswith("FAIL")]
     assert failed == 0 and not failures, "\n".join(failures) + "\n" + output[-3000:]
     assert passed > 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Sidecar:
@@ -207,7 +203,7 @@ def test_csharp_client_streams_a_spoken_line_from_the_real_sidecar(harness, spok
 
     from vasa_bridge.baselines import amplitude_baseline
 
-    ports = free_port(), free_port()
+    ports = tuple(free_ports(2))
     server = Sidecar(*ports)
     dump = tmp_path / "frames.f32"
     try:
@@ -225,7 +221,7 @@ def test_csharp_client_streams_a_spoken_line_from_the_real_sidecar(harness, spok
 
 
 def test_csharp_client_reports_a_sidecar_restart_and_reconnects(harness, spoken_line):
-    ports = free_port(), free_port()
+    ports = tuple(free_ports(2))
     server = Sidecar(*ports)
     proc = subprocess.Popen(["mono", str(harness), "restart", str(ports[0]), str(ports[1]), str(spoken_line)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
@@ -403,7 +399,7 @@ def _not_zeromq_server(port_holder: list, stop: threading.Event) -> None:
 
 
 def test_csharp_client_survives_malformed_frames_from_a_fake_server(harness):
-    ports = free_port(), free_port()
+    ports = tuple(free_ports(2))
     stop = threading.Event()
     sent: dict = {}
     garbage_port: list = []

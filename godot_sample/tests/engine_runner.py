@@ -32,7 +32,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -341,12 +340,6 @@ def run_page(url: str, *, timeout_s: float, webgl: bool = True,
     return code, lines, time.monotonic() - t0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # ---- the in-engine test run --------------------------------------------------------------------------------------
 def _test_data() -> dict[str, bytes]:
     """Golden vectors and the generated head, packed at res://test_data/."""
@@ -433,6 +426,8 @@ def demo_screenshot(png_path: Path, *, timeout_s: float = 60.0) -> list[str]:
     and saves a screenshot of the page. Returns the engine's lines (the caller checks for `VASA_DEMO`)."""
     ensure_playwright()
     from playwright.sync_api import sync_playwright  # noqa: PLC0415
+
+    from godot_live import free_port  # noqa: PLC0415 (sibling module)
 
     demo = WebDemo(port=free_port(), ws_port=free_port())
     try:

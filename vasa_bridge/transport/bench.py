@@ -1,17 +1,14 @@
 """Sidecar benchmark: loopback latency per binding, bytes per motion frame, sessions served in real time.
 
-`python -m vasa_bridge.transport.bench [--json] [--quick]`; `sidecar_bench()` returns the figures for
-`vasa-bridge bench`. The server runs in its own process pinned to (at most) 2 CPUs; clients run here.
+`sidecar_bench()` returns the figures for `vasa-bridge bench --only sidecar`. The server runs in its own
+process pinned to (at most) 2 CPUs; clients run here.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import math
 import os
-import sys
 
 import numpy as np
 
@@ -108,16 +105,3 @@ def sidecar_bench(quick: bool = False, log=print) -> dict:
         out["sessions_realtime_limit_ms_p95"] = REALTIME_P95_LIMIT_MS
     return out
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    parser.add_argument("--quick", action="store_true", help="short runs")
-    args = parser.parse_args(argv)
-    figures = sidecar_bench(args.quick, log=(lambda *a: print(*a, file=sys.stderr)) if args.json else print)
-    print(json.dumps(figures) if args.json else "\n".join(f"{k:32s} {v}" for k, v in figures.items()))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
