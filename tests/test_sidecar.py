@@ -331,60 +331,35 @@ class _RecordingLatentBackend:
 
 
 def test_backend_steps_many_sessions_in_one_call_and_latent_reaches_the_wire():
+    import asyncio
+
+    from vasa_bridge.client import AsyncClient
+
     backend = _RecordingLatentBackend()
     config = ServerConfig(zmq_port=0, zmq_stream_port=0, ws_port=0)
     audio = speech_like(1.0)
-    with BackgroundServer(config, backend=backend) as s, connect(s, "zmq") as client:
-        assert client.hello["outputs"] == ["motion", "latent"] and client.hello["backend"] == "recording"
-        sessions = [client.open(outputs=["motion", "latent"]) for _ in range(8)]
-        assert sessions[0].info["latent_dim"] == 4
-        for start in range(0, len(audio), 1600):
-            for session in sessions:          # 8 sessions' chunks arrive together, as from a game's NPCs
-                session.push(audio[start:start + 1600])
-        for session in sessions:
-            session.end_audio()
-        for session in sessions:
-            n = 0
-            while (msg := session.next_message())["type"] != "end":
-                if msg["type"] == "motion":
-                    frames = np.frombuffer(msg["frames"], "<f4").reshape(msg["n"], 60)
-                    latent = np.frombuffer(msg["latent"], "<f4").reshape(msg["n"], msg["latent_dim"])
-                    np.testing.assert_array_equal(latent, frames[:, :4])
-                    n += msg["n"]
-            assert n == 25
+
+    async def run(endpoints) -> None:
+        client = await AsyncClient.connect(endpoints.zmq_url, stream_url=endpoints.zmq_stream_url)
+        try:
+            assert client.hello["outputs"] == ["motion", "latent"] and client.hello["backend"] == "recording"
+            sessions = [await client.open(outputs=["motion", "latent"]) for _ in range(8)]
+            assert sessions[0].info["latent_dim"] == 4
+            for start in range(0, len(audio), 1600):   # 8 sessions' chunks arrive together, as from a game's NPCs
+                await asyncio.gather(*(s.push(audio[start:start + 1600]) for s in sessions))
+            await asyncio.gather(*(s.end_audio() for s in sessions))
+            for session in sessions:
+                n = 0
+                async for batch in session.batches():
+                    np.testing.assert_array_equal(batch.latent, batch.frames[:, :4])
+                    n += len(batch.frames)
+                assert n == 25
+        finally:
+            await client.close()
+
+    with BackgroundServer(config, backend=backend) as s:
+        asyncio.run(run(s.endpoints))
     assert max(backend.batch_sizes) >= 4      # sessions were batched into shared steps, not one call each
-
-
-class _JawImageRenderer:
-    """Test double for the renderer hook: a 2x1 RGBA image whose red channel is the jaw opening."""
-    format, width, height = "rgba", 2, 1
-
-    def render(self, frames: np.ndarray) -> list[bytes]:
-        jaw = frames[:, layout.channel("jawOpen")]
-        return [bytes([int(j * 255), 0, 0, 255] * 2) for j in jaw]
-
-
-@pytest.mark.parametrize("binding", BINDINGS)
-def test_renderer_hook_streams_render_batches_aligned_with_motion(binding):
-    config = ServerConfig(zmq_port=0, zmq_stream_port=0, ws_port=0)
-    with BackgroundServer(config, renderer=_JawImageRenderer()) as s, connect(s, binding) as client:
-        assert "frames_rgba" in client.hello["outputs"]
-        session = client.open(outputs=["motion", "frames_rgba"])
-        session.push(speech_like(1.0))
-        session.end_audio()
-        motion, images = {}, {}
-        while True:
-            msg = session.next_message()
-            if msg["type"] == "motion":
-                frames = np.frombuffer(msg["frames"], "<f4").reshape(msg["n"], 60)
-                motion.update({msg["seq"] + i: f for i, f in enumerate(frames)})
-            elif msg["type"] == "render":
-                assert msg["synthetic"] is True and len(msg["images"]) == msg["n"]
-                images.update({msg["seq"] + i: img for i, img in enumerate(msg["images"])})
-            elif msg["type"] == "end":
-                break
-    assert sorted(images) == sorted(motion) == list(range(25))
-    assert all(images[k][0] == int(motion[k][layout.channel("jawOpen")] * 255) for k in motion)
 
 
 # ---- security ---------------------------------------------------------------------------------------------------

@@ -8,10 +8,12 @@
         clip = session.collect()                            # MotionClip (T, 60) at 25 fps
 """
 
-from vasa_bridge.client.core import DEFAULT_WS_URL, DEFAULT_ZMQ_URL, AsyncClient, AsyncSession, MotionBatch
+from vasa_bridge.client.core import (DEFAULT_WS_URL, DEFAULT_ZMQ_URL, AsyncClient, AsyncSession, MotionBatch,
+                                     RenderBatch)
 from vasa_bridge.client.stream import StreamResult, stream_audio, stream_file, stream_file_result
 from vasa_bridge.client.sync import Client, Session
 from vasa_bridge.transport.errors import ConnectionLost, ServerError
 
-__all__ = ["AsyncClient", "AsyncSession", "Client", "Session", "MotionBatch", "StreamResult", "stream_audio",
-           "stream_file", "stream_file_result", "ConnectionLost", "ServerError", "DEFAULT_WS_URL", "DEFAULT_ZMQ_URL"]
+__all__ = ["AsyncClient", "AsyncSession", "Client", "Session", "MotionBatch", "RenderBatch", "StreamResult",
+           "stream_audio", "stream_file", "stream_file_result", "ConnectionLost", "ServerError", "DEFAULT_WS_URL",
+           "DEFAULT_ZMQ_URL"]

@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, AsyncIterator
 from urllib.parse import urlparse
 
@@ -25,6 +26,7 @@ from vasa_bridge.transport.version import protocol_version
 
 DEFAULT_ZMQ_URL = "tcp://127.0.0.1:5570"
 DEFAULT_WS_URL = "ws://127.0.0.1:5572/"
+OPEN_RENDER_TIMEOUT_S = 60.0
 STREAM_QUEUE_MAX = 100_000  # stream messages buffered per session before the client drops (and counts) them
 
 
@@ -36,6 +38,45 @@ class MotionBatch:
     latent: np.ndarray | None   # (n, latent_dim) float32, with output "latent"
     received_s: float           # time.perf_counter() when it arrived
     wire_bytes: int             # size of the message on the wire (all ZeroMQ frames, or the WebSocket message)
+
+
+@dataclass(frozen=True)
+class RenderBatch:
+    seq: int                    # frame index of the first image (pairs with the motion batch of the same seq)
+    pts_ms: float
+    format: str                 # "jpeg" (JPEG files) or "rgba" (width × height × 4 bytes each)
+    width: int
+    height: int
+    images: list[bytes]
+    received_s: float
+    wire_bytes: int
+
+    def decode(self, index: int) -> np.ndarray:
+        """Image `index` as (height, width, 3) uint8 RGB."""
+        if self.format == "rgba":
+            return np.frombuffer(self.images[index], np.uint8).reshape(self.height, self.width, 4)[..., :3]
+        import io
+
+        from PIL import Image
+
+        return np.asarray(Image.open(io.BytesIO(self.images[index])).convert("RGB"))
+
+
+def _decode_render(msg: dict, wire_bytes: int) -> RenderBatch:
+    images = msg["images"]
+    if len(images) != msg["n"]:
+        raise ServerError("bad_message", f"render batch of {len(images)} images, expected {msg['n']}")
+    return RenderBatch(msg["seq"], msg["pts_ms"], msg["format"], msg["width"], msg["height"], list(images),
+                       time.perf_counter(), wire_bytes)
+
+
+def decode_stream_batch(msg: dict, wire_bytes: int) -> "MotionBatch | RenderBatch | None":
+    """A motion or render stream message as a batch; None for the other stream messages."""
+    if msg["type"] == "motion":
+        return _decode_batch(msg, wire_bytes)
+    if msg["type"] == "render":
+        return _decode_render(msg, wire_bytes)
+    return None
 
 
 def _decode_batch(msg: dict, wire_bytes: int) -> MotionBatch:
@@ -282,15 +323,27 @@ class AsyncClient:
         return reply
 
     async def open(self, *, sample_rate_hz: int = 16000, audio_format: str = "f32", outputs=("motion",),
-                   frames_dtype: str = "f32", controls: dict | None = None, seed: int | None = None
-                   ) -> "AsyncSession":
+                   frames_dtype: str = "f32", controls: dict | None = None, seed: int | None = None,
+                   portrait: "bytes | str | Path | None" = None, portrait_landmarks: dict | None = None,
+                   render: dict | None = None, timeout_s: float | None = None) -> "AsyncSession":
+        """`portrait` (image bytes or a file), `portrait_landmarks` and `render` ({size, jpeg_quality,
+        mark_position}) go with output "frames_jpeg" or "frames_rgba" (protocol 1.1). The server prepares a
+        portrait it has not seen before (seconds on a small CPU), so such opens wait up to OPEN_RENDER_TIMEOUT_S."""
         msg: dict = {"type": "open", "audio": {"format": audio_format, "sample_rate_hz": int(sample_rate_hz)},
                      "outputs": list(outputs), "frames_dtype": frames_dtype}
         if controls:
             msg["controls"] = controls
         if seed is not None:
             msg["seed"] = seed
-        reply = await self.request(msg)
+        if portrait is not None:
+            msg["portrait"] = portrait if isinstance(portrait, bytes) else Path(portrait).read_bytes()
+        if portrait_landmarks is not None:
+            msg["portrait_landmarks"] = portrait_landmarks
+        if render:
+            msg["render"] = render
+        rendering = any(str(o).startswith("frames_") for o in outputs)
+        reply = await self.request(msg, timeout_s or (max(self.timeout_s, OPEN_RENDER_TIMEOUT_S) if rendering
+                                                      else None))
         session = AsyncSession(self, reply)
         self._sessions[session.id] = session
         await self._transport.subscribe(session.id)
@@ -374,12 +427,14 @@ class AsyncSession:
             raise ServerError(msg["code"], msg["message"], msg)
         return msg, size
 
-    async def batches(self, timeout_s: float = 10.0) -> AsyncIterator[MotionBatch]:
-        """Motion batches until the session's `end` (kept in `self.end`)."""
+    async def batches(self, timeout_s: float = 10.0) -> AsyncIterator[MotionBatch | RenderBatch]:
+        """Motion batches (and, for sessions that asked for rendered frames, render batches, each right after the
+        motion batch of the same seq) until the session's `end` (kept in `self.end`)."""
         while True:
             msg, size = await self.next_message(timeout_s)
-            if msg["type"] == "motion":
-                yield _decode_batch(msg, size)
+            batch = decode_stream_batch(msg, size)
+            if batch is not None:
+                yield batch
             elif msg["type"] == "end":
                 self.end = msg
                 return

@@ -8,7 +8,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from vasa_bridge.client.core import DEFAULT_ZMQ_URL, AsyncClient, AsyncSession, MotionBatch, _decode_batch
+from vasa_bridge.client.core import (DEFAULT_ZMQ_URL, AsyncClient, AsyncSession, MotionBatch, RenderBatch,
+                                     decode_stream_batch)
 from vasa_bridge.motion.clip import MotionClip
 from vasa_bridge.transport.errors import ConnectionLost
 
@@ -100,12 +101,14 @@ class Session:
     def next_message(self, timeout_s: float = 10.0) -> dict:
         return self._run(self._session.next_message(timeout_s))[0]
 
-    def batches(self, timeout_s: float = 10.0) -> Iterator[MotionBatch]:
-        """Motion batches until `end` (then in `self.end`)."""
+    def batches(self, timeout_s: float = 10.0) -> Iterator[MotionBatch | RenderBatch]:
+        """Motion batches (and render batches, when rendered frames were asked for) until `end` (then in
+        `self.end`)."""
         while True:
             msg, size = self._run(self._session.next_message(timeout_s))
-            if msg["type"] == "motion":
-                yield _decode_batch(msg, size)
+            batch = decode_stream_batch(msg, size)
+            if batch is not None:
+                yield batch
             elif msg["type"] == "end":
                 self._session.end = msg
                 return
@@ -116,6 +119,6 @@ class Session:
 
     def collect(self, timeout_s: float = 10.0) -> MotionClip:
         """All remaining frames until `end`, as a clip (call after end_audio)."""
-        frames = [b.frames for b in self.batches(timeout_s)]
+        frames = [b.frames for b in self.batches(timeout_s) if isinstance(b, MotionBatch)]
         return MotionClip(np.concatenate(frames) if frames else np.zeros((0, len(self.channel_names)), np.float32),
                           self.fps, {"synthetic": True, "source": "vasa_bridge sidecar", "session": self.id})

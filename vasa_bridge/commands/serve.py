@@ -32,6 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(jawOpen from loudness only, ~20x cheaper)")
     parser.add_argument("--engine", default="onnxruntime", choices=("onnxruntime", "torch", "tensorrt"),
                         help="diffusion backend's inference engine (tensorrt needs CUDA)")
+    parser.add_argument("--render", action="store_true",
+                        help="also stream rendered frames of a portrait (outputs frames_jpeg / frames_rgba; the "
+                             "client uploads the portrait in open, or gets the demo portrait)")
+    parser.add_argument("--render-device", default="cpu", help="torch device of the renderer, e.g. cpu or cuda")
+    parser.add_argument("--render-size", type=int, default=256, choices=(256, 512),
+                        help="render size when a client does not ask for one")
+    parser.add_argument("--max-portrait-pixels", type=int, default=40_000_000,
+                        help="largest portrait accepted (decoded width x height)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
@@ -58,4 +66,10 @@ def run(args: argparse.Namespace) -> int:
         from vasa_bridge.runtime.backend import AmplitudeBackend
 
         backend = AmplitudeBackend()
-    return serve_forever(config, backend)
+    renderer = None
+    if args.render:
+        from vasa_bridge.transport.rendering import RenderConfig, RenderService
+
+        renderer = RenderService(RenderConfig(device=args.render_device, default_size=args.render_size,
+                                              max_portrait_pixels=args.max_portrait_pixels))
+    return serve_forever(config, backend, renderer)

@@ -47,11 +47,15 @@ class Portrait:
 
     @classmethod
     def prepare(cls, image_or_path: "str | Path | np.ndarray | bytes", size: int = 512,
-                landmarks_json: "str | Path | None" = None) -> "Portrait":
+                landmarks_json: "str | Path | dict | None" = None) -> "Portrait":
+        """`landmarks_json`: a landmarks file, or its parsed content (what a sidecar client uploads)."""
         if size not in RENDER_SIZES:
             raise PortraitError(f"render size must be one of {RENDER_SIZES}, got {size}")
         rgb, source = load_image(image_or_path)
-        landmarks_text = Path(landmarks_json).read_text() if landmarks_json is not None else ""
+        if isinstance(landmarks_json, dict):
+            landmarks_text = json.dumps(landmarks_json, sort_keys=True)
+        else:
+            landmarks_text = Path(landmarks_json).read_text() if landmarks_json is not None else ""
         key = hashlib.sha256(rgb.tobytes() + str(rgb.shape).encode() + f"|{size}|".encode()
                              + landmarks_text.encode()).hexdigest()
         with _cache_lock:
@@ -135,7 +139,8 @@ def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:
     return np.asarray(im)
 
 
-def _prepare_uncached(rgb: np.ndarray, source: str, size: int, landmarks_json: "str | Path | None") -> Portrait:
+def _prepare_uncached(rgb: np.ndarray, source: str, size: int, landmarks_json: "str | Path | dict | None"
+                      ) -> Portrait:
     from vasa_bridge.render.face_models import FaceModels
 
     notes: list[str] = []
@@ -202,19 +207,29 @@ def _iris_from_eye(points: np.ndarray, eye: "topo.EyeIndices") -> np.ndarray:
     return np.array([centre, centre + [r, 0], centre + [0, -r], centre + [-r, 0], centre + [0, r]], np.float32)
 
 
-def read_landmarks_json(path: "str | Path", image_hw: tuple[int, int]) -> np.ndarray:
+def _as_float_array(value: object, path: "str | Path", what: str) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise PortraitError(f"landmarks file {path}: {what!r} must hold numbers") from None
+
+
+def read_landmarks_json(path: "str | Path | dict", image_hw: tuple[int, int]) -> np.ndarray:
     """A landmarks file for faces the detector misses (paintings, cartoons), in the photo's pixel coordinates:
     - `{"points": [[x, y] or [x, y, z], ...]}` with all 468 MediaPipe mesh points, or
     - `{"keypoints": {"right_eye": [x, y], "left_eye": [x, y], "nose_tip": [x, y], "mouth_right": [x, y],
       "mouth_left": [x, y]}}` (the subject's right/left): a reference face mesh is fitted to them.
     """
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise PortraitError(f"cannot read landmarks file {path}: {e}") from None
+    if isinstance(path, dict):      # already parsed (uploaded with a sidecar session)
+        data, path = path, "(uploaded landmarks)"
+    else:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise PortraitError(f"cannot read landmarks file {path}: {e}") from None
     h, w = image_hw
     if isinstance(data, dict) and "points" in data:
-        pts = np.asarray(data["points"], dtype=np.float64)
+        pts = _as_float_array(data["points"], path, "points")
         if pts.ndim != 2 or pts.shape[0] != topo.N_POINTS or pts.shape[1] not in (2, 3):
             raise PortraitError(f"landmarks file {path}: 'points' must be {topo.N_POINTS} [x, y(, z)] pairs, "
                                 f"got shape {pts.shape}")
@@ -225,11 +240,15 @@ def read_landmarks_json(path: "str | Path", image_hw: tuple[int, int]) -> np.nda
             pts = np.concatenate([pts, ref[:, 2:3] * scale], axis=1)
     elif isinstance(data, dict) and "keypoints" in data:
         kp = data["keypoints"]
+        if not isinstance(kp, dict):
+            raise PortraitError(f"landmarks file {path}: 'keypoints' must be an object of named [x, y] points")
         names = ("right_eye", "left_eye", "nose_tip", "mouth_right", "mouth_left")
         missing = [n for n in names if n not in kp]
         if missing:
             raise PortraitError(f"landmarks file {path}: keypoints missing {', '.join(missing)}")
-        dst = np.asarray([kp[n] for n in names], dtype=np.float64)
+        dst = _as_float_array([kp[n] for n in names], path, "keypoints")
+        if dst.shape != (5, 2):
+            raise PortraitError(f"landmarks file {path}: each keypoint must be [x, y]")
         ref = topo.reference_mesh()
         src = np.stack([ref[list(topo.EYE_IMAGE_LEFT.upper + topo.EYE_IMAGE_LEFT.lower), :2].mean(0),
                         ref[list(topo.EYE_IMAGE_RIGHT.upper + topo.EYE_IMAGE_RIGHT.lower), :2].mean(0),

@@ -15,6 +15,7 @@ from typing import Any
 import msgpack
 
 from vasa_bridge.motion.controls import EMOTIONS
+from vasa_bridge.render.marking import MARK_POSITIONS
 
 # ---- error codes (SPEC.md §7) ---------------------------------------------------------------------------------
 ERROR_CODES: tuple[str, ...] = (
@@ -32,6 +33,7 @@ ERROR_CODES: tuple[str, ...] = (
     "unsupported_audio",   # audio format, sample rate or fps the server does not accept
     "audio_ended",         # audio after end_audio
     "invalid_controls",    # a control value out of range or an unknown emotion
+    "invalid_portrait",    # open's portrait: not an image, too many pixels, no face found, bad landmarks (1.1)
     "busy",                # the server is over its queue bounds; retry later
     "shutting_down",       # the server is draining and accepts no new work
     "internal",            # a bug or backend failure; the session involved is ended
@@ -44,6 +46,7 @@ FRAME_DTYPES: tuple[str, ...] = ("f32", "f16")
 FRAME_DTYPE_BYTES: dict[str, int] = {"f32": 4, "f16": 2}
 OUTPUT_KINDS: tuple[str, ...] = ("motion", "latent", "frames_jpeg", "frames_rgba")
 END_REASONS: tuple[str, ...] = ("end_of_audio", "closed", "idle", "shutdown", "error")
+IMAGE_FORMATS: tuple[str, ...] = ("jpeg", "rgba")
 MAX_ID = 2**32 - 1
 
 
@@ -70,8 +73,8 @@ class ProtocolError(Exception):
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str                     # str | uint | id | float | bool | bin | bin_list | str_list | session | enum |
-    #                               nullable_float | nullable_id | enum_list | map
+    kind: str                     # str | uint | id | float | bool | bin | bin_list | str_list | uint_list | session |
+    #                               enum | nullable_float | nullable_id | enum_list | map
     required: bool = True
     choices: tuple[str, ...] = ()  # for enum / enum_list
     sub: tuple["Field", ...] = ()  # for map: the fields of the nested map
@@ -114,6 +117,30 @@ LIMITS = (
     _f("audio_burst_s", "float", "audio a client may push at once beyond the sustained rate, seconds"),
     _f("idle_timeout_s", "float", "a session with no request for this long is ended (reason idle)"),
 )
+RENDER_INFO = (
+    _f("sizes", "uint_list", "render sizes offered (square, pixels), e.g. [256, 512]"),
+    _f("formats", "enum_list", "image encodings offered", choices=IMAGE_FORMATS),
+    _f("default_size", "uint", "size used when open.render.size is absent"),
+    _f("jpeg_quality", "uint", "JPEG quality used when open.render.jpeg_quality is absent (1..95)"),
+    _f("default_portrait", "bool", "true: open without a portrait renders the server's demo portrait"),
+    _f("max_portrait_pixels", "uint", "largest portrait accepted, width x height (decoded)"),
+    _f("mark_positions", "enum_list", "corners the visible synthetic mark may sit in (it cannot be removed)",
+       choices=MARK_POSITIONS),
+)
+RENDER_OPTIONS = (
+    _f("size", "uint", "square render size, one of hello_ok.render.sizes", required=False),
+    _f("jpeg_quality", "uint", "1..95, for frames_jpeg", required=False),
+    _f("mark_position", "enum", "corner of the visible synthetic mark; default bottom-right", required=False,
+       choices=MARK_POSITIONS),
+)
+RENDER_SESSION = (
+    _f("format", "enum", "image encoding of this session's render batches", choices=IMAGE_FORMATS),
+    _f("width", "uint", "pixels"),
+    _f("height", "uint", "pixels"),
+    _f("jpeg_quality", "uint", "JPEG quality; 0 for rgba"),
+    _f("mark_position", "enum", "corner of the visible synthetic mark", choices=MARK_POSITIONS),
+    _f("portrait", "str", "what is rendered: \"uploaded\" or the server's default portrait's name"),
+)
 
 # type -> (role, fields). role: request | reply | stream | error
 MESSAGES: dict[str, tuple[str, tuple[Field, ...]]] = {
@@ -139,6 +166,8 @@ MESSAGES: dict[str, tuple[str, tuple[Field, ...]]] = {
         _f("emotions", "str_list", "accepted values of controls.emotion"),
         _f("heartbeat_ms", "float", "a session with no other stream message for this long gets a heartbeat"),
         _f("limits", "map", "limits that apply to this client", sub=LIMITS),
+        _f("render", "map", "the renderer's options; present only when outputs offer frames_jpeg / frames_rgba "
+                            "(1.1)", required=False, sub=RENDER_INFO),
     )),
     "open": ("request", (
         _f("type", "str"), _ID,
@@ -150,6 +179,13 @@ MESSAGES: dict[str, tuple[str, tuple[Field, ...]]] = {
         _f("controls", "map", "initial controls; missing keys take defaults", required=False,
            sub=CONTROLS_PARTIAL),
         _f("seed", "uint", "seed of the stochastic backend; default random", required=False),
+        _f("portrait", "bin", "image file (JPEG, PNG, WebP, ...) of the face to render, with frames_jpeg / "
+                              "frames_rgba (ZeroMQ: trailing frame 1) (1.1)", required=False),
+        _f("portrait_landmarks", "map", "landmarks of the portrait's face in its pixels, for faces the detector "
+                                        "misses: {points: 468 [x, y(, z)]} or {keypoints: {...}} (1.1)",
+           required=False),
+        _f("render", "map", "render options, with frames_jpeg / frames_rgba (1.1)", required=False,
+           sub=RENDER_OPTIONS),
     )),
     "open_ok": ("reply", (
         _f("type", "str"), _ID, _SESSION,
@@ -163,6 +199,8 @@ MESSAGES: dict[str, tuple[str, tuple[Field, ...]]] = {
         _f("controls", "map", "controls in effect", sub=CONTROLS_FULL),
         _f("lookahead_ms", "float", "audio the backend needs past a frame before it can emit that frame"),
         _SYNTHETIC,
+        _f("render", "map", "what render batches will carry; present only with frames_jpeg / frames_rgba (1.1)",
+           required=False, sub=RENDER_SESSION),
     )),
     "audio": ("request", (
         _f("type", "str"), _ID, _SESSION,
@@ -230,7 +268,7 @@ MESSAGES: dict[str, tuple[str, tuple[Field, ...]]] = {
         _f("seq", "uint", "index of the first frame (same numbering as motion)"),
         _f("n", "uint", "images in the batch"),
         _f("pts_ms", "float", "presentation time of the first image, ms"),
-        _f("format", "enum", "image encoding", choices=("jpeg", "rgba")),
+        _f("format", "enum", "image encoding", choices=IMAGE_FORMATS),
         _f("width", "uint", "pixels"),
         _f("height", "uint", "pixels"),
         _f("images", "bin_list", "n images (ZeroMQ: trailing frames 1..n)"),
@@ -253,7 +291,7 @@ MESSAGES: dict[str, tuple[str, tuple[Field, ...]]] = {
 
 REQUEST_TYPES = tuple(t for t, (role, _) in MESSAGES.items() if role == "request")
 # Binary payloads that the ZeroMQ binding moves out of the map into trailing frames (SPEC.md §8.3).
-ZMQ_PAYLOAD_FIELDS: dict[str, str] = {"audio": "audio", "render": "images"}
+ZMQ_PAYLOAD_FIELDS: dict[str, str] = {"audio": "audio", "render": "images", "open": "portrait"}
 
 
 # ---- validation ------------------------------------------------------------------------------------------------
@@ -278,6 +316,9 @@ def _kind_ok(field: Field, value: Any) -> bool:
         return isinstance(value, list) and all(isinstance(v, bytes) for v in value)
     if k == "str_list":
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if k == "uint_list":
+        return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                                               for v in value)
     if k == "session":
         return isinstance(value, str) and SESSION_ID_RE.match(value) is not None
     if k == "enum":
@@ -410,6 +451,11 @@ def from_zmq_frames(frames: list[bytes], max_bytes: int) -> Any:
             raise ProtocolError("bad_message", f"audio takes exactly 1 trailing frame, got {len(trailing)}",
                                 _maybe_id(msg))
         return {**msg, "audio": trailing[0]}
+    if msg["type"] == "open":    # the portrait is optional: 0 or 1 trailing frames
+        if len(trailing) > 1:
+            raise ProtocolError("bad_message", f"open takes at most 1 trailing frame (the portrait), got "
+                                f"{len(trailing)}", _maybe_id(msg))
+        return {**msg, "portrait": trailing[0]} if trailing else msg
     return {**msg, payload_field: trailing}
 
 
@@ -451,6 +497,7 @@ _JSON_KIND: dict[str, dict] = {
     "bin": {"$ref": "#/$defs/bin"},
     "bin_list": {"type": "array", "items": {"$ref": "#/$defs/bin"}},
     "str_list": {"type": "array", "items": {"type": "string"}},
+    "uint_list": {"type": "array", "items": {"type": "integer", "minimum": 0}},
     "session": {"type": "string", "pattern": SESSION_ID_RE.pattern},
 }
 

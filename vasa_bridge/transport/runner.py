@@ -12,10 +12,14 @@ import sys
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vasa_bridge.runtime.backend import MotionBackend
 from vasa_bridge.transport.errors import SidecarConfigError
-from vasa_bridge.transport.server import JsonLogFormatter, Renderer, ServerConfig, Sidecar, log_event
+from vasa_bridge.transport.server import JsonLogFormatter, ServerConfig, Sidecar, log_event
+
+if TYPE_CHECKING:
+    from vasa_bridge.transport.rendering import RenderService
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,7 @@ class Endpoints:
 
 
 async def run_sidecar(config: ServerConfig, stop: asyncio.Event, backend: MotionBackend | None = None,
-                      renderer: Renderer | None = None, on_ready=None) -> None:
+                      renderer: "RenderService | None" = None, on_ready=None) -> None:
     """Serve until `stop` is set, then drain: every session gets `end` (reason shutdown), sockets close."""
     from vasa_bridge.transport.ws_binding import WsBinding
     from vasa_bridge.transport.zmq_binding import ZmqBinding
@@ -75,7 +79,8 @@ def _announce(e: Endpoints) -> None:
           flush=True)
 
 
-def serve_forever(config: ServerConfig, backend: MotionBackend | None = None, renderer: Renderer | None = None,
+def serve_forever(config: ServerConfig, backend: MotionBackend | None = None,
+                  renderer: "RenderService | None" = None,
                   announce=_announce) -> int:
     """Foreground server: SIGINT/SIGTERM drain the sessions and exit 0."""
 
@@ -94,7 +99,7 @@ class BackgroundServer:
     """A sidecar on its own thread and event loop. Use as a context manager; `.endpoints` once started."""
 
     def __init__(self, config: ServerConfig = ServerConfig(zmq_port=0, zmq_stream_port=0, ws_port=0),
-                 backend: MotionBackend | None = None, renderer: Renderer | None = None) -> None:
+                 backend: MotionBackend | None = None, renderer: "RenderService | None" = None) -> None:
         self.config, self.backend, self.renderer = config, backend, renderer
         self.endpoints: Endpoints | None = None
         self.core: Sidecar | None = None

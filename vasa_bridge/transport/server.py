@@ -24,7 +24,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from vasa_bridge.runtime.backend import MotionBackend, MotionChunk, SessionContr
 from vasa_bridge.transport import messages as m
 from vasa_bridge.transport.errors import SidecarConfigError
 from vasa_bridge.transport.version import parse_version, protocol_version
+
+if TYPE_CHECKING:
+    from vasa_bridge.transport.rendering import RenderService, SessionRenderer
 
 log = logging.getLogger("vasa_bridge.sidecar")
 log.addHandler(logging.NullHandler())  # silent unless `serve` (runner.setup_logging) configures it
@@ -112,15 +115,6 @@ class Binding(Protocol):
     def on_session_closed(self, session: "Session") -> None: ...
 
 
-class Renderer(Protocol):
-    """A portrait renderer plugged into the sidecar: frames in, encoded images out (one per frame)."""
-    format: str  # "jpeg" or "rgba"
-    width: int
-    height: int
-
-    def render(self, frames: np.ndarray) -> list[bytes]: ...
-
-
 @dataclass(eq=False)
 class ClientState:
     key: tuple
@@ -159,6 +153,7 @@ class Session:
     stream_ended: bool = False            # `end` was sent: nothing more goes on this session's stream
     last_activity: float = field(default_factory=time.monotonic)
     last_stream_sent: float = field(default_factory=time.monotonic)
+    render: "SessionRenderer | None" = None   # with output frames_jpeg / frames_rgba
     zmq_subscribed: bool = False
     hold: deque = field(default_factory=deque)  # ZeroMQ stream frames awaiting a subscription
 
@@ -193,7 +188,7 @@ class Sidecar:
     """Protocol logic shared by both bindings."""
 
     def __init__(self, config: ServerConfig, backend: MotionBackend | None = None,
-                 renderer: Renderer | None = None) -> None:
+                 renderer: "RenderService | None" = None) -> None:
         config.check_security()
         self.config = config
         self.backend = backend or default_backend()
@@ -206,6 +201,8 @@ class Sidecar:
         self.frames_total = 0
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vasa-motion")
+        # Portrait prep (face detection + mesh, ~0.1-0.5 s) must not stall the motion worker.
+        self._prep_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vasa-portrait")
         self._step_ms: deque[float] = deque(maxlen=512)
         self._busy: deque[tuple[float, float]] = deque()  # (end time, busy seconds) of recent steps
         self._step_running = False
@@ -218,7 +215,7 @@ class Sidecar:
         if self.backend.latent_dim > 0:
             out.append("latent")
         if self.renderer is not None:
-            out.append(f"frames_{self.renderer.format}")
+            out += self.renderer.outputs()
         return out
 
     def limits(self) -> dict:
@@ -314,7 +311,8 @@ class Sidecar:
                 "fps": float(self.backend.fps), "backend": self.backend.name, "outputs": self.outputs(),
                 "audio_formats": list(m.AUDIO_FORMATS), "sample_rate_hz_min": self.config.sample_rate_hz_min,
                 "sample_rate_hz_max": self.config.sample_rate_hz_max, "emotions": list(EMOTIONS),
-                "heartbeat_ms": float(self.config.heartbeat_ms), "limits": self.limits()}
+                "heartbeat_ms": float(self.config.heartbeat_ms), "limits": self.limits(),
+                **({"render": self.renderer.describe()} if self.renderer is not None else {})}
 
     async def _on_open(self, client: ClientState, msg: dict) -> dict:
         c = self.config
@@ -326,9 +324,15 @@ class Sidecar:
         missing = [o for o in outputs if o not in self.outputs()]
         if missing:
             raise m.ProtocolError("unsupported_output", f"this server cannot produce {', '.join(missing)} "
-                                  f"(backend {self.backend.name}, renderer "
-                                  f"{'none' if self.renderer is None else self.renderer.format}); it offers "
-                                  f"{', '.join(self.outputs())}")
+                                  f"(backend {self.backend.name}, "
+                                  f"{'no renderer: start it with --render' if self.renderer is None else 'renderer on'}"
+                                  f"); it offers {', '.join(self.outputs())}")
+        image_formats = [o[len("frames_"):] for o in outputs if o.startswith("frames_")]
+        if len(image_formats) > 1:
+            raise m.ProtocolError("bad_request", "ask for frames_jpeg or frames_rgba, not both")
+        render_fields = [k for k in ("portrait", "portrait_landmarks", "render") if k in msg]
+        if render_fields and not image_formats:
+            raise m.ProtocolError("bad_request", f"{', '.join(render_fields)} need output frames_jpeg or frames_rgba")
         audio = msg["audio"]
         rate = audio["sample_rate_hz"]
         if not c.sample_rate_hz_min <= rate <= c.sample_rate_hz_max:
@@ -346,6 +350,14 @@ class Sidecar:
             raise m.ProtocolError("session_limit", f"this client has its maximum of {c.max_sessions_per_client} "
                                   "sessions; close some")
         seed = msg.get("seed", secrets.randbits(31))
+        session_render = None
+        if image_formats:
+            self.renderer.check_options(image_formats[0], msg.get("render", {}))
+            session_render = await asyncio.get_running_loop().run_in_executor(
+                self._prep_executor, self.renderer.open_session, image_formats[0], msg.get("render", {}),
+                msg.get("portrait"), msg.get("portrait_landmarks"))
+            if self.draining:
+                raise m.ProtocolError("shutting_down", "the server is shutting down")
         stream = await asyncio.get_running_loop().run_in_executor(
             self._executor, self.backend.new_stream, controls, seed)
         session_id = secrets.token_hex(8)
@@ -353,7 +365,7 @@ class Sidecar:
             session_id = secrets.token_hex(8)
         resampler = StreamingResampler(rate, MODEL_SAMPLE_RATE_HZ)
         session = Session(session_id, client, stream, audio["format"], rate, msg.get("frames_dtype", "f32"),
-                          outputs, controls, resampler)
+                          outputs, controls, resampler, render=session_render)
         self.sessions[session_id] = session
         client.sessions[session_id] = session
         resample_delay_ms = 0.0 if resampler.passthrough else resampler.delay / resampler.up / rate * 1000.0
@@ -364,7 +376,8 @@ class Sidecar:
                 "frames_dtype": session.frames_dtype,
                 "latent_dim": self.backend.latent_dim if "latent" in outputs else 0, "outputs": list(outputs),
                 "audio": {"format": audio["format"], "sample_rate_hz": rate}, "controls": controls.to_dict(),
-                "lookahead_ms": float(self.backend.lookahead_ms + resample_delay_ms), "synthetic": True}
+                "lookahead_ms": float(self.backend.lookahead_ms + resample_delay_ms), "synthetic": True,
+                **({"render": session_render.describe()} if session_render is not None else {})}
 
     def _take_audio_tokens(self, client: ClientState, seconds: float, request_id: int, session_id: str) -> None:
         c = self.config
@@ -480,7 +493,7 @@ class Sidecar:
         log_event("session_end", session=session.id, reason=reason, frames_total=session.next_seq,
                   duration_ms=round(session.received_ms, 1))
 
-    def _publish_chunk(self, session: Session, chunk: MotionChunk) -> None:
+    def _publish_chunk(self, session: Session, chunk: MotionChunk, images: list[bytes] | None) -> None:
         n = len(chunk.frames)
         if n == 0 or session.closed:
             return
@@ -493,12 +506,11 @@ class Sidecar:
             msg["latent"] = np.ascontiguousarray(chunk.latent, "<f4").tobytes()
         msg["synthetic"] = True
         self._send_stream(session, msg)
-        if self.renderer is not None and any(o.startswith("frames_") for o in session.outputs):
-            images = self.renderer.render(chunk.frames)
+        if session.render is not None and images:
+            r = session.render
             self._send_stream(session, {"type": "render", "session": session.id, "seq": session.next_seq, "n": n,
-                                        "pts_ms": msg["pts_ms"], "format": self.renderer.format,
-                                        "width": self.renderer.width, "height": self.renderer.height,
-                                        "images": images, "synthetic": True})
+                                        "pts_ms": msg["pts_ms"], "format": r.format, "width": r.width,
+                                        "height": r.height, "images": images, "synthetic": True})
         session.next_seq += n
         self.frames_total += n
 
@@ -519,8 +531,9 @@ class Sidecar:
             session.pending_controls.clear()
         return work
 
-    def _run_step(self, work: list[_Work]) -> tuple[dict, dict, float]:
-        """Worker thread: feed every stream, then one batched backend step. Per-session failures are isolated."""
+    def _run_step(self, work: list[_Work]) -> tuple[dict, dict, dict, float]:
+        """Worker thread: feed every stream, one batched backend step, then the rendering sessions' images.
+        Per-session failures are isolated."""
         t0 = time.perf_counter()
         failures: dict[Session, str] = {}
         ready = []
@@ -553,7 +566,15 @@ class Sidecar:
                     out.update(self.backend.step([s.stream]))
                 except Exception as e:
                     failures[s] = f"{type(e).__name__}: {e}"
-        return out, failures, time.perf_counter() - t0
+        images: dict[Session, list[bytes]] = {}
+        for s in ready:
+            chunk = out.get(s.stream)
+            if s.render is not None and chunk is not None and len(chunk.frames) and s not in failures:
+                try:
+                    images[s] = s.render.render(chunk.frames)
+                except Exception as e:
+                    failures[s] = f"renderer: {type(e).__name__}: {e}"
+        return out, images, failures, time.perf_counter() - t0
 
     async def _engine(self) -> None:
         loop = asyncio.get_running_loop()
@@ -568,7 +589,7 @@ class Sidecar:
                 continue
             self._step_running = True
             try:
-                out, failures, busy_s = await loop.run_in_executor(self._executor, self._run_step, work)
+                out, images, failures, busy_s = await loop.run_in_executor(self._executor, self._run_step, work)
             finally:
                 self._step_running = False
             self._step_ms.append(busy_s * 1000.0)
@@ -589,7 +610,7 @@ class Sidecar:
                     continue
                 chunk = out.get(session.stream)
                 if chunk is not None:
-                    self._publish_chunk(session, chunk)
+                    self._publish_chunk(session, chunk, images.get(session))
                 if item.flush and session.end_requested and not session.closed:
                     self._send_stream(session, {"type": "end", "session": session.id, "reason": "end_of_audio",
                                                 "frames_total": session.next_seq,
@@ -616,8 +637,17 @@ class Sidecar:
                     self.clients.pop(client.key, None)
 
     def start_tasks(self) -> None:
+        if self.renderer is not None:
+            self._prep_executor.submit(self._warm_renderer)
         self._tasks = [asyncio.create_task(self._engine(), name="vasa-engine"),
                        asyncio.create_task(self._housekeeping(), name="vasa-housekeeping")]
+
+    def _warm_renderer(self) -> None:
+        try:
+            self.renderer.warm_up()
+            log_event("renderer_ready")
+        except Exception:  # the demo portrait failing must not stop a server whose clients upload their own
+            log.exception("renderer_warm_up_failed")
 
     async def drain(self, timeout_s: float = 5.0) -> None:
         """Stop taking sessions, run the audio already received through the backend, end every session."""
@@ -637,3 +667,4 @@ class Sidecar:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._executor.shutdown(wait=True)
+        self._prep_executor.shutdown(wait=True)

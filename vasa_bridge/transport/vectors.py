@@ -20,6 +20,11 @@ from vasa_bridge.transport.version import PACKAGE_PROTOCOL_DIR, protocol_dir, pr
 
 SESSION = "5e55a0f1c0ffee42"
 INSTANCE = "1a2b3c4d5e6f7081"
+# A 1x1 PNG (one skin-coloured pixel): the bytes a client uploads as open.portrait.
+PORTRAIT_PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415478"
+                             "9c633831ad0200040001d7b8d30e080000000049454e44ae426082")
+# The first bytes of a JPEG (SOI, APP0/JFIF header): a render batch's image as clients receive it, shortened.
+JPEG_HEAD = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")
 
 
 def _motion_frames(n: int) -> np.ndarray:
@@ -55,6 +60,16 @@ def build_vectors() -> dict[str, dict]:
                      "audio_formats": ["pcm16", "f32"], "sample_rate_hz_min": 8000, "sample_rate_hz_max": 96000,
                      "emotions": ["neutral", "happy", "sad", "angry", "surprised"], "heartbeat_ms": 1000.0,
                      "limits": limits},
+        "hello_ok_render": {"type": "hello_ok", "id": 1, "protocol": v, "server": "vasa_bridge 0.1.0",
+                            "instance": INSTANCE, "synthetic": True,
+                            "motion_layout_version": layout.MOTION_LAYOUT_VERSION, "fps": 25.0,
+                            "backend": "motion-diffusion", "outputs": ["motion", "latent", "frames_jpeg", "frames_rgba"],
+                            "audio_formats": ["pcm16", "f32"], "sample_rate_hz_min": 8000,
+                            "sample_rate_hz_max": 96000, "emotions": ["neutral", "happy", "sad", "angry", "surprised"],
+                            "heartbeat_ms": 1000.0, "limits": limits,
+                            "render": {"sizes": [256, 512], "formats": ["jpeg", "rgba"], "default_size": 256,
+                                       "jpeg_quality": 85, "default_portrait": True, "max_portrait_pixels": 40000000,
+                                       "mark_positions": ["bottom-right", "bottom-left", "top-right", "top-left"]}},
         "open": {"type": "open", "id": 2, "audio": {"format": "pcm16", "sample_rate_hz": 48000},
                  "outputs": ["motion"], "fps": 25.0, "frames_dtype": "f32",
                  "controls": {"emotion": "happy", "emotion_intensity": 0.5, "gaze_yaw_rad": 0.1}, "seed": 7},
@@ -63,6 +78,20 @@ def build_vectors() -> dict[str, dict]:
                     "frames_dtype": "f32", "latent_dim": 0, "outputs": ["motion"],
                     "audio": {"format": "pcm16", "sample_rate_hz": 48000}, "controls": _controls_full(),
                     "lookahead_ms": 20.0, "synthetic": True},
+        "open_portrait": {"type": "open", "id": 2, "audio": {"format": "f32", "sample_rate_hz": 16000},
+                          "outputs": ["motion", "frames_jpeg"], "seed": 7,
+                          "render": {"size": 512, "jpeg_quality": 80, "mark_position": "top-left"},
+                          "portrait": PORTRAIT_PNG},
+        "open_ok_render": {"type": "open_ok", "id": 2, "session": SESSION, "fps": 25.0,
+                           "channel_names": list(layout.CHANNEL_NAMES),
+                           "motion_layout_version": layout.MOTION_LAYOUT_VERSION, "frames_dtype": "f32",
+                           "latent_dim": 0, "outputs": ["motion", "frames_jpeg"],
+                           "audio": {"format": "f32", "sample_rate_hz": 16000},
+                           "controls": {**_controls_full(), "emotion": "neutral", "emotion_intensity": 1.0,
+                                        "gaze_yaw_rad": None},
+                           "lookahead_ms": 60.0, "synthetic": True,
+                           "render": {"format": "jpeg", "width": 512, "height": 512, "jpeg_quality": 80,
+                                      "mark_position": "top-left", "portrait": "uploaded"}},
         "audio": {"type": "audio", "id": 3, "session": SESSION, "audio": pcm16},
         "audio_ok": {"type": "audio_ok", "id": 3, "session": SESSION, "received_ms": 0.16666666666666666},
         "end_audio": {"type": "end_audio", "id": 4, "session": SESSION},
@@ -85,6 +114,9 @@ def build_vectors() -> dict[str, dict]:
         "error_rate_limited": {"type": "error", "id": 9, "code": "rate_limited",
                                "message": "audio faster than 64x real time; chunk dropped", "session": SESSION,
                                "retry_after_ms": 250.0},
+        "error_invalid_portrait": {"type": "error", "id": 2, "code": "invalid_portrait",
+                                   "message": "no face found in bytes. For paintings, cartoons or unusual photos pass "
+                                              "a landmarks file: open.portrait_landmarks (see docs/renderer.md)"},
         "error_undecodable": {"type": "error", "id": None, "code": "bad_message",
                               "message": "not a single msgpack value"},
         "motion": {"type": "motion", "session": SESSION, "seq": 10, "n": 3, "pts_ms": 400.0,
@@ -96,6 +128,8 @@ def build_vectors() -> dict[str, dict]:
                               "latent": latent2.astype("<f4").tobytes(), "synthetic": True},
         "render": {"type": "render", "session": SESSION, "seq": 10, "n": 1, "pts_ms": 400.0, "format": "rgba",
                    "width": 2, "height": 1, "images": [rgba_2x1], "synthetic": True},
+        "render_jpeg": {"type": "render", "session": SESSION, "seq": 12, "n": 2, "pts_ms": 480.0, "format": "jpeg",
+                        "width": 512, "height": 512, "images": [JPEG_HEAD, JPEG_HEAD], "synthetic": True},
         "end": {"type": "end", "session": SESSION, "reason": "end_of_audio", "frames_total": 25,
                 "duration_ms": 1000.0},
         "heartbeat": {"type": "heartbeat", "session": SESSION, "next_seq": 25, "received_ms": 1000.0,
