@@ -109,9 +109,16 @@ def _gauss(f: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
 def polygon_mask(poly_xy: np.ndarray, h: int, w: int) -> np.ndarray:
     """(H, W) bool: pixel centres inside a polygon (even-odd rule)."""
     from matplotlib.path import Path as MplPath
-    ys, xs = np.mgrid[0:h, 0:w]
+    out = np.zeros((h, w), bool)
+    # Only pixel centres inside the polygon's bounding box can be inside it: test those (features are small).
+    x0, y0 = np.clip(np.floor(poly_xy.min(0) - 0.5).astype(int), 0, [w, h])
+    x1, y1 = np.clip(np.ceil(poly_xy.max(0) + 0.5).astype(int), 0, [w, h])
+    if x1 <= x0 or y1 <= y0:
+        return out
+    ys, xs = np.mgrid[y0:y1, x0:x1]
     pts = np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], axis=1)
-    return MplPath(poly_xy).contains_points(pts).reshape(h, w)
+    out[y0:y1, x0:x1] = MplPath(poly_xy).contains_points(pts).reshape(y1 - y0, x1 - x0)
+    return out
 
 
 def build_blendshape_basis(f: np.ndarray) -> np.ndarray:
@@ -301,13 +308,23 @@ def build_rig(portrait: Portrait) -> Rig:
     cx = x0 + 0.5 + np.arange(wc) * (x1 - x0 - 1) / max(wc - 1, 1)
     ys, xs = np.meshgrid(cy, cx, indexing="ij")
     q = np.stack([xs.ravel(), ys.ravel()], axis=1)
-    simplex = tri.find_simplex(q)
+    # matplotlib's trapezoid-map finder: scipy's find_simplex falls back to brute force for every grid point
+    # outside the hull (the ROI corners), which took seconds at 512.
+    from matplotlib.tri import Triangulation
+    simplex = Triangulation(vertices[:, 0], vertices[:, 1], tri.simplices).get_trifinder()(q[:, 0], q[:, 1])
     inside = simplex >= 0
-    tr = tri.transform[simplex]                           # (P, 3, 2)
-    b2 = np.einsum("pij,pj->pi", tr[:, :2], q - tr[:, 2])
+    cols = tri.simplices[np.maximum(simplex, 0)]          # (P, 3)
+    # Barycentric coordinates: (l0, l1) = T⁻¹ (q − v2) with T = [v0 − v2, v1 − v2] (what scipy's
+    # Delaunay.transform holds, but that property took seconds to build for every simplex).
+    v = vertices[cols]                                    # (P, 3, 2)
+    t = np.stack([v[:, 0] - v[:, 2], v[:, 1] - v[:, 2]], axis=2)            # (P, 2, 2), columns = edges
+    det = t[:, 0, 0] * t[:, 1, 1] - t[:, 0, 1] * t[:, 1, 0]
+    det = np.where(np.abs(det) > 1e-12, det, np.inf)     # degenerate triangles: weights 0
+    d = q - v[:, 2]
+    b2 = np.stack([(t[:, 1, 1] * d[:, 0] - t[:, 0, 1] * d[:, 1]) / det,
+                   (t[:, 0, 0] * d[:, 1] - t[:, 1, 0] * d[:, 0]) / det], axis=1)
     bary = np.concatenate([b2, 1 - b2.sum(1, keepdims=True)], axis=1)   # (P, 3)
     bary[~inside] = 0.0
-    cols = tri.simplices[np.maximum(simplex, 0)]          # (P, 3)
     rows = np.repeat(np.arange(len(q)), 3)
 
     # Feather (on the field grid): 1 inside the inner ring, fading to 0 at the outer ring.
