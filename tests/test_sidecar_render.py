@@ -210,3 +210,19 @@ def test_a_failing_render_ends_only_its_own_session():
             assert sum(len(b.images) for b in good_batches if isinstance(b, RenderBatch)) == 20
             assert client.status()["sessions"] >= 1      # the server is still there
 
+
+
+def test_stream_command_writes_the_streamed_images_as_an_mp4(tmp_path, capsys):
+    import soundfile as sf
+
+    from vasa_bridge.cli import main
+    from vasa_bridge.render.video import probe_mp4
+
+    wav = tmp_path / "line.wav"
+    sf.write(wav, speech_like(1.0, rate=22050), 22050)
+    mp4, csv = tmp_path / "stream.mp4", tmp_path / "stream.csv"
+    assert main(["stream", str(wav), "--local", "--speed", "0", "--video", str(mp4), "--out", str(csv)]) == 0
+    assert "25 rendered frames" in capsys.readouterr().out
+    info = probe_mp4(mp4)
+    assert info["video_frames"] == 25 and info["has_audio"] == 1.0
+    assert abs(info["audio_duration_s"] - 1.0) < 0.05

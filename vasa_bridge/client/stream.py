@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vasa_bridge.client.core import DEFAULT_WS_URL, DEFAULT_ZMQ_URL, AsyncClient, MotionBatch
+from vasa_bridge.client.core import DEFAULT_WS_URL, DEFAULT_ZMQ_URL, AsyncClient, MotionBatch, RenderBatch
 from vasa_bridge.motion.clip import MotionClip
 from vasa_bridge.transport.errors import ServerError
 
@@ -21,6 +21,8 @@ class StreamResult:
     batches: list[MotionBatch] = field(default_factory=list)
     motion_wire_bytes: int = 0
     end: dict | None = None
+    renders: list[RenderBatch] = field(default_factory=list)      # with rendered frames asked for
+    render_latency_ms: np.ndarray = field(default_factory=lambda: np.zeros(0))   # as chunk_latency_ms, images
 
     @property
     def bytes_per_frame(self) -> float:
@@ -32,15 +34,20 @@ class StreamResult:
 
 async def stream_audio(client: AsyncClient, samples: np.ndarray, sample_rate_hz: int, *, speed: float = 1.0,
                        chunk_ms: float = 40.0, audio_format: str = "pcm16", controls: dict | None = None,
-                       seed: int | None = None, frames_dtype: str = "f32", timeout_s: float = 10.0
-                       ) -> StreamResult:
+                       seed: int | None = None, frames_dtype: str = "f32", timeout_s: float = 10.0,
+                       image_format: str | None = None, portrait: "bytes | str | Path | None" = None,
+                       render: dict | None = None) -> StreamResult:
     """Open a session, push `samples` in chunks paced at `speed` x real time (0 = as fast as allowed), end the
-    audio, and gather every motion batch until `end`."""
+    audio, and gather every motion batch (and, with `image_format` "jpeg" or "rgba", every render batch of the
+    `portrait`) until `end`."""
+    outputs = ["motion"] + ([f"frames_{image_format}"] if image_format else [])
     session = await client.open(sample_rate_hz=sample_rate_hz, audio_format=audio_format, controls=controls,
-                                seed=seed, frames_dtype=frames_dtype)
+                                seed=seed, frames_dtype=frames_dtype, outputs=outputs, portrait=portrait,
+                                render=render)
     chunk = max(1, int(round(sample_rate_hz * chunk_ms / 1000.0)))
     sent: list[tuple[float, int]] = []  # (perf_counter at send, cumulative samples after this chunk)
     batches: list[MotionBatch] = []
+    renders: list[RenderBatch] = []
 
     async def produce() -> None:
         t0 = time.perf_counter()
@@ -63,7 +70,7 @@ async def stream_audio(client: AsyncClient, samples: np.ndarray, sample_rate_hz:
 
     async def consume() -> None:
         async for batch in session.batches(timeout_s):
-            batches.append(batch)
+            (batches if isinstance(batch, MotionBatch) else renders).append(batch)
 
     consumer = asyncio.create_task(consume())
     try:
@@ -77,22 +84,27 @@ async def stream_audio(client: AsyncClient, samples: np.ndarray, sample_rate_hz:
     except ServerError:
         pass
     frames = np.concatenate([b.frames for b in batches]) if batches else np.zeros((0, 60), np.float32)
-    received_s = np.concatenate([np.full(len(b.frames), b.received_s) for b in batches]) if batches else \
-        np.zeros(0)
-    # Latency per chunk: frames k with (k + 1) / fps + lookahead <= the audio sent so far are what the chunk
-    # completed; its latency is from sending it to receiving the last of those frames.
     lookahead_s = session.info["lookahead_ms"] / 1000.0
-    latencies, done_before = [], 0
-    for t_send, n_samples in sent:
-        ready = int(np.floor((n_samples / sample_rate_hz - lookahead_s) * session.fps + 1e-9))
-        ready = min(ready, len(frames))
-        if ready > done_before:
-            latencies.append((received_s[ready - 1] - t_send) * 1000.0)
-            done_before = ready
+
+    def chunk_latencies(arrivals: list[tuple[int, float]]) -> np.ndarray:
+        """Per chunk: frames k with (k + 1) / fps + lookahead <= the audio sent so far are what the chunk
+        completed; its latency is from sending it to receiving the last of those frames (or their images)."""
+        received_s = np.concatenate([np.full(n, t) for n, t in arrivals]) if arrivals else np.zeros(0)
+        latencies, done_before = [], 0
+        for t_send, n_samples in sent:
+            ready = int(np.floor((n_samples / sample_rate_hz - lookahead_s) * session.fps + 1e-9))
+            ready = min(ready, len(received_s))
+            if ready > done_before:
+                latencies.append((received_s[ready - 1] - t_send) * 1000.0)
+                done_before = ready
+        return np.asarray(latencies)
+
     clip = MotionClip(frames, session.fps, {"synthetic": True, "source": "vasa_bridge sidecar",
                                             "backend": client.hello.get("backend"), "binding": client.binding,
                                             "session": session.id})
-    return StreamResult(clip, np.asarray(latencies), batches, session.motion_bytes, session.end)
+    return StreamResult(clip, chunk_latencies([(len(b.frames), b.received_s) for b in batches]), batches,
+                        session.motion_bytes, session.end, renders,
+                        chunk_latencies([(len(b.images), b.received_s) for b in renders]))
 
 
 def read_audio_native(path: str | Path) -> tuple[np.ndarray, int]:
@@ -126,14 +138,18 @@ def stream_file(path: str | Path, url: str | None = None, *, ws: bool = False, s
 
 def stream_file_result(path: str | Path, url: str | None = None, *, ws: bool = False, speed: float = 1.0,
                        chunk_ms: float = 40.0, controls: dict | None = None, seed: int | None = None,
-                       token: str | None = None, timeout_s: float = 10.0) -> StreamResult:
+                       token: str | None = None, timeout_s: float = 10.0, image_format: str | None = None,
+                       portrait: "str | Path | None" = None, render: dict | None = None) -> StreamResult:
+    """As `stream_file`, with the whole StreamResult; `image_format` asks for rendered frames too (the private
+    sidecar of `url=None` then runs the renderer)."""
     samples, rate = read_audio_native(path)
 
     async def run(target: str, stream_url: str | None = None) -> StreamResult:
         client = await AsyncClient.connect(target, stream_url=stream_url, token=token, timeout_s=timeout_s)
         try:
             result = await stream_audio(client, samples, rate, speed=speed, chunk_ms=chunk_ms, controls=controls,
-                                        seed=seed, timeout_s=timeout_s)
+                                        seed=seed, timeout_s=timeout_s, image_format=image_format,
+                                        portrait=portrait, render=render)
         finally:
             await client.close()
         result.clip.metadata.update({"latency_ms_p50": result.latency_ms(50), "latency_ms_p95": result.latency_ms(95),
@@ -144,7 +160,12 @@ def stream_file_result(path: str | Path, url: str | None = None, *, ws: bool = F
         return asyncio.run(run(url))
     from vasa_bridge.transport.runner import BackgroundServer
 
-    with BackgroundServer() as server:
+    renderer = None
+    if image_format:
+        from vasa_bridge.transport.rendering import RenderService
+
+        renderer = RenderService()
+    with BackgroundServer(renderer=renderer) as server:
         endpoints = server.endpoints
         if ws:
             return asyncio.run(run(endpoints.ws_url))

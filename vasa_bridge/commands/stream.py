@@ -1,9 +1,14 @@
-"""`vasa-bridge stream SPEECH.wav`: play a speech file into a sidecar session and save the motion that comes back."""
+"""`vasa-bridge stream SPEECH.wav`: play a speech file into a sidecar session and save the motion that comes back
+(and, with --video, the rendered frames of a portrait as an mp4)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+import numpy as np
+
+from vasa_bridge.errors import VasaBridgeError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--emotion", default=None, help="initial emotion control")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--out", default="out/stream.csv", help="clip to write (.csv Live Link Face, or .json)")
+    parser.add_argument("--video", metavar="MP4", help="also ask for rendered frames (the server needs --render; "
+                        "--local has it) and write them with the audio to this mp4")
+    parser.add_argument("--portrait", help="face image to upload for --video (default: the server's demo portrait)")
+    parser.add_argument("--render-size", type=int, default=None, choices=(256, 512), help="render size for --video")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,8 +38,12 @@ def run(args: argparse.Namespace) -> int:
     if args.url and args.url.startswith("ws"):
         args.ws = True
     controls = {"emotion": args.emotion} if args.emotion else None
+    if args.portrait and not args.video:
+        raise VasaBridgeError("--portrait is for --video (rendered frames)")
+    render = {"size": args.render_size} if args.render_size else None
     result = stream_file_result(args.audio, url, ws=args.ws, speed=args.speed, chunk_ms=args.chunk_ms,
-                                controls=controls, seed=args.seed, token=args.token)
+                                controls=controls, seed=args.seed, token=args.token,
+                                image_format="jpeg" if args.video else None, portrait=args.portrait, render=render)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     clip_io.write_clip(result.clip, out)
@@ -38,5 +51,30 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(result.clip)} frames ({result.clip.duration_s:.2f} s) over {md['binding']} -> {out}; "
           f"latency p50 {md['latency_ms_p50']:.1f} ms, p95 {md['latency_ms_p95']:.1f} ms; "
           f"{md['bytes_per_frame']:.0f} bytes/frame; synthetic")
+    if args.video:
+        written = write_rendered_video(result, args.audio, args.video)
+        print(f"{written} rendered frames -> {args.video}; image latency p50 "
+              f"{np.percentile(result.render_latency_ms, 50):.1f} ms, p95 "
+              f"{np.percentile(result.render_latency_ms, 95):.1f} ms")
     return 0
+
+
+def write_rendered_video(result: "object", audio_path: str, mp4_path: str) -> int:
+    """The JPEG frames a session streamed, in seq order, muxed with the speech into an mp4 (marked synthetic)."""
+    from vasa_bridge.audio import load_audio
+    from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
+    from vasa_bridge.motion import layout
+    from vasa_bridge.render.video import write_mp4
+
+    renders = sorted(result.renders, key=lambda b: b.seq)
+    expected = sum(len(b.frames) for b in result.batches)
+    got = sum(len(b.images) for b in renders)
+    if got != expected:
+        raise VasaBridgeError(f"the stream carried {got} images for {expected} motion frames")
+
+    def batches():
+        for batch in renders:
+            yield np.stack([batch.decode(i) for i in range(len(batch.images))])
+
+    return write_mp4(mp4_path, batches(), layout.FPS, load_audio(audio_path), MODEL_SAMPLE_RATE_HZ)
 
