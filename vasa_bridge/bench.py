@@ -71,8 +71,10 @@ def bench_sidecar(quick: bool = False) -> tuple[dict[str, float], Rows]:
 
 
 def bench_render(quick: bool = False) -> tuple[dict[str, float], Rows]:
-    """Batched portrait rendering on the astronaut, one torch thread (see render/bench.py for why)."""
+    """Batched portrait rendering on the astronaut, one torch thread (see render/bench.py for why), and rendered
+    frames streamed by the sidecar."""
     from vasa_bridge.render.bench import render_fps
+    from vasa_bridge.transport.bench import REALTIME_P95_LIMIT_MS
 
     figures: dict[str, float] = {}
     rows: Rows = []
@@ -83,6 +85,16 @@ def bench_render(quick: bool = False) -> tuple[dict[str, float], Rows]:
         rows.append((f"render {size}×{size}", f"{r[f'render_fps_{size}']:.0f} fps",
                      f"batch {int(r['batch'])}, 1 thread, {r[f'render_cpu_ms_per_frame_{size}']:.1f} CPU ms/frame"
                      + ("; goal ≥ 60 fps" if size == 512 else "")))
+    from vasa_bridge.transport.bench import render_stream_bench
+
+    f = render_stream_bench(quick=quick, log=lambda *_: None)
+    figures.update(f)
+    for size in (256, 512):
+        rows.append((f"rendered stream {size}², chunk→image p95", f"{f[f'render_stream_latency_ms_p95_{size}']:.0f} ms",
+                     f"one session, 40 ms chunks, JPEG q85 ≈ {f[f'render_stream_bytes_per_image_{size}'] / 1000:.0f} kB; "
+                     f"its motion p95 {f[f'render_stream_motion_latency_ms_p95_{size}']:.0f} ms"))
+    rows.append(("rendering sessions in real time (256², JPEG)", f"{f['render_sessions_realtime_256']}",
+                 f"one sidecar on 2 cores, image p95 < {REALTIME_P95_LIMIT_MS:.0f} ms"))
     return figures, rows
 
 

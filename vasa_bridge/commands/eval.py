@@ -13,7 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the runtime's)")
     parser.add_argument("--sampler", default=None, choices=("ddim", "dpmpp_2m"))
     parser.add_argument("--guidance-scale", type=float, default=2.0, help="classifier-free guidance scale")
-    parser.add_argument("--corpus", default=None, help="also evaluate a built corpus' held-out (test) split")
+    parser.add_argument("--corpus", default=None, help="also evaluate each held-out voice of a built corpus' "
+                        "test split (--lines per voice)")
     parser.add_argument("--out", default="out/eval", help="folder for eval.png and eval.json")
     parser.add_argument("--no-controls", action="store_true", help="skip the control-adherence runs")
 
@@ -34,8 +35,13 @@ def run(args: argparse.Namespace) -> int:
                                                    controls=_neutral()),
             "held-out language de": synth_pairs(args.lines, 9002, "heldout-language", corrupt=False,
                                                 controls=_neutral())}
-    if args.corpus:
-        sets["corpus test split"] = corpus_pairs(args.corpus, "test", max_items=args.lines)
+    if args.corpus:   # every held-out corpus voice on its own: neural voices are where audio-only models slip
+        by_voice: dict[str, list] = {}
+        for pair in corpus_pairs(args.corpus, "test"):
+            group = by_voice.setdefault(f"corpus held-out {pair.voice}", [])
+            if len(group) < args.lines:
+                group.append(pair)
+        sets.update(sorted(by_voice.items()))
     results = {}
     for i, (name, pairs) in enumerate(sets.items()):
         results[name] = evaluate_set(backend, pairs, streamed=(i == 0), guidance_scale=args.guidance_scale)

@@ -105,3 +105,47 @@ def sidecar_bench(quick: bool = False, log=print) -> dict:
         out["sessions_realtime_limit_ms_p95"] = REALTIME_P95_LIMIT_MS
     return out
 
+
+async def _rendering_streams(server: SubprocessServer, n_sessions: int, seconds: float, size: int
+                             ) -> list[StreamResult]:
+    e = server.endpoints
+    client = await AsyncClient.connect(e.zmq_url, stream_url=e.zmq_stream_url, timeout_s=60.0)
+    try:
+        return await asyncio.gather(*[
+            stream_audio(client, _speech_like(seconds, seed=i), SAMPLE_RATE_HZ, speed=1.0, chunk_ms=40,
+                         timeout_s=60, image_format="jpeg", render={"size": size}) for i in range(n_sessions)])
+    finally:
+        await client.close()
+
+
+def render_stream_bench(quick: bool = False, log=print) -> dict:
+    """Rendered frames on the stream (`serve --render`, amplitude motion so the renderer is what is measured):
+    chunk → image latency for one session at 256 and 512, and how many 256² JPEG sessions stay in real time."""
+    seconds = 3.0 if quick else 6.0
+    config = ServerConfig(zmq_port=0, zmq_stream_port=0, ws_port=0, max_sessions=256)
+    out: dict = {}
+    server = SubprocessServer(config, cpus=_server_cpus(), render=True).start(timeout_s=120.0)  # torch import
+    try:
+        asyncio.run(_rendering_streams(server, 1, 0.5, 256))          # waits for the demo portrait's prep
+        asyncio.run(_rendering_streams(server, 1, 0.5, 512))
+        for size in (256, 512):
+            r = asyncio.run(_rendering_streams(server, 1, seconds, size))[0]
+            out[f"render_stream_latency_ms_p95_{size}"] = round(float(np.percentile(r.render_latency_ms, 95)), 1)
+            out[f"render_stream_motion_latency_ms_p95_{size}"] = round(r.latency_ms(95), 1)
+            out[f"render_stream_bytes_per_image_{size}"] = round(
+                float(np.mean([len(img) for b in r.renders for img in b.images])), 0)
+            log(f"{size}: image latency p95 {out[f'render_stream_latency_ms_p95_{size}']} ms")
+        best = 0
+        for n in ((1, 2, 4) if quick else (1, 2, 4, 6, 8, 12, 16)):
+            results = asyncio.run(_rendering_streams(server, n, 3.0 if quick else 4.0, 256))
+            p95 = float(np.percentile(np.concatenate([r.render_latency_ms for r in results]), 95))
+            complete = all(sum(len(b.images) for b in r.renders) == len(r.clip) > 0 for r in results)
+            log(f"{n} rendering sessions: image latency p95 {p95:.0f} ms, all images: {complete}")
+            if not complete or p95 > REALTIME_P95_LIMIT_MS:
+                break
+            best = n
+        out["render_sessions_realtime_256"] = best
+    finally:
+        server.stop()
+    return out
+

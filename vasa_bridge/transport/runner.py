@@ -156,8 +156,9 @@ class SubprocessServer:
     tests and the benchmark measure, so client work in the measuring process does not slow the server."""
 
     def __init__(self, config: ServerConfig = ServerConfig(zmq_port=0, zmq_stream_port=0, ws_port=0),
-                 cpus: set[int] | None = None) -> None:
-        self.config, self.cpus = config, cpus
+                 cpus: set[int] | None = None, render: bool = False) -> None:
+        """`render`: plug in the portrait renderer (default RenderConfig), as `serve --render` does."""
+        self.config, self.cpus, self.render = config, cpus, render
         self.endpoints: Endpoints | None = None
         self.proc: subprocess.Popen | None = None
 
@@ -168,7 +169,8 @@ class SubprocessServer:
         repo = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
         self.proc = subprocess.Popen([sys.executable, "-m", "vasa_bridge.transport.runner",
-                                      json.dumps(asdict(self.config))], stdout=subprocess.PIPE,
+                                      json.dumps(asdict(self.config))] + (["--render"] if self.render else []),
+                                     stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True, env=env)
         if self.cpus:
             os.sched_setaffinity(self.proc.pid, self.cpus)
@@ -208,4 +210,9 @@ class SubprocessServer:
 
 if __name__ == "__main__":  # the child of SubprocessServer: config JSON in argv[1], endpoints JSON on stdout
     _config = ServerConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(sys.argv[1]).items()})
-    sys.exit(serve_forever(_config, announce=lambda e: print(json.dumps(asdict(e)), flush=True)))
+    _renderer = None
+    if "--render" in sys.argv[2:]:
+        from vasa_bridge.transport.rendering import RenderService
+
+        _renderer = RenderService()
+    sys.exit(serve_forever(_config, renderer=_renderer, announce=lambda e: print(json.dumps(asdict(e)), flush=True)))
