@@ -181,7 +181,13 @@ static class Harness
         return w.ToArray();
     }
 
-    static readonly Dictionary<string, string> PayloadField = new Dictionary<string, string> { { "audio", "audio" }, { "render", "images" } };
+    /// <summary>Fields the ZeroMQ binding moves out of the map into trailing frames (SPEC.md §8.3).</summary>
+    static readonly Dictionary<string, string> PayloadField = new Dictionary<string, string>
+    {
+        { "audio", "audio" },      // exactly 1 frame
+        { "open", "portrait" },    // 0 or 1 frame (1.1): only when a portrait is sent
+        { "render", "images" },    // exactly n frames
+    };
 
     static void Vectors(string dir)
     {
@@ -194,7 +200,8 @@ static class Harness
             string name = Path.GetFileNameWithoutExtension(path);
             byte[] raw = File.ReadAllBytes(path);
             object decoded = Decode(raw);
-            object expected = FromJsonForm(Json.Parse(File.ReadAllText(Path.ChangeExtension(path, ".json"))));
+            // Numeric arrays stay lists of long/double (hello_ok_render.render.sizes is [256, 512] of uints).
+            object expected = FromJsonForm(Json.Parse(File.ReadAllText(Path.ChangeExtension(path, ".json")), false));
             string diff;
             Check(Same(decoded, expected, name, out diff), "vector " + name + " decodes to its JSON", diff ?? "");
             byte[] reencoded = Encode(expected);
@@ -218,12 +225,25 @@ static class Harness
             // join: frames -> logical message
             var joined = (MsgPackMap)Decode(frames[mapFrame]);
             string field;
+            List<byte[]> payload = frames.Skip(mapFrame + 1).ToList();
             if (PayloadField.TryGetValue(type, out field))
             {
-                List<byte[]> payload = frames.Skip(mapFrame + 1).ToList();
-                joined[field] = type == "audio" ? (object)payload[0] : payload.Cast<object>().ToList();
+                if (type == "render")
+                {
+                    Check(payload.Count == (long)logical["n"], "vector " + name + " has n image frames", payload.Count + " frames");
+                    joined[field] = payload.Cast<object>().ToList();
+                }
+                else
+                {
+                    bool optional = type == "open";
+                    Check(payload.Count == 1 || (optional && payload.Count == 0), "vector " + name + " has " + (optional ? "0 or 1" : "1") + " payload frame",
+                          payload.Count + " frames");
+                    if (payload.Count > 0) joined[field] = payload[0];
+                }
+                Check(!joined.ContainsKey(field) || !((MsgPackMap)Decode(frames[mapFrame])).ContainsKey(field),
+                      "vector " + name + " does not also carry '" + field + "' in its map frame");
             }
-            else Check(frames.Count == mapFrame + 1, "vector " + name + " has no trailing frames");
+            else Check(payload.Count == 0, "vector " + name + " has no trailing frames");
             Check(Same(joined, logical, name, out diff) && joined.Count == logical.Count, "vector " + name + " ZeroMQ frames join to the message", diff ?? "");
             // split: logical message -> frame bytes
             var split = new MsgPackMap();
@@ -232,7 +252,80 @@ static class Harness
 
             if (type == "motion") CheckMotionVector(name, logical, frames[mapFrame]);
             if (type == "render") CheckRenderVector(name, logical, frames);
+            if (name == "open_portrait") CheckOpenEncoder(logical, frames);
+            if (type == "hello_ok") CheckServerInfo(name, logical);
+            if (type == "open_ok") CheckSessionRenderInfo(name, logical);
         }
+    }
+
+    /// <summary>hello_ok.render becomes typed RenderCapabilities (absent: null).</summary>
+    static void CheckServerInfo(string name, MsgPackMap logical)
+    {
+        ServerInfo info = ServerInfo.FromReply(logical);
+        if (!logical.ContainsKey("render")) { Check(info.Render == null, "vector " + name + ": no render capabilities"); return; }
+        RenderCapabilities r = info.Render;
+        Check(r != null && r.Sizes.SequenceEqual(new[] { 256, 512 }) && r.Formats.SequenceEqual(new[] { "jpeg", "rgba" }) &&
+              r.DefaultSize == 256 && r.JpegQuality == 85 && r.DefaultPortrait && r.MaxPortraitPixels == 40000000 &&
+              r.MarkPositions.Length == 4 && r.MarkPositions[0] == "bottom-right",
+              "vector " + name + ": hello_ok.render parses into RenderCapabilities");
+    }
+
+    /// <summary>open_ok.render becomes the session's typed SessionRenderInfo (absent: null).</summary>
+    static void CheckSessionRenderInfo(string name, MsgPackMap logical)
+    {
+        string[] names = ((List<object>)logical["channel_names"]).Cast<string>().ToArray();
+        bool render = logical.ContainsKey("render");
+        var s = new VasaSession((string)logical["session"], 25.0, names, 60.0, FramesDtype.F32, 16, render, logical);
+        SessionRenderInfo r = s.RenderInfo;
+        if (!render) { Check(r == null && s.Render == null, "vector " + name + ": no render info"); return; }
+        Check(r != null && r.Format == "jpeg" && r.Width == 512 && r.Height == 512 && r.JpegQuality == 80 &&
+              r.MarkPosition == "top-left" && r.Portrait == "uploaded" && s.Render != null,
+              "vector " + name + ": open_ok.render parses into the session's SessionRenderInfo");
+        var bad = new MsgPackMap();
+        foreach (string k in logical.OrderedKeys) bad[k] = logical[k];
+        var br = new MsgPackMap();
+        foreach (string k in ((MsgPackMap)logical["render"]).OrderedKeys) br[k] = ((MsgPackMap)logical["render"])[k];
+        br["format"] = "gif";
+        bad["render"] = br;
+        string why = null;
+        try { new VasaSession((string)logical["session"], 25.0, names, 60.0, FramesDtype.F32, 16, true, bad); }
+        catch (MsgPackException e) { why = e.Message; }
+        Check(why != null && why.Contains("gif"), "an open_ok.render with an unknown format is refused", why ?? "accepted");
+    }
+
+    /// <summary>The client's own `open` encoder, given the options that vector open_portrait describes, writes
+    /// exactly its ZeroMQ frames: the map without `portrait`, then the image file as trailing frame 1.</summary>
+    static void CheckOpenEncoder(MsgPackMap logical, List<byte[]> frames)
+    {
+        var render = (MsgPackMap)logical["render"];
+        var o = new OpenOptions
+        {
+            Format = AudioFormat.F32,
+            SampleRateHz = 16000,
+            Seed = 7,
+            Portrait = (byte[])logical["portrait"],
+            RenderSize = (int)(long)render["size"],
+            JpegQuality = (int)(long)render["jpeg_quality"],
+            MarkPosition = (string)render["mark_position"],
+        };
+        o.ExtraOutputs.Add("frames_jpeg");
+        byte[] portrait;
+        MsgPackMap map = VasaBridgeClient.BuildOpenRequest(o, (long)logical["id"], out portrait);
+        byte[] mapBytes = Encode(map);
+        Check(mapBytes.SequenceEqual(frames[0]), "the client's open encoder writes open_portrait's map frame byte for byte",
+              ToHex(mapBytes, 0, Math.Min(80, mapBytes.Length)));
+        Check(portrait != null && portrait.SequenceEqual(frames[1]) && !map.ContainsKey("portrait"),
+              "the client's open encoder sends the portrait as trailing frame 1, not in the map");
+        o.Portrait = null;
+        o.RenderSize = 0; o.JpegQuality = 0; o.MarkPosition = null;
+        map = VasaBridgeClient.BuildOpenRequest(o, 2, out portrait);
+        Check(portrait == null && !map.ContainsKey("render"), "without a portrait or render options open has no trailing frame and no render map");
+        o.ExtraOutputs.Clear();
+        o.Portrait = new byte[] { 1, 2, 3 };
+        string code = null;
+        try { VasaBridgeClient.BuildOpenRequest(o, 3, out portrait); }
+        catch (VasaBridgeException e) { code = e.Code; }
+        Check(code == "bad_request", "a portrait without frames_jpeg / frames_rgba is refused before sending", code ?? "accepted");
     }
 
     static string[] _layout;
@@ -281,18 +374,44 @@ static class Harness
         Check(allEqual, "vector " + name + " frame values, seq and pts", why);
     }
 
+    /// <summary>A render vector through the session's decoder: every image lands in the RenderBuffer with its
+    /// seq, pts, size and format, bytes unchanged. (The client does not decode pictures: render_jpeg's bytes are
+    /// shortened stand-ins, and JPEG decoding is the engine's job, e.g. Unity's ImageConversion.LoadImage.)</summary>
     static void CheckRenderVector(string name, MsgPackMap logical, List<byte[]> frames)
     {
-        VasaSession s = DetachedSession((string)logical["session"], false, true);
-        var payloads = frames.Skip(2).Select(b => new ArraySegment<byte>(b)).ToList();
-        VasaBridgeEvent evt;
-        StreamResult res = s.HandleStreamMessage(frames[1], 0, frames[1].Length, payloads, out evt);
-        RenderFrame rf;
-        bool got = s.Render.TryGetFrame(1e9, -1, out rf);
-        byte[] want = (byte[])((List<object>)logical["images"])[0];
-        Check(res == StreamResult.Render && got && rf.Width == 2 && rf.Height == 1 && !rf.IsJpeg &&
-              rf.Data.Take(rf.Length).SequenceEqual(want) && rf.Seq == (long)logical["seq"],
-              "vector " + name + " render image decodes", res + " " + s.LastError);
+        var images = ((List<object>)logical["images"]).Cast<byte[]>().ToList();
+        long seq0 = (long)logical["seq"], width = (long)logical["width"], height = (long)logical["height"];
+        double pts0 = (double)logical["pts_ms"];
+        bool jpeg = (string)logical["format"] == "jpeg";
+        // Both bindings: ZeroMQ trailing frames, and (WebSocket) the images inside the map.
+        foreach (bool zmq in new[] { true, false })
+        {
+            VasaSession s = DetachedSession((string)logical["session"], false, true);
+            VasaBridgeEvent evt;
+            StreamResult res;
+            if (zmq)
+            {
+                var payloads = frames.Skip(2).Select(b => new ArraySegment<byte>(b)).ToList();
+                res = s.HandleStreamMessage(frames[1], 0, frames[1].Length, payloads, out evt);
+            }
+            else
+            {
+                byte[] whole = Encode(logical);
+                res = s.HandleStreamMessage(whole, 0, whole.Length, null, out evt);
+            }
+            bool ok = res == StreamResult.Render;
+            string why = res + " " + s.LastError;
+            for (int i = 0; i < images.Count && ok; i++)
+            {
+                RenderFrame rf;
+                // Consumer at the pts of image i: it gets exactly that image (older ones are released).
+                if (!s.Render.TryGetFrame(pts0 + 40.0 * i, -1, out rf)) { ok = false; why = "image " + i + " not available"; break; }
+                if (rf.Seq != seq0 + i || rf.PtsMs != pts0 + 40.0 * i || rf.Width != width || rf.Height != height || rf.IsJpeg != jpeg ||
+                    !rf.Data.Take(rf.Length).SequenceEqual(images[i]))
+                { ok = false; why = "image " + i + ": seq " + rf.Seq + " pts " + rf.PtsMs + " " + rf.Width + "x" + rf.Height + " jpeg " + rf.IsJpeg; }
+            }
+            Check(ok, "vector " + name + " render images arrive with seq, pts, size and format (" + (zmq ? "ZeroMQ" : "WebSocket") + " form)", why);
+        }
     }
 
     // ---- decode cost -------------------------------------------------------------------------------------
