@@ -6,6 +6,9 @@
 //   mono harness.exe bench                                   decode cost per motion frame, allocations
 //   mono harness.exe live <req port> <stream port> <wav> [frames.f32]  a spoken line against the real sidecar
 //                                                            (optionally writing the received frames, n x 60 f32)
+//   mono harness.exe render <req port> <stream port> <wav> <portrait image> <out dir>  rendered frames from a
+//                                                            `serve --render` sidecar (writes motion.f32 and
+//                                                            <seq>.jpg images for the test to decode)
 //   mono harness.exe restart <req port> <stream port> <wav>  survive a sidecar restart (driven by the test)
 //   mono harness.exe fake <req port> <stream port> <garbage port>  malformed input from a fake server
 //   mono harness.exe jitter                                  jitter buffer scheduling and interpolation
@@ -44,6 +47,7 @@ static class Harness
                 case "vectors": Vectors(args[1]); break;
                 case "bench": Bench(); break;
                 case "live": Live(int.Parse(args[1]), int.Parse(args[2]), args[3], args.Length > 4 ? args[4] : null); break;
+                case "render": LiveRender(int.Parse(args[1]), int.Parse(args[2]), args[3], args[4], args[5]); break;
                 case "restart": Restart(int.Parse(args[1]), int.Parse(args[2]), args[3]); break;
                 case "fake": Fake(int.Parse(args[1]), int.Parse(args[2]), int.Parse(args[3])); break;
                 case "mesh": Mesh(args[1]); break;
@@ -629,6 +633,123 @@ static class Harness
             bool renders = info.Outputs.Contains("frames_jpeg");
             Check(renders ? code == null : code == "unsupported_output", "frames_jpeg is refused unless hello_ok lists it", code ?? "accepted");
             Check(client.MalformedMessages == 0, "no malformed message from the real sidecar");
+        }
+    }
+
+    /// <summary>Width and height from a JPEG's start-of-frame segment (-1, -1 when it is not a JPEG).</summary>
+    static void JpegSize(byte[] b, int length, out int width, out int height)
+    {
+        width = height = -1;
+        if (length < 4 || b[0] != 0xff || b[1] != 0xd8) return;
+        int pos = 2;
+        while (pos + 4 <= length)
+        {
+            if (b[pos] != 0xff) return;
+            byte marker = b[pos + 1];
+            if (marker == 0xff) { pos++; continue; } // fill byte
+            int segment = (b[pos + 2] << 8) | b[pos + 3];
+            // SOF0..SOF15 carry the size, except DHT (c4), JPG (c8) and DAC (cc).
+            if (marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc)
+            {
+                if (pos + 9 > length) return;
+                height = (b[pos + 5] << 8) | b[pos + 6];
+                width = (b[pos + 7] << 8) | b[pos + 8];
+                return;
+            }
+            if (marker == 0xda) return; // start of scan before any SOF
+            pos += 2 + segment;
+        }
+    }
+
+    /// <summary>A line against a `serve --render` sidecar: an uploaded portrait, JPEG frames paired with the
+    /// motion frames by seq and pts, an undecodable portrait refused with invalid_portrait.</summary>
+    static void LiveRender(int reqPort, int streamPort, string wav, string portraitPath, string outDir)
+    {
+        int rate;
+        short[] pcm = ReadWavPcm16(wav, out rate);
+        int samples = Math.Min(pcm.Length, rate * 8 / 5); // 1.6 s: 40 frames are plenty and keep the CPU renderer short
+        using (VasaBridgeClient client = NewClient(reqPort, streamPort, 10000))
+        {
+            ServerInfo info = client.Hello();
+            RenderCapabilities caps = info.Render;
+            Check(caps != null && info.Outputs.Contains("frames_jpeg") && caps.Sizes.Contains(256) && caps.Formats.Contains("jpeg") &&
+                  caps.MarkPositions.Contains("top-left") && caps.JpegQuality >= 1 && caps.JpegQuality <= 95,
+                  "hello_ok.render describes the renderer (sizes, formats, mark positions)");
+            if (caps == null) return;
+
+            // An undecodable portrait: a clear invalid_portrait, and the client keeps working.
+            var bad = new OpenOptions { SampleRateHz = rate, Portrait = Encoding.ASCII.GetBytes("definitely not an image file") };
+            bad.ExtraOutputs.Add("frames_jpeg");
+            string code = null, message = null;
+            try { client.Open(bad); }
+            catch (VasaBridgeException e) { code = e.Code; message = e.Message; Info("expected error: " + e.Message); }
+            Check(code == "invalid_portrait" && message.Length > "invalid_portrait: ".Length, "an undecodable portrait is refused with invalid_portrait", code ?? "accepted");
+
+            var o = new OpenOptions { SampleRateHz = rate, Portrait = File.ReadAllBytes(portraitPath), RenderSize = 256, JpegQuality = 70, MarkPosition = "top-left" };
+            o.ExtraOutputs.Add("frames_jpeg");
+            var openWatch = Stopwatch.StartNew();
+            VasaSession s = client.Open(o);
+            Info("open with a " + o.Portrait.Length + "-byte uploaded portrait took " + openWatch.ElapsedMilliseconds + " ms");
+            SessionRenderInfo r = s.RenderInfo;
+            Check(r != null && r.Format == "jpeg" && r.Width == 256 && r.Height == 256 && r.JpegQuality == 70 && r.MarkPosition == "top-left" &&
+                  r.Portrait == "uploaded" && s.Render != null,
+                  "open_ok.render: jpeg 256x256, quality 70, mark top-left, portrait uploaded",
+                  r == null ? "no render info" : r.Format + " " + r.Width + "x" + r.Height + " q" + r.JpegQuality + " " + r.MarkPosition + " " + r.Portrait);
+            if (r == null || s.Render == null) return;
+            int chunk = rate / 10;
+            for (int off = 0; off < samples; off += chunk) client.PushPcm16(s, pcm, off, Math.Min(chunk, samples - off));
+            client.EndAudio(s);
+            long expected = (long)Math.Ceiling(samples * 25.0 / rate - 1e-9);
+
+            var motionPts = new Dictionary<long, double>();
+            var imagePts = new Dictionary<long, double>();
+            var frame = new float[60];
+            bool sizesOk = true, renderOrder = true;
+            string sizeWhy = "";
+            long nextImage = 0;
+            Directory.CreateDirectory(outDir);
+            using (var motionDump = new BinaryWriter(File.Create(Path.Combine(outDir, "motion.f32"))))
+            {
+                var deadline = DateTime.UtcNow.AddSeconds(40);
+                while (DateTime.UtcNow < deadline)
+                {
+                    long seq; double pts;
+                    while (s.Motion.TryPopFrame(frame, out seq, out pts))
+                    {
+                        motionPts[seq] = pts;
+                        foreach (float v in frame) motionDump.Write(v);
+                    }
+                    RenderFrame rf;
+                    // Asking at the pts of the next image in seq order hands every image over once, in order.
+                    while (s.Render.TryGetFrame(nextImage * 1000.0 / s.Fps, nextImage - 1, out rf))
+                    {
+                        if (rf.Seq != nextImage) renderOrder = false;
+                        imagePts[rf.Seq] = rf.PtsMs;
+                        int w, h;
+                        JpegSize(rf.Data, rf.Length, out w, out h);
+                        if (!rf.IsJpeg || w != r.Width || h != r.Height || rf.Width != r.Width || rf.Height != r.Height)
+                        { sizesOk = false; sizeWhy = "image " + rf.Seq + ": " + w + "x" + h + " (batch says " + rf.Width + "x" + rf.Height + ")"; }
+                        using (var f = File.Create(Path.Combine(outDir, rf.Seq.ToString("D4") + ".jpg"))) f.Write(rf.Data, 0, rf.Length);
+                        nextImage = rf.Seq + 1;
+                    }
+                    if (s.State == SessionState.Ended && s.Motion.Buffered == 0 && nextImage >= s.FramesTotal) break;
+                    Thread.Sleep(5);
+                }
+            }
+            Check(s.State == SessionState.Ended && s.FramesTotal == expected && motionPts.Count == expected,
+                  "render session: every motion frame arrives (" + expected + ")", motionPts.Count + " frames, frames_total " + s.FramesTotal);
+            bool paired = imagePts.Count == motionPts.Count && renderOrder;
+            string pairWhy = imagePts.Count + " images for " + motionPts.Count + " motion frames";
+            foreach (KeyValuePair<long, double> kv in motionPts)
+            {
+                double ip;
+                if (!imagePts.TryGetValue(kv.Key, out ip) || ip != kv.Value) { paired = false; pairWhy = "seq " + kv.Key + ": image pts " + ip + " vs motion " + kv.Value; break; }
+            }
+            Check(paired, "one rendered image per motion frame, with the same seq and pts", pairWhy);
+            Check(sizesOk && imagePts.Count > 0, "every image is a JPEG of open_ok.render's width x height", sizeWhy);
+            Check(s.Render.FramesDropped == 0 && client.MalformedMessages == 0, "no image dropped, no malformed message",
+                  s.Render.FramesDropped + " dropped, " + client.MalformedMessages + " malformed");
+            Info("rendered " + imagePts.Count + " JPEG frames");
         }
     }
 
