@@ -179,11 +179,14 @@ namespace VasaBridge.Unity
             _portraitBytes = imageFile;
         }
 
-        /// <summary>The portrait as a texture (encoded to JPEG when the next line starts).</summary>
+        /// <summary>The portrait as a texture (encoded to JPEG when the next line starts; call again after
+        /// changing its pixels).</summary>
         public void SetPortrait(Texture2D texture)
         {
             _portraitBytes = null;
             portrait = texture;
+            _encodedFor = null;
+            _encodedPortrait = null;
         }
 
         /// <summary>Copies a texture on the GPU (so it needs no Read/Write flag), scaled to at most 1024 px on its
@@ -334,7 +337,7 @@ namespace VasaBridge.Unity
                     throw new VasaBridgeException("disconnected", "cannot reach the sidecar at tcp://" + host + ":" + requestPort +
                         " and :" + streamPort + "; start it with `vasa-bridge serve` (the client keeps retrying)");
                 VasaSession s = _client.Open(options);
-                if (Volatile.Read(ref _line) != line) { _client.Close(s); return; }
+                if (Volatile.Read(ref _line) != line) { CloseQuietly(s); return; }
                 _workerSession = s;
                 Interlocked.Exchange(ref _pendingSession, s);
                 // Push as fast as the sidecar accepts (it rate-limits at many times real time): the face is
@@ -344,7 +347,7 @@ namespace VasaBridge.Unity
                 {
                     if (_stopping || Volatile.Read(ref _line) != line)
                     {
-                        _client.Close(s);
+                        CloseQuietly(s);
                         return;
                     }
                     // Rendered images arrive as fast as audio is pushed and wait in the render buffer until
@@ -358,13 +361,21 @@ namespace VasaBridge.Unity
                     }
                     if (_stopping || Volatile.Read(ref _line) != line)
                     {
-                        _client.Close(s);
+                        CloseQuietly(s);
                         return;
                     }
                     _client.PushFloatAsPcm16(s, mono, off, Math.Min(chunk, mono.Length - off));
                 }
                 if (s.State == SessionState.Open) _client.EndAudio(s);
             });
+        }
+
+        /// <summary>Closes a stale line's session unless StopLine's close got there first (worker thread).</summary>
+        void CloseQuietly(VasaSession s)
+        {
+            if (s.State != SessionState.Open) return;
+            try { _client.Close(s); }
+            catch (VasaBridgeException) { /* already closed or gone with the connection */ }
         }
 
         static byte[] ReadPortraitFile(string path)
