@@ -95,6 +95,14 @@ def test_live_session_streams_frames_and_drives_jaw(engine_run: engine_runner.En
     _all_pass(engine_run, "live_", at_least=8)
 
 
+def test_live_render_batches_follow_their_motion_batch_with_an_uploaded_portrait(
+        engine_run: engine_runner.EngineRun) -> None:
+    """`serve --render` over WebSocket in the web engine: open with frames_jpeg and the astronaut as bin in the map,
+    each render batch right after its motion batch with the same seq/n/pts_ms, JPEGs of open_ok.render's size whose
+    mouth follows jawOpen, and invalid_portrait for bytes that are no image."""
+    _all_pass(engine_run, "render_live_", at_least=10)
+
+
 def test_malformed_server_messages_give_error_signal_and_client_backs_off(engine_run: engine_runner.EngineRun) -> None:
     _all_pass(engine_run, "malformed_", at_least=8)
     _all_pass(engine_run, "client_reconnects", at_least=1)

@@ -75,15 +75,15 @@ def assert_all_passed(output: str) -> None:
 class Sidecar:
     """The real sidecar (`vasa-bridge serve`, ZeroMQ only) as a subprocess on given loopback ports."""
 
-    def __init__(self, request_port: int, stream_port: int) -> None:
+    def __init__(self, request_port: int, stream_port: int, *extra: str, start_timeout_s: float = 30) -> None:
         env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         self.proc = subprocess.Popen(
             [sys.executable, "-c", SERVE, "--zmq-port", str(request_port), "--zmq-stream-port", str(stream_port),
-             "--no-ws", "--backend", "amplitude"],  # deterministic frames the harness compares with the offline baseline
+             "--no-ws", "--backend", "amplitude", *extra],  # deterministic frames: compared with the offline baseline
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_timeout_s
         log = []
         while time.monotonic() < deadline:
             try:
@@ -218,6 +218,53 @@ def test_csharp_client_streams_a_spoken_line_from_the_real_sidecar(harness, spok
     received = np.fromfile(dump, "<f4").reshape(-1, 60)                 # (T, 60)
     assert received.shape == expected.shape
     np.testing.assert_allclose(received, expected, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def astronaut_png(tmp_path_factory) -> Path:
+    """A real photo with a face the server's detector finds (scikit-image's astronaut, 512 px PNG)."""
+    import skimage.data
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("unity_portrait") / "astronaut.png"
+    Image.fromarray(skimage.data.astronaut()).save(path)
+    return path
+
+
+def test_csharp_client_uploads_a_portrait_and_receives_jpeg_frames_paired_with_motion(harness, spoken_line,
+                                                                                       astronaut_png, tmp_path):
+    """`serve --render`: the C# client opens with frames_jpeg and the astronaut as ZeroMQ frame 1 of `open`; every
+    motion frame gets one JPEG of open_ok.render's size with the same seq and pts, and an undecodable portrait
+    gets invalid_portrait. The pictures are decoded here (the harness has no image decoder)."""
+    from PIL import Image
+
+    from vasa_bridge.motion import layout
+
+    ports = tuple(free_ports(2))
+    # The sidecar prepares its default portrait before `ready` (about 5 s on a loaded CPU) and the uploaded one
+    # in `open` (the harness allows 60 s for that reply).
+    server = Sidecar(*ports, "--render", start_timeout_s=90)
+    out_dir = tmp_path / "rendered"
+    try:
+        out = run_harness(harness, "render", str(ports[0]), str(ports[1]), str(spoken_line), str(astronaut_png),
+                          str(out_dir), timeout_s=150)
+    finally:
+        server.kill()
+    assert "PASS one rendered image per motion frame, with the same seq and pts" in out
+    print("\n".join(line for line in out.splitlines() if line.startswith("INFO open")))
+    motion = np.fromfile(out_dir / "motion.f32", "<f4").reshape(-1, 60)
+    jpegs = sorted(out_dir.glob("*.jpg"))
+    assert len(jpegs) == len(motion) == 40                       # 1.6 s at 25 fps
+    images = []
+    for path in jpegs:
+        with Image.open(path) as img:
+            assert img.format == "JPEG" and img.size == (256, 256)
+            images.append(np.asarray(img.convert("RGB"), dtype=np.int16))
+    # The rendered mouth follows the motion: the lower face differs between the most and least open jaw frames.
+    jaw = motion[:, layout.channel("jawOpen")]
+    lo, hi = int(np.argmin(jaw)), int(np.argmax(jaw))
+    assert jaw[hi] - jaw[lo] > 0.05
+    assert np.abs(images[hi][150:220, 90:170] - images[lo][150:220, 90:170]).mean() > 2.0
 
 
 def test_csharp_client_reports_a_sidecar_restart_and_reconnects(harness, spoken_line):

@@ -5,7 +5,11 @@ extends Node3D
 ## the corner.
 ##
 ## Settings, from user arguments after `--` (or, on the web, the page's query string): `--ws-url=`,
-## `--speech-url=`, `--head=` (a .glb path), `--autoplay` (speak the line at once, for screenshots).
+## `--speech-url=`, `--head=` (a .glb path), `--autoplay` (speak the line at once, for screenshots), and for a
+## sidecar started with `vasa-bridge serve --render`: `--portrait=` (an image file to animate, a res://, user://
+## or desktop path; default: the sidecar's demo portrait), `--render-size=` (256 or 512), `--jpeg-quality=`
+## (1-95), `--mark-position=` (bottom-right, bottom-left, top-right, top-left: the synthetic mark moves, it is
+## never removed).
 
 const HEAD_PATHS: PackedStringArray = ["res://demo/head/vasa_head.glb", "user://vasa_head.glb"]
 
@@ -13,6 +17,8 @@ var ws_url: String = "ws://127.0.0.1:5572/"
 var speech_url: String = "http://127.0.0.1:8060/speech"
 var head_path: String = ""
 var autoplay: bool = false
+var portrait_path: String = ""
+var render_options: Dictionary = {}
 
 var _mouth_reported: bool = false
 var _jaw_peak: float = 0.0
@@ -83,6 +89,14 @@ func _read_settings() -> void:
 				head_path = kv[1] if kv.size() == 2 else head_path
 			"autoplay":
 				autoplay = true
+			"portrait":
+				portrait_path = kv[1] if kv.size() == 2 else portrait_path
+			"render-size":
+				render_options["size"] = int(kv[1]) if kv.size() == 2 else 256
+			"jpeg-quality":
+				render_options["jpeg_quality"] = int(kv[1]) if kv.size() == 2 else 85
+			"mark-position":
+				render_options["mark_position"] = kv[1] if kv.size() == 2 else "bottom-right"
 
 
 func _load_head() -> Node3D:
@@ -102,9 +116,17 @@ func _load_head() -> Node3D:
 
 func _on_server_ready(info: Dictionary) -> void:
 	var outputs: Array = info.get("outputs", [])
+	# Rendered frames when the sidecar can make them: the portrait file goes up with each line's `open` (as bin
+	# in the WebSocket message), the render options ask for a size, a JPEG quality and the mark's corner.
 	face.outputs = PackedStringArray(["motion", "frames_jpeg"]) if "frames_jpeg" in outputs \
 			else PackedStringArray(["motion"])
-	status.text = "ready: %s (%s)" % [info.get("server", "?"), info.get("backend", "?")]
+	face.render_options = render_options
+	var note: String = ""
+	if portrait_path != "":
+		face.portrait_bytes = FileAccess.get_file_as_bytes(portrait_path)
+		if face.portrait_bytes.is_empty():
+			note = "; cannot read the portrait %s, the sidecar's demo portrait is used" % portrait_path
+	status.text = "ready: %s (%s)%s" % [info.get("server", "?"), info.get("backend", "?"), note]
 	if autoplay:
 		_on_speak()
 

@@ -57,17 +57,31 @@ def speak_pcm16(text: str, voice: str = "en-us") -> tuple[bytes, int]:
             return w.readframes(w.getnframes()), w.getframerate()
 
 
-class Sidecar:
-    """`vasa-bridge serve --no-zmq --ws-port PORT` as a subprocess."""
+def portrait_jpeg() -> bytes:
+    """A real photo with a face the sidecar's detector finds: scikit-image's astronaut (512 px) as a JPEG."""
+    import io  # noqa: PLC0415
 
-    def __init__(self, port: int | None = None) -> None:
+    import skimage.data  # noqa: PLC0415
+    from PIL import Image  # noqa: PLC0415
+
+    buf = io.BytesIO()
+    Image.fromarray(skimage.data.astronaut()).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+class Sidecar:
+    """`vasa-bridge serve --no-zmq --ws-port PORT` as a subprocess; `render=True` adds `--render` (rendered
+    frames of a portrait, protocol 1.1; it prepares its demo portrait before it listens: seconds more)."""
+
+    def __init__(self, port: int | None = None, *, render: bool = False) -> None:
         self.port = port or free_port()
         env = dict(os.environ, PYTHONPATH=str(REPO_DIR) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [sys.executable, "-c", run_command_code("serve"), "--no-zmq", "--ws-port", str(self.port),
-             "--log-level", os.environ.get("VASA_GODOT_SIDECAR_LOG", "warning")], env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
+             "--log-level", os.environ.get("VASA_GODOT_SIDECAR_LOG", "warning"), *(["--render"] if render else [])],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + (90 if render else 30)
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 self.log.seek(0)
@@ -79,7 +93,7 @@ class Sidecar:
             except OSError:
                 time.sleep(0.1)
         self.close()
-        raise RuntimeError("vasa-bridge serve did not listen within 30 s")
+        raise RuntimeError("vasa-bridge serve did not listen in time")
 
     @property
     def url(self) -> str:
@@ -193,7 +207,7 @@ class LiveHarness:
     def __enter__(self) -> "LiveHarness":
         self.pcm, self.sample_rate_hz = speak_pcm16(TEST_LINE)
         self.fake = FakeServer()
-        self.sidecar = Sidecar()
+        self.sidecar = Sidecar(render=True)  # test_live_render.gd asks it for JPEG frames of an uploaded portrait
         self.sidecar.warm_up(self.sample_rate_hz)
         return self
 
@@ -209,7 +223,7 @@ class LiveHarness:
                 f"--sample-rate-hz={self.sample_rate_hz}"]
 
     def data(self) -> dict[str, bytes]:
-        return {"test_data/line.pcm": self.pcm}
+        return {"test_data/line.pcm": self.pcm, "test_data/portrait.jpg": portrait_jpeg()}
 
     def routes(self) -> dict[str, tuple[str, Callable[[dict[str, str]], bytes]]]:
         return {}

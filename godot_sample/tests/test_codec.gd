@@ -28,6 +28,7 @@ func run(_tree: SceneTree, t: VasaTestReport, _options: Dictionary) -> void:
 	t.check("codec_all_vectors_identical", identical == names.size() and names.size() > 0,
 		"%d of %d" % [identical, names.size()])
 	_check_motion(t)
+	_check_open_builder(t)
 	_check_malformed(t)
 	_measure_decode_cost(t)
 
@@ -66,6 +67,24 @@ func _check_motion(t: VasaTestReport) -> void:
 		f16_ok = max_err == 0.0 and hb.frames[0] == 0.25
 	t.check("codec_motion_frames_f16", f16_ok, "%s values, first %s, max error %s" % [
 		hb.frames.size() if hb != null else -1, hb.frames[0] if hb != null else NAN, max_err])
+
+
+## VasaProtocol.open with a portrait and render options writes vector open_portrait byte for byte: the portrait
+## is a msgpack bin inside the map (the WebSocket form), the render map keeps its key order.
+func _check_open_builder(t: VasaTestReport) -> void:
+	var want: PackedByteArray = FileAccess.get_file_as_bytes(VECTOR_DIR + "open_portrait.msgpack")
+	var vector: Dictionary = VasaMsgpack.decode(want).value
+	var portrait: PackedByteArray = vector["portrait"]
+	var built: Dictionary = VasaProtocol.open(2, "f32", 16000, PackedStringArray(["motion", "frames_jpeg"]), {}, 7,
+		portrait, {}, {"size": 512, "jpeg_quality": 80, "mark_position": "top-left"})
+	var got: PackedByteArray = VasaMsgpack.encode(built)
+	# 0xc4 <len> <bytes>: bin 8 (a str would start 0xa0-0xbf / 0xd9)
+	var bin_at: int = got.find(0xc4)
+	t.check("codec_open_with_portrait_writes_vector_open_portrait", got == want and bin_at > 0
+		and got[bin_at + 1] == portrait.size(), "%d bytes vs %d, portrait bin at %d" % [got.size(), want.size(), bin_at])
+	var plain: Dictionary = VasaProtocol.open(3, "pcm16", 16000, PackedStringArray(["motion"]), {})
+	t.check("codec_open_without_portrait_has_no_render_fields", not plain.has("portrait")
+		and not plain.has("render") and not plain.has("portrait_landmarks"), str(plain.keys()))
 
 
 func _check_malformed(t: VasaTestReport) -> void:

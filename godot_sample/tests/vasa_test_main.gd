@@ -12,6 +12,7 @@ const SUITES: Dictionary = {
 	"texture": preload("res://tests/test_texture.gd"),
 	"malformed": preload("res://tests/test_malformed.gd"),
 	"live": preload("res://tests/test_live.gd"),
+	"live_render": preload("res://tests/test_live_render.gd"),
 	"screenshot": preload("res://tests/test_screenshot.gd"),
 }
 

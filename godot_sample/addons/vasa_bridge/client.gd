@@ -39,6 +39,9 @@ enum State { IDLE, CONNECTING, HELLO, READY, WAITING_TO_RECONNECT }
 ## A request without a reply after this long is reported as error "timeout" (SPEC.md §8.5 suggests 5 s; the
 ## first `open` of a fresh sidecar may take seconds while its backend loads).
 @export var request_timeout_s: float = 10.0
+## Timeout of an `open` that asks for rendered frames: the server first prepares the portrait (face detection
+## and mesh, seconds on a small CPU).
+@export var render_open_timeout_s: float = 60.0
 ## Resend an audio chunk the server dropped with `rate_limited` / `busy` after its retry_after_ms.
 @export var resend_dropped_audio: bool = true
 
@@ -99,11 +102,37 @@ func close_connection() -> void:
 		_peer.close(1000, "bye")
 
 
-## Opens a session; `session_opened(request_id, session, open_ok)` follows.
+## Opens a session; `session_opened(request_id, session, open_ok)` follows (or `error_received` with the
+## request id in `details.id`). Rendered frames (protocol 1.1, a sidecar started with `serve --render`): add
+## "frames_jpeg" or "frames_rgba" to `outputs`; `portrait` is an image file's bytes (e.g.
+## FileAccess.get_file_as_bytes("res://face.jpg"), or Image.save_jpg_to_buffer()), empty for the server's demo
+## portrait; `portrait_landmarks` and `render` ({"size", "jpeg_quality", "mark_position"}) as in
+## VasaProtocol.open. open_ok.render (format, width, height, jpeg_quality, mark_position, portrait) then
+## describes the frames, and each `motion` batch is followed by a `render` batch with the same seq (signal
+## `render_received`; VasaBridgeTexture shows them).
 func open_session(audio_format: String = "pcm16", sample_rate_hz: int = 16000,
 		outputs: PackedStringArray = PackedStringArray(["motion"]), controls: Dictionary = {},
-		seed: int = -1) -> int:
-	return send_request(VasaProtocol.open(0, audio_format, sample_rate_hz, outputs, controls, seed))
+		seed: int = -1, portrait: PackedByteArray = PackedByteArray(), portrait_landmarks: Dictionary = {},
+		render: Dictionary = {}) -> int:
+	var message: Dictionary = VasaProtocol.open(0, audio_format, sample_rate_hz, outputs, controls, seed,
+		portrait, portrait_landmarks, render)
+	var rendering: bool = VasaProtocol.wants_render(outputs)
+	var problem: String = ""
+	if (not portrait.is_empty() or not portrait_landmarks.is_empty() or not render.is_empty()) and not rendering:
+		problem = "portrait, portrait_landmarks and render need output frames_jpeg or frames_rgba"
+	var limit: int = int(server_info.get("limits", {}).get("max_message_bytes", 0))
+	if problem == "" and limit > 0 and VasaMsgpack.encode(message).size() > limit:
+		# Over the limit the server closes the WebSocket (1009): refuse here, with a message that helps.
+		problem = ("the open message with its %d-byte portrait exceeds the server's max_message_bytes %d: "
+			+ "send a JPEG of about 1024 px") % [portrait.size(), limit]
+	if problem != "":
+		var request_id: int = _take_id()
+		# Deferred, like a server reply: the caller learns the request id before the error arrives.
+		call_deferred("emit_signal", "error_received", "bad_request", problem, {"id": request_id})
+		return request_id
+	if rendering:
+		message["_timeout_s"] = maxf(request_timeout_s, render_open_timeout_s)
+	return send_request(message)
 
 
 ## Appends a chunk of the session's audio (pcm16 or f32 little-endian bytes, as opened).
@@ -176,8 +205,14 @@ func _take_id() -> int:
 
 
 func _send(message: Dictionary) -> void:
-	_pending[message["id"]] = {"message": message, "sent_ms": Time.get_ticks_msec()}
-	var err: Error = _peer.send(VasaMsgpack.encode(message), WebSocketPeer.WRITE_MODE_BINARY)
+	# A per-request timeout travels with the message but is not part of it.
+	var timeout_s: float = float(message.get("_timeout_s", request_timeout_s))
+	var wire: Dictionary = message
+	if message.has("_timeout_s"):
+		wire = message.duplicate()
+		wire.erase("_timeout_s")
+	_pending[message["id"]] = {"message": message, "sent_ms": Time.get_ticks_msec(), "timeout_s": timeout_s}
+	var err: Error = _peer.send(VasaMsgpack.encode(wire), WebSocketPeer.WRITE_MODE_BINARY)
 	if err != OK:
 		# A WebSocket that cannot take a message (closing, or its buffer full) is not usable: close it. The
 		# request stays pending, so _on_closed reports the failure once and replays what still makes sense.
@@ -268,13 +303,15 @@ func _protocol_violation(what: String) -> void:
 func _check_timeouts(now_ms: int) -> void:
 	var expired: Array = []
 	for request_id: int in _pending:
-		if now_ms - int(_pending[request_id]["sent_ms"]) > request_timeout_s * 1000.0:
+		var entry: Dictionary = _pending[request_id]
+		if now_ms - int(entry["sent_ms"]) > float(entry.get("timeout_s", request_timeout_s)) * 1000.0:
 			expired.append(request_id)
 	for request_id: int in expired:
 		var message: Dictionary = _pending[request_id]["message"]
+		var timeout_s: float = float(_pending[request_id].get("timeout_s", request_timeout_s))
 		_pending.erase(request_id)
 		error_received.emit("timeout", "no reply to %s (id %d) within %.1f s" % [
-			message["type"], request_id, request_timeout_s], {"id": request_id})
+			message["type"], request_id, timeout_s], {"id": request_id})
 		if message["type"] == "hello":
 			# A server that does not answer hello is not one we can use: drop it and retry later.
 			_peer.close(1000, "no hello_ok")

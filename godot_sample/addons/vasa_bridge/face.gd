@@ -42,13 +42,32 @@ const VRM_REMAP: Dictionary = {
 @export var head_distance_ref_m: float = 0.6
 ## Extra buffered motion before playback starts, on top of the sidecar's lookahead, ms.
 @export var start_margin_ms: float = 100.0
+## Outputs of each line's session: add "frames_jpeg" or "frames_rgba" for rendered frames of a portrait (a
+## sidecar started with `vasa-bridge serve --render`); show them with a VasaBridgeTexture.
 @export var outputs: PackedStringArray = PackedStringArray(["motion"])
+@export_group("Rendered frames")
+## The face to animate when rendering: any Texture2D (its image is sent as a JPEG of at most 1024 px). Empty:
+## `portrait_bytes` if set, else the sidecar's demo portrait.
+@export var portrait: Texture2D
+## Render options (SPEC.md §4.2), each key optional: {"size": 256 or 512, "jpeg_quality": 1..95,
+## "mark_position": "bottom-right" | "bottom-left" | "top-right" | "top-left"}. The synthetic mark can be
+## moved, never removed.
+@export var render_options: Dictionary = {}
+## Landmarks for portraits the sidecar's detector misses (paintings, cartoons), in the portrait's pixels:
+## {"keypoints": {"right_eye": [x, y], "left_eye": [x, y], "nose_tip": [x, y], "mouth_right": [x, y],
+## "mouth_left": [x, y]}} or {"points": [468 face-mesh [x, y]]}.
+@export var portrait_landmarks: Dictionary = {}
+@export_group("")
 ## Initial performance controls for each line (SPEC.md §4.5), e.g. {"emotion": "happy"}.
 @export var controls: Dictionary = {}
 ## Audio bytes per `audio` request: 100 ms chunks keep messages small.
 @export var chunk_ms: float = 100.0
 
 var session: String = ""
+## An image file's bytes (PNG, JPEG, ...) to send as the portrait; wins over `portrait`.
+var portrait_bytes: PackedByteArray = PackedByteArray()
+## open_ok.render of the current line (format, width, height, jpeg_quality, mark_position, portrait), or {}.
+var render_info: Dictionary = {}
 var jitter := VasaJitterBuffer.new()
 var lookahead_ms: float = 0.0
 ## Bound blend shapes: [MeshInstance3D, blend shape index, channel index] triples.
@@ -146,7 +165,31 @@ func speak(pcm: PackedByteArray, sample_rate_hz: int) -> void:
 	audio_player.stream = wav
 	jitter = VasaJitterBuffer.new(float(client.server_info.get("fps", VasaProtocol.FPS_DEFAULT)))
 	_stream_ended = false
-	_open_request = client.open_session("pcm16", sample_rate_hz, outputs, controls)
+	render_info = {}
+	var image_file := PackedByteArray()
+	if VasaProtocol.wants_render(outputs):
+		image_file = portrait_bytes if not portrait_bytes.is_empty() else _encode_portrait(portrait)
+	_open_request = client.open_session("pcm16", sample_rate_hz, outputs, controls, -1, image_file,
+		portrait_landmarks if VasaProtocol.wants_render(outputs) else {},
+		render_options if VasaProtocol.wants_render(outputs) else {})
+
+
+## A texture as a JPEG file of at most 1024 px on its long side (the sidecar renders at 512 px at most, and the
+## whole `open` must stay under its message limit). Empty for no texture.
+static func _encode_portrait(texture: Texture2D) -> PackedByteArray:
+	if texture == null:
+		return PackedByteArray()
+	var image: Image = texture.get_image()
+	if image == null or image.is_empty():
+		return PackedByteArray()
+	if image.is_compressed():
+		image.decompress()
+	var long_side: int = maxi(image.get_width(), image.get_height())
+	if long_side > 1024:
+		image.resize(maxi(1, image.get_width() * 1024 / long_side), maxi(1, image.get_height() * 1024 / long_side))
+	if image.get_format() != Image.FORMAT_RGB8:
+		image.convert(Image.FORMAT_RGB8)
+	return image.save_jpg_to_buffer(0.92)
 
 
 ## Stops the current line (closing its session) and returns the face to rest.
@@ -259,6 +302,7 @@ func _on_session_opened(request_id: int, opened: String, info: Dictionary) -> vo
 	_open_request = -1
 	session = opened
 	lookahead_ms = float(info.get("lookahead_ms", 0.0))
+	render_info = info.get("render", {}) if info.get("render") is Dictionary else {}
 	jitter = VasaJitterBuffer.new(float(info.get("fps", VasaProtocol.FPS_DEFAULT)))
 	var names: Variant = info.get("channel_names")
 	if names is Array and not (names as Array).is_empty():

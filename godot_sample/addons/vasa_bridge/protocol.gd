@@ -1,6 +1,6 @@
 class_name VasaProtocol
 extends RefCounted
-## Constants and helpers of the vasa_bridge motion-stream protocol 1.0 (protocol/SPEC.md): message builders and
+## Constants and helpers of the vasa_bridge motion-stream protocol 1.1 (protocol/SPEC.md): message builders and
 ## the decoding of `motion` batches into float arrays.
 
 ## The protocol version this addon speaks (protocol/VERSION).
@@ -92,8 +92,15 @@ static func hello(request_id: int, token: String = "") -> Dictionary:
 	return msg
 
 
+## `open` (SPEC.md §4.2). With output "frames_jpeg" or "frames_rgba" (1.1): `portrait` is the image file of the
+## face to animate (PNG, JPEG, ...; empty: the server's demo portrait), sent in the map as msgpack bin (the
+## WebSocket binding; only ZeroMQ moves it to a trailing frame); `portrait_landmarks` is {"points": [...468
+## [x, y]...]} or {"keypoints": {"right_eye": [x, y], ...}} for faces the server's detector misses; `render` is
+## {"size": 256 or 512, "jpeg_quality": 1..95, "mark_position": "bottom-right" | "bottom-left" | "top-right" |
+## "top-left"} (each key optional). Empty arguments are left out of the message.
 static func open(request_id: int, audio_format: String, sample_rate_hz: int, outputs: PackedStringArray,
-		controls: Dictionary, seed: int = -1) -> Dictionary:
+		controls: Dictionary, seed: int = -1, portrait: PackedByteArray = PackedByteArray(),
+		portrait_landmarks: Dictionary = {}, render: Dictionary = {}) -> Dictionary:
 	var msg: Dictionary = {
 		"type": "open", "id": request_id,
 		"audio": {"format": audio_format, "sample_rate_hz": sample_rate_hz},
@@ -103,7 +110,18 @@ static func open(request_id: int, audio_format: String, sample_rate_hz: int, out
 		msg["controls"] = controls
 	if seed >= 0:
 		msg["seed"] = seed
+	if not render.is_empty():
+		msg["render"] = render
+	if not portrait_landmarks.is_empty():
+		msg["portrait_landmarks"] = portrait_landmarks
+	if not portrait.is_empty():
+		msg["portrait"] = portrait
 	return msg
+
+
+## True when `outputs` asks for rendered frames.
+static func wants_render(outputs: PackedStringArray) -> bool:
+	return outputs.has("frames_jpeg") or outputs.has("frames_rgba")
 
 
 static func audio(request_id: int, session: String, pcm: PackedByteArray) -> Dictionary:

@@ -1,7 +1,8 @@
 // A small JSON reader (RFC 8259) for the avatar mesh JSON and the golden-vector tests, so the package needs no
 // JSON library. Values: null, bool, long (integers without fraction or exponent), double, string,
-// List<object>, MsgPackMap (keeps key order). An array made only of numbers becomes a double[]: mesh files hold
-// millions of numbers and boxing each would be slow.
+// List<object>, MsgPackMap (keeps key order). By default an array made only of numbers becomes a double[]: mesh
+// files hold millions of numbers and boxing each would be slow. Parse(text, false) keeps every array a List<object>
+// whose integers stay long, the exact form a msgpack decode gives (the golden-vector checks need that).
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -18,8 +19,15 @@ namespace VasaBridge
     {
         public static object Parse(string text)
         {
+            return Parse(text, true);
+        }
+
+        /// <summary>`numberArraysAsDoubles`: false keeps numeric arrays as List&lt;object&gt; (long / double
+        /// elements, as written), true packs them into double[] (fast, but 256 and 256.0 look the same).</summary>
+        public static object Parse(string text, bool numberArraysAsDoubles)
+        {
             if (text == null) throw new ArgumentNullException("text");
-            var p = new Parser(text);
+            var p = new Parser(text, numberArraysAsDoubles);
             p.SkipWs();
             object v = p.Value(0);
             p.SkipWs();
@@ -34,7 +42,9 @@ namespace VasaBridge
             readonly StringBuilder _sb = new StringBuilder();
             readonly List<double> _numbers = new List<double>();
 
-            public Parser(string s) { _s = s; }
+            readonly bool _packNumbers;
+
+            public Parser(string s, bool packNumbers) { _s = s; _packNumbers = packNumbers; }
 
             public JsonException Error(string what)
             {
@@ -113,7 +123,7 @@ namespace VasaBridge
                 SkipWs();
                 if (Peek() == ']') { Pos++; return new List<object>(); }
                 char first = Peek();
-                if (first == '-' || (first >= '0' && first <= '9'))
+                if (_packNumbers && (first == '-' || (first >= '0' && first <= '9')))
                 {
                     // Fast path: a numeric array becomes double[]; fall back if a non-number shows up.
                     int start = Pos;

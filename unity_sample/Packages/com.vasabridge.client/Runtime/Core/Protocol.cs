@@ -124,6 +124,141 @@ namespace VasaBridge
         public long? Seed;
         /// <summary>Frames the session's jitter buffer holds (2048 = 82 s at 25 fps).</summary>
         public int BufferFrames = 2048;
+
+        // ---- rendered frames (protocol 1.1; only with ExtraOutputs "frames_jpeg" or "frames_rgba") ------------
+        /// <summary>The image file (JPEG, PNG, WebP, BMP, TIFF) of the face to animate: the file's bytes, not
+        /// decoded pixels. Null: the server's demo portrait (when ServerInfo.Render.DefaultPortrait). It counts
+        /// towards the server's max_message_bytes (1 MiB by default): a JPEG of about 1024 px is plenty.</summary>
+        public byte[] Portrait;
+        /// <summary>Landmarks for faces the server's detector misses (paintings, cartoons), in the portrait's
+        /// pixels: build with PortraitKeypoints or PortraitMeshPoints. Null: the detector finds the face.</summary>
+        public MsgPackMap PortraitLandmarks;
+        /// <summary>Square render size in pixels, one of ServerInfo.Render.Sizes; 0: the server's default.</summary>
+        public int RenderSize;
+        /// <summary>JPEG quality 1–95 for frames_jpeg; 0: the server's default.</summary>
+        public int JpegQuality;
+        /// <summary>Corner of the visible synthetic mark, one of ServerInfo.Render.MarkPositions ("bottom-right",
+        /// "bottom-left", "top-right", "top-left"); null: bottom-right. The mark can be moved, never removed.</summary>
+        public string MarkPosition;
+
+        /// <summary>Rendered images the session's RenderBuffer holds before it drops new ones (256 = 10 s at
+        /// 25 fps). Images arrive as fast as the audio is pushed, so keep the pushed audio within this much of
+        /// the playback position (VasaBridgeFace does). Buffers are allocated as images arrive and then reused:
+        /// at most this many images' worth of memory (a 256 px JPEG is about 20 KB, a 512 px RGBA image 1 MiB).</summary>
+        public int RenderBufferFrames = DefaultRenderBufferFrames;
+        public const int DefaultRenderBufferFrames = 256;
+
+        /// <summary>True when the session asks for rendered frames.</summary>
+        public bool WantsRender
+        {
+            get { return ExtraOutputs.Contains("frames_jpeg") || ExtraOutputs.Contains("frames_rgba"); }
+        }
+
+        /// <summary>`portrait_landmarks` from five keypoints (x, y in the portrait's pixels; right and left are the
+        /// subject's own).</summary>
+        public static MsgPackMap PortraitKeypoints(double[] rightEye, double[] leftEye, double[] noseTip,
+                                                   double[] mouthRight, double[] mouthLeft)
+        {
+            var k = new MsgPackMap();
+            k["right_eye"] = Point(rightEye, "rightEye");
+            k["left_eye"] = Point(leftEye, "leftEye");
+            k["nose_tip"] = Point(noseTip, "noseTip");
+            k["mouth_right"] = Point(mouthRight, "mouthRight");
+            k["mouth_left"] = Point(mouthLeft, "mouthLeft");
+            var m = new MsgPackMap();
+            m["keypoints"] = k;
+            return m;
+        }
+
+        /// <summary>`portrait_landmarks` from the 468 MediaPipe face-mesh points, [x, y] or [x, y, z] each.</summary>
+        public static MsgPackMap PortraitMeshPoints(IList<double[]> points)
+        {
+            if (points == null || points.Count != 468) throw new ArgumentException("468 face-mesh points expected, got " + (points == null ? 0 : points.Count));
+            var list = new List<object>(points.Count);
+            for (int i = 0; i < points.Count; i++) list.Add(Point(points[i], "points[" + i + "]", true));
+            var m = new MsgPackMap();
+            m["points"] = list;
+            return m;
+        }
+
+        static List<object> Point(double[] p, string what, bool allowZ = false)
+        {
+            if (p == null || p.Length < 2 || p.Length > (allowZ ? 3 : 2))
+                throw new ArgumentException(what + " must be [x, y]" + (allowZ ? " or [x, y, z]" : "") + " in pixels");
+            var l = new List<object>(p.Length);
+            foreach (double v in p)
+            {
+                if (double.IsNaN(v) || double.IsInfinity(v)) throw new ArgumentException(what + " holds a non-finite value");
+                l.Add(v);
+            }
+            return l;
+        }
+    }
+
+    /// <summary>What a server's renderer offers (hello_ok.render, §4.1; protocol 1.1).</summary>
+    public sealed class RenderCapabilities
+    {
+        /// <summary>Square render sizes in pixels, e.g. {256, 512}.</summary>
+        public int[] Sizes;
+        /// <summary>"jpeg", "rgba".</summary>
+        public string[] Formats;
+        public int DefaultSize, JpegQuality;
+        /// <summary>True when `open` without a portrait renders the server's demo portrait.</summary>
+        public bool DefaultPortrait;
+        /// <summary>Largest decoded portrait the server accepts, width x height.</summary>
+        public long MaxPortraitPixels;
+        /// <summary>Corners the visible synthetic mark may be moved to.</summary>
+        public string[] MarkPositions;
+
+        internal static RenderCapabilities FromMap(MsgPackMap m)
+        {
+            List<object> sizes = m.GetList("sizes");
+            var r = new RenderCapabilities
+            {
+                Sizes = new int[sizes.Count],
+                Formats = ServerInfo.StringList(m.GetList("formats")),
+                DefaultSize = (int)m.GetInt("default_size"),
+                JpegQuality = (int)m.GetInt("jpeg_quality"),
+                DefaultPortrait = m.GetBool("default_portrait", false),
+                MaxPortraitPixels = m.GetInt("max_portrait_pixels"),
+                MarkPositions = ServerInfo.StringList(m.GetList("mark_positions")),
+            };
+            for (int i = 0; i < sizes.Count; i++)
+            {
+                if (!(sizes[i] is long) || (long)sizes[i] < 1 || (long)sizes[i] > 16384) throw new MsgPackException("render.sizes must be pixel counts");
+                r.Sizes[i] = (int)(long)sizes[i];
+            }
+            return r;
+        }
+    }
+
+    /// <summary>How one session's frames are rendered (open_ok.render, §4.2; protocol 1.1).</summary>
+    public sealed class SessionRenderInfo
+    {
+        /// <summary>"jpeg" or "rgba".</summary>
+        public string Format;
+        public int Width, Height;
+        /// <summary>0 for rgba.</summary>
+        public int JpegQuality;
+        public string MarkPosition;
+        /// <summary>"uploaded", or the name of the server's demo portrait.</summary>
+        public string Portrait;
+
+        internal static SessionRenderInfo FromMap(MsgPackMap m)
+        {
+            var r = new SessionRenderInfo
+            {
+                Format = m.GetString("format"),
+                Width = (int)m.GetInt("width"),
+                Height = (int)m.GetInt("height"),
+                JpegQuality = (int)m.GetInt("jpeg_quality"),
+                MarkPosition = m.GetString("mark_position"),
+                Portrait = m.GetString("portrait"),
+            };
+            if (r.Format != "jpeg" && r.Format != "rgba") throw new MsgPackException("open_ok.render.format '" + r.Format + "' is neither jpeg nor rgba");
+            if (r.Width < 1 || r.Height < 1 || r.Width > 16384 || r.Height > 16384) throw new MsgPackException("open_ok.render size " + r.Width + "x" + r.Height + " is out of range");
+            return r;
+        }
     }
 
     /// <summary>Server capabilities from hello_ok (§4.1).</summary>
@@ -133,6 +268,8 @@ namespace VasaBridge
         public double Fps, HeartbeatMs;
         public long MotionLayoutVersion, MaxMessageBytes;
         public string[] Outputs, Emotions;
+        /// <summary>The renderer's offer (hello_ok.render); null when the server renders no frames.</summary>
+        public RenderCapabilities Render;
         public MsgPackMap Raw;
 
         internal static ServerInfo FromReply(MsgPackMap m)
@@ -151,6 +288,13 @@ namespace VasaBridge
                 Emotions = StringList(m.GetList("emotions")),
             };
             info.MaxMessageBytes = m.GetMap("limits").GetInt("max_message_bytes");
+            object render;
+            if (m.TryGetValue("render", out render) && render != null)
+            {
+                var rm = render as MsgPackMap;
+                if (rm == null) throw new MsgPackException("hello_ok.render is not a map");
+                info.Render = RenderCapabilities.FromMap(rm);
+            }
             return info;
         }
 

@@ -25,6 +25,8 @@ namespace VasaBridge
         /// <summary>Rendered frames (null unless frames_jpeg or frames_rgba was asked for in `open`).</summary>
         public readonly RenderBuffer Render;
         public readonly MsgPackMap OpenReply;
+        /// <summary>How the frames are rendered (open_ok.render, protocol 1.1); null without rendered frames.</summary>
+        public readonly SessionRenderInfo RenderInfo;
         readonly Dictionary<string, int> _channelIndex = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
 
         volatile SessionState _state;
@@ -37,6 +39,13 @@ namespace VasaBridge
 
         public VasaSession(string id, double fps, string[] channelNames, double lookaheadMs, FramesDtype dtype,
                            int bufferFrames, bool wantsRender, MsgPackMap openReply)
+            : this(id, fps, channelNames, lookaheadMs, dtype, bufferFrames, wantsRender ? OpenOptions.DefaultRenderBufferFrames : 0, openReply)
+        {
+        }
+
+        /// <summary>`renderBufferFrames` 0: no rendered frames; otherwise the capacity of the Render buffer.</summary>
+        public VasaSession(string id, double fps, string[] channelNames, double lookaheadMs, FramesDtype dtype,
+                           int bufferFrames, int renderBufferFrames, MsgPackMap openReply)
         {
             if (id == null || id.Length != ProtocolInfo.SessionIdLength)
                 throw new VasaBridgeException("bad_reply", "session id '" + id + "' is not 16 hex digits");
@@ -47,9 +56,16 @@ namespace VasaBridge
             LookaheadMs = lookaheadMs;
             FramesDtype = dtype;
             OpenReply = openReply;
+            object render = null;
+            if (openReply != null && openReply.TryGetValue("render", out render) && render != null)
+            {
+                var rm = render as MsgPackMap;
+                if (rm == null) throw new MsgPackException("open_ok.render is not a map");
+                RenderInfo = SessionRenderInfo.FromMap(rm);
+            }
             for (int i = 0; i < channelNames.Length; i++) if (!_channelIndex.ContainsKey(channelNames[i])) _channelIndex[channelNames[i]] = i;
             Motion = new MotionJitterBuffer(channelNames.Length, fps, bufferFrames);
-            Render = wantsRender ? new RenderBuffer(16) : null;
+            Render = renderBufferFrames > 0 ? new RenderBuffer(renderBufferFrames) : null;
             _lastStreamTicks = DateTime.UtcNow.Ticks;
         }
 

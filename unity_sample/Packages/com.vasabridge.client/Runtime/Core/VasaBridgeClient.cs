@@ -18,6 +18,9 @@ namespace VasaBridge
         public string Token;
         /// <summary>A request without a reply after this long fails with code "timeout" (§8.5 suggests 5 s).</summary>
         public int RequestTimeoutMs = 5000;
+        /// <summary>Timeout of an `open` with rendered frames: the server prepares a portrait it has not seen
+        /// before (face detection and mesh: seconds on a small CPU) before it answers.</summary>
+        public int RenderOpenTimeoutMs = 60000;
         /// <summary>A request made while the request socket is (re)connecting waits this long for the link before
         /// failing with "disconnected" (covers the first request right after Start).</summary>
         public int ConnectWaitMs = 1000;
@@ -139,27 +142,29 @@ namespace VasaBridge
         public VasaSession Open(OpenOptions options = null)
         {
             options = options ?? new OpenOptions();
+            byte[] portrait;
+            MsgPackMap map = BuildOpenRequest(options, Interlocked.Increment(ref _nextId) & 0xffffffffL, out portrait);
             EnsureHello();
-            var map = NewRequest("open");
-            var audio = new MsgPackMap();
-            audio["format"] = options.Format == AudioFormat.Pcm16 ? "pcm16" : "f32";
-            audio["sample_rate_hz"] = (long)options.SampleRateHz;
-            map["audio"] = audio;
-            var outputs = new List<object> { "motion" };
-            foreach (string o in options.ExtraOutputs) if (o != "motion") outputs.Add(o);
-            map["outputs"] = outputs;
-            map["frames_dtype"] = options.FramesDtype == FramesDtype.F16 ? "f16" : "f32";
-            if (options.Controls != null && !options.Controls.IsEmpty) map["controls"] = options.Controls.ToMap();
-            if (options.Seed.HasValue) map["seed"] = options.Seed.Value;
-            MsgPackMap reply = Call(map, null, 0, 0, "open_ok", true);
+            ServerInfo server = _server;
+            if (portrait != null && server != null && server.MaxMessageBytes > 0)
+            {
+                // All frames together count against max_message_bytes (§8.3): refuse here rather than upload it.
+                var sizer = new MsgPackWriter(256);
+                sizer.WriteValue(map);
+                if ((long)sizer.Length + portrait.Length > server.MaxMessageBytes)
+                    throw new VasaBridgeException("bad_request", "the portrait file is " + portrait.Length + " bytes but the server takes messages of at most " +
+                        server.MaxMessageBytes + " bytes: send a JPEG of about 1024 px (the face is rendered at 512 px at most)");
+            }
+            bool render = options.WantsRender;
+            MsgPackMap reply = Call(map, portrait, 0, portrait == null ? 0 : portrait.Length, "open_ok", true,
+                                    render ? Math.Max(_opt.RequestTimeoutMs, _opt.RenderOpenTimeoutMs) : _opt.RequestTimeoutMs);
             VasaSession s;
             try
             {
                 string[] names = ServerInfo.StringList(reply.GetList("channel_names"));
-                bool render = options.ExtraOutputs.Contains("frames_jpeg") || options.ExtraOutputs.Contains("frames_rgba");
                 s = new VasaSession(reply.GetString("session"), reply.GetDouble("fps"), names, reply.GetDouble("lookahead_ms"),
                                     reply.GetString("frames_dtype") == "f16" ? FramesDtype.F16 : FramesDtype.F32,
-                                    options.BufferFrames, render, reply);
+                                    options.BufferFrames, render ? Math.Max(2, options.RenderBufferFrames) : 0, reply);
             }
             catch (MsgPackException e) { throw new VasaBridgeException("bad_reply", "open_ok: " + e.Message); }
             lock (_sessionsLock)
@@ -174,6 +179,48 @@ namespace VasaBridge
             // Subscribe right after open_ok; the server holds the stream until it sees the subscription (§8.4).
             _sub.Subscribe(s.Topic);
             return s;
+        }
+
+        /// <summary>The `open` request for `options` (§4.2) as its ZeroMQ frame 0 map; a portrait goes out separately
+        /// as trailing frame 1 (§8.3), never in the map. Fields the protocol defaults (frames_dtype f32, render
+        /// options left at 0 / null) are left out. Throws bad_request for options the server would refuse anyway.</summary>
+        internal static MsgPackMap BuildOpenRequest(OpenOptions options, long id, out byte[] portrait)
+        {
+            var map = new MsgPackMap(12);
+            map["type"] = "open";
+            map["id"] = id;
+            var audio = new MsgPackMap();
+            audio["format"] = options.Format == AudioFormat.Pcm16 ? "pcm16" : "f32";
+            audio["sample_rate_hz"] = (long)options.SampleRateHz;
+            map["audio"] = audio;
+            var outputs = new List<object> { "motion" };
+            foreach (string o in options.ExtraOutputs) if (o != "motion" && !outputs.Contains(o)) outputs.Add(o);
+            map["outputs"] = outputs;
+            if (options.FramesDtype == FramesDtype.F16) map["frames_dtype"] = "f16"; // f32 is the default (§4.2)
+            if (options.Controls != null && !options.Controls.IsEmpty) map["controls"] = options.Controls.ToMap();
+            if (options.Seed.HasValue) map["seed"] = options.Seed.Value;
+            bool wantsRender = options.WantsRender;
+            MsgPackMap render = null;
+            if (options.RenderSize != 0 || options.JpegQuality != 0 || options.MarkPosition != null)
+            {
+                if (options.RenderSize < 0 || options.JpegQuality < 0 || options.JpegQuality > 95)
+                    throw new VasaBridgeException("bad_request", "RenderSize must be one of the server's sizes and JpegQuality 1..95 (0: the server's default)");
+                render = new MsgPackMap();
+                if (options.RenderSize != 0) render["size"] = (long)options.RenderSize;
+                if (options.JpegQuality != 0) render["jpeg_quality"] = (long)options.JpegQuality;
+                if (options.MarkPosition != null) render["mark_position"] = options.MarkPosition;
+            }
+            bool anyRender = render != null || options.Portrait != null || options.PortraitLandmarks != null;
+            if (anyRender && !wantsRender)
+                throw new VasaBridgeException("bad_request", "Portrait, PortraitLandmarks and render options need ExtraOutputs \"frames_jpeg\" or \"frames_rgba\"");
+            if (options.ExtraOutputs.Contains("frames_jpeg") && options.ExtraOutputs.Contains("frames_rgba"))
+                throw new VasaBridgeException("bad_request", "a session asks for at most one of frames_jpeg and frames_rgba");
+            if (options.Portrait != null && options.Portrait.Length == 0)
+                throw new VasaBridgeException("bad_request", "the portrait is empty: pass the bytes of an image file (PNG, JPEG, ...)");
+            if (render != null) map["render"] = render;
+            if (options.PortraitLandmarks != null) map["portrait_landmarks"] = options.PortraitLandmarks;
+            portrait = options.Portrait;
+            return map;
         }
 
         /// <summary>Pushes one chunk of audio in the session's format (§4.3); returns received_ms. Chunks that
@@ -280,11 +327,11 @@ namespace VasaBridge
             return map;
         }
 
-        MsgPackMap Call(MsgPackMap request, byte[] payload, int offset, int count, string expected, bool needsHello)
+        MsgPackMap Call(MsgPackMap request, byte[] payload, int offset, int count, string expected, bool needsHello, int timeoutMs = 0)
         {
             try
             {
-                return CallOnce(request, payload, offset, count, expected, needsHello);
+                return CallOnce(request, payload, offset, count, expected, needsHello, timeoutMs);
             }
             catch (VasaBridgeException e)
             {
@@ -292,12 +339,13 @@ namespace VasaBridge
                 // while the TCP link survived): say hello again and repeat the request once.
                 if (e.Code != "hello_required" || !needsHello) throw;
                 request["id"] = Interlocked.Increment(ref _nextId) & 0xffffffffL;
-                return CallOnce(request, payload, offset, count, expected, needsHello);
+                return CallOnce(request, payload, offset, count, expected, needsHello, timeoutMs);
             }
         }
 
-        MsgPackMap CallOnce(MsgPackMap request, byte[] payload, int offset, int count, string expected, bool needsHello)
+        MsgPackMap CallOnce(MsgPackMap request, byte[] payload, int offset, int count, string expected, bool needsHello, int timeoutMs)
         {
+            if (timeoutMs <= 0) timeoutMs = _opt.RequestTimeoutMs;
             if (_disposed) throw new ObjectDisposedException("VasaBridgeClient");
             if (needsHello) EnsureHello();
             long id = (long)request["id"];
@@ -313,9 +361,9 @@ namespace VasaBridge
                 if (!_req.Send(frames))
                     throw new VasaBridgeException("disconnected", "not connected to the sidecar at " + _req.Endpoint +
                         " (is `vasa-bridge serve` running?); the client keeps retrying in the background");
-                if (!p.Done.Wait(_opt.RequestTimeoutMs))
+                if (!p.Done.Wait(timeoutMs))
                     throw new VasaBridgeException("timeout", "no reply to '" + request["type"] + "' from " + _req.Endpoint +
-                        " within " + _opt.RequestTimeoutMs + " ms; the sidecar is unreachable or overloaded");
+                        " within " + timeoutMs + " ms; the sidecar is unreachable or overloaded");
             }
             finally
             {

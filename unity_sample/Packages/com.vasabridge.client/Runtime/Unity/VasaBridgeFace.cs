@@ -7,6 +7,7 @@
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
+using System.IO;
 using System.Threading;
 using UnityEngine;
 using UnityEngine.Events;
@@ -59,8 +60,22 @@ namespace VasaBridge.Unity
         [SerializeField] AudioSource audioSource;
         [Tooltip("Motion buffered beyond the sidecar's lookahead before the audio starts (network and processing jitter)")]
         [SerializeField] float extraLatencyMs = 100f;
-        [Tooltip("Frames of rendered images are asked for too (needs a sidecar with a renderer); read them with VasaBridgeTexture")]
+
+        [Header("Rendered frames (sidecar started with `vasa-bridge serve --render`)")]
+        [Tooltip("Also ask for rendered images of a portrait; show them with VasaBridgeTexture (e.g. on a RawImage). A sidecar without a renderer refuses the line with unsupported_output")]
         [SerializeField] RenderedFrames renderedFrames = RenderedFrames.None;
+        [Tooltip("The face to animate, any Texture2D (Read/Write not needed: it is copied on the GPU, scaled to at most 1024 px and sent as a JPEG). Empty: Portrait File, else the sidecar's demo portrait")]
+        [SerializeField] Texture2D portrait;
+        [Tooltip("Or an image file (PNG, JPEG, WebP, BMP, TIFF) sent as is, at most about 1 MB; a relative path is under StreamingAssets (not on Android/WebGL, where StreamingAssets is not a folder: use Portrait or SetPortrait(bytes))")]
+        [SerializeField] string portraitFile = "";
+        [Tooltip("Square render size in pixels, one of the sidecar's sizes (256 or 512); 0 = the sidecar's default (256)")]
+        [SerializeField] int renderSize = 0;
+        [Tooltip("JPEG quality 1..95 for Jpeg frames; 0 = the sidecar's default (85)")]
+        [SerializeField, Range(0, 95)] int jpegQuality = 0;
+        [Tooltip("Corner of the visible 'synthetic' mark every rendered image carries. It can be moved, never removed")]
+        [SerializeField] MarkCorner markPosition = MarkCorner.SidecarDefault;
+        [Tooltip("While rendering, audio is pushed at most this far ahead of playback, so the rendered images waiting to be shown stay within the session's render buffer")]
+        [SerializeField] float renderAheadMs = 4000f;
 
         [Header("Performance")]
         [Tooltip("neutral, happy, sad, angry or surprised")]
@@ -76,11 +91,27 @@ namespace VasaBridge.Unity
 
         public enum RenderedFrames { None, Jpeg, Rgba }
 
+        /// <summary>Where the synthetic mark sits on rendered images (SidecarDefault: bottom-right).</summary>
+        public enum MarkCorner { SidecarDefault, BottomRight, BottomLeft, TopRight, TopLeft }
+
+        static string MarkName(MarkCorner c)
+        {
+            switch (c)
+            {
+                case MarkCorner.BottomRight: return "bottom-right";
+                case MarkCorner.BottomLeft: return "bottom-left";
+                case MarkCorner.TopRight: return "top-right";
+                case MarkCorner.TopLeft: return "top-left";
+                default: return null;
+            }
+        }
+
         struct Binding { public SkinnedMeshRenderer renderer; public int shape; public int channel; public float scale; }
 
         VasaBridgeClient _client;
         Thread _worker;
         readonly ConcurrentQueue<Action> _jobs = new ConcurrentQueue<Action>();
+        readonly ConcurrentQueue<Action> _quickJobs = new ConcurrentQueue<Action>();
         readonly AutoResetEvent _wake = new AutoResetEvent(false);
         readonly ConcurrentQueue<VasaBridgeEvent> _workerEvents = new ConcurrentQueue<VasaBridgeEvent>();
         volatile bool _stopping;
@@ -98,6 +129,10 @@ namespace VasaBridge.Unity
         SampleStatus _lastStatus = SampleStatus.NoData;
         bool _endAnnounced;
         readonly PlaybackClock _clock = new PlaybackClock();
+        long _playbackMsForWorker = -1;   // AudioTimeMs for the worker's render pacing (Interlocked)
+        byte[] _portraitBytes;            // SetPortrait(bytes): sent as is
+        Texture2D _encodedFor;            // the texture _encodedPortrait was made from
+        byte[] _encodedPortrait;
 
         /// <summary>The session now driving the face (null between lines). Main thread.</summary>
         public VasaSession Session { get { return _session; } }
@@ -128,6 +163,76 @@ namespace VasaBridge.Unity
         public void SetEndpoint(string sidecarHost, int sidecarRequestPort, int sidecarStreamPort)
         {
             host = sidecarHost; requestPort = sidecarRequestPort; streamPort = sidecarStreamPort;
+        }
+
+        /// <summary>Asks for rendered frames from the next line on (None: motion only). Size 0 and quality 0 keep
+        /// the sidecar's defaults.</summary>
+        public void SetRenderOptions(RenderedFrames frames, int sizePixels = 0, int quality = 0, MarkCorner mark = MarkCorner.SidecarDefault)
+        {
+            renderedFrames = frames; renderSize = sizePixels; jpegQuality = quality; markPosition = mark;
+        }
+
+        /// <summary>The portrait as an image file's bytes (PNG, JPEG, ...), e.g. from a download or a
+        /// TextAsset.bytes; it wins over the Portrait texture and Portrait File. Null: back to those.</summary>
+        public void SetPortrait(byte[] imageFile)
+        {
+            _portraitBytes = imageFile;
+        }
+
+        /// <summary>The portrait as a texture (encoded to JPEG when the next line starts; call again after
+        /// changing its pixels).</summary>
+        public void SetPortrait(Texture2D texture)
+        {
+            _portraitBytes = null;
+            portrait = texture;
+            _encodedFor = null;
+            _encodedPortrait = null;
+        }
+
+        /// <summary>Copies a texture on the GPU (so it needs no Read/Write flag), scaled to at most 1024 px on its
+        /// long side (the sidecar renders at 512 px at most; the whole `open` must stay under its 1 MiB message
+        /// limit), and encodes it as a JPEG.</summary>
+        static byte[] EncodePortrait(Texture2D texture)
+        {
+            float scale = Math.Min(1f, 1024f / Math.Max(texture.width, texture.height));
+            int w = Math.Max(1, (int)(texture.width * scale)), h = Math.Max(1, (int)(texture.height * scale));
+            RenderTexture rt = RenderTexture.GetTemporary(w, h, 0, RenderTextureFormat.ARGB32, RenderTextureReadWrite.sRGB);
+            RenderTexture previous = RenderTexture.active;
+            var copy = new Texture2D(w, h, TextureFormat.RGB24, false);
+            try
+            {
+                Graphics.Blit(texture, rt);
+                RenderTexture.active = rt;
+                copy.ReadPixels(new Rect(0, 0, w, h), 0, 0);
+                copy.Apply(false);
+                return copy.EncodeToJPG(92);
+            }
+            finally
+            {
+                RenderTexture.active = previous;
+                RenderTexture.ReleaseTemporary(rt);
+                Destroy(copy);
+            }
+        }
+
+        /// <summary>The portrait for a line, on the main thread: bytes set from code, the texture (encoded once
+        /// per texture), or null with the file path to read on the worker thread.</summary>
+        byte[] PortraitForLine(out string filePath)
+        {
+            filePath = null;
+            if (_portraitBytes != null) return _portraitBytes;
+            if (portrait != null)
+            {
+                if (_encodedFor != portrait || _encodedPortrait == null)
+                {
+                    _encodedPortrait = EncodePortrait(portrait);
+                    _encodedFor = portrait;
+                }
+                return _encodedPortrait;
+            }
+            if (!string.IsNullOrEmpty(portraitFile))
+                filePath = Path.IsPathRooted(portraitFile) ? portraitFile : Path.Combine(Application.streamingAssetsPath, portraitFile);
+            return null;
         }
 
         // ---- API (main thread) --------------------------------------------------------------------------------
@@ -172,7 +277,7 @@ namespace VasaBridge.Unity
         /// <summary>Changes performance controls of the current line (emotion, gaze target, head distance).</summary>
         public void SetControls(VasaControls controls)
         {
-            Enqueue(() =>
+            EnqueueQuick(() =>
             {
                 VasaSession s = _workerSession;
                 if (s == null || s.State != SessionState.Open) return;
@@ -192,7 +297,7 @@ namespace VasaBridge.Unity
             _session = null;
             Interlocked.Exchange(ref _pendingSession, null);
             if (old != null && old.State == SessionState.Open)
-                Enqueue(() => { try { _client.Close(old); } catch (VasaBridgeException) { /* already gone */ } });
+                EnqueueQuick(() => { try { _client.Close(old); } catch (VasaBridgeException) { /* already gone */ } });
         }
 
         // ---- worker thread -------------------------------------------------------------------------------------
@@ -208,16 +313,31 @@ namespace VasaBridge.Unity
             var outputs = new List<string>();
             if (renderedFrames == RenderedFrames.Jpeg) outputs.Add("frames_jpeg");
             if (renderedFrames == RenderedFrames.Rgba) outputs.Add("frames_rgba");
+            bool rendering = outputs.Count > 0;
+            string portraitPath = null;
+            byte[] portraitBytes = rendering ? PortraitForLine(out portraitPath) : null;
+            double aheadMs = Math.Max(1000.0, renderAheadMs);
+            Interlocked.Exchange(ref _playbackMsForWorker, -1);
+            var options = new OpenOptions { SampleRateHz = sampleRateHz, Controls = initial };
+            options.ExtraOutputs.AddRange(outputs);
+            if (rendering)
+            {
+                options.RenderSize = Math.Max(0, renderSize);
+                options.JpegQuality = Math.Max(0, Math.Min(95, jpegQuality));
+                options.MarkPosition = MarkName(markPosition);
+                // Room for everything pushed ahead of playback, plus the images of the lookahead and a margin.
+                options.RenderBufferFrames = Math.Max(OpenOptions.DefaultRenderBufferFrames, (int)((aheadMs + 2000.0) / 40.0));
+            }
             Enqueue(() =>
             {
-                var options = new OpenOptions { SampleRateHz = sampleRateHz, Controls = initial };
-                options.ExtraOutputs.AddRange(outputs);
+                if (portraitPath != null) options.Portrait = ReadPortraitFile(portraitPath);
+                else options.Portrait = portraitBytes;
                 if (Volatile.Read(ref _line) != line) return; // stopped before it started
                 if (!_client.WaitConnected(3000))
                     throw new VasaBridgeException("disconnected", "cannot reach the sidecar at tcp://" + host + ":" + requestPort +
                         " and :" + streamPort + "; start it with `vasa-bridge serve` (the client keeps retrying)");
                 VasaSession s = _client.Open(options);
-                if (Volatile.Read(ref _line) != line) { _client.Close(s); return; }
+                if (Volatile.Read(ref _line) != line) { CloseQuietly(s); return; }
                 _workerSession = s;
                 Interlocked.Exchange(ref _pendingSession, s);
                 // Push as fast as the sidecar accepts (it rate-limits at many times real time): the face is
@@ -227,13 +347,47 @@ namespace VasaBridge.Unity
                 {
                     if (_stopping || Volatile.Read(ref _line) != line)
                     {
-                        _client.Close(s);
+                        CloseQuietly(s);
+                        return;
+                    }
+                    // Rendered images arrive as fast as audio is pushed and wait in the render buffer until
+                    // their pts is played: keep the pushed audio within renderAheadMs of playback.
+                    double pushedMs = off * 1000.0 / sampleRateHz;
+                    while (rendering && pushedMs - Math.Max(0, Interlocked.Read(ref _playbackMsForWorker)) > aheadMs &&
+                           !_stopping && Volatile.Read(ref _line) == line && s.State == SessionState.Open)
+                    {
+                        RunQuickJobs(); // controls changed meanwhile go out now, not after the line
+                        _wake.WaitOne(20);
+                    }
+                    if (_stopping || Volatile.Read(ref _line) != line)
+                    {
+                        CloseQuietly(s);
                         return;
                     }
                     _client.PushFloatAsPcm16(s, mono, off, Math.Min(chunk, mono.Length - off));
                 }
                 if (s.State == SessionState.Open) _client.EndAudio(s);
             });
+        }
+
+        /// <summary>Closes a stale line's session unless StopLine's close got there first (worker thread).</summary>
+        void CloseQuietly(VasaSession s)
+        {
+            if (s.State != SessionState.Open) return;
+            try { _client.Close(s); }
+            catch (VasaBridgeException) { /* already closed or gone with the connection */ }
+        }
+
+        static byte[] ReadPortraitFile(string path)
+        {
+            try
+            {
+                return File.ReadAllBytes(path);
+            }
+            catch (Exception e) when (e is IOException || e is UnauthorizedAccessException || e is NotSupportedException)
+            {
+                throw new VasaBridgeException("bad_request", "cannot read the portrait file '" + path + "': " + e.Message);
+            }
         }
 
         void EnsureClient()
@@ -257,17 +411,38 @@ namespace VasaBridge.Unity
             _wake.Set();
         }
 
+        /// <summary>Short requests (controls, close) that may run while a rendered line's audio push waits for
+        /// playback to catch up.</summary>
+        void EnqueueQuick(Action job)
+        {
+            _quickJobs.Enqueue(job);
+            _wake.Set();
+        }
+
+        void RunJob(Action job)
+        {
+            try { job(); }
+            catch (VasaBridgeException e) { _workerEvents.Enqueue(new VasaBridgeEvent(VasaBridgeEventKind.Error, null, e.Code, e.Message)); }
+            catch (Exception e) { _workerEvents.Enqueue(new VasaBridgeEvent(VasaBridgeEventKind.Error, null, "internal", e.ToString())); }
+        }
+
+        void RunQuickJobs()
+        {
+            Action job;
+            while (!_stopping && _quickJobs.TryDequeue(out job)) RunJob(job);
+        }
+
         void WorkerLoop()
         {
             while (!_stopping)
             {
                 _wake.WaitOne(200);
+                RunQuickJobs();
                 Action job;
                 while (!_stopping && _jobs.TryDequeue(out job))
                 {
-                    try { job(); }
-                    catch (VasaBridgeException e) { _workerEvents.Enqueue(new VasaBridgeEvent(VasaBridgeEventKind.Error, null, e.Code, e.Message)); }
-                    catch (Exception e) { _workerEvents.Enqueue(new VasaBridgeEvent(VasaBridgeEventKind.Error, null, "internal", e.ToString())); }
+                    RunJob(job);
+                    RunQuickJobs();
                 }
             }
         }
@@ -296,6 +471,7 @@ namespace VasaBridge.Unity
                 else return;
             }
             AudioTimeMs = AudioClockMs();
+            Interlocked.Exchange(ref _playbackMsForWorker, (long)AudioTimeMs);
             if (AudioTimeMs < 0) return;
             _lastStatus = s.Motion.Sample(AudioTimeMs, _frame);
             if (_lastStatus == SampleStatus.NoData) return;

@@ -1,6 +1,8 @@
 // Shows the sidecar's rendered frames (SPEC.md §5.2, outputs frames_jpeg / frames_rgba) on a RawImage or a
-// material, in step with the VasaBridgeFace's audio clock. Needs a sidecar that lists a frames_* output in
-// hello_ok (one with a renderer plugged in); otherwise `open` fails with unsupported_output, reported by the face.
+// material, in step with the VasaBridgeFace's audio clock: image k is shown while the audio plays frame k. Needs
+// a sidecar started with `vasa-bridge serve --render` (hello_ok then lists frames_jpeg / frames_rgba); otherwise
+// `open` fails with unsupported_output, reported by the face. The portrait, size, JPEG quality and the corner of
+// the synthetic mark are set on the VasaBridgeFace.
 using System;
 using Unity.Collections;
 using UnityEngine;
@@ -21,15 +23,32 @@ namespace VasaBridge.Unity
 
         Texture2D _texture;
         long _lastSeq = -1;
+        VasaSession _shownSession;
         byte[] _jpegScratch = new byte[0];
 
         /// <summary>The texture frames are decoded into (null before the first frame).</summary>
         public Texture2D Texture { get { return _texture; } }
+        /// <summary>Seq of the image shown now (-1 before the first).</summary>
+        public long ShownSeq { get { return _lastSeq; } }
+
+        void Awake()
+        {
+            if (rawImage == null && material == null) rawImage = GetComponent<RawImage>();
+            if (face == null) face = GetComponent<VasaBridgeFace>();
+        }
+
+        /// <summary>Points this display at a face from code.</summary>
+        public void SetFace(VasaBridgeFace source)
+        {
+            face = source;
+            _lastSeq = -1;
+        }
 
         void Update()
         {
             if (face == null) return;
             VasaSession s = face.Session;
+            if (s != _shownSession) { _shownSession = s; _lastSeq = -1; } // a new line starts at seq 0 again
             if (s == null || s.Render == null || face.AudioTimeMs < 0) return;
             RenderFrame f;
             if (!s.Render.TryGetFrame(face.AudioTimeMs, _lastSeq, out f)) return;

@@ -6,6 +6,9 @@
 //   mono harness.exe bench                                   decode cost per motion frame, allocations
 //   mono harness.exe live <req port> <stream port> <wav> [frames.f32]  a spoken line against the real sidecar
 //                                                            (optionally writing the received frames, n x 60 f32)
+//   mono harness.exe render <req port> <stream port> <wav> <portrait image> <out dir>  rendered frames from a
+//                                                            `serve --render` sidecar (writes motion.f32 and
+//                                                            <seq>.jpg images for the test to decode)
 //   mono harness.exe restart <req port> <stream port> <wav>  survive a sidecar restart (driven by the test)
 //   mono harness.exe fake <req port> <stream port> <garbage port>  malformed input from a fake server
 //   mono harness.exe jitter                                  jitter buffer scheduling and interpolation
@@ -44,6 +47,7 @@ static class Harness
                 case "vectors": Vectors(args[1]); break;
                 case "bench": Bench(); break;
                 case "live": Live(int.Parse(args[1]), int.Parse(args[2]), args[3], args.Length > 4 ? args[4] : null); break;
+                case "render": LiveRender(int.Parse(args[1]), int.Parse(args[2]), args[3], args[4], args[5]); break;
                 case "restart": Restart(int.Parse(args[1]), int.Parse(args[2]), args[3]); break;
                 case "fake": Fake(int.Parse(args[1]), int.Parse(args[2]), int.Parse(args[3])); break;
                 case "mesh": Mesh(args[1]); break;
@@ -181,7 +185,13 @@ static class Harness
         return w.ToArray();
     }
 
-    static readonly Dictionary<string, string> PayloadField = new Dictionary<string, string> { { "audio", "audio" }, { "render", "images" } };
+    /// <summary>Fields the ZeroMQ binding moves out of the map into trailing frames (SPEC.md §8.3).</summary>
+    static readonly Dictionary<string, string> PayloadField = new Dictionary<string, string>
+    {
+        { "audio", "audio" },      // exactly 1 frame
+        { "open", "portrait" },    // 0 or 1 frame (1.1): only when a portrait is sent
+        { "render", "images" },    // exactly n frames
+    };
 
     static void Vectors(string dir)
     {
@@ -194,7 +204,8 @@ static class Harness
             string name = Path.GetFileNameWithoutExtension(path);
             byte[] raw = File.ReadAllBytes(path);
             object decoded = Decode(raw);
-            object expected = FromJsonForm(Json.Parse(File.ReadAllText(Path.ChangeExtension(path, ".json"))));
+            // Numeric arrays stay lists of long/double (hello_ok_render.render.sizes is [256, 512] of uints).
+            object expected = FromJsonForm(Json.Parse(File.ReadAllText(Path.ChangeExtension(path, ".json")), false));
             string diff;
             Check(Same(decoded, expected, name, out diff), "vector " + name + " decodes to its JSON", diff ?? "");
             byte[] reencoded = Encode(expected);
@@ -218,12 +229,25 @@ static class Harness
             // join: frames -> logical message
             var joined = (MsgPackMap)Decode(frames[mapFrame]);
             string field;
+            List<byte[]> payload = frames.Skip(mapFrame + 1).ToList();
             if (PayloadField.TryGetValue(type, out field))
             {
-                List<byte[]> payload = frames.Skip(mapFrame + 1).ToList();
-                joined[field] = type == "audio" ? (object)payload[0] : payload.Cast<object>().ToList();
+                if (type == "render")
+                {
+                    Check(payload.Count == (long)logical["n"], "vector " + name + " has n image frames", payload.Count + " frames");
+                    joined[field] = payload.Cast<object>().ToList();
+                }
+                else
+                {
+                    bool optional = type == "open";
+                    Check(payload.Count == 1 || (optional && payload.Count == 0), "vector " + name + " has " + (optional ? "0 or 1" : "1") + " payload frame",
+                          payload.Count + " frames");
+                    if (payload.Count > 0) joined[field] = payload[0];
+                }
+                Check(!joined.ContainsKey(field) || !((MsgPackMap)Decode(frames[mapFrame])).ContainsKey(field),
+                      "vector " + name + " does not also carry '" + field + "' in its map frame");
             }
-            else Check(frames.Count == mapFrame + 1, "vector " + name + " has no trailing frames");
+            else Check(payload.Count == 0, "vector " + name + " has no trailing frames");
             Check(Same(joined, logical, name, out diff) && joined.Count == logical.Count, "vector " + name + " ZeroMQ frames join to the message", diff ?? "");
             // split: logical message -> frame bytes
             var split = new MsgPackMap();
@@ -232,7 +256,80 @@ static class Harness
 
             if (type == "motion") CheckMotionVector(name, logical, frames[mapFrame]);
             if (type == "render") CheckRenderVector(name, logical, frames);
+            if (name == "open_portrait") CheckOpenEncoder(logical, frames);
+            if (type == "hello_ok") CheckServerInfo(name, logical);
+            if (type == "open_ok") CheckSessionRenderInfo(name, logical);
         }
+    }
+
+    /// <summary>hello_ok.render becomes typed RenderCapabilities (absent: null).</summary>
+    static void CheckServerInfo(string name, MsgPackMap logical)
+    {
+        ServerInfo info = ServerInfo.FromReply(logical);
+        if (!logical.ContainsKey("render")) { Check(info.Render == null, "vector " + name + ": no render capabilities"); return; }
+        RenderCapabilities r = info.Render;
+        Check(r != null && r.Sizes.SequenceEqual(new[] { 256, 512 }) && r.Formats.SequenceEqual(new[] { "jpeg", "rgba" }) &&
+              r.DefaultSize == 256 && r.JpegQuality == 85 && r.DefaultPortrait && r.MaxPortraitPixels == 40000000 &&
+              r.MarkPositions.Length == 4 && r.MarkPositions[0] == "bottom-right",
+              "vector " + name + ": hello_ok.render parses into RenderCapabilities");
+    }
+
+    /// <summary>open_ok.render becomes the session's typed SessionRenderInfo (absent: null).</summary>
+    static void CheckSessionRenderInfo(string name, MsgPackMap logical)
+    {
+        string[] names = ((List<object>)logical["channel_names"]).Cast<string>().ToArray();
+        bool render = logical.ContainsKey("render");
+        var s = new VasaSession((string)logical["session"], 25.0, names, 60.0, FramesDtype.F32, 16, render, logical);
+        SessionRenderInfo r = s.RenderInfo;
+        if (!render) { Check(r == null && s.Render == null, "vector " + name + ": no render info"); return; }
+        Check(r != null && r.Format == "jpeg" && r.Width == 512 && r.Height == 512 && r.JpegQuality == 80 &&
+              r.MarkPosition == "top-left" && r.Portrait == "uploaded" && s.Render != null,
+              "vector " + name + ": open_ok.render parses into the session's SessionRenderInfo");
+        var bad = new MsgPackMap();
+        foreach (string k in logical.OrderedKeys) bad[k] = logical[k];
+        var br = new MsgPackMap();
+        foreach (string k in ((MsgPackMap)logical["render"]).OrderedKeys) br[k] = ((MsgPackMap)logical["render"])[k];
+        br["format"] = "gif";
+        bad["render"] = br;
+        string why = null;
+        try { new VasaSession((string)logical["session"], 25.0, names, 60.0, FramesDtype.F32, 16, true, bad); }
+        catch (MsgPackException e) { why = e.Message; }
+        Check(why != null && why.Contains("gif"), "an open_ok.render with an unknown format is refused", why ?? "accepted");
+    }
+
+    /// <summary>The client's own `open` encoder, given the options that vector open_portrait describes, writes
+    /// exactly its ZeroMQ frames: the map without `portrait`, then the image file as trailing frame 1.</summary>
+    static void CheckOpenEncoder(MsgPackMap logical, List<byte[]> frames)
+    {
+        var render = (MsgPackMap)logical["render"];
+        var o = new OpenOptions
+        {
+            Format = AudioFormat.F32,
+            SampleRateHz = 16000,
+            Seed = 7,
+            Portrait = (byte[])logical["portrait"],
+            RenderSize = (int)(long)render["size"],
+            JpegQuality = (int)(long)render["jpeg_quality"],
+            MarkPosition = (string)render["mark_position"],
+        };
+        o.ExtraOutputs.Add("frames_jpeg");
+        byte[] portrait;
+        MsgPackMap map = VasaBridgeClient.BuildOpenRequest(o, (long)logical["id"], out portrait);
+        byte[] mapBytes = Encode(map);
+        Check(mapBytes.SequenceEqual(frames[0]), "the client's open encoder writes open_portrait's map frame byte for byte",
+              ToHex(mapBytes, 0, Math.Min(80, mapBytes.Length)));
+        Check(portrait != null && portrait.SequenceEqual(frames[1]) && !map.ContainsKey("portrait"),
+              "the client's open encoder sends the portrait as trailing frame 1, not in the map");
+        o.Portrait = null;
+        o.RenderSize = 0; o.JpegQuality = 0; o.MarkPosition = null;
+        map = VasaBridgeClient.BuildOpenRequest(o, 2, out portrait);
+        Check(portrait == null && !map.ContainsKey("render"), "without a portrait or render options open has no trailing frame and no render map");
+        o.ExtraOutputs.Clear();
+        o.Portrait = new byte[] { 1, 2, 3 };
+        string code = null;
+        try { VasaBridgeClient.BuildOpenRequest(o, 3, out portrait); }
+        catch (VasaBridgeException e) { code = e.Code; }
+        Check(code == "bad_request", "a portrait without frames_jpeg / frames_rgba is refused before sending", code ?? "accepted");
     }
 
     static string[] _layout;
@@ -281,18 +378,44 @@ static class Harness
         Check(allEqual, "vector " + name + " frame values, seq and pts", why);
     }
 
+    /// <summary>A render vector through the session's decoder: every image lands in the RenderBuffer with its
+    /// seq, pts, size and format, bytes unchanged. (The client does not decode pictures: render_jpeg's bytes are
+    /// shortened stand-ins, and JPEG decoding is the engine's job, e.g. Unity's ImageConversion.LoadImage.)</summary>
     static void CheckRenderVector(string name, MsgPackMap logical, List<byte[]> frames)
     {
-        VasaSession s = DetachedSession((string)logical["session"], false, true);
-        var payloads = frames.Skip(2).Select(b => new ArraySegment<byte>(b)).ToList();
-        VasaBridgeEvent evt;
-        StreamResult res = s.HandleStreamMessage(frames[1], 0, frames[1].Length, payloads, out evt);
-        RenderFrame rf;
-        bool got = s.Render.TryGetFrame(1e9, -1, out rf);
-        byte[] want = (byte[])((List<object>)logical["images"])[0];
-        Check(res == StreamResult.Render && got && rf.Width == 2 && rf.Height == 1 && !rf.IsJpeg &&
-              rf.Data.Take(rf.Length).SequenceEqual(want) && rf.Seq == (long)logical["seq"],
-              "vector " + name + " render image decodes", res + " " + s.LastError);
+        var images = ((List<object>)logical["images"]).Cast<byte[]>().ToList();
+        long seq0 = (long)logical["seq"], width = (long)logical["width"], height = (long)logical["height"];
+        double pts0 = (double)logical["pts_ms"];
+        bool jpeg = (string)logical["format"] == "jpeg";
+        // Both bindings: ZeroMQ trailing frames, and (WebSocket) the images inside the map.
+        foreach (bool zmq in new[] { true, false })
+        {
+            VasaSession s = DetachedSession((string)logical["session"], false, true);
+            VasaBridgeEvent evt;
+            StreamResult res;
+            if (zmq)
+            {
+                var payloads = frames.Skip(2).Select(b => new ArraySegment<byte>(b)).ToList();
+                res = s.HandleStreamMessage(frames[1], 0, frames[1].Length, payloads, out evt);
+            }
+            else
+            {
+                byte[] whole = Encode(logical);
+                res = s.HandleStreamMessage(whole, 0, whole.Length, null, out evt);
+            }
+            bool ok = res == StreamResult.Render;
+            string why = res + " " + s.LastError;
+            for (int i = 0; i < images.Count && ok; i++)
+            {
+                RenderFrame rf;
+                // Consumer at the pts of image i: it gets exactly that image (older ones are released).
+                if (!s.Render.TryGetFrame(pts0 + 40.0 * i, -1, out rf)) { ok = false; why = "image " + i + " not available"; break; }
+                if (rf.Seq != seq0 + i || rf.PtsMs != pts0 + 40.0 * i || rf.Width != width || rf.Height != height || rf.IsJpeg != jpeg ||
+                    !rf.Data.Take(rf.Length).SequenceEqual(images[i]))
+                { ok = false; why = "image " + i + ": seq " + rf.Seq + " pts " + rf.PtsMs + " " + rf.Width + "x" + rf.Height + " jpeg " + rf.IsJpeg; }
+            }
+            Check(ok, "vector " + name + " render images arrive with seq, pts, size and format (" + (zmq ? "ZeroMQ" : "WebSocket") + " form)", why);
+        }
     }
 
     // ---- decode cost -------------------------------------------------------------------------------------
@@ -510,6 +633,123 @@ static class Harness
             bool renders = info.Outputs.Contains("frames_jpeg");
             Check(renders ? code == null : code == "unsupported_output", "frames_jpeg is refused unless hello_ok lists it", code ?? "accepted");
             Check(client.MalformedMessages == 0, "no malformed message from the real sidecar");
+        }
+    }
+
+    /// <summary>Width and height from a JPEG's start-of-frame segment (-1, -1 when it is not a JPEG).</summary>
+    static void JpegSize(byte[] b, int length, out int width, out int height)
+    {
+        width = height = -1;
+        if (length < 4 || b[0] != 0xff || b[1] != 0xd8) return;
+        int pos = 2;
+        while (pos + 4 <= length)
+        {
+            if (b[pos] != 0xff) return;
+            byte marker = b[pos + 1];
+            if (marker == 0xff) { pos++; continue; } // fill byte
+            int segment = (b[pos + 2] << 8) | b[pos + 3];
+            // SOF0..SOF15 carry the size, except DHT (c4), JPG (c8) and DAC (cc).
+            if (marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc)
+            {
+                if (pos + 9 > length) return;
+                height = (b[pos + 5] << 8) | b[pos + 6];
+                width = (b[pos + 7] << 8) | b[pos + 8];
+                return;
+            }
+            if (marker == 0xda) return; // start of scan before any SOF
+            pos += 2 + segment;
+        }
+    }
+
+    /// <summary>A line against a `serve --render` sidecar: an uploaded portrait, JPEG frames paired with the
+    /// motion frames by seq and pts, an undecodable portrait refused with invalid_portrait.</summary>
+    static void LiveRender(int reqPort, int streamPort, string wav, string portraitPath, string outDir)
+    {
+        int rate;
+        short[] pcm = ReadWavPcm16(wav, out rate);
+        int samples = Math.Min(pcm.Length, rate * 8 / 5); // 1.6 s: 40 frames are plenty and keep the CPU renderer short
+        using (VasaBridgeClient client = NewClient(reqPort, streamPort, 10000))
+        {
+            ServerInfo info = client.Hello();
+            RenderCapabilities caps = info.Render;
+            Check(caps != null && info.Outputs.Contains("frames_jpeg") && caps.Sizes.Contains(256) && caps.Formats.Contains("jpeg") &&
+                  caps.MarkPositions.Contains("top-left") && caps.JpegQuality >= 1 && caps.JpegQuality <= 95,
+                  "hello_ok.render describes the renderer (sizes, formats, mark positions)");
+            if (caps == null) return;
+
+            // An undecodable portrait: a clear invalid_portrait, and the client keeps working.
+            var bad = new OpenOptions { SampleRateHz = rate, Portrait = Encoding.ASCII.GetBytes("definitely not an image file") };
+            bad.ExtraOutputs.Add("frames_jpeg");
+            string code = null, message = null;
+            try { client.Open(bad); }
+            catch (VasaBridgeException e) { code = e.Code; message = e.Message; Info("expected error: " + e.Message); }
+            Check(code == "invalid_portrait" && message.Length > "invalid_portrait: ".Length, "an undecodable portrait is refused with invalid_portrait", code ?? "accepted");
+
+            var o = new OpenOptions { SampleRateHz = rate, Portrait = File.ReadAllBytes(portraitPath), RenderSize = 256, JpegQuality = 70, MarkPosition = "top-left" };
+            o.ExtraOutputs.Add("frames_jpeg");
+            var openWatch = Stopwatch.StartNew();
+            VasaSession s = client.Open(o);
+            Info("open with a " + o.Portrait.Length + "-byte uploaded portrait took " + openWatch.ElapsedMilliseconds + " ms");
+            SessionRenderInfo r = s.RenderInfo;
+            Check(r != null && r.Format == "jpeg" && r.Width == 256 && r.Height == 256 && r.JpegQuality == 70 && r.MarkPosition == "top-left" &&
+                  r.Portrait == "uploaded" && s.Render != null,
+                  "open_ok.render: jpeg 256x256, quality 70, mark top-left, portrait uploaded",
+                  r == null ? "no render info" : r.Format + " " + r.Width + "x" + r.Height + " q" + r.JpegQuality + " " + r.MarkPosition + " " + r.Portrait);
+            if (r == null || s.Render == null) return;
+            int chunk = rate / 10;
+            for (int off = 0; off < samples; off += chunk) client.PushPcm16(s, pcm, off, Math.Min(chunk, samples - off));
+            client.EndAudio(s);
+            long expected = (long)Math.Ceiling(samples * 25.0 / rate - 1e-9);
+
+            var motionPts = new Dictionary<long, double>();
+            var imagePts = new Dictionary<long, double>();
+            var frame = new float[60];
+            bool sizesOk = true, renderOrder = true;
+            string sizeWhy = "";
+            long nextImage = 0;
+            Directory.CreateDirectory(outDir);
+            using (var motionDump = new BinaryWriter(File.Create(Path.Combine(outDir, "motion.f32"))))
+            {
+                var deadline = DateTime.UtcNow.AddSeconds(40);
+                while (DateTime.UtcNow < deadline)
+                {
+                    long seq; double pts;
+                    while (s.Motion.TryPopFrame(frame, out seq, out pts))
+                    {
+                        motionPts[seq] = pts;
+                        foreach (float v in frame) motionDump.Write(v);
+                    }
+                    RenderFrame rf;
+                    // Asking at the pts of the next image in seq order hands every image over once, in order.
+                    while (s.Render.TryGetFrame(nextImage * 1000.0 / s.Fps, nextImage - 1, out rf))
+                    {
+                        if (rf.Seq != nextImage) renderOrder = false;
+                        imagePts[rf.Seq] = rf.PtsMs;
+                        int w, h;
+                        JpegSize(rf.Data, rf.Length, out w, out h);
+                        if (!rf.IsJpeg || w != r.Width || h != r.Height || rf.Width != r.Width || rf.Height != r.Height)
+                        { sizesOk = false; sizeWhy = "image " + rf.Seq + ": " + w + "x" + h + " (batch says " + rf.Width + "x" + rf.Height + ")"; }
+                        using (var f = File.Create(Path.Combine(outDir, rf.Seq.ToString("D4") + ".jpg"))) f.Write(rf.Data, 0, rf.Length);
+                        nextImage = rf.Seq + 1;
+                    }
+                    if (s.State == SessionState.Ended && s.Motion.Buffered == 0 && nextImage >= s.FramesTotal) break;
+                    Thread.Sleep(5);
+                }
+            }
+            Check(s.State == SessionState.Ended && s.FramesTotal == expected && motionPts.Count == expected,
+                  "render session: every motion frame arrives (" + expected + ")", motionPts.Count + " frames, frames_total " + s.FramesTotal);
+            bool paired = imagePts.Count == motionPts.Count && renderOrder;
+            string pairWhy = imagePts.Count + " images for " + motionPts.Count + " motion frames";
+            foreach (KeyValuePair<long, double> kv in motionPts)
+            {
+                double ip;
+                if (!imagePts.TryGetValue(kv.Key, out ip) || ip != kv.Value) { paired = false; pairWhy = "seq " + kv.Key + ": image pts " + ip + " vs motion " + kv.Value; break; }
+            }
+            Check(paired, "one rendered image per motion frame, with the same seq and pts", pairWhy);
+            Check(sizesOk && imagePts.Count > 0, "every image is a JPEG of open_ok.render's width x height", sizeWhy);
+            Check(s.Render.FramesDropped == 0 && client.MalformedMessages == 0, "no image dropped, no malformed message",
+                  s.Render.FramesDropped + " dropped, " + client.MalformedMessages + " malformed");
+            Info("rendered " + imagePts.Count + " JPEG frames");
         }
     }
 

@@ -130,8 +130,23 @@ namespace UnityEngine
         public TextureFormat format { get { return TextureFormat.RGBA32; } }
         public Unity.Collections.NativeArray<T> GetRawTextureData<T>() where T : struct { return default(Unity.Collections.NativeArray<T>); }
         public void Apply(bool updateMipmaps) { }
+        public void ReadPixels(Rect source, int destX, int destY) { }
     }
-    public static class ImageConversion { public static bool LoadImage(this Texture2D tex, byte[] data, bool markNonReadable) { return true; } }
+    public static class ImageConversion
+    {
+        public static bool LoadImage(this Texture2D tex, byte[] data, bool markNonReadable) { return true; }
+        public static byte[] EncodeToJPG(this Texture2D tex, int quality) { return null; }
+    }
+    public enum RenderTextureFormat { ARGB32 = 0 }
+    public enum RenderTextureReadWrite { Default = 0, Linear = 1, sRGB = 2 }
+    public class RenderTexture : Texture
+    {
+        public static RenderTexture active { get; set; }
+        public static RenderTexture GetTemporary(int width, int height, int depthBuffer, RenderTextureFormat format, RenderTextureReadWrite readWrite) { return null; }
+        public static void ReleaseTemporary(RenderTexture temp) { }
+    }
+    public static class Graphics { public static void Blit(Texture source, RenderTexture dest) { } }
+    public static class Application { public static string streamingAssetsPath { get { return ""; } } }
     public enum CameraClearFlags { Skybox = 1, SolidColor = 2 }
     public sealed class Camera : Behaviour
     {
