@@ -152,7 +152,10 @@ class RenderService:
                 w, h = im.size
         except Image.DecompressionBombError as e:
             raise m.ProtocolError("invalid_portrait", f"open.portrait is far too large: {e}"[:300]) from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        except UnidentifiedImageError:
+            raise m.ProtocolError("invalid_portrait", "open.portrait is not an image file this server can read "
+                                  "(JPEG, PNG, WebP, BMP, TIFF, ...)") from None
+        except (OSError, SyntaxError, ValueError) as e:
             raise m.ProtocolError("invalid_portrait", f"open.portrait is not an image file this server can "
                                   f"read (JPEG, PNG, WebP, BMP, TIFF, ...): {e}"[:300]) from None
         if w * h > self.config.max_portrait_pixels:
