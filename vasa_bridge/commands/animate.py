@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         choices=("bottom-right", "bottom-left", "top-right", "top-left"),
                         help="corner for the visible 'synthetic' mark (it cannot be removed)")
     parser.add_argument("--device", default="cpu", help="torch device for rendering (cpu, cuda)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for rendering on the CPU (default 1: on a busy CPU more threads "
+                             "spin-wait on each other and ran up to 10x slower; see docs/renderer.md)")
     add_motion_source_arguments(parser)
 
 
@@ -85,6 +88,12 @@ def run(args: argparse.Namespace) -> int:
 
     if not str(args.output).lower().endswith(".mp4"):
         raise VasaBridgeError(f"-o must name an .mp4 file, got {args.output}")
+    if args.threads < 1:
+        raise VasaBridgeError(f"--threads must be at least 1, got {args.threads}")
+    if args.device == "cpu":
+        import torch
+
+        torch.set_num_threads(args.threads)
     audio_file = AudioFile(args.audio) if args.audio else None      # a bad audio file fails before the slow part
     portrait_src, portrait_name = portrait_source(args.portrait)
     portrait = Portrait.prepare(portrait_src, args.size, landmarks_json=args.landmarks)
