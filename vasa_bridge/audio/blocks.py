@@ -21,7 +21,9 @@ from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
 from vasa_bridge.audio.resample import StreamingResampler
 from vasa_bridge.errors import AudioError
 
-BLOCK_S = 0.5   # input audio per block: resampling a block needs ~40 bytes per output sample per filter tap row
+# Input audio per block. StreamingResampler gathers taps × output samples at once (~2 kB per 16 kHz output
+# sample with 97 taps), so a 0.5 s block costs ~16 MB transiently; larger blocks only cost more memory.
+BLOCK_S = 0.5
 
 
 def check_audio_path(path: str | Path) -> Path:
@@ -59,7 +61,8 @@ class AudioFile:
 
             info = sf.info(str(self.path))
             self.backend, self.rate_hz = "soundfile", int(info.samplerate)
-            self.duration_s = info.frames / info.samplerate if info.frames > 0 else 0.0
+            if 0 <= info.frames < 2 ** 62:     # libsndfile says SF_COUNT_MAX when a stream's length is unknown
+                self.duration_s = info.frames / info.samplerate
         except Exception:  # libsndfile refuses many containers; PyAV gets a second look before we give up
             self._probe_with_av()
 
