@@ -29,11 +29,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         choices=("bottom-right", "bottom-left", "top-right", "top-left"),
                         help="corner for the visible 'synthetic' mark (it cannot be removed)")
     parser.add_argument("--device", default="cpu", help="torch device for rendering (cpu, cuda)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for rendering on the CPU (default 1: on a busy CPU more threads "
+                             "spin-wait on each other and ran up to 10x slower; see docs/renderer.md)")
     add_motion_source_arguments(parser)
 
 
 def motion_from_args(args: argparse.Namespace, audio_16k: "object | None"):
-    """The motion clip for this run: a baked clip, or motion generated from the audio."""
+    """The motion clip for this run: a baked clip, or motion generated from the audio (an array or blocks)."""
     from vasa_bridge.errors import VasaBridgeError
     if args.clip:
         from vasa_bridge.motion.clip_io import read_clip
@@ -70,32 +73,65 @@ def fit_to_duration(frames: "object", n_frames: int):
 
 
 def run(args: argparse.Namespace) -> int:
-    from vasa_bridge.audio import load_audio
+    """Two passes over the audio, neither holding it in RAM: decode + resample it block by block into the motion
+    source while a temporary file next to the output keeps the 16 kHz samples; then render, and mux the audio
+    back from that file. RAM is bounded by a block plus the motion frames (60 float32 a frame), whatever the
+    duration; with --text the teacher's alignment holds the whole 16 kHz signal (230 MB per hour)."""
+    from pathlib import Path
+
+    from vasa_bridge.audio.blocks import AudioFile, AudioSpool
     from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
     from vasa_bridge.errors import VasaBridgeError
     from vasa_bridge.motion import layout
+    from vasa_bridge.render.errors import RenderOutputError
     from vasa_bridge.render.portrait import Portrait, portrait_source
-    from vasa_bridge.render.video import animate_to_files
 
     if not str(args.output).lower().endswith(".mp4"):
         raise VasaBridgeError(f"-o must name an .mp4 file, got {args.output}")
+    if args.threads < 1:
+        raise VasaBridgeError(f"--threads must be at least 1, got {args.threads}")
+    if args.device == "cpu":
+        import torch
+
+        torch.set_num_threads(args.threads)
+    audio_file = AudioFile(args.audio) if args.audio else None      # a bad audio file fails before the slow part
     portrait_src, portrait_name = portrait_source(args.portrait)
     portrait = Portrait.prepare(portrait_src, args.size, landmarks_json=args.landmarks)
     for note in portrait.notes:
         print(f"note: {note}")
-    audio = load_audio(args.audio) if args.audio else None
-    clip = motion_from_args(args, audio)
+    if audio_file is None:
+        return _render(args, motion_from_args(args, None), None, portrait, portrait_name)
+    out_dir = Path(args.output).parent
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        spool = AudioSpool(directory=out_dir)   # beside the output, not in /tmp, which may be RAM (tmpfs)
+    except OSError as e:
+        raise RenderOutputError(f"cannot write in {out_dir}: {e}") from None
+    with spool:
+        blocks = spool.tee(audio_file.blocks(MODEL_SAMPLE_RATE_HZ))
+        clip = motion_from_args(args, blocks)
+        for _ in blocks:       # a baked clip reads no audio: spool it all the same, for its length and the mux
+            pass
+        n_frames = max(1, int(round(spool.n_samples / MODEL_SAMPLE_RATE_HZ * layout.FPS)))
+        return _render(args, clip, spool, portrait, portrait_name, n_frames)
+
+
+def _render(args: argparse.Namespace, clip: "object", spool: "object | None", portrait: "object",
+            portrait_name: str, n_frames: int | None = None) -> int:
+    from vasa_bridge.errors import VasaBridgeError
+    from vasa_bridge.motion import layout
+    from vasa_bridge.render.video import animate_to_files
+
     if abs(clip.fps - layout.FPS) > 1e-3:
         raise VasaBridgeError(f"motion clip is at {clip.fps:g} fps; the renderer expects {layout.FPS}")
     if len(clip) == 0:
         raise VasaBridgeError("the motion clip has no frames")
     frames = apply_overrides(clip.frames, args) if args.clip else clip.frames
-    if audio is not None:
-        n_frames = max(1, int(round(len(audio) / MODEL_SAMPLE_RATE_HZ * layout.FPS)))
+    if n_frames is not None:
         frames = fit_to_duration(frames, n_frames)
     try:
-        written = animate_to_files(portrait, frames, audio, args.output, args.strip, args.device, args.mark_position,
-                                   RENDER_BATCH)
+        written = animate_to_files(portrait, frames, None if spool is None else spool.blocks(), args.output,
+                                   args.strip, args.device, args.mark_position, RENDER_BATCH)
     except ValueError as e:
         raise VasaBridgeError(f"cannot animate {portrait_name}: {e}") from None
     print(f"wrote {args.output}: {written} frames at {layout.FPS} fps ({written / layout.FPS:.2f} s), "

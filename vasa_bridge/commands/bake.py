@@ -1,5 +1,8 @@
 """vasa-bridge bake SPEECH -o clip.csv [--text "..."] [--plot clip.png]: audio only → the motion model;
-with --text → forced alignment + the phonetic teacher."""
+with --text → forced alignment + the phonetic teacher.
+
+The audio is read block by block, so files of any length bake in bounded memory with the motion model; with
+--text or --plot the whole 16 kHz signal is held (230 MB per hour)."""
 
 from __future__ import annotations
 
@@ -17,10 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vasa_bridge.audio import load_audio
+    from vasa_bridge.audio.blocks import AudioFile
     from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
     from vasa_bridge.motion.clip_io import write_clip
 
-    audio = load_audio(args.speech)
+    # The plot draws the whole waveform, so it needs the whole signal; otherwise blocks as they are decoded.
+    audio = load_audio(args.speech) if args.plot else AudioFile(args.speech).blocks()
     performance = performance_from_args(args, audio, source_name=args.speech)
     write_clip(performance.clip, args.output)
     print(f"wrote {args.output}: {len(performance.clip)} frames at {performance.clip.fps:g} fps "

@@ -38,12 +38,20 @@ def controls_from_args(args: argparse.Namespace):
 
 
 def performance_from_args(args: argparse.Namespace, audio_16k, source_name: str):
-    """With --text: forced alignment + the phonetic teacher; otherwise the audio-only motion model."""
+    """With --text: forced alignment + the phonetic teacher; otherwise the audio-only motion model.
+
+    `audio_16k`: the whole 16 kHz signal or an iterable of its blocks. The model consumes blocks as they come
+    (memory bounded whatever the duration); the teacher's forced alignment needs the whole signal, so with --text
+    the blocks are joined (230 MB of RAM per hour of audio)."""
+    import numpy as np
+
     from vasa_bridge.motion_source import model_performance, teacher_performance
 
     controls = controls_from_args(args)
     if args.text is None:
         return model_performance(audio_16k, controls, args.seed, args.guidance_scale, args.weights)
+    if not isinstance(audio_16k, np.ndarray):
+        audio_16k = np.concatenate([np.zeros(0, np.float32), *audio_16k])
     return teacher_performance(audio_16k, args.text, controls, args.seed, source_name=source_name)
 
 

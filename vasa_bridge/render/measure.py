@@ -67,6 +67,7 @@ class RenderReport:
     iris_shift_per_rad: float       # measured iris x shift (eye widths) per radian of gaze yaw
     outside_mask_max_abs: int       # max |rendered - portrait| outside the face region, 0..255
     outside_mask_mean_abs: float
+    sealed_lip_streaks: float       # mean |d²I/dx²| over the sealed lips (grey levels): seams and streaks
 
     def lines(self) -> list[str]:
         return [
@@ -77,6 +78,7 @@ class RenderReport:
             f"eye openness rest / blink       {self.eye_open_rest:.3f} / {self.eye_open_blink:.3f}",
             f"iris shift per rad of gaze yaw  {self.iris_shift_per_rad:+.3f} eye widths (+ = image right)",
             f"outside face mask |diff|        max {self.outside_mask_max_abs}, mean {self.outside_mask_mean_abs:.3f}",
+            f"sealed lips |d2I/dx2|           {self.sealed_lip_streaks:.2f} grey levels (lower = fewer seams)",
         ]
 
 
@@ -145,7 +147,20 @@ def evaluate(portrait: "object", renderer: "object", frames: np.ndarray | None =
         lip_gap_rest_iod=float(gap[np.argmin(jaw)]), lip_gap_sealed_iod=float(np.mean(sealed)),
         eye_open_rest=float(np.mean(rest)), eye_open_blink=float(np.mean(blink)), iris_shift_per_rad=slope,
         outside_mask_max_abs=int(diff.max()) if diff.size else 0,
-        outside_mask_mean_abs=float(diff.mean()) if diff.size else 0.0)
+        outside_mask_mean_abs=float(diff.mean()) if diff.size else 0.0,
+        sealed_lip_streaks=sealed_lip_streaks(portrait, renderer))
+
+
+def sealed_lip_streaks(portrait: "object", renderer: "object") -> float:
+    """Mean |d²I/dx²| (grey levels) in the lips' box on frames with lips sealed over an open jaw (jawOpen =
+    mouthClose = 0.3, 0.5, 0.7): vertical streaks and thin seams in the synthesized sealed lips raise it."""
+    frames, parts = probe_clip()
+    sealed = renderer.render(frames[parts["sealed"]]).astype(np.float32).mean(-1)     # (3, H, W) grey
+    lips = portrait.points[list(topo.LIP_UPPER_OUTER) + list(topo.LIP_LOWER_OUTER), :2]
+    x0, y0 = np.floor(lips.min(0)).astype(int)
+    x1, y1 = np.ceil(lips.max(0)).astype(int)
+    box = sealed[:, y0:y1 + 1, x0:x1 + 1]
+    return float(np.abs(np.diff(box, 2, axis=2)).mean())
 
 
 def outside_mask(renderer: "object") -> np.ndarray:

@@ -117,7 +117,11 @@ class Renderer:
         self._background_u8 = self.mark.draw_on(self.portrait.image)
         self.teeth = t(rig.teeth_rgb / 255.0).view(1, 3, 1, 1)
         self.lip = t(rig.lip_rgb / 255.0).view(1, 3, 1, 1)
-        self.lip_edge = t(rig.lip_edge_rgb / 255.0).permute(0, 2, 1)                 # (2, 3, W)
+        # Smoothed along the mouth: per-column samples carry the photo's teeth gaps and lip creases, which drawn
+        # as sealed lips became vertical streaks.
+        from scipy.ndimage import gaussian_filter1d
+        edge = gaussian_filter1d(rig.lip_edge_rgb, sigma=max(1.0, 0.02 * rig.iod_px), axis=1, mode="nearest")
+        self.lip_edge = t(edge / 255.0).permute(0, 2, 1)                             # (2, 3, W)
         self._cavity_tint = torch.tensor([0.5, 0.28, 0.28], device=dev).view(1, 3, 1, 1)   # dark, red, not grey
         self.eye_colours = [(t(e.sclera_rgb / 255.0).view(1, 3, 1, 1), t(e.iris_rgb / 255.0).view(1, 3, 1, 1),
                              t(e.lid_rgb / 255.0).view(1, 3, 1, 1)) for e in rig.eyes]
@@ -276,7 +280,10 @@ class Renderer:
         rgb = region[:, :3]
         # Lips sealed over what was an opening in the photo: lip colour where the warp fetched teeth.
         sealing = ((rig.mouth_rest_gap_px - gap_px) / 2.0).clamp(0, 1)               # lips closer than in the photo
-        seal = (region[:, 3:4] * (1 - alpha)).clamp(0, 1) * sealing
+        seal = (region[:, 3:4] * (1 - alpha)).clamp(0, 1)
+        # Grown by a pixel and feathered: the warp's bilinear edge of the opening mask left a partly covered rim
+        # where the photo's teeth and inner-lip shadow showed through as a thin seam.
+        seal = F.avg_pool2d(F.max_pool2d(seal, 3, 1, 1), 3, 1, 1, count_include_pad=False) * sealing
         # Sealed lips: each lip's own inner-edge colour for that column (followed with the mouth's motion), and
         # a soft dark line where they meet.
         cols = (q[0, :, 0] - d13[:, 0, 0, :1]).long().clamp(0, rig.size - 1)           # (B, w)

@@ -37,11 +37,12 @@ def encode_rgba(rgb: np.ndarray) -> bytes:
     return out.tobytes()
 
 
-def animate_to_files(portrait: "object", frames: np.ndarray, audio_16k: "np.ndarray | None", mp4_path: "str | Path",
-                     strip_path: "str | Path | None" = None, device: str = "cpu", mark_position: str = "bottom-right",
-                     batch: int = 16) -> int:
-    """Render motion frames (T, 60) on a prepared Portrait into an mp4 with the audio, and optionally a strip PNG
-    (12 evenly spaced frames). What `vasa-bridge animate` and the demo run. Returns frames written."""
+def animate_to_files(portrait: "object", frames: np.ndarray, audio_16k: "np.ndarray | Iterable[np.ndarray] | None",
+                     mp4_path: "str | Path", strip_path: "str | Path | None" = None, device: str = "cpu",
+                     mark_position: str = "bottom-right", batch: int = 16) -> int:
+    """Render motion frames (T, 60) on a prepared Portrait into an mp4 with the audio (one array, or blocks of
+    it: see `write_mp4`), and optionally a strip PNG (12 evenly spaced frames). What `vasa-bridge animate` and the
+    demo run. Returns frames written."""
     from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
     from vasa_bridge.motion import layout
     from vasa_bridge.render.renderer import Renderer, RenderOptions
@@ -53,13 +54,14 @@ def animate_to_files(portrait: "object", frames: np.ndarray, audio_16k: "np.ndar
     return written
 
 
-def write_mp4(path: "str | Path", frame_batches: Iterable[np.ndarray], fps: float, audio: "np.ndarray | None",
-              sample_rate_hz: int, n_frames: int | None = None) -> int:
+def write_mp4(path: "str | Path", frame_batches: Iterable[np.ndarray], fps: float,
+              audio: "np.ndarray | Iterable[np.ndarray] | None", sample_rate_hz: int) -> int:
     """Stream frame batches (B, H, W, 3) uint8 into an mp4 with the audio (mono float32) muxed alongside.
 
-    Frames are encoded as they arrive, so memory stays bounded however long the clip is. Video frame i has pts
-    i/fps and audio sample j has pts j/rate on the same clock, so they are aligned by construction.
-    Returns the number of video frames written."""
+    `audio` is one array or an iterable of consecutive blocks (e.g. `AudioSpool.blocks()`); blocks are pulled only
+    as far as the video has got. Frames are encoded as they arrive, so memory stays bounded however long the clip
+    is. Video frame i has pts i/fps and audio sample j has pts j/rate on the same clock, so they are aligned by
+    construction. Returns the number of video frames written."""
     import av
 
     path = Path(path)
@@ -74,14 +76,14 @@ def write_mp4(path: "str | Path", frame_batches: Iterable[np.ndarray], fps: floa
             container.metadata[key] = value
         rate = Fraction(fps).limit_denominator(1001)
         vstream = None
-        astream = None
+        feed = None
         if audio is not None:
             astream = container.add_stream("aac", rate=int(sample_rate_hz))
             astream.bit_rate = AUDIO_BITRATE
             astream.layout = "mono"
             astream.metadata["handler_name"] = "vasa_bridge speech"
-        audio = None if audio is None else np.clip(np.asarray(audio, np.float32), -1.0, 1.0)
-        audio_pos = 0
+            feed = _AudioFeed(container, astream, [audio] if isinstance(audio, np.ndarray) else audio,
+                              sample_rate_hz)
         for batch in frame_batches:
             if vstream is None:
                 h, w = batch.shape[1:3]
@@ -98,16 +100,15 @@ def write_mp4(path: "str | Path", frame_batches: Iterable[np.ndarray], fps: floa
                     container.mux(packet)
                 written += 1
             # Interleave: push the audio that belongs to the frames written so far.
-            if astream is not None and audio is not None:
-                until = min(len(audio), int(round(written / float(rate) * sample_rate_hz)))
-                audio_pos = _mux_audio(container, astream, audio, audio_pos, until, sample_rate_hz)
+            if feed is not None:
+                feed.mux_until(int(round(written / float(rate) * sample_rate_hz)))
         if vstream is None:
             raise RenderOutputError("no frames to write")
         for packet in vstream.encode():
             container.mux(packet)
-        if astream is not None and audio is not None:
-            _mux_audio(container, astream, audio, audio_pos, len(audio), sample_rate_hz)
-            for packet in astream.encode():
+        if feed is not None:
+            feed.mux_until(None)
+            for packet in feed.astream.encode():
                 container.mux(packet)
     except av.error.FFmpegError as e:
         raise RenderOutputError(f"encoding {path} failed: {e}") from None
@@ -116,20 +117,40 @@ def write_mp4(path: "str | Path", frame_batches: Iterable[np.ndarray], fps: floa
     return written
 
 
-def _mux_audio(container: "object", astream: "object", audio: np.ndarray, start: int, stop: int,
-               sample_rate_hz: int) -> int:
-    import av
-    pos = start
-    while pos < stop:
-        chunk = audio[pos:min(stop, pos + AUDIO_CHUNK_SAMPLES)]
-        frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
-        frame.sample_rate = sample_rate_hz
-        frame.pts = pos
-        frame.time_base = Fraction(1, sample_rate_hz)
-        for packet in astream.encode(frame):
-            container.mux(packet)
-        pos += len(chunk)
-    return pos
+class _AudioFeed:
+    """Audio blocks → AAC frames of AUDIO_CHUNK_SAMPLES with their sample positions as pts, holding at most one
+    block plus one chunk in memory."""
+
+    def __init__(self, container: "object", astream: "object", blocks: Iterable[np.ndarray],
+                 sample_rate_hz: int) -> None:
+        self.container, self.astream, self.sample_rate_hz = container, astream, sample_rate_hz
+        self._blocks = iter(blocks)
+        self._buffer = np.zeros(0, np.float32)   # samples _pos .. _pos + len - 1 of the stream, not yet muxed
+        self._pos = 0
+
+    def _fill(self, until: int | None) -> None:
+        while until is None or self._pos + len(self._buffer) < until:
+            block = next(self._blocks, None)
+            if block is None:
+                return
+            block = np.clip(np.asarray(block, np.float32).reshape(-1), -1.0, 1.0)
+            self._buffer = np.concatenate([self._buffer, block]) if len(self._buffer) else block
+
+    def mux_until(self, until: int | None) -> None:
+        """Mux samples up to (not including) `until`, or all that remain when None."""
+        import av
+        self._fill(until)
+        stop = self._pos + len(self._buffer) if until is None else min(until, self._pos + len(self._buffer))
+        while self._pos < stop:
+            n = min(stop - self._pos, AUDIO_CHUNK_SAMPLES)
+            chunk, self._buffer = self._buffer[:n], self._buffer[n:]
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk)[None, :], format="fltp", layout="mono")
+            frame.sample_rate = self.sample_rate_hz
+            frame.pts = self._pos
+            frame.time_base = Fraction(1, self.sample_rate_hz)
+            for packet in self.astream.encode(frame):
+                self.container.mux(packet)
+            self._pos += n
 
 
 def save_strip(path: "str | Path", frames: np.ndarray, columns: int = 6, tile_px: int = 192) -> None:
