@@ -38,3 +38,13 @@ def blink_onsets(frames: np.ndarray, threshold: float = 0.5) -> np.ndarray:
 def blinks_per_minute(frames: np.ndarray, fps: float = layout.FPS) -> float:
     minutes = len(frames) / fps / 60.0
     return float(len(blink_onsets(frames)) / minutes) if minutes > 0 else 0.0
+
+
+def blink_depth(frames: np.ndarray, min_peak: float = 0.3) -> float:
+    """Median peak eye closure of the blinks (local maxima of eye_closure ≥ `min_peak`, ≥ 200 ms apart): 1.0 = lids
+    fully shut. 0.0 when there is no blink. A model can blink at the right rate with lids that never close."""
+    from scipy.signal import find_peaks
+
+    peaks, props = find_peaks(eye_closure(frames), height=min_peak, distance=max(1, int(0.2 * layout.FPS)))
+    return float(np.median(props["peak_heights"])) if len(peaks) else 0.0
+

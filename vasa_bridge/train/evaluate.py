@@ -22,7 +22,7 @@ import numpy as np
 from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.controls import Controls
-from vasa_bridge.motion.measures import LIPS_CLOSED_BELOW, blinks_per_minute, lip_aperture
+from vasa_bridge.motion.measures import LIPS_CLOSED_BELOW, blink_depth, blinks_per_minute, lip_aperture
 
 MAX_LAG_FRAMES = 6
 BILABIAL_TOLERANCE_S = 1.0 / layout.FPS
@@ -86,6 +86,7 @@ class MethodScores:
     bilabial_hit_rate: float
     av_offset_frames: int
     blinks_per_min: float
+    blink_depth: float
     head_pitch_std_deg: float
     head_yaw_std_deg: float
     head_roll_std_deg: float
@@ -102,7 +103,7 @@ def score(outputs: list[np.ndarray], references: list[np.ndarray], phones: list)
         aperture_r=float(np.mean([pearson(lip_aperture(o), lip_aperture(r)) for o, r in zip(outputs, references)])),
         bilabial_hit_rate=sum(h for h, _ in hits) / max(1, sum(t for _, t in hits)),
         av_offset_frames=av_offset_frames(outputs, references),
-        blinks_per_min=blinks_per_minute(allf), head_pitch_std_deg=float(pose[0]),
+        blinks_per_min=blinks_per_minute(allf), blink_depth=blink_depth(allf), head_pitch_std_deg=float(pose[0]),
         head_yaw_std_deg=float(pose[1]), head_roll_std_deg=float(pose[2]))
 
 
@@ -183,6 +184,7 @@ def evaluate_set(backend, pairs, seed: int = 1000, streamed: bool = False, guida
 METRIC_ROWS = (("aperture r (↑)", "aperture_r", "{:.3f}"), ("bilabial hits (↑)", "bilabial_hit_rate", "{:.0%}"),
                ("A/V offset, frames", "av_offset_frames", "{:+d}"), ("blinks/min (human 8–30)", "blinks_per_min",
                                                                       "{:.1f}"),
+               ("blink depth (1 = lids shut)", "blink_depth", "{:.2f}"),
                ("head pitch std, °", "head_pitch_std_deg", "{:.2f}"), ("head yaw std, °", "head_yaw_std_deg",
                                                                        "{:.2f}"),
                ("head roll std, °", "head_roll_std_deg", "{:.2f}"))
