@@ -14,6 +14,7 @@ import msgpack
 import numpy as np
 import pytest
 
+from vasa_bridge.audio.synthetic import syllable_bursts
 from vasa_bridge.baselines import amplitude_baseline
 from vasa_bridge.client import Client, ConnectionLost, ServerError
 from vasa_bridge.motion import layout
@@ -41,15 +42,6 @@ def server():
         yield s
 
 
-def speech_like(seconds: float, rate: int = 16000, seed: int = 0) -> np.ndarray:
-    """Syllable-like bursts (noisy tones) separated by silence: the jaw must open and close."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * rate)) / rate
-    envelope = (np.sin(2 * np.pi * 2.5 * t) > 0.2).astype(np.float32)
-    voice = 0.3 * np.sin(2 * np.pi * 180 * t) + 0.05 * rng.standard_normal(len(t))
-    return (envelope * voice).astype(np.float32)
-
-
 def error_code(fn) -> str:
     with pytest.raises(ServerError) as e:
         fn()
@@ -68,7 +60,7 @@ def test_hello_reports_version_capabilities_and_synthetic(server, binding):
 
 @pytest.mark.parametrize("binding", BINDINGS)
 def test_streamed_frames_equal_the_offline_baseline_with_contiguous_seq_and_pts(server, binding):
-    audio = speech_like(2.0)
+    audio = syllable_bursts(2.0)
     with connect(server, binding) as client:
         session = client.open(sample_rate_hz=16000, audio_format="f32")
         assert tuple(session.channel_names) == layout.CHANNEL_NAMES and session.info["synthetic"] is True
@@ -90,7 +82,7 @@ def test_streamed_frames_equal_the_offline_baseline_with_contiguous_seq_and_pts(
 @pytest.mark.parametrize("binding", BINDINGS)
 def test_pcm16_at_44k1_is_resampled_and_yields_ceil_duration_frames(server, binding):
     rate = 44100
-    audio = speech_like(1.33, rate)                                  # 1330 ms -> ceil(33.25) = 34 frames
+    audio = syllable_bursts(1.33, rate)                                  # 1330 ms -> ceil(33.25) = 34 frames
     pcm = np.round(audio * 32767).astype("<i2")
     with connect(server, binding) as client:
         session = client.open(sample_rate_hz=rate, audio_format="pcm16", frames_dtype="f16")
@@ -106,7 +98,7 @@ def test_pcm16_at_44k1_is_resampled_and_yields_ceil_duration_frames(server, bind
 
 @pytest.mark.parametrize("binding", BINDINGS)
 def test_controls_mid_stream_apply_from_effective_seq(server, binding):
-    audio = speech_like(2.0)
+    audio = syllable_bursts(2.0)
     with connect(server, binding) as client:
         session = client.open(sample_rate_hz=16000, controls={"head_distance_m": 0.5})
         session.push(audio[:16000])
@@ -289,7 +281,7 @@ def test_idle_session_is_reaped_and_heartbeats_flow_meanwhile(binding):
 def test_end_is_the_last_stream_message_of_a_session(binding):
     with sidecar(heartbeat_ms=50) as s, connect(s, binding) as client:
         session = client.open()
-        session.push(speech_like(0.2))
+        session.push(syllable_bursts(0.2))
         session.end_audio()
         assert len(session.collect()) == 5 and session.end["reason"] == "end_of_audio"
         with pytest.raises(ConnectionLost):
@@ -303,7 +295,7 @@ def test_status_reports_sessions_and_step_timing(server):
     with connect(server, "zmq") as client:
         sessions = [client.open() for _ in range(3)]
         for s in sessions:
-            s.push(speech_like(0.5))
+            s.push(syllable_bursts(0.5))
         status = client.status()
         assert status["sessions"] >= 3 and status["instance"] == server.endpoints.instance
         assert status["step_ms_p95"] >= status["step_ms_p50"] > 0 and 0 <= status["load"] < 1
@@ -337,7 +329,7 @@ def test_backend_steps_many_sessions_in_one_call_and_latent_reaches_the_wire():
 
     backend = _RecordingLatentBackend()
     config = ServerConfig(zmq_port=0, zmq_stream_port=0, ws_port=0)
-    audio = speech_like(1.0)
+    audio = syllable_bursts(1.0)
 
     async def run(endpoints) -> None:
         client = await AsyncClient.connect(endpoints.zmq_url, stream_url=endpoints.zmq_stream_url)
@@ -425,7 +417,7 @@ def test_curve_keys_secure_the_zeromq_binding(tmp_path):
         with Client(s.endpoints.zmq_url, stream_url=s.endpoints.zmq_stream_url,
                     curve_server_key=server_public) as client:
             session = client.open()
-            session.push(speech_like(0.4))
+            session.push(syllable_bursts(0.4))
             session.end_audio()
             assert len(session.collect()) == 10
         # A plain (unencrypted) client gets no answer at all.
@@ -459,7 +451,7 @@ def test_serve_drains_on_sigterm_and_exits_cleanly_with_json_logs():
                 assert time.monotonic() < deadline and proc.poll() is None, "serve did not come up"
         with client:
             session = client.open()
-            session.push(speech_like(1.0))
+            session.push(syllable_bursts(1.0))
             proc.send_signal(signal.SIGTERM)
             batches = list(session.batches(timeout_s=5))
             assert session.end["reason"] == "shutdown"

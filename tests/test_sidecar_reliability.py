@@ -19,6 +19,7 @@ import msgpack
 import numpy as np
 import pytest
 
+from vasa_bridge.audio.synthetic import syllable_bursts
 from vasa_bridge.client import AsyncClient, Client, ConnectionLost, ServerError
 from vasa_bridge.client.stream import stream_audio
 from vasa_bridge.transport import messages as m
@@ -61,11 +62,6 @@ def wait_for_no_sessions(server, timeout_s: float = 5.0) -> int:
     return n
 
 
-def speech_like(seconds: float, rate: int = 16000) -> np.ndarray:
-    t = np.arange(int(seconds * rate)) / rate
-    return ((np.sin(2 * np.pi * 2.5 * t) > 0.2) * 0.3 * np.sin(2 * np.pi * 180 * t)).astype(np.float32)
-
-
 def realtime_stream(server: BackgroundServer, binding: str, seconds: float, out: dict) -> None:
     """Stream `seconds` of audio in real time (40 ms chunks); put latencies and seqs in `out`."""
     async def run() -> None:
@@ -73,7 +69,7 @@ def realtime_stream(server: BackgroundServer, binding: str, seconds: float, out:
         url = e.zmq_url if binding == "zmq" else e.ws_url
         client = await AsyncClient.connect(url, stream_url=e.zmq_stream_url if binding == "zmq" else None)
         try:
-            result = await stream_audio(client, speech_like(seconds), 16000, speed=1.0, chunk_ms=40)
+            result = await stream_audio(client, syllable_bursts(seconds, noise=0.0), 16000, speed=1.0, chunk_ms=40)
         finally:
             await client.close()
         out["latency_ms"] = result.chunk_latency_ms
@@ -223,7 +219,7 @@ def test_64_sessions_opened_and_closed_ten_times_leak_nothing(binding):
                 sessions = [client.open(seed=round_) for _ in range(64)]
                 assert client.status()["sessions"] == 64
                 for s in sessions[::8]:
-                    s.push(speech_like(0.2))
+                    s.push(syllable_bursts(0.2, noise=0.0))
                     s.end_audio()
                 for s in sessions:
                     s.close()
@@ -359,7 +355,7 @@ def test_stalled_subscriber_and_stalled_websocket_reader_do_not_block_anyone():
 @pytest.mark.parametrize("binding, rate", [("zmq", 22050), ("ws", 16000)])
 def test_ten_minutes_of_audio_faster_than_real_time_without_drift(binding, rate):
     seconds = 600.0
-    audio = np.tile(speech_like(1.0, rate), int(seconds))  # (600 * rate,)
+    audio = np.tile(syllable_bursts(1.0, rate, noise=0.0), int(seconds))  # (600 * rate,)
     with sidecar_process(audio_rate_x=10_000, audio_burst_s=60) as server:
         e = server.endpoints
 
@@ -402,16 +398,17 @@ def test_server_restart_gives_clients_a_clear_error_and_they_reconnect():
         first.stop()
         assert ws_session.next_message(5)["reason"] == "shutdown"
         with pytest.raises(ConnectionLost, match="1001 server shutting down"):
-            ws_session.push(speech_like(0.1))
+            ws_session.push(syllable_bursts(0.1, noise=0.0))
         with BackgroundServer(config) as second:
             with pytest.raises(ServerError) as e:
-                zmq_session.push(speech_like(0.1))       # the DEALER reconnected to a server that never met it
+                # the DEALER reconnected to a server that never met it
+                zmq_session.push(syllable_bursts(0.1, noise=0.0))
             assert e.value.code == "hello_required"
             for client in (zmq_client, ws_client):
                 client.reconnect()
                 assert client.hello["instance"] == second.endpoints.instance != old_instance
                 session = client.open()
-                session.push(speech_like(0.4))
+                session.push(syllable_bursts(0.4, noise=0.0))
                 session.end_audio()
                 assert len(session.collect()) == 10
     finally:

@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from vasa_bridge.audio.synthetic import syllable_bursts
 from vasa_bridge.client.core import AsyncClient
 from vasa_bridge.client.stream import StreamResult, stream_audio
 from vasa_bridge.transport.runner import SubprocessServer
@@ -19,14 +20,6 @@ from vasa_bridge.transport.server import ServerConfig
 
 SAMPLE_RATE_HZ = 16_000
 REALTIME_P95_LIMIT_MS = 200.0   # a session counts as served in real time when its frames arrive this soon
-
-
-def _speech_like(seconds: float, seed: int = 0) -> np.ndarray:
-    """Syllable-rate bursts of a voiced tone with noise: exercises the jaw like speech does."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * SAMPLE_RATE_HZ)) / SAMPLE_RATE_HZ
-    envelope = (np.sin(2 * np.pi * 2.5 * t + seed) > 0.2).astype(np.float32)
-    return (envelope * (0.3 * np.sin(2 * np.pi * 180 * t) + 0.05 * rng.standard_normal(len(t)))).astype(np.float32)
 
 
 def _server_cpus() -> set[int]:
@@ -37,22 +30,26 @@ def _server_cpus() -> set[int]:
 async def _one_stream(url: str, stream_url: str | None, seconds: float, frames_dtype: str = "f32") -> StreamResult:
     client = await AsyncClient.connect(url, stream_url=stream_url)
     try:
-        return await stream_audio(client, _speech_like(seconds), SAMPLE_RATE_HZ, speed=1.0, chunk_ms=40,
+        return await stream_audio(client, syllable_bursts(seconds), SAMPLE_RATE_HZ, speed=1.0, chunk_ms=40,
                                   frames_dtype=frames_dtype)
     finally:
         await client.close()
 
 
-async def _many_streams(server: SubprocessServer, n_sessions: int, seconds: float, chunk_ms: float
-                        ) -> list[StreamResult]:
+async def _many_streams(server: SubprocessServer, n_sessions: int, seconds: float, chunk_ms: float,
+                        render_size: int | None = None) -> list[StreamResult]:
+    """`n_sessions` concurrent real-time sessions; with `render_size` each also asks for JPEG frames of that size
+    (first opens wait for portrait prep, hence the longer timeouts)."""
     e = server.endpoints
     per_client = 32
-    clients = [await AsyncClient.connect(e.zmq_url, stream_url=e.zmq_stream_url)
+    timeout_s = 30.0 if render_size is None else 60.0
+    image = {} if render_size is None else {"image_format": "jpeg", "render": {"size": render_size}}
+    clients = [await AsyncClient.connect(e.zmq_url, stream_url=e.zmq_stream_url, timeout_s=timeout_s)
                for _ in range(math.ceil(n_sessions / per_client))]
     try:
         return await asyncio.gather(*[
-            stream_audio(clients[i // per_client], _speech_like(seconds, seed=i), SAMPLE_RATE_HZ, speed=1.0,
-                         chunk_ms=chunk_ms, timeout_s=30) for i in range(n_sessions)])
+            stream_audio(clients[i // per_client], syllable_bursts(seconds, seed=i), SAMPLE_RATE_HZ, speed=1.0,
+                         chunk_ms=chunk_ms, timeout_s=timeout_s, **image) for i in range(n_sessions)])
     finally:
         for c in clients:
             await c.close()
@@ -106,18 +103,6 @@ def sidecar_bench(quick: bool = False, log=print) -> dict:
     return out
 
 
-async def _rendering_streams(server: SubprocessServer, n_sessions: int, seconds: float, size: int
-                             ) -> list[StreamResult]:
-    e = server.endpoints
-    client = await AsyncClient.connect(e.zmq_url, stream_url=e.zmq_stream_url, timeout_s=60.0)
-    try:
-        return await asyncio.gather(*[
-            stream_audio(client, _speech_like(seconds, seed=i), SAMPLE_RATE_HZ, speed=1.0, chunk_ms=40,
-                         timeout_s=60, image_format="jpeg", render={"size": size}) for i in range(n_sessions)])
-    finally:
-        await client.close()
-
-
 def render_stream_bench(quick: bool = False, log=print) -> dict:
     """Rendered frames on the stream (`serve --render`, amplitude motion so the renderer is what is measured):
     chunk → image latency for one session at 256 and 512, and how many 256² JPEG sessions stay in real time."""
@@ -126,10 +111,10 @@ def render_stream_bench(quick: bool = False, log=print) -> dict:
     out: dict = {}
     server = SubprocessServer(config, cpus=_server_cpus(), render=True).start(timeout_s=120.0)  # torch import
     try:
-        asyncio.run(_rendering_streams(server, 1, 0.5, 256))          # waits for the demo portrait's prep
-        asyncio.run(_rendering_streams(server, 1, 0.5, 512))
+        asyncio.run(_many_streams(server, 1, 0.5, 40, render_size=256))   # waits for the demo portrait's prep
+        asyncio.run(_many_streams(server, 1, 0.5, 40, render_size=512))
         for size in (256, 512):
-            r = asyncio.run(_rendering_streams(server, 1, seconds, size))[0]
+            r = asyncio.run(_many_streams(server, 1, seconds, 40, render_size=size))[0]
             out[f"render_stream_latency_ms_p95_{size}"] = round(float(np.percentile(r.render_latency_ms, 95)), 1)
             out[f"render_stream_motion_latency_ms_p95_{size}"] = round(r.latency_ms(95), 1)
             out[f"render_stream_bytes_per_image_{size}"] = round(
@@ -137,7 +122,7 @@ def render_stream_bench(quick: bool = False, log=print) -> dict:
             log(f"{size}: image latency p95 {out[f'render_stream_latency_ms_p95_{size}']} ms")
         best = 0
         for n in ((1, 2, 4) if quick else (1, 2, 4, 6, 8, 12, 16)):
-            results = asyncio.run(_rendering_streams(server, n, 3.0 if quick else 4.0, 256))
+            results = asyncio.run(_many_streams(server, n, 3.0 if quick else 4.0, 40, render_size=256))
             p95 = float(np.percentile(np.concatenate([r.render_latency_ms for r in results]), 95))
             complete = all(sum(len(b.images) for b in r.renders) == len(r.clip) > 0 for r in results)
             log(f"{n} rendering sessions: image latency p95 {p95:.0f} ms, all images: {complete}")
