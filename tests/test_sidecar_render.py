@@ -10,6 +10,7 @@ import zlib
 import numpy as np
 import pytest
 
+from vasa_bridge.audio.synthetic import syllable_bursts
 from vasa_bridge.client import MotionBatch, RenderBatch, ServerError
 from vasa_bridge.motion import layout
 from vasa_bridge.render.portrait import DEFAULT_PORTRAIT_NAME, Portrait
@@ -47,12 +48,6 @@ def server():
         yield s
 
 
-def speech_like(seconds: float, rate: int = 16000) -> np.ndarray:
-    t = np.arange(int(seconds * rate)) / rate
-    envelope = (np.sin(2 * np.pi * 2.5 * t) > 0.2).astype(np.float32)
-    return (envelope * 0.3 * np.sin(2 * np.pi * 180 * t)).astype(np.float32)
-
-
 def run_session(client, audio: np.ndarray, **open_kwargs) -> tuple[dict, list]:
     session = client.open(sample_rate_hz=16000, **open_kwargs)
     for start in range(0, len(audio), 1600):
@@ -78,7 +73,7 @@ def test_hello_describes_the_renderer(server):
 @pytest.mark.parametrize("binding", BINDINGS)
 def test_uploaded_portrait_streams_the_offline_renderers_pixels_paired_with_motion(server, binding, astronaut_png):
     with connect(server, binding) as client:
-        info, batches = run_session(client, speech_like(1.2), outputs=["motion", "frames_rgba"],
+        info, batches = run_session(client, syllable_bursts(1.2, noise=0.0), outputs=["motion", "frames_rgba"],
                                     portrait=astronaut_png, render={"size": 256, "mark_position": "top-left"})
     assert info["render"] == {"format": "rgba", "width": 256, "height": 256, "jpeg_quality": 0,
                               "mark_position": "top-left", "portrait": "uploaded"}
@@ -103,7 +98,7 @@ def test_uploaded_portrait_streams_the_offline_renderers_pixels_paired_with_moti
 @pytest.mark.parametrize("binding", BINDINGS)
 def test_jpeg_frames_with_the_default_portrait(server, binding):
     with connect(server, binding) as client:
-        info, batches = run_session(client, speech_like(0.6), outputs=["motion", "frames_jpeg"],
+        info, batches = run_session(client, syllable_bursts(0.6, noise=0.0), outputs=["motion", "frames_jpeg"],
                                     render={"jpeg_quality": 70})
     assert info["render"]["portrait"] == DEFAULT_PORTRAIT_NAME and info["render"]["jpeg_quality"] == 70
     render = [b for b in batches if isinstance(b, RenderBatch)]
@@ -116,7 +111,7 @@ def test_motion_only_sessions_get_no_render_batches_beside_a_rendering_one(serve
     with connect(server, "zmq") as a, connect(server, "ws") as b:
         plain = b.open(sample_rate_hz=16000)
         rendering = a.open(sample_rate_hz=16000, outputs=["motion", "frames_jpeg"])
-        audio = speech_like(0.8)
+        audio = syllable_bursts(0.8, noise=0.0)
         for s in (plain, rendering):
             s.push(audio)
             s.end_audio()
@@ -159,7 +154,7 @@ def test_unusable_portraits_get_clear_errors_and_the_server_keeps_serving(server
         assert code_of(open_with(outputs=["motion", "frames_jpeg", "frames_rgba"]))[0] == "bad_request"
         assert code_of(open_with(outputs=["motion"], portrait=astronaut_png))[0] == "bad_request"
         assert code_of(open_with(render={"mark_position": "nowhere"}))[0] == "bad_request"
-        info, batches = run_session(client, speech_like(0.4), outputs=frames, portrait=astronaut_png)
+        info, batches = run_session(client, syllable_bursts(0.4, noise=0.0), outputs=frames, portrait=astronaut_png)
     assert sum(len(b.images) for b in batches if isinstance(b, RenderBatch)) == 10
 
 
@@ -183,8 +178,8 @@ def test_a_server_without_renderer_refuses_frames_and_says_how_to_enable_them():
 class _RenderServiceFailingTopRight(RenderService):
     """The real service, except that sessions with the mark top-right fail on their first render."""
 
-    def open_session(self, image_format, options, portrait, landmarks):
-        session = super().open_session(image_format, options, portrait, landmarks)
+    def open_session(self, request, portrait, landmarks):
+        session = super().open_session(request, portrait, landmarks)
         if session.mark_position == "top-right":
             def fail(frames):
                 raise RuntimeError("simulated renderer failure")
@@ -199,7 +194,7 @@ def test_a_failing_render_ends_only_its_own_session():
             bad = client.open(sample_rate_hz=16000, outputs=["motion", "frames_jpeg"],
                               render={"mark_position": "top-right"})
             good = client.open(sample_rate_hz=16000, outputs=["motion", "frames_jpeg"])
-            audio = speech_like(0.8)
+            audio = syllable_bursts(0.8, noise=0.0)
             for session in (bad, good):
                 session.push(audio)
                 session.end_audio()
@@ -219,7 +214,7 @@ def test_stream_command_writes_the_streamed_images_as_an_mp4(tmp_path, capsys):
     from vasa_bridge.render.video import probe_mp4
 
     wav = tmp_path / "line.wav"
-    sf.write(wav, speech_like(1.0, rate=22050), 22050)
+    sf.write(wav, syllable_bursts(1.0, rate_hz=22050, noise=0.0), 22050)
     mp4, csv = tmp_path / "stream.mp4", tmp_path / "stream.csv"
     assert main(["stream", str(wav), "--local", "--speed", "0", "--video", str(mp4), "--out", str(csv)]) == 0
     assert "25 rendered frames" in capsys.readouterr().out

@@ -38,6 +38,15 @@ class RenderConfig:
     default_portrait: bool = True              # open without a portrait renders the demo portrait
 
 
+@dataclass(frozen=True)
+class RenderRequest:
+    """An `open` request's render choices, checked (`RenderService.check_options`)."""
+    image_format: str          # "jpeg" or "rgba"
+    size: int
+    jpeg_quality: int
+    mark_position: str
+
+
 class SessionRenderer:
     """One session's view of a shared renderer: motion frames → encoded images, one per frame."""
 
@@ -93,9 +102,9 @@ class RenderService:
                 "jpeg_quality": c.jpeg_quality, "default_portrait": c.default_portrait,
                 "max_portrait_pixels": c.max_portrait_pixels, "mark_positions": list(MARK_POSITIONS)}
 
-    def check_options(self, image_format: str, options: dict) -> tuple[int, int, str]:
-        """(size, jpeg_quality, mark_position) of open.render, or ProtocolError(bad_request). Cheap: the server
-        calls it before spending time on the portrait."""
+    def check_options(self, image_format: str, options: dict) -> RenderRequest:
+        """open.render checked, or ProtocolError(bad_request). Cheap: the server calls it before spending time on
+        the portrait."""
         c = self.config
         size = options.get("size", c.default_size)
         if size not in c.sizes:
@@ -103,15 +112,14 @@ class RenderService:
         quality = options.get("jpeg_quality", c.jpeg_quality)
         if not 1 <= quality <= 95:
             raise m.ProtocolError("bad_request", f"render.jpeg_quality must be 1..95, got {quality}")
-        return size, quality, options.get("mark_position", "bottom-right")
+        return RenderRequest(image_format, size, quality, options.get("mark_position", "bottom-right"))
 
-    def open_session(self, image_format: str, options: dict, portrait: bytes | None,
-                     landmarks: dict | None) -> SessionRenderer:
+    def open_session(self, request: RenderRequest, portrait: bytes | None, landmarks: dict | None
+                     ) -> SessionRenderer:
         """Blocking (portrait prep takes ~0.1–0.5 s the first time a face is seen): run it off the event loop.
         ProtocolError(invalid_portrait) for an image or landmarks that cannot be used."""
         from vasa_bridge.render.errors import PortraitError
 
-        size, quality, mark_position = self.check_options(image_format, options)
         if portrait is None and not self.config.default_portrait:
             raise m.ProtocolError("invalid_portrait", "this server has no default portrait: send one in "
                                   "open.portrait")
@@ -119,14 +127,14 @@ class RenderService:
             self._check_pixels(portrait)
         digest = hashlib.sha256(portrait or b"").hexdigest()
         landmarks_key = json.dumps(landmarks, sort_keys=True) if landmarks is not None else ""
-        key = (digest, landmarks_key, size, mark_position)
+        key = (digest, landmarks_key, request.size, request.mark_position)
         with self._lock:
             renderer = self._renderers.get(key)
             if renderer is not None:
                 self._renderers.move_to_end(key)
         try:
             if renderer is None:
-                renderer = self._build(portrait, landmarks, size, mark_position)
+                renderer = self._build(portrait, landmarks, request.size, request.mark_position)
         except PortraitError as e:
             raise m.ProtocolError("invalid_portrait", str(e).replace("--landmarks FACE.json",
                                                                      "open.portrait_landmarks")) from None
@@ -135,13 +143,13 @@ class RenderService:
             while len(self._renderers) > _RENDERER_CACHE_ENTRIES:
                 self._renderers.popitem(last=False)
         name = "uploaded" if portrait is not None else _default_name()
-        return SessionRenderer(renderer, image_format, quality, name)
+        return SessionRenderer(renderer, request.image_format, request.jpeg_quality, name)
 
     def warm_up(self) -> None:
         """Load the face models and torch and prepare the demo portrait at the default size, so the first session
         does not wait for them (the server runs this in its portrait thread at start)."""
         if self.config.default_portrait:
-            self.open_session("jpeg", {}, None, None)
+            self.open_session(self.check_options("jpeg", {}), None, None)
 
     def _check_pixels(self, portrait: bytes) -> None:
         """Read only the image header: refuse huge images before decoding a single pixel."""

@@ -24,7 +24,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import numpy as np
 
@@ -248,6 +248,15 @@ class Sidecar:
         log_event("client_gone", client=client.name or str(client.key[0]))
 
     # ---- requests ----------------------------------------------------------------------------------------------
+    async def handle_wire(self, client: ClientState, decode: Callable[[], Any]) -> dict:
+        """The reply to one request as a binding received it: `decode()` gives the logical message (or raises
+        ProtocolError, answered as such); both bindings come through here, each with its own framing."""
+        try:
+            msg = decode()
+        except m.ProtocolError as e:
+            return e.to_message()
+        return await self.handle(client, msg)
+
     async def handle(self, client: ClientState, msg: Any) -> dict:
         """The reply (or error message) to one decoded request."""
         request_id = None
@@ -352,10 +361,10 @@ class Sidecar:
         seed = msg.get("seed", secrets.randbits(31))
         session_render = None
         if image_formats:
-            self.renderer.check_options(image_formats[0], msg.get("render", {}))
+            request = self.renderer.check_options(image_formats[0], msg.get("render", {}))
             session_render = await asyncio.get_running_loop().run_in_executor(
-                self._prep_executor, self.renderer.open_session, image_formats[0], msg.get("render", {}),
-                msg.get("portrait"), msg.get("portrait_landmarks"))
+                self._prep_executor, self.renderer.open_session, request, msg.get("portrait"),
+                msg.get("portrait_landmarks"))
             if self.draining:
                 raise m.ProtocolError("shutting_down", "the server is shutting down")
         stream = await asyncio.get_running_loop().run_in_executor(

@@ -77,12 +77,7 @@ class WsBinding:
                     reply = m.ProtocolError("bad_message", "send binary WebSocket messages (msgpack), not text"
                                             ).to_message()
                 else:
-                    try:
-                        msg = m.decode(data, self.config.max_message_bytes)
-                    except m.ProtocolError as e:
-                        reply = e.to_message()
-                    else:
-                        reply = await self.core.handle(client, msg)
+                    reply = await self.core.handle_wire(client, lambda: m.decode(data, self.config.max_message_bytes))
                 self.send_reply(client, reply)
                 if client.close_after_reply:
                     await self._flush_then_close(conn, 1008, client.close_after_reply)

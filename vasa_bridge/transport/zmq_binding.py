@@ -101,12 +101,8 @@ class ZmqBinding:
     async def _serve_one(self, client: ClientState, body: list[bytes]) -> None:
         try:
             async with client.lock:  # FIFO: one client's replies keep its request order
-                try:
-                    msg = m.from_zmq_frames(body, self.config.max_message_bytes)
-                except m.ProtocolError as e:
-                    reply = e.to_message()
-                else:
-                    reply = await self.core.handle(client, msg)
+                reply = await self.core.handle_wire(
+                    client, lambda: m.from_zmq_frames(body, self.config.max_message_bytes))
                 self.send_reply(client, reply)
         finally:
             client.in_flight -= 1
