@@ -12,6 +12,8 @@ extends Node3D
 ## never removed).
 
 const HEAD_PATHS: PackedStringArray = ["res://demo/head/vasa_head.glb", "user://vasa_head.glb"]
+## jawOpen that counts as a wide-open mouth, for the browser test's screenshot.
+const WIDE_OPEN_JAW: float = 0.35
 
 var ws_url: String = "ws://127.0.0.1:5572/"
 var speech_url: String = "http://127.0.0.1:8060/speech"
@@ -21,7 +23,8 @@ var portrait_path: String = ""
 var render_options: Dictionary = {}
 
 var _mouth_reported: bool = false
-var _jaw_peak: float = 0.0
+## Audio time of the first received frame of the line whose jawOpen is above WIDE_OPEN_JAW, or -1.
+var _wide_open_ms: float = -1.0
 
 @onready var client: VasaBridgeClient = $VasaBridgeClient
 @onready var face: VasaBridgeFace = $VasaBridgeFace
@@ -47,6 +50,7 @@ func _ready() -> void:
 	speak_button.pressed.connect(_on_speak)
 	line_edit.text_submitted.connect(func(_t: String) -> void: _on_speak())
 	client.server_ready.connect(_on_server_ready)
+	client.motion_received.connect(_on_motion)
 	client.error_received.connect(func(code: String, message: String, _d: Dictionary) -> void:
 		status.text = "%s: %s" % [code, message])
 	client.disconnected.connect(func(_c: int, _r: String) -> void: status.text = "sidecar lost; reconnecting")
@@ -60,15 +64,24 @@ func _ready() -> void:
 
 
 func _process(_delta: float) -> void:
-	# For the browser test: say once that the mouth is wide open while speaking (the screenshot moment): at the
-	# first peak of jawOpen above 0.35, i.e. when it starts to fall again.
-	if _mouth_reported or not face.is_speaking():
+	# For the browser test: say once that the mouth is wide open while speaking (the screenshot moment). The
+	# moment is found in the received frames, not in per-frame samples: a slow browser draws few frames and would
+	# step over a short peak.
+	if _mouth_reported or _wide_open_ms < 0.0 or not face.is_speaking() or face.current_time_ms < _wide_open_ms:
 		return
-	var jaw: float = face.channel_value("jawOpen")
-	if _jaw_peak > 0.35 and jaw < _jaw_peak - 0.01:
-		_mouth_reported = true
-		print("VASA_DEMO mouth_open jawOpen=%.2f (peak %.2f) t=%.0fms" % [jaw, _jaw_peak, face.current_time_ms])
-	_jaw_peak = maxf(_jaw_peak, jaw)
+	_mouth_reported = true
+	print("VASA_DEMO mouth_open jawOpen=%.2f at t=%.0fms (frame at %.0fms)" % [
+		face.channel_value("jawOpen"), face.current_time_ms, _wide_open_ms])
+
+
+func _on_motion(from_session: String, batch: VasaProtocol.MotionBatch) -> void:
+	var jaw: int = face.channel_for_shape("jawOpen", {})
+	if from_session != face.session or _wide_open_ms >= 0.0 or jaw < 0:
+		return
+	for i: int in batch.n:
+		if batch.frames[i * batch.channels + jaw] > WIDE_OPEN_JAW:
+			_wide_open_ms = face.jitter.pts_ms_of(batch.seq + i)
+			return
 
 
 func _read_settings() -> void:
@@ -156,5 +169,5 @@ func _on_speak() -> void:
 		status.text = "speech service %s answered %d: %s" % [speech_url, code, body.get_string_from_utf8().left(200)]
 		return
 	_mouth_reported = false
-	_jaw_peak = 0.0
+	_wide_open_ms = -1.0
 	face.speak(body, rate)
