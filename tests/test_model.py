@@ -62,9 +62,13 @@ def test_controls_vector_encodes_each_control():
 
 
 def _inputs(config, batch=3, seed=0):
-    from vasa_bridge.export.onnx import example_inputs
+    """Inputs of `forward`: the denoiser's example inputs with raw audio spans in place of the embedding."""
+    from vasa_bridge.export.onnx import example_audio, example_inputs
 
-    return {k: torch.from_numpy(v) for k, v in example_inputs(config, batch, seed).items()}
+    inputs = example_inputs(config, batch, seed)
+    spans = example_audio(config, batch * config.window_frames, seed)
+    inputs["audio_emb"] = spans.reshape(batch, config.window_frames, *spans.shape[1:])
+    return {("audio" if k == "audio_emb" else k): torch.from_numpy(v) for k, v in inputs.items()}
 
 
 def test_denoiser_leaves_context_and_pad_tokens_untouched_and_changes_new_ones(frames):
@@ -77,6 +81,17 @@ def test_denoiser_leaves_context_and_pad_tokens_untouched_and_changes_new_ones(f
     assert not torch.allclose(out[~fixed], inp["x"][~fixed])
     assert torch.isfinite(out).all()
     assert {PAD, CONTEXT, NEW} == set(inp["kind"].unique().tolist())
+
+
+def test_forward_is_the_denoiser_on_embedded_audio_and_embedding_is_per_frame(frames):
+    net = untrained_model(frames).network
+    inp = _inputs(net.config)
+    with torch.no_grad():
+        embedded = net.embed_audio(inp["audio"])                                   # (B, W, D)
+        one_frame = net.embed_audio(inp["audio"][1, 5])                             # (D,)
+        assert torch.allclose(net(*inp.values()), net.denoise(*{**inp, "audio": embedded}.values()))
+    assert embedded.shape == (3, net.config.window_frames, net.config.d_model)
+    assert torch.allclose(one_frame, embedded[1, 5], atol=1e-6)   # a span's embedding ignores its neighbours
 
 
 def test_dropping_audio_or_controls_changes_the_prediction(frames):

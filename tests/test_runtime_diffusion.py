@@ -78,12 +78,14 @@ def test_batched_streams_match_streams_run_alone_and_seeds_matter(ort, line):
 
 
 def test_torch_and_onnxruntime_agree(weights, line):
-    from vasa_bridge.export.onnx import example_inputs
+    from vasa_bridge.export.onnx import example_audio, example_inputs
     from vasa_bridge.runtime.diffusion_engines import OrtEngine, TorchEngine
 
     t, o = TorchEngine(weights), OrtEngine(weights.with_suffix(".onnx"))
     inputs = example_inputs(t.network.config, batch=5, seed=3)
     np.testing.assert_allclose(o(**inputs), t(**inputs), atol=1e-4)
+    spans = example_audio(t.network.config, n=37, seed=3)
+    np.testing.assert_allclose(o.embed_audio(spans), t.embed_audio(spans), atol=1e-4)
     a = generate_clip(DiffusionBackend("torch", weights=weights, steps=3), line.audio_16k[:32000], seed=4)
     b = generate_clip(DiffusionBackend("onnxruntime", weights=weights, steps=3), line.audio_16k[:32000], seed=4)
     np.testing.assert_allclose(a.frames, b.frames, atol=1e-3)
@@ -133,9 +135,22 @@ def test_files_of_another_version_are_refused_cleanly(tmp_path, weights):
         DiffusionBackend("onnxruntime", onnx_path=tmp_path / "missing.onnx")
     with pytest.raises(VasaBridgeError, match="unknown engine"):
         DiffusionBackend("tpu", weights=weights)
+    from vasa_bridge.export.onnx import audio_encoder_path
+
+    (tmp_path / "lone.onnx").write_bytes(weights.with_suffix(".onnx").read_bytes())
+    with pytest.raises(VasaBridgeError, match="lone.audio.onnx"):          # the audio encoder is missing
+        DiffusionBackend("onnxruntime", onnx_path=tmp_path / "lone.onnx")
+    audio = onnx.load(str(audio_encoder_path(weights.with_suffix(".onnx"))))
+    for p in audio.metadata_props:
+        if p.key == "weights_sha256":
+            p.value = "0" * 64
+    onnx.save(audio, str(tmp_path / "lone.audio.onnx"))
+    with pytest.raises(VasaBridgeError, match="different exports"):
+        DiffusionBackend("onnxruntime", onnx_path=tmp_path / "lone.onnx")
     stale = tmp_path / "stale.pt"
     stale.write_bytes(weights.read_bytes() + b"changed")
-    stale.with_suffix(".onnx").write_bytes(weights.with_suffix(".onnx").read_bytes())
+    for source in (weights.with_suffix(".onnx"), audio_encoder_path(weights.with_suffix(".onnx"))):
+        (tmp_path / source.name.replace("motion_dit", "stale")).write_bytes(source.read_bytes())
     with pytest.raises(ModelVersionError, match="vasa-bridge export --weights"):
         DiffusionBackend("onnxruntime", weights=stale)
 
@@ -146,15 +161,17 @@ def test_tensorrt_engine_matches_onnxruntime(weights):
     if not torch.cuda.is_available():
         pytest.skip("TensorRT parity needs a CUDA GPU")
     pytest.importorskip("tensorrt")
-    from vasa_bridge.export.onnx import example_inputs
+    from vasa_bridge.export.onnx import example_audio, example_inputs
+    from vasa_bridge.model.denoiser import ModelConfig
     from vasa_bridge.runtime.diffusion_engines import OrtEngine, TensorRtEngine
 
     onnx_path = weights.with_suffix(".onnx")
     trt_engine, ort_engine = TensorRtEngine(onnx_path, max_batch=8), OrtEngine(onnx_path)
-    from vasa_bridge.model.denoiser import ModelConfig
-
-    inputs = example_inputs(ModelConfig(**ort_engine.config), batch=8, seed=5)
+    config = ModelConfig(**ort_engine.config)
+    inputs = example_inputs(config, batch=8, seed=5)
     np.testing.assert_allclose(trt_engine(**inputs), ort_engine(**inputs), atol=1e-3)
+    spans = example_audio(config, n=8 * config.window_frames, seed=5)
+    np.testing.assert_allclose(trt_engine.embed_audio(spans), ort_engine.embed_audio(spans), atol=1e-3)
 
 
 @pytest.mark.skipif(not __import__("vasa_bridge.model.weights", fromlist=["x"]).DEFAULT_WEIGHTS.exists(),
@@ -195,3 +212,35 @@ def test_bake_without_a_transcript_uses_the_model_with_controls_and_seed(tmp_pat
     (tmp_path / "old.pt").write_bytes(b"junk")
     assert main(["bake", str(wav), "-o", str(tmp_path / "d.csv"), "--weights", str(tmp_path / "old.pt")]) == 2
     assert "vasa-bridge export" in capsys.readouterr().err
+
+
+def test_each_frame_is_embedded_once_from_its_complete_audio_span(weights, line):
+    """Embeddings are cached per frame while streaming in 20 ms chunks; each must equal the embedding of the frame's
+    span cut from the whole line's features."""
+    from vasa_bridge.audio.features import FeatureStream
+    from vasa_bridge.model.conditioning import frame_spans
+
+    backend = DiffusionBackend("onnxruntime", weights=weights, steps=2)
+    audio = line.audio_16k[:48000]
+    whole = FeatureStream()
+    features = np.concatenate([whole.push(audio), whole.flush()])
+    calls = []
+    embed = backend.engine.embed_audio
+    backend.engine.embed_audio = lambda spans: calls.append(len(spans)) or embed(spans)
+    s = backend.new_stream(SessionControls(), 0)
+    checked, first_window_new = 0, 0
+    for i in range(0, len(audio), 320):
+        s.push(audio[i:i + 320])
+        if i + 320 >= len(audio):
+            s.flush()
+        emitted = len(backend.step([s])[s].frames)
+        first_window_new = first_window_new or emitted
+        if s._emb_first is not None:
+            expected = embed(frame_spans(features, s._emb_first, len(s._audio_emb)))
+            np.testing.assert_allclose(s._audio_emb, expected, atol=1e-5)
+            checked += 1
+    n_frames = -(-len(audio) // SAMPLES_PER_FRAME)
+    assert checked > 50 and s.next_frame == n_frames
+    # Every frame once; the first window also embeds the padding frames before the stream (W − its new frames).
+    assert calls[0] == backend.window_frames
+    assert sum(calls) == n_frames + backend.window_frames - first_window_new

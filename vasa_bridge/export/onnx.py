@@ -1,8 +1,13 @@
-"""ONNX export of the motion denoiser: one graph call = one denoiser evaluation D(x; σ) with the EDM
-preconditioning and feature normalisation inside, batch dimension dynamic.
+"""ONNX export of the motion denoiser as two graphs, batch dimension dynamic in both:
 
-The file is self-contained for the runtime: the model config, the PCA latent, the motion-layout version and the
-model-format version ride in its metadata, so the onnxruntime backend never needs torch (fast cold start)."""
+- `motion_dit.onnx`, the denoiser: one call = one evaluation D(x; σ) with the EDM preconditioning inside, on
+  audio that is already embedded (`audio_emb`);
+- `motion_dit.audio.onnx`, the audio encoder: raw feature spans (with their normalisation) → embeddings. The
+  runtime calls it once per motion frame, the denoiser once per window and sampling step.
+
+The files are self-contained for the runtime: the model config, the PCA latent, the motion-layout, model-format
+and export-format versions and the source weights' hash ride in the metadata of both, so the onnxruntime backend
+never needs torch (fast cold start) and can tell a half-finished re-export."""
 
 from __future__ import annotations
 
@@ -17,13 +22,28 @@ from vasa_bridge.model.latent import PcaLatent
 from vasa_bridge.model.weights import MODEL_FORMAT_VERSION, LoadedModel
 from vasa_bridge.motion.layout import MOTION_LAYOUT_VERSION
 
-INPUT_NAMES = ("x", "sigma", "kind", "audio", "controls", "audio_keep", "controls_keep")
+INPUT_NAMES = ("x", "sigma", "kind", "audio_emb", "controls", "audio_keep", "controls_keep")
 OUTPUT_NAME = "denoised"
+AUDIO_INPUT_NAME, AUDIO_OUTPUT_NAME = "audio", "audio_emb"
 OPSET = 17
+# Bump when the exported graphs' inputs or split change (2: audio encoder split out of the denoiser).
+EXPORT_FORMAT_VERSION = 2
+
+
+def audio_encoder_path(denoiser_path: str | Path) -> Path:
+    """Where the audio encoder lives next to a denoiser file: motion_dit.onnx → motion_dit.audio.onnx."""
+    path = Path(denoiser_path)
+    return path.with_name(path.stem + ".audio" + path.suffix)
+
+
+def example_audio(config, n: int = 20, seed: int = 0) -> np.ndarray:
+    """(n, SPAN, F) random feature spans in the range of real log-mel features."""
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((n, config.span_features, config.n_features)) * 3 - 6).astype(np.float32)
 
 
 def example_inputs(config, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random but valid inputs (used for tracing and parity checks)."""
+    """Random but valid denoiser inputs (used for tracing and parity checks)."""
     rng = np.random.default_rng(seed)
     w = config.window_frames
     kind = np.ones((batch, w), np.int64)
@@ -32,33 +52,53 @@ def example_inputs(config, batch: int = 2, seed: int = 0) -> dict[str, np.ndarra
     return {"x": rng.standard_normal((batch, w, config.latent_dim)).astype(np.float32),
             "sigma": np.exp(rng.uniform(-3, 2, batch)).astype(np.float32),
             "kind": kind,
-            "audio": (rng.standard_normal((batch, w, config.span_features, config.n_features)) * 3 - 6
-                      ).astype(np.float32),
+            "audio_emb": rng.standard_normal((batch, w, config.d_model)).astype(np.float32),
             "controls": rng.uniform(-1, 1, (batch, config.n_controls)).astype(np.float32),
             "audio_keep": np.ones(batch, np.float32), "controls_keep": np.ones(batch, np.float32)}
 
 
+def _traceable(network, method: str):
+    """A module whose forward is `network.<method>`, for tracing one of the two graphs (torch is imported here:
+    the runtime reads this module's metadata helpers without torch)."""
+    import torch
+
+    class Method(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.network = network
+
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            return getattr(self.network, method)(*inputs)
+
+    return Method()
+
+
 def export_onnx(model: LoadedModel, path: str | Path, weights_sha256: str = "") -> Path:
+    """Write the denoiser to `path` and the audio encoder to `audio_encoder_path(path)`; returns `path`."""
     import onnx
     import torch
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     net = model.network.eval()
-    inputs = tuple(torch.from_numpy(v) for v in example_inputs(net.config).values())
-    dynamic = {name: {0: "batch"} for name in INPUT_NAMES} | {OUTPUT_NAME: {0: "batch"}}
-    with torch.no_grad():
-        torch.onnx.export(net, inputs, str(path), input_names=list(INPUT_NAMES), output_names=[OUTPUT_NAME],
-                          dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
-    graph = onnx.load(str(path))
     meta = {"motion_layout_version": str(MOTION_LAYOUT_VERSION), "model_format_version": str(MODEL_FORMAT_VERSION),
-            "config": json.dumps(net.config.to_dict()),
+            "export_format_version": str(EXPORT_FORMAT_VERSION), "config": json.dumps(net.config.to_dict()),
             "latent": json.dumps({k: np.asarray(v).tolist() for k, v in model.latent.to_dict().items()}),
             "weights_sha256": weights_sha256}
-    for key, value in meta.items():
-        entry = graph.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(graph, str(path))
+    graphs = [(_traceable(net, "denoise"), tuple(example_inputs(net.config).values()), INPUT_NAMES, OUTPUT_NAME, path),
+              (_traceable(net, "embed_audio"), (example_audio(net.config),), (AUDIO_INPUT_NAME,), AUDIO_OUTPUT_NAME,
+               audio_encoder_path(path))]
+    for module, inputs, input_names, output_name, out in graphs:
+        dynamic = {name: {0: "batch"} for name in (*input_names, output_name)}
+        with torch.no_grad():
+            torch.onnx.export(module, tuple(torch.from_numpy(v) for v in inputs), str(out),
+                              input_names=list(input_names), output_names=[output_name], dynamic_axes=dynamic,
+                              opset_version=OPSET, dynamo=False)
+        graph = onnx.load(str(out))
+        for key, value in meta.items():
+            entry = graph.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(graph, str(out))
     return path
 
 
@@ -76,6 +116,9 @@ def read_onnx_metadata(meta: dict[str, str], path: str | Path) -> tuple[dict, Pc
     if int(meta.get("model_format_version", -1)) != MODEL_FORMAT_VERSION:
         raise ModelVersionError(f"{path} has model format v{meta.get('model_format_version')}, this build reads "
                                 f"v{MODEL_FORMAT_VERSION}: re-export with `vasa-bridge export`")
+    if int(meta.get("export_format_version", 1)) != EXPORT_FORMAT_VERSION:
+        raise ModelVersionError(f"{path} has export format v{meta.get('export_format_version', 1)}, this build "
+                                f"reads v{EXPORT_FORMAT_VERSION}: re-export with `vasa-bridge export`")
     try:
         config = json.loads(meta["config"])
         latent = PcaLatent.from_dict({k: np.array(v) for k, v in json.loads(meta["latent"]).items()})

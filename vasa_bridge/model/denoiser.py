@@ -8,6 +8,10 @@ evaluation D(x; σ) → x0 estimate (Karras et al. 2022, "EDM"): the network see
 output F is mixed as c_skip·x + c_out·F. Context and pad tokens pass through unchanged, so samplers can integrate
 the whole window and the committed frames never move.
 
+The audio embedding of a token depends only on its audio span (`embed_audio`), the rest on the whole window
+(`denoise`); `forward` is both. Exported separately, the runtime embeds each frame's audio once instead of in
+every window and sampling step (a third of the CPU time at batch 8).
+
 Classifier-free guidance: `audio_keep` / `controls_keep` (1 = use, 0 = replace by a learned null embedding)
 per window, so a conditional and an unconditional evaluation can share one batched call.
 """
@@ -97,10 +101,17 @@ class MotionDenoiser(nn.Module):
         angles = c_noise[:, None] * 100.0 * freqs[None, :]                                      # (B, half)
         return self.sigma_mlp(torch.cat([torch.sin(angles), torch.cos(angles)], dim=1))         # (B, D)
 
-    def forward(self, x: torch.Tensor, sigma: torch.Tensor, kind: torch.Tensor, audio: torch.Tensor,
+    def embed_audio(self, audio: torch.Tensor) -> torch.Tensor:
+        """(..., SPAN, F) raw feature spans → (..., D) audio embeddings. It depends on nothing but the span, so the
+        runtime embeds each motion frame's span once and reuses it in every window and sampling step."""
+        a = self.audio_frame((audio - self.feature_mean) / self.feature_std)      # (..., SPAN, A)
+        return self.audio_mlp(a.flatten(-2))                                      # (..., D)
+
+    def denoise(self, x: torch.Tensor, sigma: torch.Tensor, kind: torch.Tensor, audio_emb: torch.Tensor,
                 controls: torch.Tensor, audio_keep: torch.Tensor, controls_keep: torch.Tensor) -> torch.Tensor:
-        """x (B, W, L) latent window; sigma (B,); kind (B, W) int64; audio (B, W, SPAN, F) raw features;
-        controls (B, N_CONTROLS); audio_keep, controls_keep (B,) in {0, 1}. Returns the x0 estimate (B, W, L)."""
+        """One evaluation on embedded audio: x (B, W, L) latent window; sigma (B,); kind (B, W) int64; audio_emb
+        (B, W, D) from `embed_audio`; controls (B, N_CONTROLS); audio_keep, controls_keep (B,) in {0, 1}. Returns
+        the x0 estimate (B, W, L)."""
         c = self.config
         b, w, _ = x.shape
         sd2 = c.sigma_data ** 2
@@ -111,11 +122,8 @@ class MotionDenoiser(nn.Module):
         is_new = (kind == NEW).to(x.dtype).unsqueeze(-1)                            # (B, W, 1)
         x_in = is_new * (c_in * x) + (1.0 - is_new) * x                             # context tokens are clean
 
-        a = (audio - self.feature_mean) / self.feature_std                          # (B, W, SPAN, F)
-        a = self.audio_frame(a)                                                     # (B, W, SPAN, A)
-        a = self.audio_mlp(a.reshape(b, w, c.span_features * c.audio_frame_dim))    # (B, W, D)
         ak = audio_keep.reshape(b, 1, 1).to(x.dtype)
-        a = ak * a + (1.0 - ak) * self.audio_null
+        a = ak * audio_emb + (1.0 - ak) * self.audio_null                           # (B, W, D)
         ctl = self.controls_mlp(controls)                                           # (B, D)
         ck = controls_keep.reshape(b, 1).to(x.dtype)
         ctl = ck * ctl + (1.0 - ck) * self.controls_null
@@ -128,3 +136,8 @@ class MotionDenoiser(nn.Module):
         f = self.out(self.norm_out(h))                                              # (B, W, L)
         denoised = c_skip * x + c_out * f
         return is_new * denoised + (1.0 - is_new) * x
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, kind: torch.Tensor, audio: torch.Tensor,
+                controls: torch.Tensor, audio_keep: torch.Tensor, controls_keep: torch.Tensor) -> torch.Tensor:
+        """`denoise` on raw audio spans (B, W, SPAN, F): what training calls."""
+        return self.denoise(x, sigma, kind, self.embed_audio(audio), controls, audio_keep, controls_keep)

@@ -4,9 +4,10 @@ Each stream keeps its audio features and the frames it has committed. A frame i 
 [i × 40 ms, (i + 1) × 40 ms)) becomes ready once the audio reaches LOOKAHEAD_MS past its start, i.e.
 `lookahead_ms` = 20 ms past its end. `step` generates every ready frame in windows of WINDOW_FRAMES tokens: the
 last n ≤ MAX_NEW_FRAMES tokens are new, the ones before are the stream's committed frames (the prefix that makes
-chunks continue seamlessly). All streams' windows of one round go through the sampler together, so B streams
-cost one batched call per sampling step instead of B. Offline generation (`generate_clip`) is the same procedure
-with all audio pushed at once (n = MAX_NEW_FRAMES per window).
+chunks continue seamlessly). Each frame's audio span is embedded once, when the frame first enters a window, and
+the embedding is reused in every later window and sampling step. All streams' windows of one round go through
+the sampler together, so B streams cost one batched call per sampling step instead of B. Offline generation
+(`generate_clip`) is the same procedure with all audio pushed at once (n = MAX_NEW_FRAMES per window).
 
 Noise comes from a per-stream generator seeded by the caller: a stream's output does not depend on which other
 streams share its batch.
@@ -57,6 +58,8 @@ class DiffusionMotionStream:
         self._features = np.zeros((0, N_FEATURES), np.float32)  # feature frames _feature_offset.. of the stream
         self._feature_offset = 0
         self._history = np.zeros((0, self._latent_dim), np.float32)  # last (W - 1) committed latents
+        self._audio_emb = np.zeros((0, backend.d_model), np.float32)  # embeddings of frames _emb_first..
+        self._emb_first: int | None = None
         self.n_samples = 0
         self.next_frame = 0
         self._flush_requested = False
@@ -94,6 +97,18 @@ class DiffusionMotionStream:
                 return 0
         return max(0, last - self.next_frame)
 
+    def _unembedded_spans(self, n_new: int) -> np.ndarray:
+        """(k, SPAN, F) audio spans of the next window's frames that have no embedding yet: the new frames, and in
+        the stream's first window the padding frames before it too."""
+        first = self.next_frame + n_new - self._window                        # stream frame index of token 0
+        start = first if self._emb_first is None else self._emb_first + len(self._audio_emb)
+        return frame_spans(self._features, start, first + self._window - start, self._feature_offset)
+
+    def _add_embeddings(self, audio_emb: np.ndarray, n_new: int) -> None:
+        if self._emb_first is None:
+            self._emb_first = self.next_frame + n_new - self._window
+        self._audio_emb = np.concatenate([self._audio_emb, audio_emb])
+
     def _window_inputs(self, n_new: int, sigma_max: float) -> dict[str, np.ndarray]:
         w = self._window
         first = self.next_frame + n_new - w                                   # stream frame index of token 0
@@ -104,15 +119,20 @@ class DiffusionMotionStream:
         if n_ctx:
             x[w - n_new - n_ctx: w - n_new] = self._history[-n_ctx:]
         x[w - n_new:] = sigma_max * self._rng.standard_normal((n_new, self._latent_dim)).astype(np.float32)
-        return {"x": x, "kind": kind,
-                "audio": frame_spans(self._features, first, w, self._feature_offset),
+        at = first - self._emb_first
+        return {"x": x, "kind": kind, "audio_emb": self._audio_emb[at: at + w],
                 "controls": controls_vector(self.controls.performance)}
 
     def _commit(self, latents: np.ndarray) -> None:
         self._history = np.concatenate([self._history, latents])[-(self._window - 1):]
         self.next_frame += len(latents)
-        # Drop features no future window reads (the oldest context token's span start).
-        keep_from = FEATURES_PER_MOTION_FRAME * (self.next_frame - self._window) - SPAN_BACK_FEATURES
+        # Keep the embeddings of the frames future windows hold as context, and the features of frames not yet
+        # embedded (from the next frame's span start).
+        drop_emb = self.next_frame - (self._window - 1) - self._emb_first
+        if drop_emb > 0:
+            self._audio_emb = self._audio_emb[drop_emb:]
+            self._emb_first += drop_emb
+        keep_from = FEATURES_PER_MOTION_FRAME * self.next_frame - SPAN_BACK_FEATURES
         drop = keep_from - self._feature_offset
         if drop > 0:
             self._features = self._features[drop:]
@@ -159,6 +179,7 @@ class DiffusionBackend:
         self.latent_dim = int(self.engine.config["latent_dim"])
         self.window_frames = int(self.engine.config["window_frames"])
         self.max_new_frames = int(self.engine.config["max_new_frames"])
+        self.d_model = int(self.engine.config["d_model"])
         if not 1 <= min_new_frames <= self.max_new_frames:
             raise VasaBridgeError(f"min_new_frames must be in 1..{self.max_new_frames}, got {min_new_frames}")
         self.min_new_frames = min_new_frames
@@ -173,7 +194,7 @@ class DiffusionBackend:
 
     def _denoise(self, x: np.ndarray, sigma: np.ndarray, **extra: np.ndarray) -> np.ndarray:
         self.evaluations += 1
-        return self.engine(x, sigma.astype(np.float32), extra["kind"], extra["audio"], extra["controls"],
+        return self.engine(x, sigma.astype(np.float32), extra["kind"], extra["audio_emb"], extra["controls"],
                            extra["audio_keep"], extra["controls_keep"])
 
     def step(self, streams: Sequence[DiffusionMotionStream]) -> dict[DiffusionMotionStream, MotionChunk]:
@@ -184,6 +205,10 @@ class DiffusionBackend:
             if not active:
                 break
             n_new = [min(self.max_new_frames, todo[s]) for s in active]
+            spans = [s._unembedded_spans(n) for s, n in zip(active, n_new)]     # one encoder call for all
+            embedded = np.split(self.engine.embed_audio(np.concatenate(spans)), np.cumsum([len(a) for a in spans]))
+            for s, n, audio_emb in zip(active, n_new, embedded):
+                s._add_embeddings(audio_emb, n)
             windows = [s._window_inputs(n, float(self.sigmas[0])) for s, n in zip(active, n_new)]
             batch = {k: np.stack([w[k] for w in windows]) for k in windows[0]}    # (B, W, ...)
             ones = np.ones(len(active), np.float32)

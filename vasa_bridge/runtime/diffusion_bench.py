@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-STREAM_COUNTS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64)
+STREAM_COUNTS = (1, 2, 4, 8, 12, 16, 20, 24, 32, 48, 64)
 CHUNK_MS = 20
 STREAM_MIN_NEW_FRAMES = 2   # streaming setting (the backend's default): windows of ≥ 2 new frames
 

@@ -1,9 +1,10 @@
-"""Denoiser evaluators behind one call signature, numpy in and out:
+"""Denoiser evaluators behind one interface, numpy in and out (shapes: model/denoiser.py):
 
-    engine(x, sigma, kind, audio, controls, audio_keep, controls_keep) -> denoised   (shapes: model/denoiser.py)
+    engine.embed_audio(spans) -> audio_emb          (N, SPAN, F) -> (N, D), once per motion frame
+    engine(x, sigma, kind, audio_emb, controls, audio_keep, controls_keep) -> denoised
 
-`TorchEngine` runs the network itself, `OrtEngine` the exported ONNX graph with onnxruntime (the CPU default; it
-never imports torch), `TensorRtEngine` a TensorRT engine built from the same ONNX (CUDA machines only). Each has
+`TorchEngine` runs the network itself, `OrtEngine` the two exported ONNX graphs with onnxruntime (the CPU default;
+it never imports torch), `TensorRtEngine` TensorRT engines built from the same ONNX (CUDA machines only). Each has
 `config` (dict) and `latent` (PcaLatent) so the stream code does not care which one it drives.
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from vasa_bridge.errors import VasaBridgeError
-from vasa_bridge.export.onnx import INPUT_NAMES, read_onnx_metadata
+from vasa_bridge.export.onnx import AUDIO_INPUT_NAME, INPUT_NAMES, audio_encoder_path, read_onnx_metadata
 from vasa_bridge.model.latent import PcaLatent
 
 # One thread: on this 2-core machine (shared) two intra-op threads ran the small per-window graphs 2× slower.
@@ -32,13 +33,19 @@ class TorchEngine:
         self.latent: PcaLatent = model.latent
         self.config: dict = self.network.config.to_dict()
 
-    def __call__(self, x: np.ndarray, sigma: np.ndarray, kind: np.ndarray, audio: np.ndarray,
+    def embed_audio(self, spans: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return self.network.embed_audio(torch.from_numpy(np.ascontiguousarray(spans))).numpy()
+
+    def __call__(self, x: np.ndarray, sigma: np.ndarray, kind: np.ndarray, audio_emb: np.ndarray,
                  controls: np.ndarray, audio_keep: np.ndarray, controls_keep: np.ndarray) -> np.ndarray:
         import torch
 
         with torch.no_grad():
-            out = self.network(*(torch.from_numpy(np.ascontiguousarray(a)) for a in
-                                 (x, sigma, kind, audio, controls, audio_keep, controls_keep)))
+            out = self.network.denoise(*(torch.from_numpy(np.ascontiguousarray(a)) for a in
+                                         (x, sigma, kind, audio_emb, controls, audio_keep, controls_keep)))
         return out.numpy()
 
 
@@ -47,36 +54,50 @@ class OrtEngine:
 
     def __init__(self, onnx_path: str | Path, threads: int = DEFAULT_ORT_THREADS,
                  providers: list[str] | None = None) -> None:
-        import onnxruntime as ort
-
         path = Path(onnx_path)
-        if not path.exists():
-            raise VasaBridgeError(f"no ONNX motion model at {path}: write it with `vasa-bridge export`")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own exception types for a damaged file
-            raise VasaBridgeError(f"{path} is not a loadable ONNX model ({type(e).__name__}: {e})") from None
+        self.session = _ort_session(path, threads, providers)
         self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
         self.config, self.latent = read_onnx_metadata(self.metadata, path)
+        self.audio_session = _ort_session(audio_encoder_path(path), threads, providers)
+        audio_meta = dict(self.audio_session.get_modelmeta().custom_metadata_map)
+        read_onnx_metadata(audio_meta, audio_encoder_path(path))
+        if audio_meta.get("weights_sha256") != self.metadata.get("weights_sha256"):
+            raise VasaBridgeError(f"{path} and {audio_encoder_path(path)} come from different exports: run "
+                                  "`vasa-bridge export` again")
 
-    def __call__(self, x: np.ndarray, sigma: np.ndarray, kind: np.ndarray, audio: np.ndarray,
+    def embed_audio(self, spans: np.ndarray) -> np.ndarray:
+        return self.audio_session.run(None, {AUDIO_INPUT_NAME: spans})[0]
+
+    def __call__(self, x: np.ndarray, sigma: np.ndarray, kind: np.ndarray, audio_emb: np.ndarray,
                  controls: np.ndarray, audio_keep: np.ndarray, controls_keep: np.ndarray) -> np.ndarray:
-        feeds = dict(zip(INPUT_NAMES, (x, sigma, kind, audio, controls, audio_keep, controls_keep)))
+        feeds = dict(zip(INPUT_NAMES, (x, sigma, kind, audio_emb, controls, audio_keep, controls_keep)))
         return self.session.run(None, feeds)[0]
 
 
+def _ort_session(path: Path, threads: int, providers: list[str] | None):
+    import onnxruntime as ort
+
+    if not path.exists():
+        raise VasaBridgeError(f"no ONNX motion model at {path}: write it with `vasa-bridge export`")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types for a damaged file
+        raise VasaBridgeError(f"{path} is not a loadable ONNX model ({type(e).__name__}: {e})") from None
+
+
 class TensorRtEngine:
-    """A TensorRT engine built from the exported ONNX, batch 1..max_batch, run through torch CUDA buffers."""
+    """TensorRT engines built from the two exported graphs (denoiser: batch 1..max_batch windows; audio encoder:
+    1..max_batch × window frames), run through torch CUDA buffers."""
 
     name = "tensorrt"
 
     def __init__(self, onnx_path: str | Path, max_batch: int = 64, fp16: bool = False) -> None:
         try:
-            import tensorrt as trt
+            import tensorrt  # noqa: F401
             import torch
         except ImportError as e:
             raise VasaBridgeError(f"the TensorRT backend needs `tensorrt` and CUDA torch ({e}); "
@@ -88,6 +109,25 @@ class TensorRtEngine:
         path = Path(onnx_path)
         graph = onnx.load(str(path))
         self.config, self.latent = read_onnx_metadata({p.key: p.value for p in graph.metadata_props}, path)
+        self.stream = torch.cuda.Stream()
+        self.denoiser = _TrtGraph(path, max_batch, fp16)
+        self.audio_encoder = _TrtGraph(audio_encoder_path(path), max_batch * int(self.config["window_frames"]), fp16)
+
+    def embed_audio(self, spans: np.ndarray) -> np.ndarray:
+        return self.audio_encoder.run({AUDIO_INPUT_NAME: spans}, self.stream)
+
+    def __call__(self, x: np.ndarray, sigma: np.ndarray, kind: np.ndarray, audio_emb: np.ndarray,
+                 controls: np.ndarray, audio_keep: np.ndarray, controls_keep: np.ndarray) -> np.ndarray:
+        arrays = dict(zip(INPUT_NAMES, (x, sigma, kind, audio_emb, controls, audio_keep, controls_keep)))
+        return self.denoiser.run(arrays, self.stream)
+
+
+class _TrtGraph:
+    """One ONNX graph as a TensorRT engine with a dynamic batch dimension (1..max_batch) and one float output."""
+
+    def __init__(self, path: Path, max_batch: int, fp16: bool) -> None:
+        import tensorrt as trt
+
         logger = trt.Logger(trt.Logger.WARNING)
         builder = trt.Builder(logger)
         network = builder.create_network(0)
@@ -108,21 +148,20 @@ class TensorRtEngine:
             raise VasaBridgeError(f"TensorRT failed to build an engine from {path}")
         self.engine = trt.Runtime(logger).deserialize_cuda_engine(serialized)
         self.context = self.engine.create_execution_context()
-        self._torch = torch
-        self.stream = torch.cuda.Stream()
+        self.output_name = network.get_output(0).name
 
-    def __call__(self, x: np.ndarray, sigma: np.ndarray, kind: np.ndarray, audio: np.ndarray,
-                 controls: np.ndarray, audio_keep: np.ndarray, controls_keep: np.ndarray) -> np.ndarray:
-        torch = self._torch
-        arrays = dict(zip(INPUT_NAMES, (x, sigma, kind, audio, controls, audio_keep, controls_keep)))
+    def run(self, arrays: dict[str, np.ndarray], stream) -> np.ndarray:
+        import torch
+
         buffers = {}
         for name, a in arrays.items():
             buffers[name] = torch.from_numpy(np.ascontiguousarray(a)).cuda()
             self.context.set_input_shape(name, tuple(a.shape))
             self.context.set_tensor_address(name, buffers[name].data_ptr())
-        out = torch.empty(x.shape, dtype=torch.float32, device="cuda")
-        self.context.set_tensor_address("denoised", out.data_ptr())
-        with torch.cuda.stream(self.stream):
-            self.context.execute_async_v3(self.stream.cuda_stream)
-        self.stream.synchronize()
+        out = torch.empty(tuple(self.context.get_tensor_shape(self.output_name)), dtype=torch.float32,
+                          device="cuda")
+        self.context.set_tensor_address(self.output_name, out.data_ptr())
+        with torch.cuda.stream(stream):
+            self.context.execute_async_v3(stream.cuda_stream)
+        stream.synchronize()
         return out.cpu().numpy()
