@@ -154,3 +154,23 @@ def test_short_training_lowers_the_loss_and_resumes(tmp_path, pairs):
     assert history[-1][1] < history[0][1]
     assert (tmp_path / "loss.png").stat().st_size > 1000
     assert load_weights(path).info["complete"]
+
+
+@pytest.mark.parametrize("p_context_drop", [0.5, 1.0])
+def test_training_windows_drop_their_context_at_the_configured_rate(pairs, frames, p_context_drop):
+    """Dropped windows keep their new frames but show padding where the committed frames were, so the model has
+    to take gaze, emotion and distance from the controls rather than copy them from the prefix."""
+    from vasa_bridge.train.data import PairSet
+    from vasa_bridge.train.loop import WindowSampler
+
+    config, packed = ModelConfig(), PairSet.pack(pairs)
+    latent = PcaLatent.fit(frames, config.latent_dim)
+    kept, dropped = (WindowSampler(packed, latent, config, seed=1, p_context_drop=p).sample(2000)
+                     for p in (0.0, p_context_drop))                        # same seed: the same windows
+    np.testing.assert_array_equal(kept["kind"] == NEW, dropped["kind"] == NEW)
+    np.testing.assert_array_equal(kept["x0"][dropped["kind"] == NEW], dropped["x0"][dropped["kind"] == NEW])
+    had_context = (kept["kind"] == CONTEXT).any(dim=1)
+    lost_context = had_context & ~(dropped["kind"] == CONTEXT).any(dim=1)
+    rate = float(lost_context.sum() / had_context.sum())
+    assert abs(rate - p_context_drop) < 0.04, rate
+    assert torch.all(dropped["x0"][(dropped["kind"] == PAD)] == 0)

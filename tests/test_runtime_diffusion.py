@@ -186,8 +186,8 @@ def test_shipped_model_moves_the_lips_with_a_held_out_voice(line):
     far = generate_clip(backend, line.audio_16k, Controls(head_distance_m=1.2), seed=0).frames
     near = generate_clip(backend, line.audio_16k, Controls(head_distance_m=0.4), seed=0).frames
     z = layout.channel("headZ")
-    # The teacher moves headZ by the full 0.8 m; the shipped model follows about a third of it (see docs/model.md).
-    assert far[:, z].mean() - near[:, z].mean() > 0.15
+    # The teacher moves headZ by the full 0.8 m; the shipped model follows most of it (docs/model.md).
+    assert far[:, z].mean() - near[:, z].mean() > 0.4
 
 
 @pytest.mark.skipif(not __import__("vasa_bridge.model.weights", fromlist=["x"]).DEFAULT_WEIGHTS.exists(),

@@ -73,13 +73,13 @@ def test_samplers_share_one_signature_and_call_back_every_step():
         assert [s["i"] for s in seen] == [0, 1, 2]
 
 
-def test_guidance_mixes_conditional_and_unconditional_per_window():
+def test_guidance_scales_the_audio_per_window_and_leaves_the_controls_at_their_strength():
     def model(x, sigma, audio_keep, controls_keep, **_):
-        # conditional says 1, unconditional says 0 (per row)
-        return np.broadcast_to((audio_keep * controls_keep)[:, None], x.shape).astype(np.float32)
+        # audio contributes 10 when kept, controls 1 (per row)
+        return np.broadcast_to((10 * audio_keep + controls_keep)[:, None], x.shape).astype(np.float32)
 
     x = np.zeros((3, 2), np.float32)
     keep = np.ones(3, np.float32)
     assert guided(model, 1.0) is model
     out = guided(model, np.array([1.0, 2.0, 0.0]))(x, np.ones(3, np.float32), audio_keep=keep, controls_keep=keep)
-    np.testing.assert_allclose(out[:, 0], [1.0, 2.0, 0.0])
+    np.testing.assert_allclose(out[:, 0], [11.0, 21.0, 1.0])

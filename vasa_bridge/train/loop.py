@@ -32,7 +32,7 @@ MOUTH_CHANNELS = tuple(n for n in layout.ARKIT_NAMES if n.startswith(("mouth", "
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 2_800               # optimizer steps (the cosine schedule spans them)
+    steps: int = 6_000               # optimizer steps (the cosine schedule spans them)
     batch_windows: int = 96
     lr: float = 1e-3
     warmup_steps: int = 300
@@ -41,6 +41,9 @@ class TrainConfig:
     p_drop_audio: float = 0.1        # classifier-free guidance: train the null-audio model too
     p_drop_controls: float = 0.1
     context_noise: float = 0.05      # committed frames at inference are the model's own: don't trust them fully
+    # Windows whose context is replaced by padding: with a context the controls are redundant (the committed frames
+    # already show the gaze, smile, distance), so without these the model learns to ignore them.
+    p_context_drop: float = 0.25
     velocity_weight: float = 1.0     # first differences across the context/new seam and among new frames
     p_mean: float = -1.0             # log-normal σ sampling (EDM)
     p_std: float = 1.4
@@ -59,8 +62,9 @@ def channel_weights() -> np.ndarray:
 class WindowSampler:
     """Random training windows: (latent, kind, audio spans, controls) with the last n ∈ [1, max_new] tokens new."""
 
-    def __init__(self, pairs: PairSet, latent: PcaLatent, config: ModelConfig, seed: int) -> None:
-        self.pairs, self.config = pairs, config
+    def __init__(self, pairs: PairSet, latent: PcaLatent, config: ModelConfig, seed: int,
+                 p_context_drop: float = 0.0) -> None:
+        self.pairs, self.config, self.p_context_drop = pairs, config, p_context_drop
         self.latents = latent.encode(pairs.frames)                    # (total_frames, L)
         self.rng = np.random.default_rng(seed)
         self.p_item = pairs.n_frames / pairs.n_frames.sum()
@@ -74,6 +78,8 @@ class WindowSampler:
         end = (n_new + np.floor(rng.random(batch) * (t - n_new + 1))).astype(np.int64)   # last new frame + 1
         frame = end[:, None] - w + np.arange(w)[None, :]                                 # (B, W) item frame index
         kind = np.where(frame < 0, PAD, np.where(frame < (end - n_new)[:, None], CONTEXT, NEW))
+        drop = rng.random(batch) < self.p_context_drop
+        kind[drop] = np.where(kind[drop] == CONTEXT, PAD, kind[drop])
         rows = p.frame_start[item][:, None] + np.maximum(frame, 0)
         x0 = np.where((kind == PAD)[..., None], 0.0, self.latents[rows]).astype(np.float32)  # (B, W, L)
         feat_rows = (p.feature_start[item][:, None, None] + FEATURES_PER_MOTION_FRAME * frame[..., None]
@@ -149,7 +155,7 @@ def train(pairs: PairSet, out_dir: Path, cfg: TrainConfig, model_cfg: ModelConfi
     ema = copy.deepcopy(net).eval()
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     gen = torch.Generator().manual_seed(cfg.seed)
-    sampler = WindowSampler(pairs, latent, model_cfg, cfg.seed)
+    sampler = WindowSampler(pairs, latent, model_cfg, cfg.seed, cfg.p_context_drop)
     decode_w = torch.from_numpy((latent.components * latent.stddev[:, None]) * channel_weights()[None, :] ** 0.5)
     step, history = 0, []
     ckpt_path = out_dir / "checkpoint.pt"
