@@ -41,6 +41,11 @@ DEFAULT_GUIDANCE_SCALE = 2.0
 # and swayed (yaw std 8°); with 2, 37/min and 4.5°; with 4, 14/min and 2° (like offline) but ~150 ms latency.
 DEFAULT_MIN_NEW_FRAMES = 2
 DEFAULT_SAMPLER = "dpmpp_2m"
+# When the performance controls change mid-stream, windows stop showing the frames made under the old ones: even
+# one such frame pins the gaze (the model continues its prefix). The jump this would cause (head yaw 0.12 rad in one
+# frame, 6× the usual) is hidden by gliding from the last frame shown into the new performance: the offset decays
+# with this time constant, in frames.
+CHANGE_GLIDE_FRAMES = 3.0
 ENGINES = ("onnxruntime", "torch", "tensorrt")
 
 
@@ -60,6 +65,11 @@ class DiffusionMotionStream:
         self._history = np.zeros((0, self._latent_dim), np.float32)  # last (W - 1) committed latents
         self._audio_emb = np.zeros((0, backend.d_model), np.float32)  # embeddings of frames _emb_first..
         self._emb_first: int | None = None
+        self._context_from = 0        # frames before this one are shown to the model as padding
+        self._glide_pending = False
+        self._glide_offset: np.ndarray | None = None   # latent offset added to frames after a controls change
+        self._glide_age = 0
+        self._last_shown = np.zeros(self._latent_dim, np.float32)
         self.n_samples = 0
         self.next_frame = 0
         self._flush_requested = False
@@ -76,6 +86,9 @@ class DiffusionMotionStream:
         self._flush_requested = True
 
     def set_controls(self, controls: SessionControls) -> None:
+        if controls.performance != self.controls.performance and self.next_frame > 0:
+            self._context_from = self.next_frame
+            self._glide_pending = True
         self.controls = controls
 
     # --- used by the backend's step ----------------------------------------------------------------------------
@@ -113,7 +126,8 @@ class DiffusionMotionStream:
         w = self._window
         first = self.next_frame + n_new - w                                   # stream frame index of token 0
         frame = first + np.arange(w)
-        kind = np.where(frame < 0, PAD, np.where(frame < self.next_frame, CONTEXT, NEW)).astype(np.int64)
+        kind = np.where(frame < max(0, self._context_from), PAD,
+                        np.where(frame < self.next_frame, CONTEXT, NEW)).astype(np.int64)
         x = np.zeros((w, self._latent_dim), np.float32)
         n_ctx = int(np.sum(kind == CONTEXT))
         if n_ctx:
@@ -123,7 +137,20 @@ class DiffusionMotionStream:
         return {"x": x, "kind": kind, "audio_emb": self._audio_emb[at: at + w],
                 "controls": controls_vector(self.controls.performance)}
 
-    def _commit(self, latents: np.ndarray) -> None:
+    def _commit(self, latents: np.ndarray) -> np.ndarray:
+        """Append generated latents to the stream; returns the latents to show (the glide after a change)."""
+        if self._glide_pending:
+            self._glide_pending = False
+            self._glide_offset, self._glide_age = self._last_shown - latents[0], 0
+        shown = latents
+        if self._glide_offset is not None:
+            age = self._glide_age + np.arange(len(latents))
+            shown = latents + np.exp(-age / CHANGE_GLIDE_FRAMES)[:, None].astype(np.float32) * self._glide_offset
+            self._glide_age += len(latents)
+            if self._glide_age > 8 * CHANGE_GLIDE_FRAMES:
+                self._glide_offset = None
+        self._last_shown = shown[-1]
+        # The model's own frames (not the glide) are its context: the glide still holds some of the old controls.
         self._history = np.concatenate([self._history, latents])[-(self._window - 1):]
         self.next_frame += len(latents)
         # Keep the embeddings of the frames future windows hold as context, and the features of frames not yet
@@ -137,6 +164,7 @@ class DiffusionMotionStream:
         if drop > 0:
             self._features = self._features[drop:]
             self._feature_offset += drop
+        return shown
 
 
 class DiffusionBackend:
@@ -216,8 +244,7 @@ class DiffusionBackend:
             x0 = self.sampler(model, batch.pop("x"), self.sigmas,
                               extra_args={**batch, "audio_keep": ones, "controls_keep": ones})   # (B, W, L)
             for s, n, latents in zip(active, n_new, x0):
-                s._commit(latents[-n:])
-                out[s].append(latents[-n:])
+                out[s].append(s._commit(latents[-n:]))
                 todo[s] -= n
         chunks = {}
         for s, parts in out.items():
