@@ -9,6 +9,9 @@ the embedding is reused in every later window and sampling step. All streams' wi
 the sampler together, so B streams cost one batched call per sampling step instead of B. Offline generation
 (`generate_clip`) is the same procedure with all audio pushed at once (n = MAX_NEW_FRAMES per window).
 
+A change of the performance controls restarts the stream's context (the frames made under the old controls are
+shown as padding) and glides the output from the last frame shown into the new performance.
+
 Noise comes from a per-stream generator seeded by the caller: a stream's output does not depend on which other
 streams share its batch.
 """
