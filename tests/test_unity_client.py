@@ -134,7 +134,8 @@ def test_unity_layer_and_sample_compile_against_unity_api_stubs(tmp_path):
     sources += sorted(str(p) for p in (PACKAGE / "Samples~").rglob("*.cs"))
     sources.append(str(PACKAGE / "Tests~" / "UnityStubs" / "UnityEngineStubs.cs"))
     assert any("VasaBridgeFace.cs" in s for s in sources) and any("TalkingHeadDemo.cs" in s for s in sources)
-    result = subprocess.run(["mcs", "-langversion:7.2", "-warnaserror", "-target:library", "-d:ENABLE_LEGACY_INPUT_MANAGER",
+    result = subprocess.run(["mcs", "-langversion:7.2", "-warnaserror", "-target:library",
+                             "-d:ENABLE_LEGACY_INPUT_MANAGER",
                              "-r:System.Core.dll", f"-out:{tmp_path / 'unity_layer.dll'}", *sources],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -85,7 +85,8 @@ def export_onnx(model: LoadedModel, path: str | Path, weights_sha256: str = "") 
             "export_format_version": str(EXPORT_FORMAT_VERSION), "config": json.dumps(net.config.to_dict()),
             "latent": json.dumps({k: np.asarray(v).tolist() for k, v in model.latent.to_dict().items()}),
             "weights_sha256": weights_sha256}
-    graphs = [(_traceable(net, "denoise"), tuple(example_inputs(net.config).values()), INPUT_NAMES, OUTPUT_NAME, path),
+    graphs = [(_traceable(net, "denoise"), tuple(example_inputs(net.config).values()), INPUT_NAMES, OUTPUT_NAME,
+               path),
               (_traceable(net, "embed_audio"), (example_audio(net.config),), (AUDIO_INPUT_NAME,), AUDIO_OUTPUT_NAME,
                audio_encoder_path(path))]
     for module, inputs, input_names, output_name, out in graphs:

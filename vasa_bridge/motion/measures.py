@@ -47,4 +47,3 @@ def blink_depth(frames: np.ndarray, min_peak: float = 0.3) -> float:
 
     peaks, props = find_peaks(eye_closure(frames), height=min_peak, distance=max(1, int(0.2 * layout.FPS)))
     return float(np.median(props["peak_heights"])) if len(peaks) else 0.0
-

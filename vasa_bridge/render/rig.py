@@ -436,7 +436,8 @@ def build_rig(portrait: Portrait) -> Rig:
     return Rig(size=size, iod_px=iod, origin_px=origin, ex=ex, ey=ey, vertices_px=vertices.astype(np.float32),
                depth_iod=depth_all.astype(np.float32), seam_index=seam_index, seam_upper=seam_up_a,
                seam_lower=seam_low_a, seam_mix=seam_mix_a.astype(np.float32),
-               head_centre_face=np.array([0.0, HEAD_CENTRE_HEIGHT_IOD, pivot_depth], np.float32), pose_share=pose_share.astype(np.float32),
+               head_centre_face=np.array([0.0, HEAD_CENTRE_HEIGHT_IOD, pivot_depth], np.float32),
+               pose_share=pose_share.astype(np.float32),
                basis_px=basis_px.astype(np.float32), lip_upper_inner=up_in, lip_lower_inner=lo_in,
                closure_up_weights=close_up.astype(np.float32), closure_low_weights=close_low.astype(np.float32),
                mouth_polygon=mouth_poly, mouth_roi=mouth_roi, mouth_rest_gap_px=rest_gap,
@@ -446,7 +447,8 @@ def build_rig(portrait: Portrait) -> Rig:
                src_opening_mouth=src_opening_mouth, lip_edge_rgb=lip_edge_rgb,
                src_eye_mask=src_eye.astype(np.float32), src_iris_mask=src_iris.astype(np.float32),
                eyes=(eyes[0], eyes[1]), warp_roi=(y0, y1, x0, x1),
-               coarse_hw=(int(hc), int(wc)), coarse_points=q.astype(np.float32), bary_rows=rows, bary_cols=cols.ravel(), bary_vals=bary.ravel().astype(np.float32),
+               coarse_hw=(int(hc), int(wc)), coarse_points=q.astype(np.float32), bary_rows=rows, bary_cols=cols.ravel(),
+               bary_vals=bary.ravel().astype(np.float32),
                feather_coarse=feather.astype(np.float32))
 
 

@@ -133,4 +133,3 @@ def render_stream_bench(quick: bool = False, log=print) -> dict:
     finally:
         server.stop()
     return out
-
