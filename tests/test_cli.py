@@ -42,6 +42,17 @@ def test_bake_writes_csv_and_plot(spoken_line, tmp_path, capsys):
     assert (tmp_path / "c.png").stat().st_size > 20_000
 
 
+@pytest.mark.parametrize("fps", [30, 60])
+def test_bake_csv_rows_come_at_the_asked_rate(spoken_line, tmp_path, fps):
+    wav, _ = spoken_line
+    path = tmp_path / "c.csv"
+    assert main(["bake", str(wav), "--text", LINE, "-o", str(path), "--fps", str(fps)]) == 0
+    rows = path.read_text().splitlines()[1:]
+    clip = read_clip(path)  # back at 25 fps
+    assert len(rows) == len(clip) * fps // 25 + (len(clip) * fps % 25 > 0)
+    assert clip.metadata["source_fps"] == pytest.approx(fps) and clip.metadata["timecode_fps"] == 60
+
+
 @pytest.mark.parametrize("subtype,rate,channels", [("PCM_U8", 8000, 1), ("PCM_24", 96000, 6)])
 def test_bake_accepts_odd_formats(spoken_line, tmp_path, subtype, rate, channels):
     from vasa_bridge.audio import resample

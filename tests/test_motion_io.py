@@ -4,6 +4,7 @@ import pytest
 from vasa_bridge.errors import ClipFormatError
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.clip import MotionClip
+from vasa_bridge.interop.live_link_face import resample
 from vasa_bridge.motion.clip_io import (LIVE_LINK_COLUMNS, format_timecode, parse_timecode, read_clip,
                                         read_live_link_csv, write_clip, write_live_link_csv)
 
@@ -29,22 +30,43 @@ def test_layout_is_arkit_52_in_live_link_order():
     assert layout.channel("JAWOPEN") == layout.ARKIT_NAMES.index("jawOpen")
 
 
-def test_timecode_round_trips():
-    for i in (0, 1, 24, 25, 1499, 90000):
-        assert parse_timecode(format_timecode(i, 25), 25) == pytest.approx(i / 25, abs=1e-6)
-    assert format_timecode(26, 25) == "00:00:01:01.000"
+def test_timecode_counts_60fps_frames_of_the_day():
+    assert format_timecode(0) == "00:00:00:00.000"
+    assert format_timecode(61) == "00:00:01:01.000"
+    assert format_timecode(14 * 3600 * 60 + 3 * 60 * 60 + 52 * 60 + 28.207) == "14:03:52:28.207"
+    for frames in (0, 1, 59, 60, 1499, 90000, 3_000_000.5):
+        assert parse_timecode(format_timecode(frames)) == pytest.approx(frames / 60, abs=1e-6)
 
 
+@pytest.mark.parametrize("fps", [30, 60])
 @pytest.mark.parametrize("n_frames", [1, 20, 87, 250])
-def test_live_link_csv_round_trips(tmp_path, n_frames):
+def test_live_link_csv_round_trips_at_the_written_rate(tmp_path, n_frames, fps):
     clip = random_clip(n_frames)
     path = tmp_path / "clip.csv"
-    write_live_link_csv(clip, path)
-    back = read_live_link_csv(path)
-    assert back.frames.shape == clip.frames.shape
-    assert np.allclose(back.blendshapes, clip.blendshapes, atol=1e-5)
-    for name in ("headYaw", "headPitch", "headRoll", "gazeYaw", "gazePitch"):
-        assert np.allclose(back[name], clip[name], atol=1e-5)
+    write_live_link_csv(clip, path, fps=fps, start_s=50_000.25)
+    back = read_live_link_csv(path, resample_to_fps=fps)
+    expected = resample(clip, fps)
+    assert back.frames.shape == expected.frames.shape
+    assert np.allclose(back.blendshapes, expected.blendshapes, atol=1e-5)
+    for name in ("headYaw", "headPitch", "headRoll", "gazePitch"):
+        assert np.allclose(back[name], expected[name], atol=1e-5), name
+    # Gaze comes back as the mean of two converging eyes: exact up to the vergence geometry's second order.
+    assert np.allclose(back["gazeYaw"], expected["gazeYaw"], atol=2e-3)
+    assert back.metadata["timecode_fps"] == 60 and (n_frames == 1 or back.metadata["source_fps"] == fps)
+
+
+def test_csv_uses_lf_line_ends_and_the_apps_value_count(tmp_path):
+    path = tmp_path / "clip.csv"
+    write_live_link_csv(random_clip(10), path, start_s=0)
+    data = path.read_bytes()
+    assert b"\r" not in data and data.endswith(b"\n")
+    first = data.decode().splitlines()[1].split(",")
+    assert first[1] == "61" and len(first) == 63
+
+
+def test_csv_rejects_rates_the_app_does_not_record(tmp_path):
+    with pytest.raises(ClipFormatError, match="30 or 60"):
+        write_live_link_csv(random_clip(10), tmp_path / "clip.csv", fps=25)
 
 
 def test_reads_a_60fps_iphone_capture_and_resamples(tmp_path):

@@ -14,6 +14,8 @@ from vasa_bridge.commands.common import add_motion_source_arguments, performance
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("speech", help="speech audio: wav, flac, ogg, mp3 (any rate, any channel count)")
     parser.add_argument("-o", "--output", required=True, help="clip path: .csv (Live Link Face) or .json")
+    parser.add_argument("--fps", type=int, choices=(30, 60), default=60, help="frame rate of a .csv clip: the "
+                        "motion (25 fps) is resampled to it, numbered in 60-fps units as the Live Link Face app does")
     parser.add_argument("--plot", default=None, help="also write a PNG of the waveform, phones and curves")
     add_motion_source_arguments(parser)
 
@@ -27,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     # The plot draws the whole waveform, so it needs the whole signal; otherwise blocks as they are decoded.
     audio = load_audio(args.speech) if args.plot else AudioFile(args.speech).blocks()
     performance = performance_from_args(args, audio, source_name=args.speech)
-    write_clip(performance.clip, args.output)
+    write_clip(performance.clip, args.output, csv_fps=args.fps)
     print(f"wrote {args.output}: {len(performance.clip)} frames at {performance.clip.fps:g} fps "
           f"({performance.clip.duration_s:.2f} s), "
           + (f"{len(performance.phones)} phones" if args.text else "audio-only motion model"))

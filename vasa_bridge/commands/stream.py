@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--emotion", default=None, help="initial emotion control")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--out", default="out/stream.csv", help="clip to write (.csv Live Link Face, or .json)")
+    parser.add_argument("--fps", type=int, choices=(30, 60), default=60, help="frame rate of a .csv --out (the "
+                        "25-fps motion resampled, numbered in 60-fps units as the Live Link Face app does)")
     parser.add_argument("--video", metavar="MP4", help="also ask for rendered frames (the server needs --render; "
                         "--local has it) and write them with the audio to this mp4")
     parser.add_argument("--portrait", help="face image to upload for --video (default: the server's demo portrait)")
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                                 image_format="jpeg" if args.video else None, portrait=args.portrait, render=render)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    clip_io.write_clip(result.clip, out)
+    clip_io.write_clip(result.clip, out, csv_fps=args.fps)
     md = result.clip.metadata
     print(f"{len(result.clip)} frames ({result.clip.duration_s:.2f} s) over {md['binding']} -> {out}; "
           f"latency p50 {md['latency_ms_p50']:.1f} ms, p95 {md['latency_ms_p95']:.1f} ms; "

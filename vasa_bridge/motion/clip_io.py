@@ -2,131 +2,160 @@
 
 Live Link Face CSV: `Timecode,BlendShapeCount,EyeBlinkLeft,...,TongueOut,HeadYaw,HeadPitch,HeadRoll,
 LeftEyeYaw,LeftEyePitch,LeftEyeRoll,RightEyeYaw,RightEyePitch,RightEyeRoll` — 52 blendshapes in PascalCase plus
-9 rotations (BlendShapeCount = 61). Timecode is `HH:MM:SS:FF.sss`, FF counted at the take's frame rate (the app
-records at 60 or 30; we write at the clip's rate) with a sub-frame fraction. The app has no head translation;
-we append `HeadX,HeadY,HeadZ` columns (metres) only when asked, since some importers reject unknown columns.
+9 rotations (BlendShapeCount = 61; values and rotation conventions in interop/live_link_face.py), LF line ends.
+
+Timecode, as the app writes it: `HH:MM:SS:FF.sss`, the time of day at which the frame was captured, with FF
+counted in 60-fps units whatever the take's rate (a 30-fps take numbers its frames 0, 2, 4, ...) and .sss the
+fraction of such a frame. Importers read it that way: FaceIt and Maya's CSV importer divide FF by 60, Unreal's
+Live Link Face importer by 60 if any FF exceeds 30, else by 30. So we write 30- or 60-fps rows with 60-fps
+numbering and start a take shorter than half a second late enough in its second that some FF exceeds 30.
+
+The app has no head translation; we append `HeadX,HeadY,HeadZ` columns (metres) only when asked, since some
+importers reject unknown columns.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
 from vasa_bridge.errors import ClipFormatError
+from vasa_bridge.interop import live_link_face
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.clip import MotionClip
 
 JSON_FORMAT = "vasa_bridge.clip"
 
-_ROTATION_COLUMNS = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", "LeftEyeRoll",
-                     "RightEyeYaw", "RightEyePitch", "RightEyeRoll")
+TIMECODE_FPS = 60                   # the app numbers frames in 60-fps units, even in 30-fps takes
+CSV_FPS_CHOICES = (30, 60)          # the app's capture rates
+_UNREAL_60_FPS_ABOVE_FF = 30        # Unreal's importer assumes 60 fps once a frame number exceeds this
+_SECONDS_PER_DAY = 86400
+
 _TRANSLATION_COLUMNS = ("HeadX", "HeadY", "HeadZ")
-LIVE_LINK_COLUMNS: tuple[str, ...] = (("Timecode", "BlendShapeCount")
-                                      + tuple(n[0].upper() + n[1:] for n in layout.ARKIT_NAMES) + _ROTATION_COLUMNS)
+LIVE_LINK_COLUMNS: tuple[str, ...] = ("Timecode", "BlendShapeCount") + live_link_face.CSV_VALUE_NAMES
 
 
-def format_timecode(frame_index: int, fps: float, start_s: float = 0.0) -> str:
-    """`HH:MM:SS:FF.sss` for frame `frame_index` of a take at `fps`."""
-    # Count in frames, not seconds, so 25 fps frame 1 is exactly FF=01 rather than 00.999...
-    frames_total = frame_index + start_s * fps
-    whole = int(math.floor(frames_total / fps + 1e-9))
-    frames = max(0.0, frames_total - whole * fps)
-    h, rem = divmod(whole, 3600)
+def format_timecode(frames: float, numbering_fps: int = TIMECODE_FPS) -> str:
+    """`HH:MM:SS:FF.sss` for `frames` (in `numbering_fps` units) since midnight; .sss is the frame's fraction."""
+    # Count in thousandths of a frame, not in seconds, so frame 1 is exactly FF=01 rather than 00.999...
+    thousandths = int(round(frames * 1000))
+    whole_frames, fraction = divmod(thousandths, 1000)
+    seconds, ff = divmod(whole_frames, numbering_fps)
+    h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
-    return f"{h:02d}:{m:02d}:{s:02d}:{int(frames):02d}.{int(round((frames - int(frames)) * 1000)) % 1000:03d}"
+    return f"{h:02d}:{m:02d}:{s:02d}:{ff:02d}.{fraction:03d}"
 
 
-def parse_timecode(text: str, fps: float) -> float:
-    """Seconds for a `HH:MM:SS:FF[.sss]` timecode at `fps`."""
+def parse_timecode(text: str, numbering_fps: float = TIMECODE_FPS) -> float:
+    """Seconds since midnight for a `HH:MM:SS:FF[.sss]` timecode whose FF counts `numbering_fps` frames."""
     try:
         h, m, s, ff = text.strip().split(":")
-        return int(h) * 3600 + int(m) * 60 + int(s) + float(ff) / fps
+        return int(h) * 3600 + int(m) * 60 + int(s) + float(ff) / numbering_fps
     except ValueError:
         raise ClipFormatError(f"bad Live Link Face timecode {text!r}; expected HH:MM:SS:FF.sss") from None
 
 
-def _infer_fps(timecodes: list[str], default_fps: float) -> float:
-    """The take's frame rate from its FF fields: the smallest standard rate above the largest FF seen, once the
-    take spans a whole second (before that, FF never reaches its top and only says "at least this")."""
-    fields = [t.strip().split(":") for t in timecodes if t.count(":") == 3]
+def _infer_numbering_fps(timecodes: list[str]) -> float:
+    """The rate the FF fields count in. A take that crosses a second boundary shows FF's top (within a row), so
+    the smallest standard rate above the largest FF seen; a shorter take is numbered as the app does (60)."""
+    fields = [t.strip().split(":") for t in timecodes]
     try:
         max_ff = max(int(float(f[3])) for f in fields)
-        spans_a_second = len({f[2] for f in fields}) > 1
-    except ValueError:
+        crosses_a_second = len({(f[0], f[1], f[2]) for f in fields}) > 1
+    except (ValueError, IndexError):
         raise ClipFormatError("bad Live Link Face timecode; expected HH:MM:SS:FF.sss") from None
-    if not spans_a_second and max_ff < default_fps:
-        return default_fps
-    return next((c for c in (24, 25, 30, 50, 60, 120) if max_ff < c), float(max_ff + 1))
+    if not crosses_a_second and max_ff < TIMECODE_FPS:
+        return float(TIMECODE_FPS)
+    return float(next((c for c in (24, 25, 30, 50, 60, 120) if max_ff < c), max_ff + 1))
 
 
-def write_live_link_csv(clip: MotionClip, path: str | Path, include_translation: bool = False) -> None:
+def _time_of_day_s() -> float:
+    now = datetime.datetime.now()
+    return now.hour * 3600 + now.minute * 60 + now.second + now.microsecond / 1e6
+
+
+def take_start_frame(n_rows: int, fps: int, start_s: float) -> int:
+    """First row's timecode in 60-fps frames since midnight: `start_s` on a whole frame, moved later in its
+    second when needed so that a take shorter than half a second still shows an FF above 30 (see above)."""
+    start = int(round(start_s * TIMECODE_FPS)) % (_SECONDS_PER_DAY * TIMECODE_FPS)
+    span = (n_rows - 1) * (TIMECODE_FPS // fps)
+    ff = start % TIMECODE_FPS
+    if ff + span <= _UNREAL_60_FPS_ABOVE_FF:
+        start += _UNREAL_60_FPS_ABOVE_FF + 1 - span - ff
+    return start
+
+
+def write_live_link_csv(clip: MotionClip, path: str | Path, fps: int = 60, start_s: float | None = None,
+                        include_translation: bool = False) -> int:
+    """Write `clip` resampled to `fps` (30 or 60) as the app would; returns the number of rows.
+
+    `start_s`: time of day of the first frame, seconds since midnight (default: now, as the app does)."""
+    if fps not in CSV_FPS_CHOICES:
+        raise ClipFormatError(f"Live Link Face CSVs are 30 or 60 fps, got {fps}")
+    out = live_link_face.resample(clip, fps)
+    values = live_link_face.to_values(out.frames)  # (T, 61)
+    start = take_start_frame(len(out), fps, _time_of_day_s() if start_s is None else start_s)
+    step = TIMECODE_FPS // fps
     header = list(LIVE_LINK_COLUMNS) + (list(_TRANSLATION_COLUMNS) if include_translation else [])
-    pose = {n: clip[n] for n in ("headPitch", "headYaw", "headRoll", "headX", "headY", "headZ", "gazeYaw",
-                                 "gazePitch")}
-    rotations = np.stack([pose["headYaw"], pose["headPitch"], pose["headRoll"],
-                          pose["gazeYaw"], pose["gazePitch"], np.zeros(len(clip)),
-                          pose["gazeYaw"], pose["gazePitch"], np.zeros(len(clip))], axis=1)
     with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
+        writer = csv.writer(f, lineterminator="\n")  # the app writes LF; CRLF confuses some importers
         writer.writerow(header)
-        for i in range(len(clip)):
-            row = [format_timecode(i, clip.fps), 61]
-            row += [f"{v:.6f}" for v in clip.blendshapes[i]]
-            row += [f"{v:.6f}" for v in rotations[i]]
+        for i in range(len(out)):
+            row = [format_timecode(start + i * step), live_link_face.N_VALUES]
+            row += [f"{v:.6f}" for v in values[i]]
             if include_translation:
-                row += [f"{pose[n][i]:.6f}" for n in ("headX", "headY", "headZ")]
+                row += [f"{out[n][i]:.6f}" for n in ("headX", "headY", "headZ")]
             writer.writerow(row)
+    return len(out)
 
 
 def read_live_link_csv(path: str | Path, fps: float | None = None, resample_to_fps: float = layout.FPS
                        ) -> MotionClip:
     """Load a Live Link Face CSV (a real iPhone capture or ours) and resample it to `resample_to_fps`.
 
-    The take's frame rate is inferred from the largest FF field seen unless `fps` is given (LLF records at 60
-    or 30 fps); column names are matched case-insensitively, missing channels stay neutral.
+    `fps`: the rate the timecodes' FF fields count in; inferred when None (60 for takes that stay within one
+    second, as the app numbers them; pass 25 for sub-second CSVs of older vasa_bridge versions). Column names
+    are matched case-insensitively (so both `BlendShapeCount` and `BlendshapeCount`), missing channels stay
+    neutral, rows with missing values (the app's dropped frames) are skipped.
     """
     path = Path(path)
     try:
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
     except OSError as e:
         raise ClipFormatError(f"cannot read clip {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ClipFormatError(f"{path} is not a text CSV") from None
     if len(rows) < 2 or not rows[0] or rows[0][0].strip().lower() != "timecode":
         raise ClipFormatError(f"{path} is not a Live Link Face CSV (first column must be Timecode, with data rows)")
-    header = [h.strip().lower() for h in rows[0]]
-    body = [r for r in rows[1:] if len(r) == len(header)]
+    header = [h.strip() for h in rows[0]]
+    body = [r for r in rows[1:] if len(r) == len(header) and all(v.strip() for v in r)]
     if not body:
         raise ClipFormatError(f"{path}: no data rows with {len(header)} columns")
-    if fps is None:
-        fps = _infer_fps([r[0] for r in body], default_fps=resample_to_fps)
-    times = np.array([parse_timecode(r[0], fps) for r in body])
-    times -= times[0]
-    col = {name: i for i, name in enumerate(header)}
-
-    def column(name: str) -> np.ndarray | None:
-        i = col.get(name.lower())
-        if i is None:
-            return None
-        try:
-            return np.array([float(r[i]) for r in body], np.float64)
-        except ValueError:
-            raise ClipFormatError(f"{path}: non-numeric value in column {rows[0][i]!r}") from None
-
+    numbering_fps = fps or _infer_numbering_fps([r[0] for r in body])
+    times = np.array([parse_timecode(r[0], numbering_fps) for r in body])
+    times = np.where(times < times[0], times + _SECONDS_PER_DAY, times) - times[0]  # a take across midnight
+    if np.any(np.diff(times) <= 0):
+        raise ClipFormatError(f"{path}: timecodes do not increase row by row (read at {numbering_fps:g} fps "
+                              "numbering; pass the right fps)")
     n_out = int(np.floor(times[-1] * resample_to_fps + 1e-6)) + 1  # frames inside the take
     t_out = np.arange(n_out) / resample_to_fps
-    out = MotionClip.neutral(n_out, resample_to_fps)
-    sources = {name: name for name in layout.ARKIT_NAMES}
-    sources.update(headYaw="HeadYaw", headPitch="HeadPitch", headRoll="HeadRoll", gazeYaw="LeftEyeYaw",
-                   gazePitch="LeftEyePitch", headX="HeadX", headY="HeadY", headZ="HeadZ")
-    for channel_name, column_name in sources.items():
-        values = column(column_name)
-        if values is not None:
-            out.frames[:, layout.channel(channel_name)] = np.interp(t_out, times, values)
-    out.metadata = {"source": str(path), "source_fps": fps}
+    columns: dict[str, np.ndarray] = {}
+    for i, name in enumerate(header[1:], start=1):
+        if name.lower() == "blendshapecount":  # both spellings occur; it is a count, not a curve
+            continue
+        try:
+            values = np.array([float(r[i]) for r in body], np.float64)
+        except ValueError:
+            raise ClipFormatError(f"{path}: non-numeric value in column {name!r}") from None
+        columns[name] = np.interp(t_out, times, values)
+    out = MotionClip(live_link_face.from_values(columns, n_out), resample_to_fps)
+    rows_per_s = 1.0 / float(np.median(np.diff(times))) if len(times) > 1 else float(numbering_fps)
+    out.metadata = {"source": str(path), "source_fps": round(rows_per_s, 3), "timecode_fps": numbering_fps}
     return out
 
 
@@ -160,11 +189,11 @@ def read_json_clip(path: str | Path) -> MotionClip:
     return MotionClip(frames, float(doc["fps"]), doc.get("metadata", {}))
 
 
-def write_clip(clip: MotionClip, path: str | Path) -> None:
-    """Write by extension: .csv → Live Link Face CSV, .json → JSON clip."""
+def write_clip(clip: MotionClip, path: str | Path, csv_fps: int = 60) -> None:
+    """Write by extension: .csv → Live Link Face CSV at `csv_fps` (30 or 60), .json → JSON clip."""
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":
-        write_live_link_csv(clip, path)
+        write_live_link_csv(clip, path, fps=csv_fps)
     elif suffix == ".json":
         write_json_clip(clip, path)
     else:
