@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,10 +37,11 @@ async def stream_audio(client: AsyncClient, samples: np.ndarray, sample_rate_hz:
                        chunk_ms: float = 40.0, audio_format: str = "pcm16", controls: dict | None = None,
                        seed: int | None = None, frames_dtype: str = "f32", timeout_s: float = 10.0,
                        image_format: str | None = None, portrait: "bytes | str | Path | None" = None,
-                       render: dict | None = None) -> StreamResult:
+                       render: dict | None = None, on_motion: "Callable[[MotionBatch], None] | None" = None
+                       ) -> StreamResult:
     """Open a session, push `samples` in chunks paced at `speed` x real time (0 = as fast as allowed), end the
     audio, and gather every motion batch (and, with `image_format` "jpeg" or "rgba", every render batch of the
-    `portrait`) until `end`."""
+    `portrait`) until `end`. `on_motion` sees each motion batch as it arrives (e.g. to forward it live)."""
     outputs = ["motion"] + ([f"frames_{image_format}"] if image_format else [])
     session = await client.open(sample_rate_hz=sample_rate_hz, audio_format=audio_format, controls=controls,
                                 seed=seed, frames_dtype=frames_dtype, outputs=outputs, portrait=portrait,
@@ -71,6 +73,8 @@ async def stream_audio(client: AsyncClient, samples: np.ndarray, sample_rate_hz:
     async def consume() -> None:
         async for batch in session.batches(timeout_s):
             (batches if isinstance(batch, MotionBatch) else renders).append(batch)
+            if on_motion is not None and isinstance(batch, MotionBatch):
+                on_motion(batch)
 
     consumer = asyncio.create_task(consume())
     try:
@@ -139,9 +143,10 @@ def stream_file(path: str | Path, url: str | None = None, *, ws: bool = False, s
 def stream_file_result(path: str | Path, url: str | None = None, *, ws: bool = False, speed: float = 1.0,
                        chunk_ms: float = 40.0, controls: dict | None = None, seed: int | None = None,
                        token: str | None = None, timeout_s: float = 10.0, image_format: str | None = None,
-                       portrait: "str | Path | None" = None, render: dict | None = None) -> StreamResult:
+                       portrait: "str | Path | None" = None, render: dict | None = None,
+                       on_motion: "Callable[[MotionBatch], None] | None" = None) -> StreamResult:
     """As `stream_file`, with the whole StreamResult; `image_format` asks for rendered frames too (the private
-    sidecar of `url=None` then runs the renderer)."""
+    sidecar of `url=None` then runs the renderer); `on_motion` as in `stream_audio`."""
     samples, rate = read_audio_native(path)
 
     async def run(target: str, stream_url: str | None = None) -> StreamResult:
@@ -149,7 +154,7 @@ def stream_file_result(path: str | Path, url: str | None = None, *, ws: bool = F
         try:
             result = await stream_audio(client, samples, rate, speed=speed, chunk_ms=chunk_ms, controls=controls,
                                         seed=seed, timeout_s=timeout_s, image_format=image_format,
-                                        portrait=portrait, render=render)
+                                        portrait=portrait, render=render, on_motion=on_motion)
         finally:
             await client.close()
         result.clip.metadata.update({"latency_ms_p50": result.latency_ms(50), "latency_ms_p95": result.latency_ms(95),

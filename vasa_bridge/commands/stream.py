@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="out/stream.csv", help="clip to write (.csv Live Link Face, or .json)")
     parser.add_argument("--fps", type=int, choices=(30, 60), default=60, help="frame rate of a .csv --out (the "
                         "25-fps motion resampled, numbered in 60-fps units as the Live Link Face app does)")
+    parser.add_argument("--livelink", metavar="HOST:PORT", help="also send the motion live to Unreal as Live Link "
+                        "Face UDP packets (60 fps, paced in real time; Unreal's default port is 11111)")
+    parser.add_argument("--subject", default="vasa_bridge", help="Live Link subject name for --livelink")
     parser.add_argument("--video", metavar="MP4", help="also ask for rendered frames (the server needs --render; "
                         "--local has it) and write them with the audio to this mp4")
     parser.add_argument("--portrait", help="face image to upload for --video (default: the server's demo portrait)")
@@ -43,9 +46,20 @@ def run(args: argparse.Namespace) -> int:
     if args.portrait and not args.video:
         raise VasaBridgeError("--portrait is for --video (rendered frames)")
     render = {"size": args.render_size} if args.render_size else None
-    result = stream_file_result(args.audio, url, ws=args.ws, speed=args.speed, chunk_ms=args.chunk_ms,
-                                controls=controls, seed=args.seed, token=args.token,
-                                image_format="jpeg" if args.video else None, portrait=args.portrait, render=render)
+    pacer = _live_link_pacer(args) if args.livelink else None
+    try:
+        result = stream_file_result(args.audio, url, ws=args.ws, speed=args.speed, chunk_ms=args.chunk_ms,
+                                    controls=controls, seed=args.seed, token=args.token,
+                                    image_format="jpeg" if args.video else None, portrait=args.portrait,
+                                    render=render, on_motion=(lambda b: pacer.push(b.frames)) if pacer else None)
+    except BaseException:
+        if pacer:
+            pacer.close(drain=False)
+            pacer.sender.close()
+        raise
+    sent = pacer.close() if pacer else 0  # the packets still queued go out in real time
+    if pacer:
+        pacer.sender.close()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     clip_io.write_clip(result.clip, out, csv_fps=args.fps)
@@ -53,12 +67,26 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(result.clip)} frames ({result.clip.duration_s:.2f} s) over {md['binding']} -> {out}; "
           f"latency p50 {md['latency_ms_p50']:.1f} ms, p95 {md['latency_ms_p95']:.1f} ms; "
           f"{md['bytes_per_frame']:.0f} bytes/frame; synthetic")
+    if pacer:
+        print(f"{sent} Live Link Face packets (60 fps) -> {args.livelink} as subject {args.subject!r}")
     if args.video:
         written = write_rendered_video(result, args.audio, args.video)
         print(f"{written} rendered frames -> {args.video}; image latency p50 "
               f"{np.percentile(result.render_latency_ms, 50):.1f} ms, p95 "
               f"{np.percentile(result.render_latency_ms, 95):.1f} ms")
     return 0
+
+
+def _live_link_pacer(args: argparse.Namespace):
+    from vasa_bridge.interop.live_link_pacer import LiveLinkPacer
+    from vasa_bridge.interop.live_link_udp import LiveLinkSender, parse_host_port
+    from vasa_bridge.motion.layout import FPS
+
+    try:
+        host, port = parse_host_port(args.livelink)
+        return LiveLinkPacer(LiveLinkSender(host, port, subject_name=args.subject), motion_fps=FPS)
+    except (ValueError, OSError) as e:
+        raise VasaBridgeError(f"--livelink: {e}") from None
 
 
 def write_rendered_video(result: "object", audio_path: str, mp4_path: str) -> int:

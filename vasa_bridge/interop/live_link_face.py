@@ -16,6 +16,7 @@ Each eye gets its own rotation: both fixate the point the gaze looks at, at the 
 
 from __future__ import annotations
 
+import datetime
 import math
 
 import numpy as np
@@ -33,6 +34,12 @@ assert N_VALUES == 61
 ROTATION_UNIT_RAD = math.pi       # a rotation value of 1.0 is 180 degrees
 INTERPUPILLARY_M = 0.063          # adult mean; sets the vergence angle of the two eyes
 _MIN_FIXATION_M = 0.1             # nearer than this the vergence angle stops being plausible
+
+
+def time_of_day_s() -> float:
+    """Seconds since local midnight: where the app's timecodes start."""
+    now = datetime.datetime.now()
+    return now.hour * 3600 + now.minute * 60 + now.second + now.microsecond / 1e6
 
 
 def eye_yaws_rad(gaze_yaw_rad: np.ndarray, head_distance_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,6 @@ importers reject unknown columns.
 from __future__ import annotations
 
 import csv
-import datetime
 import json
 from pathlib import Path
 
@@ -73,11 +72,6 @@ def _infer_numbering_fps(timecodes: list[str]) -> float:
     return float(next((c for c in (24, 25, 30, 50, 60, 120) if max_ff < c), max_ff + 1))
 
 
-def _time_of_day_s() -> float:
-    now = datetime.datetime.now()
-    return now.hour * 3600 + now.minute * 60 + now.second + now.microsecond / 1e6
-
-
 def take_start_frame(n_rows: int, fps: int, start_s: float) -> int:
     """First row's timecode in 60-fps frames since midnight: `start_s` on a whole frame, moved later in its
     second when needed so that a take shorter than half a second still shows an FF above 30 (see above)."""
@@ -98,7 +92,7 @@ def write_live_link_csv(clip: MotionClip, path: str | Path, fps: int = 60, start
         raise ClipFormatError(f"Live Link Face CSVs are 30 or 60 fps, got {fps}")
     out = live_link_face.resample(clip, fps)
     values = live_link_face.to_values(out.frames)  # (T, 61)
-    start = take_start_frame(len(out), fps, _time_of_day_s() if start_s is None else start_s)
+    start = take_start_frame(len(out), fps, live_link_face.time_of_day_s() if start_s is None else start_s)
     step = TIMECODE_FPS // fps
     header = list(LIVE_LINK_COLUMNS) + (list(_TRANSLATION_COLUMNS) if include_translation else [])
     with open(path, "w", newline="") as f:
