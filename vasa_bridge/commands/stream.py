@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--emotion", default=None, help="initial emotion control")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--out", default="out/stream.csv", help="clip to write (.csv Live Link Face, or .json)")
+    parser.add_argument("--preset", action="append", default=[], metavar="NAME", help="also write per-frame "
+                        "weights of a rig preset: vrm1, vrm0, oculus_visemes, cc4_extended, arkit_lr (repeatable; "
+                        "inside a .json clip, or next to a .csv as NAME.<preset>.csv)")
     parser.add_argument("--fps", type=int, choices=(30, 60), default=60, help="frame rate of a .csv --out (the "
                         "25-fps motion resampled, numbered in 60-fps units as the Live Link Face app does)")
     parser.add_argument("--livelink", metavar="HOST:PORT", help="also send the motion live to Unreal as Live Link "
@@ -37,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from vasa_bridge.client.core import DEFAULT_WS_URL, DEFAULT_ZMQ_URL
     from vasa_bridge.client.stream import stream_file_result
+    from vasa_bridge.interop.presets import get_preset
     from vasa_bridge.motion import clip_io
 
     url = None if args.local else (args.url or (DEFAULT_WS_URL if args.ws else DEFAULT_ZMQ_URL))
@@ -46,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     if args.portrait and not args.video:
         raise VasaBridgeError("--portrait is for --video (rendered frames)")
     render = {"size": args.render_size} if args.render_size else None
+    for name in args.preset:  # fail before streaming, not after
+        get_preset(name)
     pacer = _live_link_pacer(args) if args.livelink else None
     try:
         result = stream_file_result(args.audio, url, ws=args.ws, speed=args.speed, chunk_ms=args.chunk_ms,
@@ -62,11 +68,13 @@ def run(args: argparse.Namespace) -> int:
         pacer.sender.close()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    clip_io.write_clip(result.clip, out, csv_fps=args.fps)
+    paths = clip_io.write_clip(result.clip, out, csv_fps=args.fps, presets=args.preset)
     md = result.clip.metadata
     print(f"{len(result.clip)} frames ({result.clip.duration_s:.2f} s) over {md['binding']} -> {out}; "
           f"latency p50 {md['latency_ms_p50']:.1f} ms, p95 {md['latency_ms_p95']:.1f} ms; "
           f"{md['bytes_per_frame']:.0f} bytes/frame; synthetic")
+    for extra in paths[1:]:
+        print(f"wrote {extra}")
     if pacer:
         print(f"{sent} Live Link Face packets (60 fps) -> {args.livelink} as subject {args.subject!r}")
     if args.video:

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from vasa_bridge.errors import ClipFormatError
 from vasa_bridge.interop import live_link_face
+from vasa_bridge.interop import presets as rig_presets
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.clip import MotionClip
 
@@ -153,7 +155,10 @@ def read_live_link_csv(path: str | Path, fps: float | None = None, resample_to_f
     return out
 
 
-def write_json_clip(clip: MotionClip, path: str | Path) -> None:
+def write_json_clip(clip: MotionClip, path: str | Path, presets: Sequence[str] = ()) -> None:
+    """Our JSON clip: every channel per frame, plus per-frame weights of the 15 Oculus/Meta visemes ("visemes")
+    and of each rig preset asked for ("rigs"), derived from the blendshapes (interop/rig_presets.json)."""
+    viseme_preset = rig_presets.get_preset(rig_presets.VISEME_PRESET)
     doc = {
         "format": JSON_FORMAT,
         "motion_layout_version": layout.MOTION_LAYOUT_VERSION,
@@ -161,8 +166,28 @@ def write_json_clip(clip: MotionClip, path: str | Path) -> None:
         "channels": list(layout.CHANNEL_NAMES),
         "metadata": clip.metadata,
         "frames": np.round(clip.frames.astype(np.float64), 6).tolist(),
+        "visemes": _rig_block(viseme_preset, clip),
     }
+    if presets:
+        doc["rigs"] = {name: _rig_block(rig_presets.get_preset(name), clip) for name in presets}
     Path(path).write_text(json.dumps(doc))
+
+
+def _rig_block(preset: "rig_presets.RigPreset", clip: MotionClip) -> dict:
+    weights = preset.apply(clip.blendshapes)  # (T, K)
+    return {"preset": preset.name, "names": list(preset.targets), "frames": np.round(weights, 4).tolist()}
+
+
+def write_rig_csv(clip: MotionClip, path: str | Path, preset_name: str, fps: int = 60) -> None:
+    """Per-frame weights of a rig preset's targets as `time_s,<target>,...` rows at `fps` (LF line ends)."""
+    preset = rig_presets.get_preset(preset_name)
+    out = live_link_face.resample(clip, fps)
+    weights = preset.apply(out.blendshapes)  # (T, K)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["time_s", *preset.targets])
+        for i in range(len(out)):
+            writer.writerow([f"{i / fps:.6f}", *(f"{v:.4f}" for v in weights[i])])
 
 
 def read_json_clip(path: str | Path) -> MotionClip:
@@ -183,15 +208,23 @@ def read_json_clip(path: str | Path) -> MotionClip:
     return MotionClip(frames, float(doc["fps"]), doc.get("metadata", {}))
 
 
-def write_clip(clip: MotionClip, path: str | Path, csv_fps: int = 60) -> None:
-    """Write by extension: .csv → Live Link Face CSV at `csv_fps` (30 or 60), .json → JSON clip."""
-    suffix = Path(path).suffix.lower()
+def write_clip(clip: MotionClip, path: str | Path, csv_fps: int = 60, presets: Sequence[str] = ()) -> list[Path]:
+    """Write by extension: .csv → Live Link Face CSV at `csv_fps` (30 or 60), .json → JSON clip. Rig `presets`
+    ride inside a JSON clip, or go next to a CSV as `<name>.<preset>.csv`. Returns the paths written."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    for name in presets:
+        rig_presets.get_preset(name)  # an unknown name fails before anything is written
     if suffix == ".csv":
         write_live_link_csv(clip, path, fps=csv_fps)
-    elif suffix == ".json":
-        write_json_clip(clip, path)
-    else:
-        raise ClipFormatError(f"unknown clip format {suffix!r} for {path}: use .csv (Live Link Face) or .json")
+        extra = [path.with_name(f"{path.stem}.{name}.csv") for name in presets]
+        for name, extra_path in zip(presets, extra):
+            write_rig_csv(clip, extra_path, name, fps=csv_fps)
+        return [path, *extra]
+    if suffix == ".json":
+        write_json_clip(clip, path, presets)
+        return [path]
+    raise ClipFormatError(f"unknown clip format {suffix!r} for {path}: use .csv (Live Link Face) or .json")
 
 
 def read_clip(path: str | Path) -> MotionClip:

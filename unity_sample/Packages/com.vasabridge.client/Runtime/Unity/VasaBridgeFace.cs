@@ -140,6 +140,10 @@ namespace VasaBridge.Unity
         public double AudioTimeMs { get; private set; }
         public SampleStatus LastSampleStatus { get { return _lastStatus; } }
         public RenderedFrames RequestedRenderedFrames { get { return renderedFrames; } }
+        /// <summary>The frame sampled this Update, in Session.ChannelNames order (for VasaRigPresetDriver).</summary>
+        public float[] CurrentFrame { get { return _frame; } }
+        /// <summary>0 while speaking, rising to 1 as the face eases back to rest after the line.</summary>
+        public float RestBlend { get { return _neutralBlend; } }
 
         void Awake()
         {
