@@ -92,6 +92,20 @@ def test_vrm_expressions_follow_the_face_many_to_one():
                                                   if t != "surprised"]])
 
 
+# (preset, a rig's blend shape name, the target it stands for or None)
+SHAPES = [("oculus_visemes", "viseme_aa", "aa"), ("oculus_visemes", "Wolf3D_Head.viseme_PP", "PP"),
+          ("vrm0", "Fcl_MTH_A", "A"), ("vrm0", "Fcl_ALL_Joy", "Joy"), ("vrm1", "AA", "aa"),
+          ("cc4_extended", "CC_Base_Body.Mouth_Smile_L", "Mouth_Smile_L"), ("arkit_lr", "eyeBlink_L", "eyeBlink_L"),
+          ("vrm1", "Fcl_ALL_Neutral", None), ("cc4_extended", "Mouth_Smile", None)]
+
+
+def test_rig_blend_shapes_match_targets_by_name_or_suffix():
+    for preset_name, shape, target in SHAPES:
+        preset = get_preset(preset_name)
+        k = preset.match_shape(shape)
+        assert (preset.targets[k] if k >= 0 else None) == target, (preset_name, shape)
+
+
 def test_unknown_presets_are_refused_with_the_choices():
     with pytest.raises(PresetError, match="vrm1, vrm0, oculus_visemes"):
         get_preset("vrm2")
@@ -175,10 +189,15 @@ def test_csharp_core_applies_every_preset_like_python(tmp_path):
     frames = np.concatenate([frames, poses]).astype(np.float32)
     frames_path = tmp_path / "frames.json"
     frames_path.write_text(json.dumps({"channels": list(layout.CHANNEL_NAMES), "frames": frames.tolist()}))
+    shapes_path = tmp_path / "shapes.txt"
+    shapes_path.write_text("".join(f"{p} {shape}\n" for p, shape, _ in SHAPES))
     copy = PACKAGE / "Runtime" / "Resources" / "vasa_rig_presets.json"
-    run = subprocess.run(["mono", str(exe), str(copy), str(frames_path)], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(["mono", str(exe), str(copy), str(frames_path), str(shapes_path)], capture_output=True,
+                         text=True, timeout=60)
     lines = run.stdout.splitlines()
     assert run.returncode == 0 and "FAIL" not in run.stdout, run.stdout[-2000:] + run.stderr
+    matches = [tuple(line.split()[1:]) for line in lines if line.startswith("MATCH")]
+    assert matches == [(p, shape, str(get_preset(p).match_shape(shape))) for p, shape, _ in SHAPES]
     got = {(p, t, int(i)): float(v) for p, t, i, v in (line.split()[1:] for line in lines if line.startswith("VALUE"))}
     expected = {(p.name, target, i): float(w[k]) for p in load_presets().values()
                 for i, w in enumerate(p.apply(frames[:, layout.BLENDSHAPE_SLICE]))

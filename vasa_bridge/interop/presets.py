@@ -42,6 +42,16 @@ class RigPreset:
     bias: np.ndarray       # (K,)
     weights: np.ndarray    # (K, 52): target k = clamp(bias[k] + weights[k] . arkit, 0, 1)
 
+    def match_shape(self, shape_name: str) -> int:
+        """Target index a rig's blend shape stands for, or -1: its name (after any "prefix." a DCC tool added)
+        equals a target, or ends with "_" + a target (VRoid's Fcl_MTH_A -> A, Ready Player Me's viseme_aa -> aa);
+        case-insensitive. The engine drivers use the same rule."""
+        name = shape_name.rsplit(".", 1)[-1].lower()
+        lower = [t.lower() for t in self.targets]
+        if name in lower:
+            return lower.index(name)
+        return next((k for k, t in enumerate(lower) if name.endswith("_" + t)), -1)
+
     def apply(self, blendshapes: np.ndarray) -> np.ndarray:
         """(T, 52) ARKit values (or (52,)) -> (T, K) target weights (or (K,)) in [0, 1]."""
         x = np.asarray(blendshapes, np.float64)

@@ -61,6 +61,20 @@ func index_of(target: String) -> int:
 	return -1
 
 
+## Target index a rig's blend shape stands for, or -1: its name (after any "prefix." a DCC tool added) equals a
+## target, or ends with "_" + a target (VRoid's Fcl_MTH_A -> A, Ready Player Me's viseme_aa -> aa);
+## case-insensitive. Python and C# use the same rule.
+func match_shape(shape_name: String) -> int:
+	var lower: String = shape_name.get_slice(".", shape_name.get_slice_count(".") - 1).to_lower()
+	var k: int = index_of(lower)
+	if k >= 0:
+		return k
+	for i: int in targets.size():
+		if lower.ends_with("_" + targets[i].to_lower()):
+			return i
+	return -1
+
+
 ## Target weights for one frame of the 52 ARKit values (in VasaProtocol.ARKIT_NAMES order).
 func apply(arkit: PackedFloat32Array) -> PackedFloat32Array:
 	var out := PackedFloat32Array()

@@ -1,9 +1,10 @@
 class_name VasaRigPresetDriver
 extends Node
 ## Drives a rig that does not use ARKit names from a VasaBridgeFace through a VasaRigPreset: each frame, blend
-## shapes of `meshes` named like a preset target (case-insensitive, a "prefix." ignored) get that target's
-## weight. Rigs whose expressions are not blend shapes (e.g. VRM expressions as animations) can read `weights`
-## (or `weight("aa")`) in `_process` and apply them their own way.
+## shapes of `meshes` that stand for a preset target (VasaRigPreset.match_shape: the target's name, or a name
+## ending in "_" + it, case-insensitive) get that target's weight. Rigs whose expressions are not blend shapes
+## (e.g. VRM expressions imported as animations) can read `weights` (or `weight("aa")`, or the
+## `weights_updated` signal) and apply them their own way.
 
 ## Emitted after each frame's weights are computed.
 signal weights_updated(weights: PackedFloat32Array)
@@ -44,8 +45,7 @@ func bind() -> void:
 			continue
 		var mesh := mesh_instance.mesh as ArrayMesh
 		for shape: int in mesh.get_blend_shape_count():
-			var shape_name: String = String(mesh.get_blend_shape_name(shape))
-			var k: int = preset.index_of(shape_name.get_slice(".", shape_name.get_slice_count(".") - 1))
+			var k: int = preset.match_shape(String(mesh.get_blend_shape_name(shape)))
 			if k >= 0:
 				bindings.append([mesh_instance, shape, k])
 

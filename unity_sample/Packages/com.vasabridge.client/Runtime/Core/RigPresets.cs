@@ -56,6 +56,20 @@ namespace VasaBridge
             return -1;
         }
 
+        /// <summary>Target index a rig's blend shape stands for, or -1: its name (after any "prefix." a DCC tool
+        /// added) equals a target, or ends with "_" + a target (VRoid's Fcl_MTH_A -> A, Ready Player Me's
+        /// viseme_aa -> aa); case-insensitive. Python and Godot use the same rule.</summary>
+        public int MatchShape(string shapeName)
+        {
+            int dot = shapeName.LastIndexOf('.');
+            string name = dot >= 0 ? shapeName.Substring(dot + 1) : shapeName;
+            int k = IndexOf(name);
+            if (k >= 0) return k;
+            for (k = 0; k < Targets.Length; k++)
+                if (name.EndsWith("_" + Targets[k], StringComparison.OrdinalIgnoreCase)) return k;
+            return -1;
+        }
+
         /// <summary>Weight of target `k` for one frame (laid out as bound).</summary>
         public float Evaluate(int k, float[] frame)
         {

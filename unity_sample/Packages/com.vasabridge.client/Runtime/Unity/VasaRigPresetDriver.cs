@@ -6,8 +6,8 @@ namespace VasaBridge.Unity
     /// <summary>
     /// Drives a rig that does not use ARKit names from a VasaBridgeFace, through a rig preset of the package's
     /// table (Resources/vasa_rig_presets.json): "vrm1", "vrm0", "oculus_visemes", "cc4_extended", "arkit_lr".
-    /// Blend shapes of `renderers` whose names match a preset target (case-insensitively, ignoring a "prefix."
-    /// a DCC tool added) are set each frame; for rigs whose expressions are not blend shapes (UniVRM's
+    /// Blend shapes of `renderers` that stand for a preset target (RigPreset.MatchShape: the target's name, or
+    /// a name ending in "_" + it, case-insensitive) are set each frame; for rigs whose expressions are not blend shapes (UniVRM's
     /// Vrm10Instance), read GetWeight("aa") etc. and hand them to the avatar's expression API.
     /// </summary>
     [AddComponentMenu("vasa_bridge/Rig Preset Driver")]
@@ -67,9 +67,7 @@ namespace VasaBridge.Unity
                 if (smr == null || smr.sharedMesh == null) continue;
                 for (int i = 0; i < smr.sharedMesh.blendShapeCount; i++)
                 {
-                    string shape = smr.sharedMesh.GetBlendShapeName(i);
-                    int dot = shape.LastIndexOf('.');
-                    int k = _preset.IndexOf(dot >= 0 ? shape.Substring(dot + 1) : shape);
+                    int k = _preset.MatchShape(smr.sharedMesh.GetBlendShapeName(i));
                     if (k >= 0) bindings.Add(new Binding { renderer = smr, shape = i, target = k });
                 }
             }

@@ -4,6 +4,7 @@
 // "PASS/FAIL" lines and "<N> passed, <M> failed".
 //
 //   mono presets.exe <vasa_rig_presets.json> <frames.json: {"channels": [...], "frames": [[...], ...]}>
+//                    <shapes.txt: "preset shape-name" lines, answered as "MATCH preset shape-name index">
 using System;
 using System.Collections.Generic;
 using System.Globalization;
@@ -42,6 +43,12 @@ static class PresetHarness
             Check(presets.Count >= 5, "the table has the five presets", presets.Count + " presets");
             Check(presets.ContainsKey("VRM1") && presets["vrm1"].IndexOf("AA") == 0,
                   "preset and target names match case-insensitively");
+            foreach (string line in File.ReadAllLines(args[2]))
+            {
+                string[] parts = line.Split(' ');
+                Console.WriteLine("MATCH " + parts[0] + " " + parts[1] + " " +
+                                  presets[parts[0]].MatchShape(parts[1]));
+            }
             foreach (RigPreset preset in presets.Values)
             {
                 preset.Bind(channels);
