@@ -80,8 +80,10 @@ def test_stream_command_writes_a_live_link_csv(server, speech_wav, tmp_path, cap
     assert stream.run(args) == 0
     rows = out.read_text().splitlines()
     assert rows[0].startswith("Timecode,BlendShapeCount,EyeBlinkLeft")
-    assert len(rows) - 1 == math.ceil(len(load_audio(speech_wav)) / 640)  # one row per frame
-    assert clip_io.read_clip(out).metadata["source_fps"] == 25
+    n_frames = math.ceil(len(load_audio(speech_wav)) / 640)
+    assert len(rows) - 1 == math.ceil(n_frames * 60 / 25)  # 60-fps rows, as the Live Link Face app writes them
+    back = clip_io.read_clip(out)
+    assert len(back) == n_frames and back.metadata["source_fps"] == 60
     assert "over ws" in capsys.readouterr().out
 
 

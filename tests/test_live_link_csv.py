@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from vasa_bridge.interop.live_link_face import CSV_VALUE_NAMES, INTERPUPILLARY_M, ROTATION_UNIT_RAD
+from vasa_bridge.errors import ClipFormatError
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.clip import MotionClip
 from vasa_bridge.motion.clip_io import LIVE_LINK_COLUMNS, read_live_link_csv, write_live_link_csv
@@ -206,3 +207,23 @@ def test_reader_skips_the_apps_empty_rows(tmp_path):
     whole = tmp_path / "whole.csv"
     write_excerpt(whole)
     assert np.array_equal(read_live_link_csv(path).frames, read_live_link_csv(whole).frames)
+
+
+def test_reader_keeps_the_first_of_repeated_timecodes_and_refuses_backwards_ones(tmp_path):
+    path = tmp_path / "take.csv"
+    rows = list(EXCERPT_ROWS)
+    rows.insert(1, excerpt_row("09:41:07:57.481", JawOpen=0.99))  # the first row's timecode again
+    write_excerpt(path, rows)
+    whole = tmp_path / "whole.csv"
+    write_excerpt(whole)
+    assert np.array_equal(read_live_link_csv(path).frames, read_live_link_csv(whole).frames)
+    write_excerpt(path, [EXCERPT_ROWS[1], EXCERPT_ROWS[0]])
+    with pytest.raises(ClipFormatError, match="go backwards"):
+        read_live_link_csv(path)
+
+
+def test_reader_follows_a_take_across_midnight(tmp_path):
+    path = tmp_path / "take.csv"
+    write_excerpt(path, [excerpt_row(f"23:59:59:{ff:02d}.000", JawOpen=0.1) for ff in (56, 58)]
+                  + [excerpt_row(f"00:00:00:{ff:02d}.000", JawOpen=0.1) for ff in (0, 2)])
+    assert read_live_link_csv(path, resample_to_fps=30).duration_s == pytest.approx(4 / 30)

@@ -134,10 +134,13 @@ def read_live_link_csv(path: str | Path, fps: float | None = None, resample_to_f
         raise ClipFormatError(f"{path}: no data rows with {len(header)} columns")
     numbering_fps = fps or _infer_numbering_fps([r[0] for r in body])
     times = np.array([parse_timecode(r[0], numbering_fps) for r in body])
-    times = np.where(times < times[0], times + _SECONDS_PER_DAY, times) - times[0]  # a take across midnight
-    if np.any(np.diff(times) <= 0):
-        raise ClipFormatError(f"{path}: timecodes do not increase row by row (read at {numbering_fps:g} fps "
-                              "numbering; pass the right fps)")
+    # A take across midnight starts again at 00:00:00 (a drop of most of a day, not a row out of order).
+    times = np.where(times < times[0] - _SECONDS_PER_DAY / 2, times + _SECONDS_PER_DAY, times) - times[0]
+    if np.any(np.diff(times) < 0):
+        raise ClipFormatError(f"{path}: timecodes go backwards (read at {numbering_fps:g} fps numbering; pass the "
+                              "right fps)")
+    keep = np.concatenate([[True], np.diff(times) > 0])  # a repeated timecode: the first row wins
+    times, body = times[keep], [r for r, k in zip(body, keep) if k]
     n_out = int(np.floor(times[-1] * resample_to_fps + 1e-6)) + 1  # frames inside the take
     t_out = np.arange(n_out) / resample_to_fps
     columns: dict[str, np.ndarray] = {}
