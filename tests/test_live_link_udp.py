@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -97,6 +98,7 @@ class Receiver:
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
         self.packets: list[bytes] = []
+        self.arrivals_s: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -105,6 +107,7 @@ class Receiver:
         while not self._stop.is_set():
             try:
                 self.packets.append(self.sock.recv(2048))
+                self.arrivals_s.append(time.perf_counter())
             except socket.timeout:
                 continue
 
@@ -129,7 +132,7 @@ def test_stream_sends_a_spoken_line_to_live_link_frame_by_frame(spoken_line, tmp
     receiver = Receiver()
     csv_path = tmp_path / "line.csv"
     try:
-        assert main(["stream", str(spoken_line), "--local", "--seed", "1", "--out", str(csv_path),
+        assert main(["stream", str(spoken_line), "--local", "--seed", "1", "--speed", "0", "--out", str(csv_path),
                      "--livelink", f"127.0.0.1:{receiver.port}", "--subject", "MetaHuman_Ava"]) == 0
     finally:
         packets = [decode(p) for p in receiver.close()]
@@ -149,3 +152,6 @@ def test_stream_sends_a_spoken_line_to_live_link_frame_by_frame(spoken_line, tmp
         assert max(abs(got[n] - expected[n]) for n in expected) < 2e-6
     jaw = np.array([p["values"]["JawOpen"] for p in packets])
     assert jaw.max() > 0.2  # a spoken line, not a still face
+    # Paced in real time (Unreal shows frames as they arrive), not sent in bursts as the batches came.
+    span_s = receiver.arrivals_s[-1] - receiver.arrivals_s[0]
+    assert span_s >= 0.9 * (len(packets) - 1) / 60, span_s
