@@ -155,3 +155,8 @@ def test_stream_sends_a_spoken_line_to_live_link_frame_by_frame(spoken_line, tmp
     # Paced in real time (Unreal shows frames as they arrive), not sent in bursts as the batches came.
     span_s = receiver.arrivals_s[-1] - receiver.arrivals_s[0]
     assert span_s >= 0.9 * (len(packets) - 1) / 60, span_s
+
+
+def test_stream_refuses_a_bad_live_link_target_before_streaming(spoken_line, capsys):
+    assert main(["stream", str(spoken_line), "--livelink", "unreal-pc:eleven"]) != 0
+    assert "--livelink: expected HOST:PORT" in capsys.readouterr().err
