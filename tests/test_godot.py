@@ -140,6 +140,24 @@ def test_runner_turns_engine_output_into_failures() -> None:
     assert not engine_runner.parse_output(["VASA_TEST PASS a"], None, 1.0).ok, "a run without VASA_DONE passed"
 
 
+def test_rig_presets_apply_in_the_engine_as_in_python(engine_run: engine_runner.EngineRun) -> None:
+    """godot_sample/tests/test_presets.gd: the addon's table loads from res://, VasaRigPreset gives Python's
+    weights for the same frames, and VasaRigPresetDriver drives a Ready Player Me viseme mesh."""
+    from vasa_bridge.interop.presets import load_presets
+
+    _all_pass(engine_run, "presets_", at_least=4)
+    got = {}
+    for line in engine_run.lines:
+        if line.startswith("VASA_PRESET "):
+            preset, target, frame, value = line.split()[1:]
+            got[(preset, target, int(frame))] = float(value)
+    frames = np.array([[((i * 7 + f * 13) % 29) / 28 for i in range(52)] for f in range(4)])  # test_presets.gd's
+    expected = {(p.name, t, f): float(w[k]) for p in load_presets().values()
+                for f, w in enumerate(p.apply(frames)) for k, t in enumerate(p.targets)}
+    assert got.keys() == expected.keys()
+    assert max(abs(got[key] - expected[key]) for key in expected) < 1e-5
+
+
 def test_class_cache_lists_every_class_name() -> None:
     scripts = {f"res://{p.relative_to(SAMPLE).as_posix()}": p.read_text() for p in SAMPLE.rglob("*.gd")
                if ".cache" not in p.parts}

@@ -2,7 +2,7 @@
 
 Python applies it here; the C# core applies it under mono to the same frames (tests/ compile the package's
 Runtime/Core with Debian's mcs); the Godot addon ships a byte-equal copy read by rig_preset.gd, whose ARKit name
-list is checked against ours (gdparse/gdlint run over every .gd in tests/test_godot.py).
+list is checked against ours here and which runs inside the Godot web engine in tests/test_godot.py.
 """
 
 from __future__ import annotations
