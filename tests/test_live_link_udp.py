@@ -160,3 +160,29 @@ def test_stream_sends_a_spoken_line_to_live_link_frame_by_frame(spoken_line, tmp
 def test_stream_refuses_a_bad_live_link_target_before_streaming(spoken_line, capsys):
     assert main(["stream", str(spoken_line), "--livelink", "unreal-pc:eleven"]) != 0
     assert "--livelink: expected HOST:PORT" in capsys.readouterr().err
+
+
+def test_pacer_resamples_across_batches_like_the_csv_writer():
+    from vasa_bridge.interop.live_link_face import resample
+    from vasa_bridge.interop.live_link_pacer import LiveLinkPacer
+
+    class Recorder:
+        packets_sent = 0
+
+        def __init__(self) -> None:
+            self.sent: list[tuple[np.ndarray, float]] = []
+
+        def send(self, frame: np.ndarray, time_s: float) -> None:
+            self.sent.append((frame, time_s))
+            self.packets_sent += 1
+
+    clip = MotionClip.neutral(11)
+    clip.frames[:, layout.channel("jawOpen")] = np.linspace(0, 1, 11) ** 2
+    recorder = Recorder()
+    pacer = LiveLinkPacer(recorder, motion_fps=25, buffer_ms=0)  # type: ignore[arg-type]
+    for start, stop in ((0, 1), (1, 4), (4, 5), (5, 11)):  # uneven batches, as a session sends them
+        pacer.push(clip.frames[start:stop])
+    assert pacer.close() == len(recorder.sent) == 27  # ceil(11 x 60 / 25)
+    expected = resample(clip, 60)
+    assert [t for _, t in recorder.sent] == pytest.approx(list(np.arange(27) / 60))
+    assert np.allclose(np.stack([f for f, _ in recorder.sent]), expected.frames, atol=1e-6)

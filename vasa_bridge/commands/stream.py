@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     for extra in paths[1:]:
         print(f"wrote {extra}")
     if pacer:
-        print(f"{sent} Live Link Face packets (60 fps) -> {args.livelink} as subject {args.subject!r}")
+        print(f"{sent} Live Link Face packets (60 fps) -> {args.livelink} as subject {args.subject!r}"
+              + (f"; {pacer.send_errors} failed to send ({pacer.last_error})" if pacer.send_errors else ""))
     if args.video:
         written = write_rendered_video(result, args.audio, args.video)
         print(f"{written} rendered frames -> {args.video}; image latency p50 "

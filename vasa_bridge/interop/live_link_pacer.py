@@ -27,6 +27,8 @@ class LiveLinkPacer:
         self._next_out = 0                        # next 60-fps frame to schedule
         self._start: float | None = None
         self._queue: "queue.Queue[tuple[float, np.ndarray, float] | None]" = queue.Queue()
+        self.send_errors = 0
+        self.last_error = ""
         self._abandon = threading.Event()
         self._thread = threading.Thread(target=self._run, name="livelink-pacer", daemon=True)
         self._thread.start()
@@ -73,5 +75,9 @@ class LiveLinkPacer:
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            self.sender.send(frame, t)
+            try:
+                self.sender.send(frame, t)
+            except OSError as e:  # e.g. network unreachable: keep pacing, report at the end
+                self.send_errors += 1
+                self.last_error = self.last_error or str(e)
 

@@ -108,7 +108,8 @@ class LiveLinkSender:
         if start_frame is None:
             start_frame = int(live_link_face.time_of_day_s() * RATE_FPS)
         self.start_frame = start_frame
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # Resolve now, so a wrong host name fails here rather than on the first frame (socket.gaierror).
+        family, _, _, _, self._sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
         self._socket = socket.socket(family, socket.SOCK_DGRAM)
         self.packets_sent = 0
 
@@ -122,7 +123,7 @@ class LiveLinkSender:
         whole = int(np.floor(exact + 1e-6))
         packet = encode_packet(values_csv_order, self.subject_name, self.device_id, self.start_frame + whole,
                                sub_frame=float(max(0.0, exact - whole)))
-        self._socket.sendto(packet, self.address)
+        self._socket.sendto(packet, self._sockaddr)
         self.packets_sent += 1
 
     def close(self) -> None:
