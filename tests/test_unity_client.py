@@ -131,9 +131,11 @@ def test_unity_layer_and_sample_compile_against_unity_api_stubs(tmp_path):
     """UnityEngine.dll cannot be installed here: compile Runtime/Unity and the sample against stand-ins with Unity
     2021.3's signatures, so C# mistakes in the engine layer fail CI (engine behaviour is not checked)."""
     sources = sorted(str(p) for p in (PACKAGE / "Runtime").rglob("*.cs"))
+    sources += sorted(str(p) for p in (PACKAGE / "Editor").rglob("*.cs"))     # the baked-clip importer
     sources += sorted(str(p) for p in (PACKAGE / "Samples~").rglob("*.cs"))
-    sources.append(str(PACKAGE / "Tests~" / "UnityStubs" / "UnityEngineStubs.cs"))
+    sources += sorted(str(p) for p in (PACKAGE / "Tests~" / "UnityStubs").glob("*.cs"))  # engine, editor, Timeline
     assert any("VasaBridgeFace.cs" in s for s in sources) and any("TalkingHeadDemo.cs" in s for s in sources)
+    assert any("VasaClipImporter.cs" in s for s in sources) and any("BakedLineCutScene.cs" in s for s in sources)
     result = subprocess.run(["mcs", "-langversion:7.2", "-warnaserror", "-target:library",
                              "-d:ENABLE_LEGACY_INPUT_MANAGER",
                              "-r:System.Core.dll", f"-out:{tmp_path / 'unity_layer.dll'}", *sources],
@@ -142,10 +144,10 @@ def test_unity_layer_and_sample_compile_against_unity_api_stubs(tmp_path):
 
 
 def test_core_has_no_unity_references():
-    """Runtime/Core must stay engine-independent (it is what mono compiles and tests)."""
-    for path in (PACKAGE / "Runtime" / "Core").rglob("*.cs"):
+    """Runtime/Core and Editor/Core must stay engine-independent (they are what mono compiles and tests)."""
+    for path in [*(PACKAGE / "Runtime" / "Core").rglob("*.cs"), *(PACKAGE / "Editor" / "Core").rglob("*.cs")]:
         code = path.read_text(encoding="utf-8")
-        assert not re.search(r"\busing\s+(UnityEngine|Unity\.)|\bUnityEngine\.", code), path
+        assert not re.search(r"\busing\s+(UnityEngine|UnityEditor|Unity\.)|\bUnity(Engine|Editor)\.", code), path
 
 
 # ---- golden vectors --------------------------------------------------------------------------------------------
