@@ -9,6 +9,7 @@ const SUITES: Dictionary = {
 	"codec": preload("res://tests/test_codec.gd"),
 	"jitter": preload("res://tests/test_jitter.gd"),
 	"head": preload("res://tests/test_head.gd"),
+	"clip": preload("res://tests/test_clip.gd"),
 	"texture": preload("res://tests/test_texture.gd"),
 	"malformed": preload("res://tests/test_malformed.gd"),
 	"live": preload("res://tests/test_live.gd"),
