@@ -23,7 +23,7 @@ using System.Text;
 using System.Threading;
 using VasaBridge;
 
-static class Harness
+static partial class Harness
 {
     static int _passed, _failed;
 
@@ -52,6 +52,9 @@ static class Harness
                 case "fake": Fake(int.Parse(args[1]), int.Parse(args[2]), int.Parse(args[3])); break;
                 case "mesh": Mesh(args[1]); break;
                 case "jitter": Jitter(); Clock(); break;
+                case "wsvectors": WebSocketVectors(args[1]); break;                      // WebSocketModes.cs
+                case "wslive": WebSocketLive(args[1], args[2], args.Length > 3 ? args[3] : null); break;
+                case "wsrestart": WebSocketRestart(args[1], args[2]); break;
                 default: Console.Error.WriteLine("unknown mode " + args[0]); return 2;
             }
         }
