@@ -218,7 +218,8 @@ def test_bad_clips_fail_with_messages_that_say_what_to_fix(clip_harness, baked, 
     no_pose = tmp_path / "no_pose.csv"
     no_pose.write_text("Timecode,BlendShapeCount,JawOpen\n00:00:00:00.000,61,0\n00:00:00:01.000,61,1\n")
     assert "no headPitch channel" in clip_error(clip_harness, no_pose, "head=Head")
-    assert "two channels map to the blend shape 'X'" in clip_error(clip_harness, baked["json"], "map=jawOpen:X,tongueOut:X")
+    assert "two channels map to the blend shape 'X'" in clip_error(clip_harness, baked["json"],
+                                                                   "map=jawOpen:X,tongueOut:X")
 
 
 # ---- package layout -------------------------------------------------------------------------------------------------

@@ -38,8 +38,9 @@ def write(out_dir: Path) -> None:
     wav = out_dir / "line.wav"
     subprocess.run(["espeak-ng", "-w", str(wav), LINE_TEXT], check=True, timeout=30)
     for ext in ("json", "csv"):
-        subprocess.run([sys.executable, "-m", "vasa_bridge.cli", "bake", str(wav), "-o", str(out_dir / f"baked_line.{ext}")],
-                       check=True, timeout=300, stdout=subprocess.DEVNULL)
+        path = out_dir / f"baked_line.{ext}"
+        subprocess.run([sys.executable, "-m", "vasa_bridge.cli", "bake", str(wav), "-o", str(path)], check=True,
+                       timeout=300, stdout=subprocess.DEVNULL)
     clip = read_json_clip(out_dir / "baked_line.json")
     keys_s = np.arange(len(clip)) / clip.fps
     # Frame times and points between frames, spread over the line.

@@ -23,7 +23,7 @@ namespace VasaBridge.Clips
     public sealed class VasaClipImporter : ScriptedImporter
     {
         [Header("Blend shapes")]
-        [Tooltip("Paths of the SkinnedMeshRenderers, relative to the Animator (empty string: the Animator's own object)")]
+        [Tooltip("Paths of the SkinnedMeshRenderers, relative to the Animator ('': the Animator's own object)")]
         [SerializeField] string[] rendererPaths = { "head" };
         [Tooltip("Put before every blend-shape name, e.g. blendShape1. for Maya exports")]
         [SerializeField] string shapePrefix = "";
@@ -62,13 +62,16 @@ namespace VasaBridge.Clips
                 ctx.LogImportError(ctx.assetPath + ": " + e.Message);
                 return;
             }
-            var clip = new AnimationClip { name = Path.GetFileNameWithoutExtension(ctx.assetPath), frameRate = (float)baked.Fps };
+            var clip = new AnimationClip { name = Path.GetFileNameWithoutExtension(ctx.assetPath),
+                frameRate = (float)baked.Fps };
             foreach (CurveData c in curves)
             {
                 var keys = new Keyframe[c.TimesS.Length];
-                for (int i = 0; i < keys.Length; i++) keys[i] = new Keyframe(c.TimesS[i], c.Values[i], c.InTangents[i], c.OutTangents[i]);
+                for (int i = 0; i < keys.Length; i++) keys[i] = new Keyframe(c.TimesS[i], c.Values[i], c.InTangents[i],
+                    c.OutTangents[i]);
                 Type type = c.Target == CurveTarget.Transform ? typeof(Transform) : typeof(SkinnedMeshRenderer);
-                AnimationUtility.SetEditorCurve(clip, EditorCurveBinding.FloatCurve(c.Path, type, c.Property), new AnimationCurve(keys));
+                AnimationUtility.SetEditorCurve(clip, EditorCurveBinding.FloatCurve(c.Path, type, c.Property),
+                    new AnimationCurve(keys));
             }
             ctx.AddObjectToAsset("clip", clip);
             ctx.SetMainObject(clip);
@@ -95,7 +98,8 @@ namespace VasaBridge.Clips
         }
     }
 
-    /// <summary>Assets menu: switch selected .csv/.json files between this importer and Unity's text importer.</summary>
+    /// <summary>Assets menu: switch selected .csv/.json files between this importer and Unity's text
+    /// importer.</summary>
     static class VasaClipImporterMenu
     {
         const string UseMenu = "Assets/vasa_bridge/Import as Baked Clip";

@@ -16,9 +16,11 @@ namespace VasaBridge.Clips
     public sealed class BakedClip
     {
         public const string JsonFormat = "vasa_bridge.clip";
-        /// <summary>The motion layout the JSON clips of this package are read as (vasa_bridge/motion/layout.py).</summary>
+        /// <summary>The motion layout the JSON clips of this package are read as
+        /// (vasa_bridge/motion/layout.py).</summary>
         public const int MotionLayoutVersion = 1;
-        /// <summary>Head pose and gaze channels (radians, metres): everything else in a clip is a blend shape.</summary>
+        /// <summary>Head pose and gaze channels (radians, metres): everything else in a clip is a blend
+        /// shape.</summary>
         public static readonly string[] PoseChannels =
             { "headPitch", "headYaw", "headRoll", "headX", "headY", "headZ", "gazeYaw", "gazePitch" };
 
@@ -33,12 +35,15 @@ namespace VasaBridge.Clips
 
         public BakedClip(string[] channels, double[] timesS, float[] values, double fps)
         {
-            if (channels.Length == 0 || timesS.Length == 0) throw new ClipFormatException("the clip has no channels or no frames");
+            if (channels.Length == 0
+                || timesS.Length == 0) throw new ClipFormatException("the clip has no channels or no frames");
             if (values.Length != channels.Length * timesS.Length)
-                throw new ClipFormatException("the clip has " + values.Length + " values, not frames x channels = " + timesS.Length * channels.Length);
+                throw new ClipFormatException("the clip has " + values.Length + " values, not frames x channels = "
+                    + timesS.Length * channels.Length);
             for (int i = 1; i < timesS.Length; i++)
                 if (!(timesS[i] > timesS[i - 1]))
-                    throw new ClipFormatException("frame " + i + " is not later than frame " + (i - 1) + " (" + timesS[i] + " s after " + timesS[i - 1] + " s)");
+                    throw new ClipFormatException("frame " + i + " is not later than frame " + (i - 1) + " ("
+                        + timesS[i] + " s after " + timesS[i - 1] + " s)");
             Channels = channels; TimesS = timesS; Values = values; Fps = fps;
         }
 
@@ -47,7 +52,8 @@ namespace VasaBridge.Clips
 
         public int ChannelIndex(string name)
         {
-            for (int i = 0; i < Channels.Length; i++) if (string.Equals(Channels[i], name, StringComparison.OrdinalIgnoreCase)) return i;
+            for (int i = 0; i < Channels.Length; i++) if (string.Equals(Channels[i], name,
+                StringComparison.OrdinalIgnoreCase)) return i;
             return -1;
         }
 
@@ -55,7 +61,8 @@ namespace VasaBridge.Clips
 
         public static bool IsPoseChannel(string name)
         {
-            foreach (string p in PoseChannels) if (string.Equals(p, name, StringComparison.OrdinalIgnoreCase)) return true;
+            foreach (string p in PoseChannels) if (string.Equals(p, name,
+                StringComparison.OrdinalIgnoreCase)) return true;
             return false;
         }
 
@@ -66,7 +73,8 @@ namespace VasaBridge.Clips
             string ext = (extension ?? "").TrimStart('.').ToLowerInvariant();
             if (ext == "csv") return LiveLinkCsv.Parse(text, timecodeFps);
             if (ext == "json") return ParseJson(text);
-            throw new ClipFormatException("unknown clip extension '" + extension + "': use .csv (Live Link Face) or .json (vasa_bridge.clip)");
+            throw new ClipFormatException("unknown clip extension '" + extension
+                + "': use .csv (Live Link Face) or .json (vasa_bridge.clip)");
         }
 
         /// <summary>Our JSON clip: {format, motion_layout_version, fps, channels, frames: [[...], ...]} and, when a
@@ -77,28 +85,34 @@ namespace VasaBridge.Clips
             object format;
             doc.TryGetValue("format", out format);
             if (!(format is string) || (string)format != JsonFormat)
-                throw new ClipFormatException("not a " + JsonFormat + " JSON clip (its \"format\" is " + Describe(format) + ")");
+                throw new ClipFormatException("not a " + JsonFormat + " JSON clip (its \"format\" is "
+                    + Describe(format) + ")");
             object layout;
             doc.TryGetValue("motion_layout_version", out layout);
             if (!(layout is long) || (long)layout != MotionLayoutVersion)
-                throw new ClipFormatException("the clip has motion layout " + Describe(layout) + "; this importer reads layout " + MotionLayoutVersion +
+                throw new ClipFormatException("the clip has motion layout " + Describe(layout)
+                    + "; this importer reads layout " + MotionLayoutVersion +
                                               ": re-bake it with a matching vasa_bridge or update the package");
             double fps = Number(doc, "fps");
-            if (!(fps > 0) || double.IsInfinity(fps)) throw new ClipFormatException("the clip's fps is " + fps + "; it must be a positive number");
+            if (!(fps > 0) || double.IsInfinity(fps)) throw new ClipFormatException("the clip's fps is " + fps
+                + "; it must be a positive number");
             string[] channels = StringArray(doc, "channels");
             object framesObj;
             doc.TryGetValue("frames", out framesObj);
             var frames = framesObj as List<object>;
-            if (frames == null || frames.Count == 0) throw new ClipFormatException("the clip has no \"frames\" list (or it is empty)");
+            if (frames == null
+                || frames.Count == 0) throw new ClipFormatException("the clip has no \"frames\" list (or it is empty)");
             var values = new float[frames.Count * channels.Length];
             for (int f = 0; f < frames.Count; f++)
             {
                 var row = frames[f] as double[];
                 if (row == null || row.Length != channels.Length)
-                    throw new ClipFormatException("frame " + f + " does not hold " + channels.Length + " numbers (one per channel)");
+                    throw new ClipFormatException("frame " + f + " does not hold " + channels.Length
+                        + " numbers (one per channel)");
                 for (int c = 0; c < row.Length; c++)
                 {
-                    if (double.IsNaN(row[c]) || double.IsInfinity(row[c])) throw new ClipFormatException("frame " + f + " channel " + channels[c] + " is not finite");
+                    if (double.IsNaN(row[c]) || double.IsInfinity(row[c])) throw new ClipFormatException("frame " + f
+                        + " channel " + channels[c] + " is not finite");
                     values[f * channels.Length + c] = (float)row[c];
                 }
             }
@@ -107,7 +121,8 @@ namespace VasaBridge.Clips
             if (doc.TryGetValue("times_s", out timesObj) && timesObj != null)
             {
                 var t = timesObj as double[];
-                if (t == null || t.Length != frames.Count) throw new ClipFormatException("\"times_s\" must hold one number per frame");
+                if (t == null || t.Length != frames.Count)
+                    throw new ClipFormatException("\"times_s\" must hold one number per frame");
                 for (int i = 0; i < t.Length; i++) times[i] = t[i] - t[0];
             }
             else for (int i = 0; i < times.Length; i++) times[i] = i / fps;
@@ -138,12 +153,14 @@ namespace VasaBridge.Clips
             object v;
             doc.TryGetValue(key, out v);
             var list = v as List<object>;
-            if (list == null || list.Count == 0) throw new ClipFormatException("the clip's \"" + key + "\" is not a list of names");
+            if (list == null || list.Count == 0) throw new ClipFormatException("the clip's \"" + key
+                + "\" is not a list of names");
             var names = new string[list.Count];
             for (int i = 0; i < names.Length; i++)
             {
                 names[i] = list[i] as string;
-                if (string.IsNullOrEmpty(names[i])) throw new ClipFormatException("\"" + key + "\"[" + i + "] is not a name");
+                if (string.IsNullOrEmpty(names[i])) throw new ClipFormatException("\"" + key + "\"[" + i
+                    + "] is not a name");
             }
             return names;
         }

@@ -97,27 +97,34 @@ namespace VasaBridge.Clips
                 string shape = settings.ShapeName(channel);
                 if (string.IsNullOrEmpty(shape)) continue;
                 if (!shapeNamesSeen.Add(shape))
-                    throw new ClipFormatException("two channels map to the blend shape '" + shape + "': fix the name mapping");
+                    throw new ClipFormatException("two channels map to the blend shape '" + shape
+                        + "': fix the name mapping");
                 var values = new float[n];
                 for (int f = 0; f < n; f++) values[f] = clip.Value(f, c) * settings.WeightScale;
                 foreach (string path in settings.RendererPaths ?? new string[0])
-                    curves.Add(new CurveData(path ?? "", CurveTarget.SkinnedMeshRenderer, "blendShape." + shape, times, values));
+                    curves.Add(new CurveData(path ?? "", CurveTarget.SkinnedMeshRenderer, "blendShape." + shape, times,
+                        values));
             }
             if (!string.IsNullOrEmpty(settings.HeadPath))
             {
-                int pitch = Require(clip, "headPitch"), yaw = Require(clip, "headYaw"), roll = Require(clip, "headRoll");
+                int pitch = Require(clip, "headPitch"), yaw = Require(clip, "headYaw");
+                int roll = Require(clip, "headRoll");
                 float[] s = settings.HeadAxisSigns;
                 double k = Deg * settings.HeadRotationScale;
                 AddRotation(curves, settings.HeadPath, times, settings.HeadRestEulerDeg,
-                            f => new[] { s[0] * clip.Value(f, pitch) * k, s[1] * clip.Value(f, yaw) * k, s[2] * clip.Value(f, roll) * k });
+                            f => new[] { s[0] * clip.Value(f, pitch) * k, s[1] * clip.Value(f, yaw) * k,
+                                s[2] * clip.Value(f, roll) * k });
             }
             if (!string.IsNullOrEmpty(settings.LeftEyePath) || !string.IsNullOrEmpty(settings.RightEyePath))
             {
                 int gp = Require(clip, "gazePitch"), gy = Require(clip, "gazeYaw");
                 float[] s = settings.EyeAxisSigns;
-                Func<int, double[]> gaze = f => new[] { s[0] * clip.Value(f, gp) * Deg, s[1] * clip.Value(f, gy) * Deg, 0.0 };
-                if (!string.IsNullOrEmpty(settings.LeftEyePath)) AddRotation(curves, settings.LeftEyePath, times, settings.LeftEyeRestEulerDeg, gaze);
-                if (!string.IsNullOrEmpty(settings.RightEyePath)) AddRotation(curves, settings.RightEyePath, times, settings.RightEyeRestEulerDeg, gaze);
+                Func<int, double[]> gaze = f =>
+                    new[] { s[0] * clip.Value(f, gp) * Deg, s[1] * clip.Value(f, gy) * Deg, 0.0 };
+                if (!string.IsNullOrEmpty(settings.LeftEyePath)) AddRotation(curves, settings.LeftEyePath, times,
+                    settings.LeftEyeRestEulerDeg, gaze);
+                if (!string.IsNullOrEmpty(settings.RightEyePath)) AddRotation(curves, settings.RightEyePath, times,
+                    settings.RightEyeRestEulerDeg, gaze);
             }
             return curves;
         }
@@ -125,13 +132,15 @@ namespace VasaBridge.Clips
         static int Require(BakedClip clip, string channel)
         {
             int i = clip.ChannelIndex(channel);
-            if (i < 0) throw new ClipFormatException("the clip has no " + channel + " channel, which the head/eye curves need: clear the transform path");
+            if (i < 0) throw new ClipFormatException("the clip has no " + channel
+                + " channel, which the head/eye curves need: clear the transform path");
             return i;
         }
 
         /// <summary>rest × Euler(offset) per frame as four quaternion curves, each frame's sign chosen to stay on the
         /// previous one's side so interpolation never takes the long way round.</summary>
-        static void AddRotation(List<CurveData> curves, string path, float[] times, float[] restEulerDeg, Func<int, double[]> eulerDeg)
+        static void AddRotation(List<CurveData> curves, string path, float[] times, float[] restEulerDeg,
+                                Func<int, double[]> eulerDeg)
         {
             int n = times.Length;
             var q = new float[4][];
@@ -147,14 +156,16 @@ namespace VasaBridge.Clips
                 prev = r;
             }
             string[] axes = { "x", "y", "z", "w" };
-            for (int a = 0; a < 4; a++) curves.Add(new CurveData(path, CurveTarget.Transform, "m_LocalRotation." + axes[a], times, q[a]));
+            for (int a = 0; a < 4; a++) curves.Add(new CurveData(path, CurveTarget.Transform, "m_LocalRotation."
+                + axes[a], times, q[a]));
         }
     }
 
     /// <summary>Quaternions as (x, y, z, w), with Unity's conventions.</summary>
     public static class Quat
     {
-        /// <summary>Unity's Quaternion.Euler: rotate z degrees about Z, then x about X, then y about Y (q = qy qx qz).</summary>
+        /// <summary>Unity's Quaternion.Euler: rotate z degrees about Z, then x about X, then y about Y (q = qy qx
+        /// qz).</summary>
         public static double[] Euler(double xDeg, double yDeg, double zDeg)
         {
             double hx = xDeg * Math.PI / 360.0, hy = yDeg * Math.PI / 360.0, hz = zDeg * Math.PI / 360.0;
@@ -175,6 +186,7 @@ namespace VasaBridge.Clips
             };
         }
 
-        public static double Dot(double[] a, double[] b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2] + a[3] * b[3]; }
+        public static double Dot(double[] a, double[] b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+            + a[3] * b[3]; }
     }
 }

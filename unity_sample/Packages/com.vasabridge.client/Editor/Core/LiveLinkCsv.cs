@@ -12,7 +12,8 @@ namespace VasaBridge.Clips
     {
         /// <summary>Standard take rates; a take's rate is the smallest one above its largest FF field.</summary>
         static readonly double[] StandardFps = { 24, 25, 30, 50, 60, 120 };
-        /// <summary>Rate assumed for a take shorter than a second whose FF never reaches the top of its range.</summary>
+        /// <summary>Rate assumed for a take shorter than a second whose FF never reaches the top of its
+        /// range.</summary>
         public const double DefaultFps = 25;
 
         /// <summary>CSV rotation columns and the layout channel each becomes (as clip_io.read_live_link_csv maps
@@ -23,7 +24,8 @@ namespace VasaBridge.Clips
             { "lefteyeyaw", "gazeYaw" }, { "lefteyepitch", "gazePitch" },
             { "headx", "headX" }, { "heady", "headY" }, { "headz", "headZ" },
         };
-        static readonly string[] Ignored = { "timecode", "blendshapecount", "lefteyeroll", "righteyeyaw", "righteyepitch", "righteyeroll" };
+        static readonly string[] Ignored = { "timecode", "blendshapecount", "lefteyeroll", "righteyeyaw",
+            "righteyepitch", "righteyeroll" };
 
         /// <summary>Seconds of `HH:MM:SS:FF[.fff]` at `fps` frames per second.</summary>
         public static double ParseTimecode(string text, double fps)
@@ -37,8 +39,10 @@ namespace VasaBridge.Clips
                 !double.TryParse(p[3], NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out ff))
                 throw new ClipFormatException("bad Live Link Face timecode '" + text + "'; expected HH:MM:SS:FF.fff");
             if (ff >= fps)
-                throw new ClipFormatException("timecode '" + text + "' counts frame " + ff + ", which does not exist at " + fps +
-                                              " fps: set the importer's timecode rate to the take's rate (or 0 to infer it)");
+                throw new ClipFormatException("timecode '" + text + "' counts frame " + ff
+                    + ", which does not exist at " + fps +
+                                              " fps: set the importer's timecode rate to the take's rate" +
+                                              " (or 0 to infer it)");
             return h * 3600.0 + m * 60.0 + s + ff / fps;
         }
 
@@ -51,7 +55,8 @@ namespace VasaBridge.Clips
             {
                 string[] p = t.Trim().Split(':');
                 double ff;
-                if (p.Length != 4 || !double.TryParse(p[3], NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out ff))
+                if (p.Length != 4 || !double.TryParse(p[3], NumberStyles.AllowDecimalPoint,
+                    CultureInfo.InvariantCulture, out ff))
                     throw new ClipFormatException("bad Live Link Face timecode '" + t + "'; expected HH:MM:SS:FF.fff");
                 maxFf = Math.Max(maxFf, (int)Math.Floor(ff));
                 seconds.Add(p[2]);
@@ -71,7 +76,8 @@ namespace VasaBridge.Clips
                 if (line.Trim().Length > 0) rows.Add(line.Split(','));
             }
             if (rows.Count < 2 || rows[0][0].Trim().ToLowerInvariant() != "timecode")
-                throw new ClipFormatException("not a Live Link Face CSV: the first column must be Timecode, followed by data rows");
+                throw new ClipFormatException(
+                    "not a Live Link Face CSV: the first column must be Timecode, followed by data rows");
             string[] header = rows[0];
             var sources = new List<int>();
             var names = new List<string>();
@@ -81,7 +87,8 @@ namespace VasaBridge.Clips
                 string lower = h.ToLowerInvariant();
                 if (h.Length == 0 || Array.IndexOf(Ignored, lower) >= 0) continue;
                 string channel = null;
-                for (int k = 0; k < PoseColumns.GetLength(0); k++) if (PoseColumns[k, 0] == lower) channel = PoseColumns[k, 1];
+                for (int k = 0; k < PoseColumns.GetLength(0); k++) if (PoseColumns[k,
+                    0] == lower) channel = PoseColumns[k, 1];
                 // Blend shapes: Live Link's PascalCase becomes ARKit's camelCase (JawOpen -> jawOpen).
                 if (channel == null) channel = char.ToLowerInvariant(h[0]) + h.Substring(1);
                 if (names.Contains(channel)) throw new ClipFormatException("column " + h + " appears twice");
@@ -93,7 +100,8 @@ namespace VasaBridge.Clips
             for (int r = 1; r < rows.Count; r++)
             {
                 if (rows[r].Length != header.Length)
-                    throw new ClipFormatException("row " + (r + 1) + " has " + rows[r].Length + " fields, the header " + header.Length);
+                    throw new ClipFormatException("row " + (r + 1) + " has " + rows[r].Length + " fields, the header "
+                        + header.Length);
                 body.Add(rows[r]);
             }
             var codes = new List<string>(body.Count);
@@ -108,8 +116,10 @@ namespace VasaBridge.Clips
                 {
                     float v;
                     string cell = body[f][sources[c]].Trim();
-                    if (!float.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out v) || float.IsNaN(v) || float.IsInfinity(v))
-                        throw new ClipFormatException("row " + (f + 2) + ", column " + header[sources[c]].Trim() + ": '" + cell + "' is not a finite number");
+                    if (!float.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out v) || float.IsNaN(v)
+                        || float.IsInfinity(v))
+                        throw new ClipFormatException("row " + (f + 2) + ", column " + header[sources[c]].Trim() + ": '"
+                            + cell + "' is not a finite number");
                     values[f * names.Count + c] = v;
                 }
             return new BakedClip(names.ToArray(), times, values, fps);

@@ -6,7 +6,8 @@ namespace VasaBridge
 {
     internal static class VasaLinks
     {
-        public static void Create(VasaBridgeClientOptions opt, ZmtpSocket.MessageHandler onReply, ZmtpSocket.MessageHandler onStream,
+        public static void Create(VasaBridgeClientOptions opt, ZmtpSocket.MessageHandler onReply,
+            ZmtpSocket.MessageHandler onStream,
                                   ZmtpSocket.LinkHandler onRequestLink, ZmtpSocket.LinkHandler onStreamLink,
                                   out IVasaLink requests, out IVasaLink stream)
         {
@@ -25,7 +26,8 @@ namespace VasaBridge
             {
                 Uri uri;
                 if (!Uri.TryCreate(url, UriKind.Absolute, out uri) || uri.Scheme != "tcp" || uri.Port <= 0)
-                    throw new ArgumentException("sidecar URL '" + url + "' is neither ws://host:port/ (WebSocket) nor tcp://host:port (ZeroMQ)");
+                    throw new ArgumentException("sidecar URL '" + url
+                        + "' is neither ws://host:port/ (WebSocket) nor tcp://host:port (ZeroMQ)");
                 host = uri.Host;
                 requestPort = uri.Port;
                 streamPort = uri.Port + 1; // `vasa-bridge serve` puts the stream socket on the next port by default

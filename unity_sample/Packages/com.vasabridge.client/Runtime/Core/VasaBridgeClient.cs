@@ -1,7 +1,8 @@
 // The session API over the ZeroMQ binding (SPEC.md §8: a DEALER socket for requests, a SUB socket for the
-// stream) or the WebSocket binding (§9, WebSocketLink), chosen by the options' Url. Requests block the calling thread until their reply (call them from a worker thread in an engine);
-// stream messages are decoded on the SUB socket's reader thread into each session's jitter buffer; everything
-// the engine thread should react to is queued as a VasaBridgeEvent.
+// stream) or the WebSocket binding (§9, WebSocketLink), chosen by the options' Url. Requests block the calling
+// thread until their reply (call them from a worker thread in an engine); stream messages are decoded on the
+// link's reader thread into each session's jitter buffer; everything the engine thread should react to is queued
+// as a VasaBridgeEvent.
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;

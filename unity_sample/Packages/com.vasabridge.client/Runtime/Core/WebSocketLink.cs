@@ -19,7 +19,8 @@ namespace VasaBridge
         string Endpoint { get; }
         bool IsConnected { get; }
         void Start();
-        /// <summary>Sends one message (a map and optional payload frames); false, nothing sent, while disconnected.</summary>
+        /// <summary>Sends one message (a map and optional payload frames); false, nothing sent, while
+        /// disconnected.</summary>
         bool Send(IList<ArraySegment<byte>> frames);
         void Subscribe(byte[] topic);
         void Unsubscribe(byte[] topic);
@@ -71,7 +72,8 @@ namespace VasaBridge
         {
             Uri uri;
             if (!Uri.TryCreate(url, UriKind.Absolute, out uri) || (uri.Scheme != "ws" && uri.Scheme != "wss"))
-                throw new ArgumentException("'" + url + "' is not a ws:// or wss:// URL (the sidecar listens on ws://127.0.0.1:5572/)");
+                throw new ArgumentException("'" + url
+                    + "' is not a ws:// or wss:// URL (the sidecar listens on ws://127.0.0.1:5572/)");
             _uri = uri;
             _options = options ?? new WebSocketLinkOptions();
             _onReply = onReply; _onStream = onStream; _onRequestLink = onRequestLink; _onStreamLink = onStreamLink;
@@ -83,7 +85,8 @@ namespace VasaBridge
         public IVasaLink Stream { get; private set; }
         public string Endpoint { get { return _uri.ToString(); } }
         public bool IsConnected { get { lock (_sendLock) return _ws != null; } }
-        /// <summary>How many times a connection opened (1 after the first connect, 2 after one reconnect, ...).</summary>
+        /// <summary>How many times a connection opened (1 after the first connect, 2 after one reconnect,
+        /// ...).</summary>
         public int ConnectionCount { get { return Volatile.Read(ref _connections); } }
 
         public void Start()
@@ -104,7 +107,8 @@ namespace VasaBridge
                 buffer.WriteRaw(map.Array, map.Offset, map.Count);
                 return buffer;
             }
-            if (frames.Count != 2) throw new MsgPackException("a request has at most one payload frame, not " + (frames.Count - 1));
+            if (frames.Count != 2) throw new MsgPackException("a request has at most one payload frame, not "
+                + (frames.Count - 1));
             var r = new MsgPackReader(map.Array, map.Offset, map.Count);
             int fields = r.ReadMapHeader();
             int bodyStart = r.Position;
@@ -189,8 +193,10 @@ namespace VasaBridge
                 try
                 {
                     MsgPackWriter m = JoinRequest(frames, _joined);
-                    Task t = _ws.SendAsync(new ArraySegment<byte>(m.Buffer, 0, m.Length), WebSocketMessageType.Binary, true, _stop.Token);
-                    if (!t.Wait(_options.SendTimeoutMs)) throw new TimeoutException("send took over " + _options.SendTimeoutMs + " ms");
+                    Task t = _ws.SendAsync(new ArraySegment<byte>(m.Buffer, 0, m.Length), WebSocketMessageType.Binary,
+                        true, _stop.Token);
+                    if (!t.Wait(_options.SendTimeoutMs)) throw new TimeoutException("send took over "
+                        + _options.SendTimeoutMs + " ms");
                     return true;
                 }
                 catch (MsgPackException) { throw; }
@@ -261,16 +267,19 @@ namespace VasaBridge
                 {
                     if (length == _receive.Length)
                     {
-                        if (length >= _options.MaxMessageBytes) return "message over " + _options.MaxMessageBytes + " bytes from " + Endpoint;
+                        if (length >= _options.MaxMessageBytes) return "message over " + _options.MaxMessageBytes
+                            + " bytes from " + Endpoint;
                         Array.Resize(ref _receive, (int)Math.Min(_options.MaxMessageBytes, (long)_receive.Length * 2));
                     }
                     try
                     {
-                        result = ws.ReceiveAsync(new ArraySegment<byte>(_receive, length, _receive.Length - length), _stop.Token).Result;
+                        result = ws.ReceiveAsync(new ArraySegment<byte>(_receive, length, _receive.Length - length),
+                            _stop.Token).Result;
                     }
                     catch (Exception e) { return "lost the connection to " + Endpoint + ": " + Describe(e); }
                     if (result.MessageType == WebSocketMessageType.Close)
-                        return "the sidecar at " + Endpoint + " closed the connection (" + (int?)result.CloseStatus + " " + result.CloseStatusDescription + ")";
+                        return "the sidecar at " + Endpoint + " closed the connection (" + (int?)result.CloseStatus
+                            + " " + result.CloseStatusDescription + ")";
                     length += result.Count;
                 } while (!result.EndOfMessage);
                 // The server sends only binary messages (§9.2); a text one is a protocol violation, reported as
@@ -302,7 +311,11 @@ namespace VasaBridge
             if (ws != null)
             {
                 // A normal close (1000) so the server ends this client's sessions at once; bounded, then abort.
-                try { ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "client closing", CancellationToken.None).Wait(500); }
+                try
+                {
+                    ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "client closing", CancellationToken.None)
+                      .Wait(500);
+                }
                 catch (Exception) { }
             }
             _stop.Cancel();

@@ -39,18 +39,21 @@ static partial class Harness
             List<byte[]> frames = ((List<object>)z["frames"]).Select(f => Hex((string)f)).ToList();
             bool stream = (string)z["socket"] == "stream";
             var logical = (MsgPackMap)Decode(wire);
-            bool isRequest = !stream && !((string)logical["type"]).EndsWith("_ok") && (string)logical["type"] != "error";
+            bool isRequest = !stream && !((string)logical["type"]).EndsWith("_ok")
+                && (string)logical["type"] != "error";
             if (isRequest)
             {
                 var segments = frames.Select(f => new ArraySegment<byte>(f)).ToList();
                 byte[] message = WebSocketLink.JoinRequest(segments, writer).ToArray();
-                Check(message.SequenceEqual(wire), "vector " + name + ": the request's frames join to its WebSocket message",
+                Check(message.SequenceEqual(wire), "vector " + name
+                    + ": the request's frames join to its WebSocket message",
                       "got " + ToHex(message, 0, Math.Min(48, message.Length)));
                 joined++;
             }
             int so, sn;
             bool toStream = WebSocketLink.IsStreamMessage(wire, wire.Length, out so, out sn);
-            Check(toStream == stream && (!stream || Encoding.ASCII.GetString(wire, so, sn) == Encoding.ASCII.GetString(frames[0])),
+            string topic = toStream ? Encoding.ASCII.GetString(wire, so, sn) : null;
+            Check(toStream == stream && (!stream || topic == Encoding.ASCII.GetString(frames[0])),
                   "vector " + name + " routes to the " + (stream ? "stream side under its session" : "reply side"));
             routed++;
         }
@@ -60,7 +63,8 @@ static partial class Harness
         {
             var hello = new MsgPackWriter();
             hello.WriteValue(new MsgPackMap { { "type", "hello" }, { "id", 1L } });
-            WebSocketLink.JoinRequest(new[] { new ArraySegment<byte>(hello.ToArray()), new ArraySegment<byte>(new byte[3]) }, writer);
+            WebSocketLink.JoinRequest(new[] { new ArraySegment<byte>(hello.ToArray()),
+                new ArraySegment<byte>(new byte[3]) }, writer);
         }
         catch (MsgPackException e) { refused = e.Message.Contains("hello"); }
         Check(refused, "a payload frame on a request without a payload field is refused");
@@ -74,7 +78,8 @@ static partial class Harness
         {
             ServerInfo info = client.Hello();
             Check(client.WaitConnected(10000), "connects to the sidecar's WebSocket binding");
-            Check(info.Protocol.StartsWith("1.") && info.Fps == 25.0 && info.MotionLayoutVersion == 1, "hello_ok over WebSocket: protocol 1.x, 25 fps, layout 1");
+            Check(info.Protocol.StartsWith("1.") && info.Fps == 25.0 && info.MotionLayoutVersion == 1,
+                "hello_ok over WebSocket: protocol 1.x, 25 fps, layout 1");
             Info("server " + info.Server + " backend " + info.Backend + " instance " + info.Instance + " at " + url);
             SpeakAndCheck(client, pcm, rate, "ws line", dumpPath);
             SpeakAndCheck(client, pcm, rate, "ws second line");
@@ -83,12 +88,15 @@ static partial class Harness
             string code = null;
             try
             {
-                var ghost = new VasaSession("00000000deadbeef", 25, Enumerable.Range(0, 60).Select(i => "c" + i).ToArray(), 0, FramesDtype.F32, 4, false, null);
+                string[] names = Enumerable.Range(0, 60).Select(i => "c" + i).ToArray();
+                var ghost = new VasaSession("00000000deadbeef", 25, names, 0, FramesDtype.F32, 4, false, null);
                 client.EndAudio(ghost);
             }
             catch (VasaBridgeException e) { code = e.Code; }
-            Check(code == "unknown_session", "an error reply (with a session field) reaches the request that caused it", code ?? "no error");
-            Check(client.MalformedMessages == 0 && client.StrayMessages == 0, "no malformed or stray message over WebSocket",
+            Check(code == "unknown_session", "an error reply (with a session field) reaches the request that caused it",
+                code ?? "no error");
+            Check(client.MalformedMessages == 0 && client.StrayMessages == 0,
+                "no malformed or stray message over WebSocket",
                   client.MalformedMessages + " malformed, " + client.StrayMessages + " stray");
         }
     }
@@ -106,18 +114,24 @@ static partial class Harness
             var seen = new List<VasaBridgeEvent>();
             Console.WriteLine("READY_FOR_KILL");
             Console.Out.Flush();
-            bool lost = WaitFor(client, e => e.Kind == VasaBridgeEventKind.SessionEnded && e.SessionId == s.Id, 15000, seen);
-            Check(lost && s.State == SessionState.Ended && s.EndReason == "connection_lost", "the open session ends with connection_lost when the sidecar dies",
+            bool lost = WaitFor(client, e => e.Kind == VasaBridgeEventKind.SessionEnded && e.SessionId == s.Id, 15000,
+                seen);
+            Check(lost && s.State == SessionState.Ended && s.EndReason == "connection_lost",
+                "the open session ends with connection_lost when the sidecar dies",
                   s.EndReason ?? "still open");
-            VasaBridgeEvent lostEvt = seen.FirstOrDefault(e => e.Kind == VasaBridgeEventKind.ConnectionLost && e.Code == "disconnected");
+            VasaBridgeEvent lostEvt = seen.FirstOrDefault(e => e.Kind == VasaBridgeEventKind.ConnectionLost
+                && e.Code == "disconnected");
             Check(lostEvt != null && lostEvt.Message.Contains(url) && lostEvt.Message.Contains("reconnecting"),
-                  "the connection-lost event names the ws:// endpoint and says it reconnects", lostEvt == null ? "none" : lostEvt.Message);
+                  "the connection-lost event names the ws:// endpoint and says it reconnects",
+                  lostEvt == null ? "none" : lostEvt.Message);
             string code = null;
             var sw = Stopwatch.StartNew();
             try { client.Status(); }
             catch (VasaBridgeException e) { code = e.Code; Info("while down: " + e.Message); }
-            Check(code == "disconnected" || code == "timeout", "a request while the sidecar is down fails with a clear error", code ?? "no error");
-            Check(sw.ElapsedMilliseconds < 4000, "that request fails within the request timeout", sw.ElapsedMilliseconds + " ms");
+            Check(code == "disconnected" || code == "timeout",
+                "a request while the sidecar is down fails with a clear error", code ?? "no error");
+            Check(sw.ElapsedMilliseconds < 4000, "that request fails within the request timeout",
+                  sw.ElapsedMilliseconds + " ms");
             Console.WriteLine("WAITING_FOR_RESTART");
             Console.Out.Flush();
             ServerInfo again = null;
@@ -130,7 +144,8 @@ static partial class Harness
             Check(again != null, "hello succeeds again after the sidecar restarts");
             if (again == null) return;
             Check(again.Instance != firstInstance, "hello_ok reports a new server instance");
-            Check(WaitFor(client, e => e.Kind == VasaBridgeEventKind.ServerRestarted, 2000, seen), "a ServerRestarted event is raised");
+            Check(WaitFor(client, e => e.Kind == VasaBridgeEventKind.ServerRestarted, 2000, seen),
+                "a ServerRestarted event is raised");
             SpeakAndCheck(client, pcm, rate, "ws after restart");
         }
     }

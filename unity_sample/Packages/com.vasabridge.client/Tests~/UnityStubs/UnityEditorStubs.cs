@@ -35,7 +35,8 @@ namespace UnityEngine
     {
         public static T CreateInstance<T>() where T : ScriptableObject { return null; }
     }
-    [AttributeUsage(AttributeTargets.Class)] public sealed class RequireComponent : Attribute { public RequireComponent(Type t) { } }
+    [AttributeUsage(AttributeTargets.Class)] public sealed class RequireComponent
+        : Attribute { public RequireComponent(Type t) { } }
 }
 
 namespace UnityEngine.Playables
@@ -95,11 +96,13 @@ namespace UnityEditor
         public string path;
         public string propertyName;
         public Type type;
-        public static EditorCurveBinding FloatCurve(string inPath, Type inType, string inPropertyName) { return default(EditorCurveBinding); }
+        public static EditorCurveBinding FloatCurve(string inPath, Type inType,
+            string inPropertyName) { return default(EditorCurveBinding); }
     }
     public static class AnimationUtility
     {
-        public static void SetEditorCurve(UnityEngine.AnimationClip clip, EditorCurveBinding binding, UnityEngine.AnimationCurve curve) { }
+        public static void SetEditorCurve(UnityEngine.AnimationClip clip, EditorCurveBinding binding,
+            UnityEngine.AnimationCurve curve) { }
         public static EditorCurveBinding[] GetCurveBindings(UnityEngine.AnimationClip clip) { return null; }
     }
     public static class AssetDatabase

@@ -12,7 +12,7 @@ namespace VasaBridge.Samples
     [AddComponentMenu("VasaBridge/Baked Line Cut-Scene")]
     public sealed class BakedLineCutScene : MonoBehaviour
     {
-        [Tooltip("The baked line, imported as an AnimationClip by VasaClipImporter; empty = Resources/vasa_demo_line_motion")]
+        [Tooltip("The baked line as an AnimationClip (VasaClipImporter); empty = Resources/vasa_demo_line_motion")]
         [SerializeField] AnimationClip faceClip;
         [Tooltip("The line's audio; empty = Resources/vasa_demo_line (from the Talking Head sample)")]
         [SerializeField] AudioClip line;
@@ -67,7 +67,8 @@ namespace VasaBridge.Samples
             _director.SetGenericBinding(faceTrack, animator);
             _director.SetGenericBinding(voiceTrack, voice);
             _director.Play();
-            _status = "playing '" + faceClip.name + "' (" + faceClip.length.ToString("F2") + " s) with '" + line.name + "'";
+            _status = "playing '" + faceClip.name + "' (" + faceClip.length.ToString("F2") + " s) with '" + line.name
+                + "'";
         }
 
         void Fail(string why)
@@ -90,7 +91,8 @@ namespace VasaBridge.Samples
         void OnGUI()
         {
             GUI.Label(new Rect(10, 10, 900, 22), "vasa_bridge baked line — synthetic motion — " + _status);
-            if (_director != null) GUI.Label(new Rect(10, 30, 900, 22), "timeline " + _director.time.ToString("F2") + " s");
+            if (_director != null) GUI.Label(new Rect(10, 30, 900, 22), "timeline " + _director.time.ToString("F2")
+                + " s");
         }
     }
 }
