@@ -243,10 +243,6 @@ def test_csharp_client_uploads_a_portrait_and_receives_jpeg_frames_paired_with_m
     """`serve --render`: the C# client opens with frames_jpeg and the astronaut as ZeroMQ frame 1 of `open`; every
     motion frame gets one JPEG of open_ok.render's size with the same seq and pts, and an undecodable portrait
     gets invalid_portrait. The pictures are decoded here (the harness has no image decoder)."""
-    from PIL import Image
-
-    from vasa_bridge.motion import layout
-
     ports = tuple(free_ports(2))
     # The sidecar prepares its default portrait before `ready` (about 5 s on a loaded CPU) and the uploaded one
     # in `open` (the harness allows 60 s for that reply).
@@ -257,6 +253,15 @@ def test_csharp_client_uploads_a_portrait_and_receives_jpeg_frames_paired_with_m
                           str(out_dir), timeout_s=150)
     finally:
         server.kill()
+    assert_rendered_frames_follow_motion(out, out_dir)
+
+
+def assert_rendered_frames_follow_motion(out: str, out_dir: Path) -> None:
+    """What the harness's render mode wrote: one 256 px JPEG per motion frame whose mouth follows jawOpen."""
+    from PIL import Image
+
+    from vasa_bridge.motion import layout
+
     assert "PASS one rendered image per motion frame, with the same seq and pts" in out
     print("\n".join(line for line in out.splitlines() if line.startswith("INFO open")))
     motion = np.fromfile(out_dir / "motion.f32", "<f4").reshape(-1, 60)

@@ -1,23 +1,23 @@
 """The Unity client's WebSocket binding (Runtime/Core/WebSocketLink.cs: System.Net.WebSockets, chosen by a ws:// URL),
 compiled with mcs and run with mono against the real sidecar's WebSocket binding: golden vectors byte for byte,
-every frame of a spoken line equal to the offline baseline, a sidecar restart. The WebGL path (a .jslib bridge)
-is not built: see unity_sample/README.md."""
+every frame of a spoken line equal to the offline baseline, a sidecar restart, rendered frames of an uploaded
+portrait. The WebGL path (a .jslib bridge) is not built: see the package README's "WebSocket instead of ZeroMQ"."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from sidecar_helpers import free_ports
-from test_unity_client import (VECTORS, Sidecar, drive_restart, harness, pytestmark,  # noqa: F401 (fixtures)
-                               run_harness, spoken_line)
+from test_unity_client import (VECTORS, Sidecar, assert_rendered_frames_follow_motion,  # noqa: F401 (fixtures)
+                               astronaut_png, drive_restart, harness, pytestmark, run_harness, spoken_line)
 
 
 class WebSocketSidecar(Sidecar):
     """The real sidecar with only its WebSocket binding, on a given loopback port."""
 
-    def __init__(self, ws_port: int, start_timeout_s: float = 30) -> None:
+    def __init__(self, ws_port: int, *extra: str, start_timeout_s: float = 30) -> None:
         self.url = f"ws://127.0.0.1:{ws_port}/"
-        self._launch(["--ws-port", str(ws_port), "--no-zmq", "--backend", "amplitude"], start_timeout_s)
+        self._launch(["--ws-port", str(ws_port), "--no-zmq", "--backend", "amplitude", *extra], start_timeout_s)
 
 
 def test_websocket_link_joins_requests_and_routes_messages_like_the_golden_vectors(harness):
@@ -52,3 +52,17 @@ def test_csharp_websocket_client_reports_a_sidecar_restart_and_reconnects(harnes
     text = drive_restart([str(harness), "wsrestart", url, str(spoken_line)], lambda: WebSocketSidecar(port))
     assert "PASS a ServerRestarted event is raised" in text
     assert "PASS ws after restart: received every frame" in text
+
+
+def test_csharp_client_uploads_a_portrait_and_receives_rendered_frames_over_websocket(harness, spoken_line,
+                                                                                      astronaut_png, tmp_path):
+    """`serve --render` over WebSocket: the portrait goes as bin inside `open`, the images come inside each `render`
+    map (SPEC §9.2), one JPEG per motion frame with its seq and pts, whose mouth follows jawOpen."""
+    server = WebSocketSidecar(free_ports(1)[0], "--render", start_timeout_s=90)
+    out_dir = tmp_path / "rendered"
+    try:
+        out = run_harness(harness, "wsrender", server.url, str(spoken_line), str(astronaut_png), str(out_dir),
+                          timeout_s=150)
+    finally:
+        server.kill()
+    assert_rendered_frames_follow_motion(out, out_dir)

@@ -5,6 +5,9 @@
 //                                                       stream side its ZeroMQ form names
 //   mono harness.exe wslive <ws url> <wav> [frames.f32] a spoken line over WebSocket against the real sidecar
 //   mono harness.exe wsrestart <ws url> <wav>           survive a sidecar restart (driven by the test)
+//   mono harness.exe wsrender <ws url> <wav> <portrait> <out dir>   rendered frames over WebSocket (Harness.cs's
+//                                                       LiveRender: portrait uploaded as bin in `open`, images in
+//                                                       the `render` map)
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
