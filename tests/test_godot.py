@@ -87,6 +87,14 @@ def test_generated_head_loads_with_52_arkit_targets(engine_run: engine_runner.En
     _all_pass(engine_run, "face_", at_least=2)
 
 
+def test_baked_clip_plays_in_engine_with_blend_shapes_and_rotations_equal_to_the_clip(
+        engine_run: engine_runner.EngineRun) -> None:
+    """tests/test_clip.gd: a line baked by `vasa-bridge bake` (JSON and Live Link CSV) becomes an AnimationLibrary
+    through VasaClipLoader; an AnimationPlayer sets the head's blend shapes and head/eye rotations to what Python
+    computes from the clip at frame times and between frames, and while playing the jaw follows the clip."""
+    _all_pass(engine_run, "clip_", at_least=10)
+
+
 def test_texture_node_shows_rendered_frames_at_their_pts(engine_run: engine_runner.EngineRun) -> None:
     _all_pass(engine_run, "texture_", at_least=3)
 
@@ -163,7 +171,7 @@ def test_class_cache_lists_every_class_name() -> None:
                if ".cache" not in p.parts}
     cache = engine_runner.class_cache(scripts)
     for name in ("VasaMsgpack", "VasaProtocol", "VasaBridgeClient", "VasaJitterBuffer", "VasaBridgeFace",
-                 "VasaBridgeTexture", "VasaHeadLoader", "VasaHeadStage", "VasaTestMain"):
+                 "VasaBridgeTexture", "VasaHeadLoader", "VasaHeadStage", "VasaClipLoader", "VasaTestMain"):
         assert f'"class": &"{name}"' in cache
 
 

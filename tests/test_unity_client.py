@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import msgpack
 import numpy as np
@@ -48,7 +49,7 @@ pytestmark = pytest.mark.skipif(
 def harness(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("unity_harness") / "harness.exe"
     sources = sorted(str(p) for p in (PACKAGE / "Runtime" / "Core").rglob("*.cs"))
-    sources.append(str(PACKAGE / "Tests~" / "Harness" / "Harness.cs"))
+    sources += sorted(str(p) for p in (PACKAGE / "Tests~" / "Harness").glob("*.cs"))  # Harness + WebSocketModes
     # -warnaserror: the core must compile cleanly as C# 7.2 (what Unity 2021.3 and Debian's mcs both accept).
     result = subprocess.run(["mcs", "-langversion:7.2", "-warnaserror", "-r:System.Core.dll", f"-out:{out}", *sources],
                             capture_output=True, text=True, timeout=120)
@@ -76,11 +77,14 @@ class Sidecar:
     """The real sidecar (`vasa-bridge serve`, ZeroMQ only) as a subprocess on given loopback ports."""
 
     def __init__(self, request_port: int, stream_port: int, *extra: str, start_timeout_s: float = 30) -> None:
+        # --backend amplitude: deterministic frames, compared with the offline baseline.
+        self._launch(["--zmq-port", str(request_port), "--zmq-stream-port", str(stream_port), "--no-ws",
+                      "--backend", "amplitude", *extra], start_timeout_s)
+
+    def _launch(self, args: list[str], start_timeout_s: float) -> None:
         env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", SERVE, "--zmq-port", str(request_port), "--zmq-stream-port", str(stream_port),
-             "--no-ws", "--backend", "amplitude", *extra],  # deterministic frames: compared with the offline baseline
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
+        self.proc = subprocess.Popen([sys.executable, "-c", SERVE, *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
         deadline = time.monotonic() + start_timeout_s
@@ -131,9 +135,11 @@ def test_unity_layer_and_sample_compile_against_unity_api_stubs(tmp_path):
     """UnityEngine.dll cannot be installed here: compile Runtime/Unity and the sample against stand-ins with Unity
     2021.3's signatures, so C# mistakes in the engine layer fail CI (engine behaviour is not checked)."""
     sources = sorted(str(p) for p in (PACKAGE / "Runtime").rglob("*.cs"))
+    sources += sorted(str(p) for p in (PACKAGE / "Editor").rglob("*.cs"))     # the baked-clip importer
     sources += sorted(str(p) for p in (PACKAGE / "Samples~").rglob("*.cs"))
-    sources.append(str(PACKAGE / "Tests~" / "UnityStubs" / "UnityEngineStubs.cs"))
+    sources += sorted(str(p) for p in (PACKAGE / "Tests~" / "UnityStubs").glob("*.cs"))  # engine, editor, Timeline
     assert any("VasaBridgeFace.cs" in s for s in sources) and any("TalkingHeadDemo.cs" in s for s in sources)
+    assert any("VasaClipImporter.cs" in s for s in sources) and any("BakedLineCutScene.cs" in s for s in sources)
     result = subprocess.run(["mcs", "-langversion:7.2", "-warnaserror", "-target:library",
                              "-d:ENABLE_LEGACY_INPUT_MANAGER",
                              "-r:System.Core.dll", f"-out:{tmp_path / 'unity_layer.dll'}", *sources],
@@ -142,10 +148,10 @@ def test_unity_layer_and_sample_compile_against_unity_api_stubs(tmp_path):
 
 
 def test_core_has_no_unity_references():
-    """Runtime/Core must stay engine-independent (it is what mono compiles and tests)."""
-    for path in (PACKAGE / "Runtime" / "Core").rglob("*.cs"):
+    """Runtime/Core and Editor/Core must stay engine-independent (they are what mono compiles and tests)."""
+    for path in [*(PACKAGE / "Runtime" / "Core").rglob("*.cs"), *(PACKAGE / "Editor" / "Core").rglob("*.cs")]:
         code = path.read_text(encoding="utf-8")
-        assert not re.search(r"\busing\s+(UnityEngine|Unity\.)|\bUnityEngine\.", code), path
+        assert not re.search(r"\busing\s+(UnityEngine|UnityEditor|Unity\.)|\bUnity(Engine|Editor)\.", code), path
 
 
 # ---- golden vectors --------------------------------------------------------------------------------------------
@@ -237,10 +243,6 @@ def test_csharp_client_uploads_a_portrait_and_receives_jpeg_frames_paired_with_m
     """`serve --render`: the C# client opens with frames_jpeg and the astronaut as ZeroMQ frame 1 of `open`; every
     motion frame gets one JPEG of open_ok.render's size with the same seq and pts, and an undecodable portrait
     gets invalid_portrait. The pictures are decoded here (the harness has no image decoder)."""
-    from PIL import Image
-
-    from vasa_bridge.motion import layout
-
     ports = tuple(free_ports(2))
     # The sidecar prepares its default portrait before `ready` (about 5 s on a loaded CPU) and the uploaded one
     # in `open` (the harness allows 60 s for that reply).
@@ -251,6 +253,15 @@ def test_csharp_client_uploads_a_portrait_and_receives_jpeg_frames_paired_with_m
                           str(out_dir), timeout_s=150)
     finally:
         server.kill()
+    assert_rendered_frames_follow_motion(out, out_dir)
+
+
+def assert_rendered_frames_follow_motion(out: str, out_dir: Path) -> None:
+    """What the harness's render mode wrote: one 256 px JPEG per motion frame whose mouth follows jawOpen."""
+    from PIL import Image
+
+    from vasa_bridge.motion import layout
+
     assert "PASS one rendered image per motion frame, with the same seq and pts" in out
     print("\n".join(line for line in out.splitlines() if line.startswith("INFO open")))
     motion = np.fromfile(out_dir / "motion.f32", "<f4").reshape(-1, 60)
@@ -268,11 +279,13 @@ def test_csharp_client_uploads_a_portrait_and_receives_jpeg_frames_paired_with_m
     assert np.abs(images[hi][150:220, 90:170] - images[lo][150:220, 90:170]).mean() > 2.0
 
 
-def test_csharp_client_reports_a_sidecar_restart_and_reconnects(harness, spoken_line):
-    ports = tuple(free_ports(2))
-    server = Sidecar(*ports)
-    proc = subprocess.Popen(["mono", str(harness), "restart", str(ports[0]), str(ports[1]), str(spoken_line)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+def drive_restart(harness_args: list[str], start_server: Callable[[], Sidecar]) -> str:
+    """Runs a harness restart mode against a sidecar from `start_server`: kills it (SIGKILL: a crash, not a clean
+    shutdown) when the harness says READY_FOR_KILL, starts a new one on the same ports at WAITING_FOR_RESTART.
+    Returns the harness output after checking every check passed."""
+    server = start_server()
+    proc = subprocess.Popen(["mono", *harness_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=REPO)
     lines: queue.Queue[str | None] = queue.Queue()
 
     def pump() -> None:
@@ -293,9 +306,9 @@ def test_csharp_client_reports_a_sidecar_restart_and_reconnects(harness, spoken_
                 break
             output.append(line)
             if line.startswith("READY_FOR_KILL"):
-                server.kill()  # SIGKILL: a crash, not a clean shutdown
+                server.kill()
             elif line.startswith("WAITING_FOR_RESTART"):
-                server = Sidecar(*ports)  # same ports, new instance
+                server = start_server()  # same ports, new instance
         else:
             proc.kill()
             pytest.fail("restart harness did not finish in time:\n" + "".join(output))
@@ -306,6 +319,13 @@ def test_csharp_client_reports_a_sidecar_restart_and_reconnects(harness, spoken_
         server.kill()
     text = "".join(output)
     assert_all_passed(text)
+    return text
+
+
+def test_csharp_client_reports_a_sidecar_restart_and_reconnects(harness, spoken_line):
+    ports = tuple(free_ports(2))
+    text = drive_restart([str(harness), "restart", str(ports[0]), str(ports[1]), str(spoken_line)],
+                         lambda: Sidecar(*ports))
     assert "PASS a ServerRestarted event is raised" in text
     assert "PASS after restart: received every frame" in text
 

@@ -348,6 +348,9 @@ def _test_data() -> dict[str, bytes]:
         if path.is_file():
             data[f"test_data/vectors/{path.name}"] = path.read_bytes()
     data["test_data/vasa_head.glb"] = export_head()
+    from baked_clip_data import test_data as baked_clip_files  # noqa: PLC0415 (sibling module)
+
+    data.update(baked_clip_files())  # a baked line for tests/test_clip.gd
     return data
 
 

@@ -10,6 +10,7 @@ const SUITES: Dictionary = {
 	"jitter": preload("res://tests/test_jitter.gd"),
 	"head": preload("res://tests/test_head.gd"),
 	"presets": preload("res://tests/test_presets.gd"),
+	"clip": preload("res://tests/test_clip.gd"),
 	"texture": preload("res://tests/test_texture.gd"),
 	"malformed": preload("res://tests/test_malformed.gd"),
 	"live": preload("res://tests/test_live.gd"),

@@ -1,7 +1,8 @@
-// The session API over the ZeroMQ binding (SPEC.md §8): a DEALER socket for requests, a SUB socket for the
-// stream. Requests block the calling thread until their reply (call them from a worker thread in an engine);
-// stream messages are decoded on the SUB socket's reader thread into each session's jitter buffer; everything
-// the engine thread should react to is queued as a VasaBridgeEvent.
+// The session API over the ZeroMQ binding (SPEC.md §8: a DEALER socket for requests, a SUB socket for the
+// stream) or the WebSocket binding (§9, WebSocketLink), chosen by the options' Url. Requests block the calling
+// thread until their reply (call them from a worker thread in an engine); stream messages are decoded on the
+// link's reader thread into each session's jitter buffer; everything the engine thread should react to is queued
+// as a VasaBridgeEvent.
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
@@ -29,6 +30,10 @@ namespace VasaBridge
         /// <summary>A session with no stream message for this many heartbeat intervals is considered lost (§5.4).</summary>
         public double HeartbeatTimeoutIntervals = 3.0;
         public ZmtpOptions Zmtp = new ZmtpOptions();
+        /// <summary>"ws://host:5572/" uses the WebSocket binding, "tcp://host:5570" ZeroMQ (stream on the next
+        /// port); null: ZeroMQ at Host, RequestPort and StreamPort.</summary>
+        public string Url;
+        public WebSocketLinkOptions WebSocket = new WebSocketLinkOptions();
     }
 
     public sealed class VasaBridgeClient : IDisposable
@@ -41,8 +46,8 @@ namespace VasaBridge
         }
 
         readonly VasaBridgeClientOptions _opt;
-        readonly ZmtpSocket _req;
-        readonly ZmtpSocket _sub;
+        readonly IVasaLink _req;
+        readonly IVasaLink _sub;
         readonly Dictionary<long, Pending> _pending = new Dictionary<long, Pending>();
         readonly ConcurrentQueue<VasaBridgeEvent> _events = new ConcurrentQueue<VasaBridgeEvent>();
         readonly object _sessionsLock = new object();
@@ -60,8 +65,7 @@ namespace VasaBridge
         public VasaBridgeClient(VasaBridgeClientOptions options = null)
         {
             _opt = options ?? new VasaBridgeClientOptions();
-            _req = new ZmtpSocket(_opt.Host, _opt.RequestPort, ZmtpSocketType.Dealer, _opt.Zmtp, OnReply, OnRequestLink);
-            _sub = new ZmtpSocket(_opt.Host, _opt.StreamPort, ZmtpSocketType.Sub, _opt.Zmtp, OnStream, OnStreamLink);
+            VasaLinks.Create(_opt, OnReply, OnStream, OnRequestLink, OnStreamLink, out _req, out _sub);
             _watchdog = new Timer(Watch, null, Timeout.Infinite, Timeout.Infinite);
         }
 

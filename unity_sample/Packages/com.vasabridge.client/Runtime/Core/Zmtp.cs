@@ -59,7 +59,7 @@ namespace VasaBridge
     /// One client socket: connects to tcp://host:port, keeps reconnecting with back-off, delivers each received
     /// multipart message to `onMessage` on its reader thread, and reports link changes to `onLink`.
     /// </summary>
-    public sealed class ZmtpSocket : IDisposable
+    public sealed class ZmtpSocket : IVasaLink
     {
         public delegate void MessageHandler(ZmtpMessage message);
         /// <summary>connected=true after a completed handshake; false with a reason when the link dropped or a

@@ -36,6 +36,8 @@ namespace VasaBridge.Unity
         [SerializeField] string host = "127.0.0.1";
         [SerializeField] int requestPort = ProtocolInfo.DefaultRequestPort;
         [SerializeField] int streamPort = ProtocolInfo.DefaultStreamPort;
+        [Tooltip("ws://host:5572/ for the sidecar's WebSocket binding; empty: ZeroMQ at Host and the ports above")]
+        [SerializeField] string url = "";
         [Tooltip("Only when the sidecar was started with --token")]
         [SerializeField] string token = "";
 
@@ -168,6 +170,9 @@ namespace VasaBridge.Unity
         {
             host = sidecarHost; requestPort = sidecarRequestPort; streamPort = sidecarStreamPort;
         }
+
+        /// <summary>The sidecar by URL: "ws://host:5572/" (WebSocket binding) or "tcp://host:5570" (ZeroMQ).</summary>
+        public void SetUrl(string sidecarUrl) { url = sidecarUrl ?? ""; }
 
         /// <summary>Asks for rendered frames from the next line on (None: motion only). Size 0 and quality 0 keep
         /// the sidecar's defaults.</summary>
@@ -338,8 +343,12 @@ namespace VasaBridge.Unity
                 else options.Portrait = portraitBytes;
                 if (Volatile.Read(ref _line) != line) return; // stopped before it started
                 if (!_client.WaitConnected(3000))
-                    throw new VasaBridgeException("disconnected", "cannot reach the sidecar at tcp://" + host + ":" + requestPort +
-                        " and :" + streamPort + "; start it with `vasa-bridge serve` (the client keeps retrying)");
+                {
+                    string where = string.IsNullOrEmpty(url)
+                        ? "tcp://" + host + ":" + requestPort + " and :" + streamPort : url;
+                    throw new VasaBridgeException("disconnected", "cannot reach the sidecar at " + where +
+                        "; start it with `vasa-bridge serve` (the client keeps retrying)");
+                }
                 VasaSession s = _client.Open(options);
                 if (Volatile.Read(ref _line) != line) { CloseQuietly(s); return; }
                 _workerSession = s;
@@ -400,6 +409,7 @@ namespace VasaBridge.Unity
             var options = new VasaBridgeClientOptions
             {
                 Host = host, RequestPort = requestPort, StreamPort = streamPort,
+                Url = string.IsNullOrEmpty(url) ? null : url,
                 Token = string.IsNullOrEmpty(token) ? null : token,
             };
             _client = new VasaBridgeClient(options);

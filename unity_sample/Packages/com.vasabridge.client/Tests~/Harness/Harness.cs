@@ -23,7 +23,7 @@ using System.Text;
 using System.Threading;
 using VasaBridge;
 
-static class Harness
+static partial class Harness
 {
     static int _passed, _failed;
 
@@ -52,6 +52,12 @@ static class Harness
                 case "fake": Fake(int.Parse(args[1]), int.Parse(args[2]), int.Parse(args[3])); break;
                 case "mesh": Mesh(args[1]); break;
                 case "jitter": Jitter(); Clock(); break;
+                case "wsvectors": WebSocketVectors(args[1]); break;                      // WebSocketModes.cs
+                case "wslive": WebSocketLive(args[1], args[2], args.Length > 3 ? args[3] : null); break;
+                case "wsrestart": WebSocketRestart(args[1], args[2]); break;
+                case "wsrender":
+                    using (VasaBridgeClient c = NewWebSocketClient(args[1], 10000)) LiveRender(c, args[2], args[3], args[4]);
+                    break;
                 default: Console.Error.WriteLine("unknown mode " + args[0]); return 2;
             }
         }
@@ -665,10 +671,15 @@ static class Harness
     /// motion frames by seq and pts, an undecodable portrait refused with invalid_portrait.</summary>
     static void LiveRender(int reqPort, int streamPort, string wav, string portraitPath, string outDir)
     {
+        using (VasaBridgeClient client = NewClient(reqPort, streamPort, 10000)) LiveRender(client, wav, portraitPath, outDir);
+    }
+
+    /// <summary>The rendered-frame checks on a started client of either binding (WebSocketModes.cs uses it too).</summary>
+    static void LiveRender(VasaBridgeClient client, string wav, string portraitPath, string outDir)
+    {
         int rate;
         short[] pcm = ReadWavPcm16(wav, out rate);
         int samples = Math.Min(pcm.Length, rate * 8 / 5); // 1.6 s: 40 frames are plenty and keep the CPU renderer short
-        using (VasaBridgeClient client = NewClient(reqPort, streamPort, 10000))
         {
             ServerInfo info = client.Hello();
             RenderCapabilities caps = info.Render;
