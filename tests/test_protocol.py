@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from vasa_bridge.motion import layout
-from vasa_bridge.transport import messages as m
-from vasa_bridge.transport.vectors import build_vectors, check_vectors
-from vasa_bridge.transport.version import PACKAGE_PROTOCOL_DIR, REPO_PROTOCOL_DIR, protocol_version
+from vasa_bridge import protocol as m
+from vasa_bridge.protocol.vectors import build_vectors, check_vectors
+from vasa_bridge.protocol.version import PACKAGE_PROTOCOL_DIR, REPO_PROTOCOL_DIR, protocol_version
 
 ROOT = REPO_PROTOCOL_DIR
 VECTOR_NAMES = sorted(p.stem for p in (ROOT / "vectors").glob("*.msgpack"))
@@ -37,7 +37,7 @@ def test_version_file_code_package_copy_and_vectors_agree():
 
 
 def test_files_match_what_the_code_generates():
-    assert check_vectors(ROOT) == [], "run: python -m vasa_bridge.transport.vectors --write (and bump VERSION)"
+    assert check_vectors(ROOT) == [], "run: python -m vasa_bridge.protocol.vectors --write (and bump VERSION)"
 
 
 def test_package_schema_copy_is_identical():

@@ -152,7 +152,7 @@ def test_real_server_messages_have_the_golden_vectors_fields_in_order(server):
 
     from websockets.sync.client import connect as ws_connect
 
-    from vasa_bridge.transport import messages as m
+    from vasa_bridge import protocol as m
 
     vectors = {p.stem: json.loads(p.read_text()) for p in (REPO / "protocol" / "vectors").glob("*.json")}
     seen: dict[str, dict] = {}

@@ -15,7 +15,7 @@ from vasa_bridge.client import MotionBatch, RenderBatch, ServerError
 from vasa_bridge.motion import layout
 from vasa_bridge.render.portrait import DEFAULT_PORTRAIT_NAME, Portrait
 from vasa_bridge.render.renderer import Renderer, RenderOptions
-from vasa_bridge.transport import messages as m
+from vasa_bridge import protocol as m
 from vasa_bridge.transport.rendering import RenderConfig, RenderService
 from vasa_bridge.transport.runner import BackgroundServer
 from vasa_bridge.transport.server import ServerConfig

@@ -20,9 +20,9 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from vasa_bridge.transport import messages as m
-from vasa_bridge.transport.errors import ConnectionLost, ServerError
-from vasa_bridge.transport.version import protocol_version
+from vasa_bridge import protocol as m
+from vasa_bridge.protocol.errors import ConnectionLost, ServerError
+from vasa_bridge.protocol.version import protocol_version
 
 DEFAULT_ZMQ_URL = "tcp://127.0.0.1:5570"
 DEFAULT_WS_URL = "ws://127.0.0.1:5572/"

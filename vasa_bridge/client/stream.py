@@ -11,7 +11,7 @@ import numpy as np
 
 from vasa_bridge.client.core import DEFAULT_WS_URL, DEFAULT_ZMQ_URL, AsyncClient, MotionBatch, RenderBatch
 from vasa_bridge.motion.clip import MotionClip
-from vasa_bridge.transport.errors import ServerError
+from vasa_bridge.protocol.errors import ServerError
 
 
 @dataclass

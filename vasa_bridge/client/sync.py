@@ -11,7 +11,7 @@ import numpy as np
 from vasa_bridge.client.core import (DEFAULT_ZMQ_URL, AsyncClient, AsyncSession, MotionBatch, RenderBatch,
                                      decode_stream_batch)
 from vasa_bridge.motion.clip import MotionClip
-from vasa_bridge.transport.errors import ConnectionLost
+from vasa_bridge.protocol.errors import ConnectionLost
 
 
 class _LoopThread:

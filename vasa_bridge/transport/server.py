@@ -34,9 +34,9 @@ from vasa_bridge.audio.resample import StreamingResampler
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.controls import EMOTIONS
 from vasa_bridge.runtime.backend import MotionBackend, MotionChunk, SessionControls, default_backend
-from vasa_bridge.transport import messages as m
+from vasa_bridge import protocol as m
 from vasa_bridge.transport.errors import SidecarConfigError
-from vasa_bridge.transport.version import parse_version, protocol_version
+from vasa_bridge.protocol.version import parse_version, protocol_version
 
 if TYPE_CHECKING:
     from vasa_bridge.transport.rendering import RenderService, SessionRenderer

@@ -12,7 +12,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
-from vasa_bridge.transport import messages as m
+from vasa_bridge import protocol as m
 from vasa_bridge.transport.errors import SidecarConfigError
 from vasa_bridge.transport.server import ClientState, ServerConfig, Session, Sidecar, log_event
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import zmq
 import zmq.asyncio
 
-from vasa_bridge.transport import messages as m
+from vasa_bridge import protocol as m
 from vasa_bridge.transport.errors import SidecarConfigError
 from vasa_bridge.transport.server import ClientState, ServerConfig, Session, Sidecar, log_event
 

@@ -1,6 +1,6 @@
 """Golden vectors: one example of every message type, as msgpack bytes, JSON, and ZeroMQ frames.
 
-`python -m vasa_bridge.transport.vectors --write` regenerates protocol/vectors/ and protocol/schemas/ (only when
+`python -m vasa_bridge.protocol.vectors --write` regenerates protocol/vectors/ and protocol/schemas/ (only when
 the protocol changes: bump protocol/VERSION and write CHANGELOG.md). `--check` (and tests/test_protocol.py)
 verify that the files match what this code produces.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from vasa_bridge.motion import layout
-from vasa_bridge.transport import messages as m
-from vasa_bridge.transport.version import PACKAGE_PROTOCOL_DIR, protocol_dir, protocol_version
+from vasa_bridge import protocol as m
+from vasa_bridge.protocol.version import PACKAGE_PROTOCOL_DIR, protocol_dir, protocol_version
 
 SESSION = "5e55a0f1c0ffee42"
 INSTANCE = "1a2b3c4d5e6f7081"
