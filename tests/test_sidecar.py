@@ -18,9 +18,9 @@ from vasa_bridge.audio.synthetic import syllable_bursts
 from vasa_bridge.baselines import amplitude_baseline
 from vasa_bridge.client import Client, ConnectionLost, ServerError
 from vasa_bridge.motion import layout
+from vasa_bridge.transport.config import ServerConfig
 from vasa_bridge.transport.errors import SidecarConfigError
 from vasa_bridge.transport.runner import BackgroundServer
-from vasa_bridge.transport.server import ServerConfig
 
 from sidecar_helpers import connect, free_ports
 
@@ -355,11 +355,11 @@ def test_backend_steps_many_sessions_in_one_call_and_latent_reaches_the_wire():
 
 
 # ---- security ---------------------------------------------------------------------------------------------------
-def test_public_interface_is_refused_without_keys_token_and_origins():
+def test_public_interface_is_refused_without_keys_and_token():
     with pytest.raises(SidecarConfigError, match="CURVE.*token"):
         ServerConfig(host="0.0.0.0").check_security()
     ServerConfig(host="0.0.0.0", insecure=True).check_security()
-    ServerConfig(host="0.0.0.0", curve_dir="k", token="t", allow_origins=("https://game.example",)).check_security()
+    ServerConfig(host="0.0.0.0", curve_dir="k", token="t").check_security()
 
 
 def test_bad_server_settings_and_busy_ports_are_clear_errors():
@@ -373,17 +373,32 @@ def test_bad_server_settings_and_busy_ports_are_clear_errors():
             BackgroundServer(ServerConfig(zmq_port=None, ws_port=taken)).start()
 
 
-def test_ws_from_a_disallowed_origin_is_refused_with_a_reason():
+def test_ws_refuses_foreign_web_pages_by_default_and_admits_native_and_loopback_clients():
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect as ws_connect
+
+    with sidecar() as s:                                                  # no --allow-origin
+        with pytest.raises(InvalidStatus) as e:
+            ws_connect(s.endpoints.ws_url, origin="https://evil.example")
+        assert e.value.response.status_code == 403
+        assert b"origin not allowed: https://evil.example; start the server with --allow-origin" in \
+            e.value.response.body
+        with Client(s.endpoints.ws_url) as client:                          # native: no Origin header
+            assert client.hello["synthetic"] is True
+        for origin in ("http://localhost:8060", "http://127.0.0.1:3000", "http://[::1]:8000"):
+            with Client(s.endpoints.ws_url, origin=origin) as client:       # the browser demo's pages
+                assert client.hello["synthetic"] is True
+        with pytest.raises(ConnectionLost, match="403 origin not allowed: http://localhost.evil.example"):
+            Client(s.endpoints.ws_url, origin="http://localhost.evil.example")
+
+
+def test_ws_admits_a_listed_origin():
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect as ws_connect
 
     with sidecar(allow_origins=("https://game.example",)) as s:
-        with pytest.raises(InvalidStatus) as e:
+        with pytest.raises(InvalidStatus):
             ws_connect(s.endpoints.ws_url, origin="https://evil.example")
-        assert e.value.response.status_code == 403
-        assert b"origin not allowed: https://evil.example" in e.value.response.body
-        with pytest.raises(ConnectionLost, match="403 origin not allowed"):
-            Client(s.endpoints.ws_url)                                   # no Origin and no "null" listed
         with Client(s.endpoints.ws_url, origin="https://game.example") as client:
             assert client.hello["synthetic"] is True
 

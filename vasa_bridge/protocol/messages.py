@@ -32,7 +32,8 @@ ERROR_CODES: tuple[str, ...] = (
     "audio_ended",         # audio after end_audio
     "invalid_controls",    # a control value out of range or an unknown emotion
     "invalid_portrait",    # open's portrait: not an image, too many pixels, no face found, bad landmarks (1.1)
-    "busy",                # the server is over its queue bounds; retry later
+    "busy",                # the server is over its queue bounds; retry after retry_after_ms
+    "overloaded",          # open: one more session would make the existing ones late; retry later (1.2)
     "shutting_down",       # the server is draining and accepts no new work
     "internal",            # a bug or backend failure; the session involved is ended
 )
@@ -71,8 +72,8 @@ class ProtocolError(Exception):
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str                     # str | uint | id | float | bool | bin | bin_list | str_list | uint_list | session |
-    #                               enum | nullable_float | nullable_id | enum_list | map
+    kind: str                     # str | uint | count (uint >= 1) | id | float | bool | bin | bin_list | str_list |
+    #                               uint_list | session | enum | nullable_float | nullable_id | enum_list | map
     required: bool = True
     choices: tuple[str, ...] = ()  # for enum / enum_list
     sub: tuple["Field", ...] = ()  # for map: the fields of the nested map
@@ -114,6 +115,14 @@ LIMITS = (
     _f("audio_rate_x", "float", "sustained audio rate per client, in multiples of real time"),
     _f("audio_burst_s", "float", "audio a client may push at once beyond the sustained rate, seconds"),
     _f("idle_timeout_s", "float", "a session with no request for this long is ended (reason idle)"),
+    _f("max_buffered_audio_s", "float", "per session, audio received but not yet processed; beyond it audio gets "
+                                        "busy (1.2)", required=False),
+    _f("max_queued_requests", "uint", "per client, requests received but not yet handled; beyond it busy (1.2)",
+       required=False),
+    _f("max_queued_bytes", "uint", "per client, the same in bytes (1.2)", required=False),
+    _f("request_rate_per_s", "float", "per client, requests of any kind per second, sustained; beyond it "
+                                      "rate_limited (1.2)", required=False),
+    _f("request_burst", "uint", "per client, requests beyond the sustained rate at once (1.2)", required=False),
 )
 RENDER_INFO = (
     _f("sizes", "uint_list", "render sizes offered (square, pixels), e.g. [256, 512]"),
@@ -252,7 +261,7 @@ MESSAGES: dict[str, tuple[str, tuple[Field, ...]]] = {
     "motion": ("stream", (
         _f("type", "str"), _SESSION,
         _f("seq", "uint", "index of the first frame of the batch in the session (0, n0, n0+n1, ...)"),
-        _f("n", "uint", "frames in the batch"),
+        _f("n", "count", "frames in the batch, at least 1"),
         _f("pts_ms", "float", "presentation time of the first frame on the session's audio clock, ms"),
         _f("channels", "uint", "values per frame (60 for motion layout 1)"),
         _f("dtype", "enum", "encoding of `frames`", choices=FRAME_DTYPES),
@@ -264,7 +273,7 @@ MESSAGES: dict[str, tuple[str, tuple[Field, ...]]] = {
     "render": ("stream", (
         _f("type", "str"), _SESSION,
         _f("seq", "uint", "index of the first frame (same numbering as motion)"),
-        _f("n", "uint", "images in the batch"),
+        _f("n", "count", "images in the batch, at least 1"),
         _f("pts_ms", "float", "presentation time of the first image, ms"),
         _f("format", "enum", "image encoding", choices=IMAGE_FORMATS),
         _f("width", "uint", "pixels"),
@@ -295,6 +304,8 @@ ZMQ_PAYLOAD_FIELDS: dict[str, str] = {"audio": "audio", "render": "images", "ope
 # ---- validation ------------------------------------------------------------------------------------------------
 def _kind_ok(field: Field, value: Any) -> bool:
     k = field.kind
+    if k == "count":
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
     if k == "str":
         return isinstance(value, str)
     if k in ("uint", "id"):
@@ -328,6 +339,10 @@ def _kind_ok(field: Field, value: Any) -> bool:
     raise AssertionError(f"unknown field kind {k}")
 
 
+_KIND_TEXT = {"id": f"an integer 0..{MAX_ID} (ids are 32-bit unsigned)", "uint": "an integer >= 0",
+              "count": "an integer >= 1"}
+
+
 def _check_fields(fields: tuple[Field, ...], msg: dict, where: str) -> str | None:
     """First problem with `msg` as a map of `fields`, or None. Unknown keys are tolerated (SPEC §3)."""
     for field in fields:
@@ -337,7 +352,9 @@ def _check_fields(fields: tuple[Field, ...], msg: dict, where: str) -> str | Non
             continue
         value = msg[field.name]
         if not _kind_ok(field, value):
-            expected = field.kind + (f" in {list(field.choices)}" if field.choices else "")
+            expected = _KIND_TEXT.get(field.kind, field.kind)
+            if field.choices:
+                expected += f" in {list(field.choices)}"
             return f"{where}field {field.name!r} must be {expected}, got {_describe(value)}"
         if field.kind == "map":
             problem = _check_fields(field.sub, value, f"{where}{field.name}.")

@@ -31,6 +31,7 @@ def from_json_obj(value: Any) -> Any:
 _JSON_KIND: dict[str, dict] = {
     "str": {"type": "string"},
     "uint": {"type": "integer", "minimum": 0},
+    "count": {"type": "integer", "minimum": 1},
     "id": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
     "nullable_id": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_ID},
     "float": {"type": "number"},

@@ -16,7 +16,7 @@ from vasa_bridge.audio.synthetic import syllable_bursts
 from vasa_bridge.client.core import AsyncClient
 from vasa_bridge.client.stream import StreamResult, stream_audio
 from vasa_bridge.transport.runner import SubprocessServer
-from vasa_bridge.transport.server import ServerConfig
+from vasa_bridge.transport.config import ServerConfig
 
 SAMPLE_RATE_HZ = 16_000
 REALTIME_P95_LIMIT_MS = 200.0   # a session counts as served in real time when its frames arrive this soon
