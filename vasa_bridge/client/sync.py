@@ -117,6 +117,11 @@ class Session:
     def end(self) -> dict | None:
         return self._session.end
 
+    @property
+    def audio_retries(self) -> int:
+        """Chunks resent after busy / rate_limited (each was accepted in the end: no audio lost)."""
+        return self._session.audio_retries
+
     def collect(self, timeout_s: float = 10.0) -> MotionClip:
         """All remaining frames until `end`, as a clip (call after end_audio)."""
         frames = [b.frames for b in self.batches(timeout_s) if isinstance(b, MotionBatch)]
