@@ -480,3 +480,70 @@ def test_serve_drains_on_sigterm_and_exits_cleanly_with_json_logs():
     logs = [line for line in proc.stderr.read().splitlines() if line.startswith("{")]
     events = [__import__("json").loads(line)["event"] for line in logs]
     assert "ready" in events and "session_open" in events and events[-1] == "stopped"
+
+
+def test_a_dealer_sending_an_empty_delimiter_gets_it_back_and_a_lone_empty_frame_is_answered(server):
+    import zmq
+
+    ctx = zmq.Context()
+    dealer = ctx.socket(zmq.DEALER)
+    try:
+        dealer.connect(server.endpoints.zmq_url)
+        dealer.send_multipart([b"", msgpack.packb({"type": "hello", "id": 1, "protocol": "1.2"})])
+        assert dealer.poll(5000)
+        frames = dealer.recv_multipart()
+        assert frames[0] == b"" and msgpack.unpackb(frames[1])["type"] == "hello_ok"   # SPEC §8.3
+        dealer.send(b"")
+        assert dealer.poll(5000)
+        frames = dealer.recv_multipart()
+        assert msgpack.unpackb(frames[-1])["code"] == "bad_message"
+    finally:
+        dealer.close(0)
+        ctx.term()
+
+
+def test_ws_connection_that_never_says_hello_is_closed():
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect as ws_connect
+
+    with sidecar(hello_timeout_s=0.3) as s, ws_connect(s.endpoints.ws_url) as ws:
+        with pytest.raises(ConnectionClosed) as e:
+            ws.recv(timeout=5)
+        assert e.value.rcvd.code == 1008 and e.value.rcvd.reason.startswith("no hello within")
+
+
+def test_open_without_motion_output_is_a_bad_request_that_says_why(server):
+    with connect(server, "zmq") as client:
+        with pytest.raises(ServerError, match="outputs must include \"motion\"") as e:
+            client.open(outputs=("latent",))
+        assert e.value.code == "bad_request"
+
+
+def test_a_held_zmq_stream_of_an_ended_session_expires_after_5_s(server):
+    import zmq
+
+    ctx = zmq.Context()
+    dealer, sub = ctx.socket(zmq.DEALER), ctx.socket(zmq.SUB)
+    try:
+        dealer.connect(server.endpoints.zmq_url)
+        sub.connect(server.endpoints.zmq_stream_url)
+
+        def ask(msg: dict, *payload: bytes) -> dict:
+            dealer.send_multipart([msgpack.packb(msg), *payload])
+            assert dealer.poll(5000)
+            return msgpack.unpackb(dealer.recv())
+
+        ask({"type": "hello", "id": 1, "protocol": "1.2"})
+        opened = [ask({"type": "open", "id": 2 + i, "audio": {"format": "f32", "sample_rate_hz": 16000}})["session"]
+                  for i in range(2)]
+        for session in opened:                              # ended before anyone subscribed: held (SPEC §8.4)
+            ask({"type": "close", "id": 9, "session": session})
+        sub.setsockopt(zmq.SUBSCRIBE, opened[0].encode())   # within 5 s: the held `end` arrives
+        assert sub.poll(3000) and msgpack.unpackb(sub.recv_multipart()[1])["type"] == "end"
+        time.sleep(5.8)
+        sub.setsockopt(zmq.SUBSCRIBE, opened[1].encode())   # after 5 s: discarded
+        assert not sub.poll(700)
+    finally:
+        dealer.close(0)
+        sub.close(0)
+        ctx.term()
