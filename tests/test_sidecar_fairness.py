@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import subprocess
-import sys
-import textwrap
 import time
 from contextlib import contextmanager
 
@@ -21,6 +18,7 @@ from vasa_bridge import protocol as m
 from vasa_bridge.client import AsyncClient, ServerError
 from vasa_bridge.runtime.backend import AmplitudeBackend
 from vasa_bridge.transport.config import ServerConfig
+from vasa_bridge.transport.loadtest import flooding
 from vasa_bridge.transport.runner import BackgroundServer, SubprocessServer
 
 pytestmark = pytest.mark.timeout(60)
@@ -28,48 +26,6 @@ BINDINGS = ("zmq", "ws")
 CHUNK_S = 0.04          # one 25 fps frame of audio per chunk
 FRAME_DEADLINE_S = 0.25
 STATUS_DEADLINE_S = 0.5
-
-# A client that floods: hello, then `status` as fast as the socket takes it, for `seconds`. ZeroMQ: replies are
-# never read (the report's DEALER). WebSocket: a thread reads them, so it is not dropped as a slow reader and the
-# server must really serve (or refuse) every one. Prints how many it sent.
-FLOODER = textwrap.dedent("""
-    import sys, threading, time, msgpack
-    binding, url, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    hello = msgpack.packb({"type": "hello", "id": 0, "protocol": sys.argv[4], "client": "flooder"})
-    end, sent = time.monotonic() + seconds, 0
-    if binding == "zmq":
-        import zmq
-        sock = zmq.Context().socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.connect(url)
-        sock.send(hello)
-        while time.monotonic() < end:
-            for _ in range(100):
-                try:
-                    sock.send(msgpack.packb({"type": "status", "id": sent % 2**32}), zmq.NOBLOCK)
-                    sent += 1
-                except zmq.Again:
-                    time.sleep(0.0005)
-    else:
-        from websockets.sync.client import connect
-        ws = connect(url, max_size=None)
-        def drain():
-            try:
-                while True:
-                    ws.recv()
-            except Exception:
-                pass
-        threading.Thread(target=drain, daemon=True).start()
-        ws.send(hello)
-        try:
-            while time.monotonic() < end:
-                ws.send(msgpack.packb({"type": "status", "id": sent % 2**32}))
-                sent += 1
-        except Exception:
-            pass  # disconnected as a flooder
-    print(sent, flush=True)
-""")
-
 
 @contextmanager
 def sidecar_process(**overrides):
@@ -95,14 +51,10 @@ def url_of(server, binding: str) -> tuple[str, dict]:
 
 @contextmanager
 def flooder(server, binding: str, seconds: float):
-    url, _ = url_of(server, binding)
-    proc = subprocess.Popen([sys.executable, "-c", FLOODER, binding, url, str(seconds), m.protocol_version()],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        time.sleep(1.0)  # the flood is under way before the measured clients start
+    """The loadtest's flooder in its own process: hello, then `status` as fast as the socket takes it (ZeroMQ:
+    replies never read, like the report's DEALER; WebSocket: read, so it is not dropped as a slow reader)."""
+    with flooding(binding, url_of(server, binding)[0], seconds) as proc:
         yield proc
-    finally:
-        proc.wait(seconds + 10)
 
 
 async def real_time_session(url: str, kwargs: dict, seconds: float) -> tuple[int, int, float]:

@@ -143,7 +143,11 @@ func open_session(audio_format: String = "pcm16", sample_rate_hz: int = 16000,
 ## Queues one chunk of the session's audio; chunks go out one at a time, each after the previous audio_ok, and
 ## a chunk refused with busy / rate_limited is resent first (see resend_dropped_audio). Returns its request id.
 func push_audio(session: String, pcm: PackedByteArray) -> int:
-	var message: Dictionary = VasaProtocol.audio(0, session, pcm)
+	return _send_in_audio_order(session, VasaProtocol.audio(0, session, pcm))
+
+
+## audio and end_audio of one session go out in order, one at a time (see push_audio).
+func _send_in_audio_order(session: String, message: Dictionary) -> int:
 	if _audio_in_flight.has(session):
 		message["id"] = _take_id()
 		if not _audio_queue.has(session):
@@ -155,7 +159,7 @@ func push_audio(session: String, pcm: PackedByteArray) -> int:
 	return request_id
 
 
-## Pending audio chunks of a session not yet sent (queued behind the one on the wire).
+## Audio requests (chunks, end_audio) of a session not yet sent (queued behind the one on the wire).
 func queued_audio_chunks(session: String) -> int:
 	return _audio_queue.get(session, []).size()
 
@@ -175,7 +179,7 @@ func _audio_done(session: String) -> void:
 
 
 func end_audio(session: String) -> int:
-	return send_request(VasaProtocol.end_audio(0, session))
+	return _send_in_audio_order(session, VasaProtocol.end_audio(0, session))
 
 
 func set_controls(session: String, values: Dictionary) -> int:
@@ -305,7 +309,7 @@ func _on_reply(type: String, msg: Dictionary) -> void:
 		for message: Dictionary in waiting:
 			_send(message)
 		server_ready.emit(msg)
-	elif type == "audio_ok":
+	elif type == "audio_ok" or type == "end_audio_ok":
 		_audio_done(str(msg.get("session", "")))
 	elif type == "open_ok":
 		var session: String = str(msg.get("session", ""))
@@ -327,7 +331,7 @@ func _on_error(msg: Dictionary) -> void:
 		var delay_ms: int = int(msg.get("retry_after_ms", 100.0))
 		_resend.append({"at_ms": Time.get_ticks_msec() + delay_ms, "message": request})
 		return  # the session's later chunks stay queued until this one is accepted
-	if request.get("type") == "audio":
+	if request.get("type") == "audio" or request.get("type") == "end_audio":
 		_audio_done(str(request.get("session", "")))
 	if code == "hello_required" and state == State.READY:
 		# The server restarted behind a proxy that kept our connection: our sessions are gone.
@@ -352,7 +356,7 @@ func _check_timeouts(now_ms: int) -> void:
 		_pending.erase(request_id)
 		error_received.emit("timeout", "no reply to %s (id %d) within %.1f s" % [
 			message["type"], request_id, timeout_s], {"id": request_id})
-		if message["type"] == "audio":
+		if message["type"] == "audio" or message["type"] == "end_audio":
 			_audio_done(str(message.get("session", "")))
 		if message["type"] == "hello":
 			# A server that does not answer hello is not one we can use: drop it and retry later.
