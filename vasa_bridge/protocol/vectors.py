@@ -126,9 +126,9 @@ def build_vectors() -> dict[str, dict]:
                        "message": "the session has more than max_buffered_audio_s (10 s) of audio waiting for the "
                                   "motion worker; chunk dropped, resend it", "retry_after_ms": 200.0},
         "error_overloaded": {"type": "error", "id": 14, "code": "overloaded",
-                             "message": "the motion worker is 78% busy with 31 sessions; one more would make it 81% "
-                                        "busy (limit 80%) and existing sessions late. Retry later or use another "
-                                        "server", "retry_after_ms": 5000.0},
+                             "message": "31 sessions in real time need the motion worker 78% of the time; one "
+                                        "more would need 81% (limit 80%) and make existing sessions late. Retry "
+                                        "later or use another server", "retry_after_ms": 5000.0},
         "error_undecodable": {"type": "error", "id": None, "code": "bad_message",
                               "message": "not a single msgpack value"},
         "motion": {"type": "motion", "session": SESSION, "seq": 10, "n": 3, "pts_ms": 400.0,
