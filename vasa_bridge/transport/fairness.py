@@ -22,7 +22,7 @@ from vasa_bridge.transport.config import ServerConfig
 @dataclass
 class ClientQueue:
     """One client's received requests and its bounds' state (lives in ClientState.queue)."""
-    items: deque = field(default_factory=deque)   # (decode callable, wire bytes, peeked id)
+    items: deque = field(default_factory=deque)   # (decode callable, wire bytes), oldest first
     queued_bytes: int = 0
     serving: bool = False                         # a task is working through `items`
     tokens: float = 0.0                           # request token bucket
