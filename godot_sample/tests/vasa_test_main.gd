@@ -11,6 +11,7 @@ const SUITES: Dictionary = {
 	"head": preload("res://tests/test_head.gd"),
 	"texture": preload("res://tests/test_texture.gd"),
 	"malformed": preload("res://tests/test_malformed.gd"),
+	"busy": preload("res://tests/test_busy.gd"),
 	"live": preload("res://tests/test_live.gd"),
 	"live_render": preload("res://tests/test_live_render.gd"),
 	"screenshot": preload("res://tests/test_screenshot.gd"),
