@@ -301,3 +301,46 @@ def test_open_is_refused_overloaded_when_one_more_session_would_make_the_others_
 
     with sidecar(backend=SlowBackend()) as server:
         asyncio.run(run(server))
+
+
+# ---- the gate's arithmetic ------------------------------------------------------------------------------------
+def test_request_gate_refuses_beyond_the_burst_then_refills_at_the_rate(monkeypatch):
+    from vasa_bridge.transport import fairness
+
+    now = [100.0]
+    monkeypatch.setattr(fairness.time, "monotonic", lambda: now[0])
+    gate = fairness.RequestGate(ServerConfig(request_rate_per_s=10.0, request_burst=3, max_queued_requests=100))
+    queue = gate.new_queue()
+    assert [gate.check(queue, 10, i) for i in range(3)] == [None, None, None]
+    refusal = gate.check(queue, 10, 7)
+    assert refusal.code == "rate_limited" and refusal.request_id == 7
+    assert refusal.retry_after_ms == pytest.approx(100.0)          # one token at 10/s
+    now[0] += 0.1
+    assert gate.check(queue, 10, 8) is None                          # refilled
+
+
+def test_request_gate_bounds_the_queue_by_count_and_bytes():
+    from vasa_bridge.transport.fairness import RequestGate
+
+    gate = RequestGate(ServerConfig(max_queued_requests=2, max_queued_bytes=1000))
+    queue = gate.new_queue()
+    for _ in range(2):
+        assert gate.check(queue, 10, 1) is None
+        queue.push(lambda: None, 10)
+    assert gate.check(queue, 10, 1).code == "busy"                    # two queued: full
+    queue.pop()
+    assert gate.check(queue, 991, 1).code == "busy"                   # 10 + 991 bytes > 1000
+    assert gate.check(queue, 990, 1) is None
+
+
+def test_flooding_is_counted_within_the_window_only(monkeypatch):
+    from vasa_bridge.transport import fairness
+
+    now = [0.0]
+    monkeypatch.setattr(fairness.time, "monotonic", lambda: now[0])
+    gate = fairness.RequestGate(ServerConfig(flood_refusals=3, flood_window_s=1.0))
+    queue = gate.new_queue()
+    assert not gate.note_refusal(queue) and not gate.note_refusal(queue)
+    now[0] = 5.0                                                      # the old refusals left the window
+    assert not gate.note_refusal(queue) and not gate.note_refusal(queue)
+    assert gate.note_refusal(queue)                                   # three within one second

@@ -52,7 +52,7 @@ class RequestGate:
         now = time.monotonic()
         queue.tokens = min(float(c.request_burst), queue.tokens + (now - queue.tokens_time) * c.request_rate_per_s)
         queue.tokens_time = now
-        if queue.tokens < 1.0:
+        if queue.tokens < 1.0 - 1e-9:  # the epsilon: 0.1 s at 10/s is one token despite float rounding
             retry_ms = (1.0 - queue.tokens) / c.request_rate_per_s * 1000.0
             return ProtocolError("rate_limited", f"more than {c.request_rate_per_s:g} requests/s after a burst of "
                                  f"{c.request_burst}; request dropped, resend it", request_id,
