@@ -39,7 +39,7 @@ class ServerConfig:
     max_queued_bytes: int = 32 << 20     # per client, the same in bytes; beyond: busy
     request_rate_per_s: float = 5000.0   # per client, every request kind, sustained
     request_burst: int = 2000            # per client, requests beyond the sustained rate at once
-    flood_refusals: int = 2000           # refusals (busy / rate_limited) within flood_window_s that disconnect
+    flood_refusals: int = 20_000         # refusals (busy / rate_limited) within flood_window_s that disconnect
     flood_window_s: float = 10.0
     flood_ban_s: float = 10.0            # ZeroMQ: a disconnected flooder's identity is ignored this long
     hello_timeout_s: float = 10.0        # WebSocket: a connection that sends no hello for this long is closed

@@ -18,6 +18,12 @@ from typing import Any, Callable
 from vasa_bridge.protocol import ProtocolError
 from vasa_bridge.transport.config import ServerConfig
 
+# Retry advice never below this: a client with many sessions refused at once must not come back all together a
+# fraction of a millisecond later (a thundering herd that would look like a flood). With at most
+# max_sessions_per_client requests in flight, a client that follows the advice sends at most
+# 64 / 20 ms = 3200 retries/s: under the default request rate, and far from flood_refusals.
+MIN_RETRY_AFTER_MS = 20.0
+
 
 @dataclass
 class ClientQueue:
@@ -56,10 +62,10 @@ class RequestGate:
             retry_ms = (1.0 - queue.tokens) / c.request_rate_per_s * 1000.0
             return ProtocolError("rate_limited", f"more than {c.request_rate_per_s:g} requests/s after a burst of "
                                  f"{c.request_burst}; request dropped, resend it", request_id,
-                                 retry_after_ms=round(max(retry_ms, 1.0), 3))
+                                 retry_after_ms=round(max(retry_ms, MIN_RETRY_AFTER_MS), 3))
         if len(queue.items) >= c.max_queued_requests or queue.queued_bytes + wire_bytes > c.max_queued_bytes:
             # Retry advice: roughly the time to work through what is queued at the sustained rate.
-            retry_ms = max(10.0, len(queue.items) / c.request_rate_per_s * 1000.0)
+            retry_ms = max(MIN_RETRY_AFTER_MS, len(queue.items) / c.request_rate_per_s * 1000.0)
             return ProtocolError("busy", f"this client has {len(queue.items)} requests queued (limit "
                                  f"{c.max_queued_requests}, {c.max_queued_bytes} bytes); wait for replies, then "
                                  "resend", request_id, retry_after_ms=round(retry_ms, 3))

@@ -21,6 +21,7 @@ from vasa_bridge.audio.resample import StreamingResampler
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.controls import EMOTIONS
 from vasa_bridge.runtime.backend import SessionControls
+from vasa_bridge.transport.fairness import MIN_RETRY_AFTER_MS
 from vasa_bridge.transport.logs import log_event
 from vasa_bridge.transport.state import ClientState, Session
 
@@ -158,7 +159,7 @@ def _take_audio_tokens(core: "Sidecar", client: ClientState, seconds: float, req
         raise m.ProtocolError("bad_request", f"a chunk of {seconds:.1f} s exceeds audio_burst_s "
                               f"({c.audio_burst_s:g} s); split it into smaller chunks", request_id, session_id)
     if seconds > client.bucket_s:
-        retry_ms = (seconds - client.bucket_s) / c.audio_rate_x * 1000.0
+        retry_ms = max(MIN_RETRY_AFTER_MS, (seconds - client.bucket_s) / c.audio_rate_x * 1000.0)
         raise m.ProtocolError("rate_limited", f"audio faster than {c.audio_rate_x:g}x real time after a "
                               f"{c.audio_burst_s:g} s burst; chunk dropped, resend it", request_id, session_id,
                               retry_after_ms=round(retry_ms, 3))
