@@ -20,8 +20,8 @@ from vasa_bridge.audio import load_audio
 from vasa_bridge.baselines import amplitude_baseline
 from vasa_bridge.client import AsyncClient, Client, ConnectionLost, stream_file
 from vasa_bridge.motion import clip_io
+from vasa_bridge.transport.config import ServerConfig
 from vasa_bridge.transport.runner import BackgroundServer
-from vasa_bridge.transport.server import ServerConfig
 
 pytestmark = pytest.mark.timeout(60)
 REPO = Path(__file__).resolve().parents[1]

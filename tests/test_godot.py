@@ -111,6 +111,11 @@ def test_live_render_batches_follow_their_motion_batch_with_an_uploaded_portrait
     _all_pass(engine_run, "render_live_", at_least=10)
 
 
+def test_client_resends_busy_audio_in_order_and_maps_an_id_nil_error_to_the_oldest_request(
+        engine_run: engine_runner.EngineRun) -> None:
+    _all_pass(engine_run, "busy_", at_least=5)
+
+
 def test_malformed_server_messages_give_error_signal_and_client_backs_off(engine_run: engine_runner.EngineRun) -> None:
     _all_pass(engine_run, "malformed_", at_least=8)
     _all_pass(engine_run, "client_reconnects", at_least=1)

@@ -9,10 +9,10 @@ import msgpack
 import numpy as np
 import pytest
 
+from vasa_bridge import protocol as m
 from vasa_bridge.motion import layout
-from vasa_bridge.transport import messages as m
-from vasa_bridge.transport.vectors import build_vectors, check_vectors
-from vasa_bridge.transport.version import PACKAGE_PROTOCOL_DIR, REPO_PROTOCOL_DIR, protocol_version
+from vasa_bridge.protocol.vectors import build_vectors, check_vectors
+from vasa_bridge.protocol.version import PACKAGE_PROTOCOL_DIR, REPO_PROTOCOL_DIR, protocol_version
 
 ROOT = REPO_PROTOCOL_DIR
 VECTOR_NAMES = sorted(p.stem for p in (ROOT / "vectors").glob("*.msgpack"))
@@ -37,7 +37,7 @@ def test_version_file_code_package_copy_and_vectors_agree():
 
 
 def test_files_match_what_the_code_generates():
-    assert check_vectors(ROOT) == [], "run: python -m vasa_bridge.transport.vectors --write (and bump VERSION)"
+    assert check_vectors(ROOT) == [], "run: python -m vasa_bridge.protocol.vectors --write (and bump VERSION)"
 
 
 def test_package_schema_copy_is_identical():
@@ -129,6 +129,8 @@ def test_zmq_wrong_frame_counts_are_bad_messages():
     (b"\x92\x01", "bad_message"),                     # truncated array
     (msgpack.packb({"type": "hello"}) + b"\x00", "bad_message"),  # trailing bytes
     (b"\xd4\x01\x00", "bad_message"),                 # ext type
+    (msgpack.packb({"type": "status", "id": 1, "t": msgpack.Timestamp(0)}), "bad_message"),  # timestamp ext -1
+    (b"\x91" * 900 + b"\xc0", "bad_message"),          # a list nested 900 deep: a clear error, no recursion
     (b"\x00" * 2000, "too_large"),
 ])
 def test_decode_errors_are_coded(data: bytes, code: str):
@@ -150,11 +152,77 @@ def test_decode_errors_are_coded(data: bytes, code: str):
     ({"type": "controls", "id": 1, "session": "0123456789abcdef", "controls": {"emotion": 3}}, "invalid_controls"),
     ({"type": "audio", "id": 1, "session": "abc", "audio": b""}, "bad_request"),
     ({"type": "close", "id": -1, "session": "0123456789abcdef"}, "bad_request"),
+    ({"type": "status", "id": 2**32}, "bad_request"),          # ids are 32-bit: answered with id nil
 ])
 def test_invalid_requests_are_coded(msg, code: str):
     with pytest.raises(m.ProtocolError) as e:
         m.validate_request(msg)
     assert e.value.code == code
+
+
+def test_nesting_limit_and_timestamp_errors_say_what_is_wrong():
+    nested: list = [1]
+    for _ in range(32):                               # the map is level 1: 33 levels in all
+        nested = [nested]
+    deep = msgpack.packb({"type": "status", "id": 5, "x": nested})
+    with pytest.raises(m.ProtocolError, match="nested deeper than 32") as e:
+        m.decode(deep, 1 << 20)
+    assert e.value.request_id == 5                    # the error still names the request
+    with pytest.raises(m.ProtocolError, match="timestamp"):
+        m.decode(msgpack.packb({"type": "status", "id": 1, "t": msgpack.Timestamp(0)}), 1 << 20)
+    m.decode(msgpack.packb({"type": "status", "id": 1, "x": [[[[1]]]]}), 1 << 20)   # shallow nesting is fine
+
+
+def test_an_id_beyond_32_bits_is_a_bad_request_that_says_why():
+    with pytest.raises(m.ProtocolError, match="0..4294967295") as e:
+        m.validate_request({"type": "status", "id": 2**32})
+    assert e.value.code == "bad_request" and e.value.request_id is None
+
+
+@pytest.mark.parametrize("data, request_id", [
+    (m.encode({"type": "audio", "audio": b"\x00" * 100_000, "id": 42}), 42),          # id after a big bin
+    (m.encode({"id": 7, "type": "status"})[:-3], 7),                                # truncated after the id
+    (m.encode({"type": "open", "audio": {"format": "f32", "sample_rate_hz": 16000}, "x": [1, [2, {"a": None}]],
+               "id": 2**32 - 1}), 2**32 - 1),                                       # nested values skipped
+    (m.encode({"type": "status", "id": 2**32}), None),                              # not a valid id
+    (m.encode({"type": "status", "id": -1}), None),
+    (m.encode({"type": "status", "id": "7"}), None),
+    (m.encode([1, 2, 3]), None),                                                    # not a map
+    (b"\x81\xa2id", None),                                                          # cut inside the id
+    (b"\xdf\xff\xff\xff\xff" + b"\xc0" * 600, None),                                 # a huge map of garbage
+    (b"", None),
+])
+def test_peek_id_reads_the_id_from_headers_only(data: bytes, request_id):
+    assert m.peek_id(data) == request_id
+
+
+def test_zmq_too_large_errors_carry_the_id_from_frame_0():
+    header = m.encode({"type": "audio", "id": 9, "session": "0123456789abcdef"})
+    with pytest.raises(m.ProtocolError) as e:
+        m.from_zmq_frames([header, b"\x00" * 5000], 1000)
+    assert (e.value.code, e.value.request_id) == ("too_large", 9)
+
+
+def test_schemas_require_at_least_one_frame_per_batch():
+    jsonschema = pytest.importorskip("jsonschema")
+    for mtype in ("motion", "render"):
+        schema = json.loads((ROOT / "schemas" / f"{mtype}.schema.json").read_text())
+        bad = json.loads((ROOT / "vectors" / f"{mtype}.json").read_text())
+        bad["n"] = 0
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema, cls=jsonschema.Draft202012Validator)
+    assert m.check_message({**build_vectors()["motion"], "n": 0}) is not None
+
+
+def test_the_protocol_package_imports_no_server_code():
+    import subprocess
+    import sys
+
+    code = ("import sys, vasa_bridge.protocol, vasa_bridge.client; "
+            "bad = [k for k in sys.modules if k.startswith(('vasa_bridge.transport', 'vasa_bridge.runtime'))]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_unknown_fields_are_tolerated():

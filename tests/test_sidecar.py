@@ -18,9 +18,9 @@ from vasa_bridge.audio.synthetic import syllable_bursts
 from vasa_bridge.baselines import amplitude_baseline
 from vasa_bridge.client import Client, ConnectionLost, ServerError
 from vasa_bridge.motion import layout
+from vasa_bridge.transport.config import ServerConfig
 from vasa_bridge.transport.errors import SidecarConfigError
 from vasa_bridge.transport.runner import BackgroundServer
-from vasa_bridge.transport.server import ServerConfig
 
 from sidecar_helpers import connect, free_ports
 
@@ -152,7 +152,7 @@ def test_real_server_messages_have_the_golden_vectors_fields_in_order(server):
 
     from websockets.sync.client import connect as ws_connect
 
-    from vasa_bridge.transport import messages as m
+    from vasa_bridge import protocol as m
 
     vectors = {p.stem: json.loads(p.read_text()) for p in (REPO / "protocol" / "vectors").glob("*.json")}
     seen: dict[str, dict] = {}
@@ -254,11 +254,13 @@ def test_rate_limit_drops_the_chunk_and_says_when_to_retry():
     with sidecar(audio_rate_x=2.0, audio_burst_s=1.0) as s, connect(s, "zmq") as client:
         session = client.open(sample_rate_hz=16000)
         session.push(np.zeros(12000, np.float32))                        # 0.75 s: within the burst
-        with pytest.raises(ServerError) as e:
-            session.push(np.zeros(8000, np.float32))                     # 0.5 s more: over it
+        with pytest.raises(ServerError) as e:                            # 0.5 s more: over it (raw request)
+            client.request({"type": "audio", "session": session.id, "audio": np.zeros(8000, "<f4").tobytes()})
         assert e.value.code == "rate_limited" and e.value.reply["retry_after_ms"] > 0
-        time.sleep(e.value.reply["retry_after_ms"] / 1000 + 0.05)
-        assert session.push(np.zeros(8000, np.float32))["received_ms"] == 1250.0  # the resend is accepted
+        assert e.value.reply["id"] is not None and e.value.reply["session"] == session.id
+        # push() resends a refused chunk after retry_after_ms: accepted, and the audio clock is whole.
+        assert session.push(np.zeros(8000, np.float32))["received_ms"] == 1250.0
+        assert session.audio_retries >= 1
 
 
 @pytest.mark.parametrize("binding", BINDINGS)
@@ -355,11 +357,11 @@ def test_backend_steps_many_sessions_in_one_call_and_latent_reaches_the_wire():
 
 
 # ---- security ---------------------------------------------------------------------------------------------------
-def test_public_interface_is_refused_without_keys_token_and_origins():
+def test_public_interface_is_refused_without_keys_and_token():
     with pytest.raises(SidecarConfigError, match="CURVE.*token"):
         ServerConfig(host="0.0.0.0").check_security()
     ServerConfig(host="0.0.0.0", insecure=True).check_security()
-    ServerConfig(host="0.0.0.0", curve_dir="k", token="t", allow_origins=("https://game.example",)).check_security()
+    ServerConfig(host="0.0.0.0", curve_dir="k", token="t").check_security()
 
 
 def test_bad_server_settings_and_busy_ports_are_clear_errors():
@@ -373,17 +375,32 @@ def test_bad_server_settings_and_busy_ports_are_clear_errors():
             BackgroundServer(ServerConfig(zmq_port=None, ws_port=taken)).start()
 
 
-def test_ws_from_a_disallowed_origin_is_refused_with_a_reason():
+def test_ws_refuses_foreign_web_pages_by_default_and_admits_native_and_loopback_clients():
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect as ws_connect
+
+    with sidecar() as s:                                                  # no --allow-origin
+        with pytest.raises(InvalidStatus) as e:
+            ws_connect(s.endpoints.ws_url, origin="https://evil.example")
+        assert e.value.response.status_code == 403
+        assert b"origin not allowed: https://evil.example; start the server with --allow-origin" in \
+            e.value.response.body
+        with Client(s.endpoints.ws_url) as client:                          # native: no Origin header
+            assert client.hello["synthetic"] is True
+        for origin in ("http://localhost:8060", "http://127.0.0.1:3000", "http://[::1]:8000"):
+            with Client(s.endpoints.ws_url, origin=origin) as client:       # the browser demo's pages
+                assert client.hello["synthetic"] is True
+        with pytest.raises(ConnectionLost, match="403 origin not allowed: http://localhost.evil.example"):
+            Client(s.endpoints.ws_url, origin="http://localhost.evil.example")
+
+
+def test_ws_admits_a_listed_origin():
     from websockets.exceptions import InvalidStatus
     from websockets.sync.client import connect as ws_connect
 
     with sidecar(allow_origins=("https://game.example",)) as s:
-        with pytest.raises(InvalidStatus) as e:
+        with pytest.raises(InvalidStatus):
             ws_connect(s.endpoints.ws_url, origin="https://evil.example")
-        assert e.value.response.status_code == 403
-        assert b"origin not allowed: https://evil.example" in e.value.response.body
-        with pytest.raises(ConnectionLost, match="403 origin not allowed"):
-            Client(s.endpoints.ws_url)                                   # no Origin and no "null" listed
         with Client(s.endpoints.ws_url, origin="https://game.example") as client:
             assert client.hello["synthetic"] is True
 
@@ -463,3 +480,70 @@ def test_serve_drains_on_sigterm_and_exits_cleanly_with_json_logs():
     logs = [line for line in proc.stderr.read().splitlines() if line.startswith("{")]
     events = [__import__("json").loads(line)["event"] for line in logs]
     assert "ready" in events and "session_open" in events and events[-1] == "stopped"
+
+
+def test_a_dealer_sending_an_empty_delimiter_gets_it_back_and_a_lone_empty_frame_is_answered(server):
+    import zmq
+
+    ctx = zmq.Context()
+    dealer = ctx.socket(zmq.DEALER)
+    try:
+        dealer.connect(server.endpoints.zmq_url)
+        dealer.send_multipart([b"", msgpack.packb({"type": "hello", "id": 1, "protocol": "1.2"})])
+        assert dealer.poll(5000)
+        frames = dealer.recv_multipart()
+        assert frames[0] == b"" and msgpack.unpackb(frames[1])["type"] == "hello_ok"   # SPEC §8.3
+        dealer.send(b"")
+        assert dealer.poll(5000)
+        frames = dealer.recv_multipart()
+        assert msgpack.unpackb(frames[-1])["code"] == "bad_message"
+    finally:
+        dealer.close(0)
+        ctx.term()
+
+
+def test_ws_connection_that_never_says_hello_is_closed():
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect as ws_connect
+
+    with sidecar(hello_timeout_s=0.3) as s, ws_connect(s.endpoints.ws_url) as ws:
+        with pytest.raises(ConnectionClosed) as e:
+            ws.recv(timeout=5)
+        assert e.value.rcvd.code == 1008 and e.value.rcvd.reason.startswith("no hello within")
+
+
+def test_open_without_motion_output_is_a_bad_request_that_says_why(server):
+    with connect(server, "zmq") as client:
+        with pytest.raises(ServerError, match="outputs must include \"motion\"") as e:
+            client.open(outputs=("latent",))
+        assert e.value.code == "bad_request"
+
+
+def test_a_held_zmq_stream_of_an_ended_session_expires_after_5_s(server):
+    import zmq
+
+    ctx = zmq.Context()
+    dealer, sub = ctx.socket(zmq.DEALER), ctx.socket(zmq.SUB)
+    try:
+        dealer.connect(server.endpoints.zmq_url)
+        sub.connect(server.endpoints.zmq_stream_url)
+
+        def ask(msg: dict, *payload: bytes) -> dict:
+            dealer.send_multipart([msgpack.packb(msg), *payload])
+            assert dealer.poll(5000)
+            return msgpack.unpackb(dealer.recv())
+
+        ask({"type": "hello", "id": 1, "protocol": "1.2"})
+        opened = [ask({"type": "open", "id": 2 + i, "audio": {"format": "f32", "sample_rate_hz": 16000}})["session"]
+                  for i in range(2)]
+        for session in opened:                              # ended before anyone subscribed: held (SPEC §8.4)
+            ask({"type": "close", "id": 9, "session": session})
+        sub.setsockopt(zmq.SUBSCRIBE, opened[0].encode())   # within 5 s: the held `end` arrives
+        assert sub.poll(3000) and msgpack.unpackb(sub.recv_multipart()[1])["type"] == "end"
+        time.sleep(5.8)
+        sub.setsockopt(zmq.SUBSCRIBE, opened[1].encode())   # after 5 s: discarded
+        assert not sub.poll(700)
+    finally:
+        dealer.close(0)
+        sub.close(0)
+        ctx.term()

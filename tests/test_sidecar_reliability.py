@@ -19,12 +19,12 @@ import msgpack
 import numpy as np
 import pytest
 
+from vasa_bridge import protocol as m
 from vasa_bridge.audio.synthetic import syllable_bursts
 from vasa_bridge.client import AsyncClient, Client, ConnectionLost, ServerError
 from vasa_bridge.client.stream import stream_audio
-from vasa_bridge.transport import messages as m
+from vasa_bridge.transport.config import ServerConfig
 from vasa_bridge.transport.runner import BackgroundServer, SubprocessServer
-from vasa_bridge.transport.server import ServerConfig
 
 from sidecar_helpers import connect, free_ports
 

@@ -4,21 +4,22 @@ batches by seq, the exact pixels of the offline renderer, and clear errors for p
 from __future__ import annotations
 
 import io
+import math
 import struct
 import zlib
 
 import numpy as np
 import pytest
 
+from vasa_bridge import protocol as m
 from vasa_bridge.audio.synthetic import syllable_bursts
 from vasa_bridge.client import MotionBatch, RenderBatch, ServerError
 from vasa_bridge.motion import layout
 from vasa_bridge.render.portrait import DEFAULT_PORTRAIT_NAME, Portrait
 from vasa_bridge.render.renderer import Renderer, RenderOptions
-from vasa_bridge.transport import messages as m
 from vasa_bridge.transport.rendering import RenderConfig, RenderService
 from vasa_bridge.transport.runner import BackgroundServer
-from vasa_bridge.transport.server import ServerConfig
+from vasa_bridge.transport.config import ServerConfig
 
 from sidecar_helpers import connect
 
@@ -43,7 +44,9 @@ def astronaut_png() -> bytes:
 
 @pytest.fixture(scope="module")
 def server():
-    config = ServerConfig(zmq_port=0, zmq_stream_port=0, ws_port=0)
+    # Rendering on a small shared CPU is slower than real time: admission control would refuse the third
+    # session, and these tests are about content, not timing.
+    config = ServerConfig(zmq_port=0, zmq_stream_port=0, ws_port=0, max_load=math.inf)
     with BackgroundServer(config, renderer=RenderService(RenderConfig())) as s:
         yield s
 
@@ -188,7 +191,7 @@ class _RenderServiceFailingTopRight(RenderService):
 
 
 def test_a_failing_render_ends_only_its_own_session():
-    config = ServerConfig(zmq_port=None, zmq_stream_port=None, ws_port=0)
+    config = ServerConfig(zmq_port=None, zmq_stream_port=None, ws_port=0, max_load=math.inf)
     with BackgroundServer(config, renderer=_RenderServiceFailingTopRight(RenderConfig())) as s:
         with connect(s, "ws") as client:
             bad = client.open(sample_rate_hz=16000, outputs=["motion", "frames_jpeg"],

@@ -227,6 +227,30 @@ def test_csharp_client_streams_a_spoken_line_from_the_real_sidecar(harness, spok
     np.testing.assert_allclose(received, expected, atol=1e-6)
 
 
+def test_csharp_client_resends_rate_limited_audio_so_no_frame_is_lost(harness, spoken_line, tmp_path):
+    from vasa_bridge.baselines import amplitude_baseline
+
+    # A 1x real-time audio budget with a 0.5 s burst: the harness pushes the ~2.5 s line faster than that, so the
+    # server refuses chunks (rate_limited) and the client must resend each one after retry_after_ms (SPEC §4.3).
+    ports = tuple(free_ports(2))
+    server = Sidecar(*ports, "--audio-rate-x", "1", "--audio-burst-s", "0.5")
+    dump = tmp_path / "frames.f32"
+    try:
+        out = run_harness(harness, "live", str(ports[0]), str(ports[1]), str(spoken_line), str(dump))
+    finally:
+        server.kill()
+    log = []
+    while not server.lines.empty():
+        log.append(server.lines.get())
+    assert any('"rate_limited"' in line for line in log), "the server refused nothing: the test proves nothing"
+    assert "PASS line: received every frame" in out and "PASS line: audio_ok.received_ms counts all audio" in out
+    import soundfile
+
+    pcm, _ = soundfile.read(spoken_line, dtype="int16")
+    expected = amplitude_baseline(pcm.astype(np.float32) / 32768.0).frames
+    np.testing.assert_allclose(np.fromfile(dump, "<f4").reshape(-1, 60), expected, atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def astronaut_png(tmp_path_factory) -> Path:
     """A real photo with a face the server's detector finds (scikit-image's astronaut, 512 px PNG)."""

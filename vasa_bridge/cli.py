@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "avatar": ("avatar", "write the demo head with the 52 ARKit blend shapes (.glb + mesh JSON) or a preview PNG"),
     "serve": ("serve", "run the sidecar: stream face motion for many sessions over ZeroMQ and WebSocket"),
     "stream": ("stream", "play a speech file into a sidecar session and save the motion clip that comes back"),
+    "loadtest": ("loadtest", "load/abuse test a sidecar: sessions sustained and lateness, with and without a flooder"),
     "keys": ("keys", "create CURVE keys that secure the sidecar's ZeroMQ binding beyond loopback"),
     "animate": ("animate", "animate a portrait photo with speech: a talking-face mp4 (and a frame strip)"),
     "eval-render": ("eval_render", "measure rendered frames with the face mesh: lip gap, blinks, gaze, background"),

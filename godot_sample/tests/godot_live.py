@@ -25,7 +25,8 @@ import msgpack
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 TEST_LINE = "Hello there! I am a talking head, streamed from the sidecar into Godot."
-FAKE_PATHS = ("garbage", "truncated", "text", "not_map", "bad_motion", "silent", "refuse")
+FAKE_PATHS = ("garbage", "truncated", "text", "not_map", "bad_motion", "silent", "refuse", "busy")
+FAKE_SESSION = "00000000deadbeef"
 
 
 def free_port() -> int:
@@ -128,6 +129,31 @@ class Sidecar:
         self.log.close()
 
 
+def _busy_replies(msg: dict, ok: dict, accepted: list[bytes], refused: set[bytes]) -> list[dict]:
+    """The "busy" fake: every chunk whose first byte is even is refused once with `busy` (SPEC §4.3), the rest
+    taken; `end` reports the first bytes of the chunks taken, in order, so the test sees what the server's audio
+    clock holds. `status` gets an error with id nil (SPEC §3: the client must fail its oldest request)."""
+    mtype = msg.get("type")
+    if mtype == "open":
+        return [{**ok, "session": FAKE_SESSION, "fps": 25.0, "lookahead_ms": 0.0}]
+    if mtype == "audio":
+        chunk = bytes(msg.get("audio", b""))
+        if chunk and chunk[0] % 2 == 0 and chunk not in refused:
+            refused.add(chunk)
+            return [{"type": "error", "id": msg.get("id"), "code": "busy", "session": FAKE_SESSION,
+                     "message": "queue full; resend", "retry_after_ms": 30.0}]
+        accepted.append(chunk)
+        return [{**ok, "session": FAKE_SESSION, "received_ms": sum(len(c) for c in accepted) / 32.0}]
+    if mtype == "end_audio":
+        total_ms = sum(len(c) for c in accepted) / 32.0
+        return [{**ok, "session": FAKE_SESSION, "received_ms": total_ms},
+                {"type": "end", "session": FAKE_SESSION, "reason": "end_of_audio", "frames_total": 0,
+                 "duration_ms": total_ms, "x_chunk_order": [c[0] for c in accepted if c]}]
+    if mtype == "status":
+        return [{"type": "error", "id": None, "code": "bad_message", "message": "could not read the id"}]
+    return [ok]
+
+
 class FakeServer:
     """A WebSocket server that breaks the protocol in one way per path (FAKE_PATHS)."""
 
@@ -158,6 +184,8 @@ class FakeServer:
         if behaviour == "refuse":
             await ws.close(1011, "refused by the fake server")
             return
+        accepted: list[bytes] = []  # "busy": audio chunks taken, in order
+        refused: set[bytes] = set()
         try:
             async for raw in ws:
                 msg = msgpack.unpackb(raw) if isinstance(raw, bytes) else {}
@@ -182,6 +210,9 @@ class FakeServer:
                         await ws.send(msgpack.packb({
                             "type": "motion", "session": "00000000deadbeef", "seq": 0, "n": 2, "pts_ms": 0.0,
                             "channels": 60, "dtype": "f32", "frames": frames, "synthetic": True}))
+                elif behaviour == "busy":
+                    for reply in _busy_replies(msg, ok, accepted, refused):
+                        await ws.send(msgpack.packb(reply))
                 # "silent": read and never answer
         except Exception:  # noqa: BLE001 (a client going away mid-test is fine)
             pass

@@ -13,6 +13,7 @@ const SUITES: Dictionary = {
 	"clip": preload("res://tests/test_clip.gd"),
 	"texture": preload("res://tests/test_texture.gd"),
 	"malformed": preload("res://tests/test_malformed.gd"),
+	"busy": preload("res://tests/test_busy.gd"),
 	"live": preload("res://tests/test_live.gd"),
 	"live_render": preload("res://tests/test_live_render.gd"),
 	"screenshot": preload("res://tests/test_screenshot.gd"),

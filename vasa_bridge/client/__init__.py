@@ -12,7 +12,7 @@ from vasa_bridge.client.core import (DEFAULT_WS_URL, DEFAULT_ZMQ_URL, AsyncClien
                                      RenderBatch)
 from vasa_bridge.client.stream import StreamResult, stream_audio, stream_file, stream_file_result
 from vasa_bridge.client.sync import Client, Session
-from vasa_bridge.transport.errors import ConnectionLost, ServerError
+from vasa_bridge.protocol.errors import ConnectionLost, ServerError
 
 __all__ = ["AsyncClient", "AsyncSession", "Client", "Session", "MotionBatch", "RenderBatch", "StreamResult",
            "stream_audio", "stream_file", "stream_file_result", "ConnectionLost", "ServerError", "DEFAULT_WS_URL",

@@ -20,14 +20,16 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from vasa_bridge.transport import messages as m
-from vasa_bridge.transport.errors import ConnectionLost, ServerError
-from vasa_bridge.transport.version import protocol_version
+from vasa_bridge import protocol as m
+from vasa_bridge.protocol.errors import ConnectionLost, ServerError
+from vasa_bridge.protocol.version import protocol_version
 
 DEFAULT_ZMQ_URL = "tcp://127.0.0.1:5570"
 DEFAULT_WS_URL = "ws://127.0.0.1:5572/"
 OPEN_RENDER_TIMEOUT_S = 60.0
 STREAM_QUEUE_MAX = 100_000  # stream messages buffered per session before the client drops (and counts) them
+AUDIO_RETRY_S = 30.0        # how long push() keeps resending a chunk the server refuses for load
+RETRY_CODES = ("busy", "rate_limited")
 
 
 @dataclass(frozen=True)
@@ -375,6 +377,7 @@ class AsyncSession:
         self.end: dict | None = None
         self.motion_bytes = 0     # wire bytes of motion batches received
         self.motion_frames = 0
+        self.audio_retries = 0    # chunks resent after busy / rate_limited (none lost: see push_bytes)
 
     def _deliver(self, msg: dict, wire_bytes: int) -> None:
         if msg.get("type") == "motion":
@@ -402,7 +405,20 @@ class AsyncSession:
         return await self.push_bytes(self.encode_audio(samples))
 
     async def push_bytes(self, data: bytes) -> dict:
-        return await self.client.request({"type": "audio", "session": self.id, "audio": data})
+        """Send one chunk and return its audio_ok. A chunk the server refuses for load (`busy`, `rate_limited`) is
+        not part of the audio clock, so it is resent after the server's `retry_after_ms` until accepted (up to
+        AUDIO_RETRY_S): the clock never shortens and lips never drift from the audio (SPEC §4.3). Callers send a
+        session's chunks one at a time (await each push), which keeps them in order across retries."""
+        deadline = time.monotonic() + AUDIO_RETRY_S
+        while True:
+            try:
+                return await self.client.request({"type": "audio", "session": self.id, "audio": data})
+            except ServerError as e:
+                retry_ms = e.reply.get("retry_after_ms")
+                if e.code not in RETRY_CODES or retry_ms is None or time.monotonic() >= deadline:
+                    raise
+                self.audio_retries += 1
+                await asyncio.sleep(min(float(retry_ms), 2000.0) / 1000.0)
 
     async def end_audio(self) -> dict:
         return await self.client.request({"type": "end_audio", "session": self.id})

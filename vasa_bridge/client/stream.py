@@ -12,7 +12,7 @@ import numpy as np
 
 from vasa_bridge.client.core import DEFAULT_WS_URL, DEFAULT_ZMQ_URL, AsyncClient, MotionBatch, RenderBatch
 from vasa_bridge.motion.clip import MotionClip
-from vasa_bridge.transport.errors import ServerError
+from vasa_bridge.protocol.errors import ServerError
 
 
 @dataclass
@@ -60,14 +60,7 @@ async def stream_audio(client: AsyncClient, samples: np.ndarray, sample_rate_hz:
                 if delay > 0:
                     await asyncio.sleep(delay)
             sent.append((time.perf_counter(), start + len(part)))
-            while True:
-                try:
-                    await session.push(part)
-                    break
-                except ServerError as e:  # the server asks us to slow down: wait and resend this chunk
-                    if e.code not in ("rate_limited", "busy"):
-                        raise
-                    await asyncio.sleep(e.reply.get("retry_after_ms", 100.0) / 1000.0)
+            await session.push(part)  # resends a chunk refused with busy / rate_limited (no audio lost)
         await session.end_audio()
 
     async def consume() -> None:

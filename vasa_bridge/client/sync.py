@@ -11,7 +11,7 @@ import numpy as np
 from vasa_bridge.client.core import (DEFAULT_ZMQ_URL, AsyncClient, AsyncSession, MotionBatch, RenderBatch,
                                      decode_stream_batch)
 from vasa_bridge.motion.clip import MotionClip
-from vasa_bridge.transport.errors import ConnectionLost
+from vasa_bridge.protocol.errors import ConnectionLost
 
 
 class _LoopThread:
@@ -116,6 +116,11 @@ class Session:
     @property
     def end(self) -> dict | None:
         return self._session.end
+
+    @property
+    def audio_retries(self) -> int:
+        """Chunks resent after busy / rate_limited (each was accepted in the end: no audio lost)."""
+        return self._session.audio_retries
 
     def collect(self, timeout_s: float = 10.0) -> MotionClip:
         """All remaining frames until `end`, as a clip (call after end_audio)."""

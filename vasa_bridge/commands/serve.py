@@ -16,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", default=os.environ.get("VASA_BRIDGE_TOKEN"),
                         help="require this token in hello (default: $VASA_BRIDGE_TOKEN)")
     parser.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
-                        help="WebSocket Origin allowed (repeatable; 'null' admits clients sending none)")
+                        help="web page origin admitted on the WebSocket besides loopback pages and native clients "
+                             "(repeatable; '*' admits any page: trusted networks only)")
     parser.add_argument("--curve", metavar="DIR", help="enable ZeroMQ CURVE with the keys in DIR (vasa-bridge keys)")
     parser.add_argument("--curve-clients", metavar="DIR", help="admit only CURVE clients whose public keys are in DIR")
     parser.add_argument("--insecure", action="store_true", help="allow a non-loopback --host without keys/token")
@@ -27,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audio-burst-s", type=float, default=30.0, help="audio burst per client, seconds")
     parser.add_argument("--idle-timeout-s", type=float, default=60.0)
     parser.add_argument("--heartbeat-ms", type=float, default=1000.0)
+    parser.add_argument("--request-rate", type=float, default=5000.0, help="requests/s per client, sustained")
+    parser.add_argument("--max-load", type=float, default=0.8,
+                        help="refuse new sessions (overloaded) when the motion worker would be busier than this")
     parser.add_argument("--backend", default="diffusion", choices=("diffusion", "amplitude"),
                         help="motion source: the diffusion model (whole face; default) or the amplitude baseline "
                              "(jawOpen from loudness only, ~20x cheaper)")
@@ -46,8 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from vasa_bridge.transport.runner import serve_forever, setup_logging
-    from vasa_bridge.transport.server import ServerConfig
+    from vasa_bridge.transport.config import ServerConfig
+    from vasa_bridge.transport.logs import setup_logging
+    from vasa_bridge.transport.runner import serve_forever
 
     setup_logging(getattr(logging, args.log_level.upper()))
     config = ServerConfig(
@@ -57,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         curve_dir=args.curve, curve_clients_dir=args.curve_clients, insecure=args.insecure,
         max_message_bytes=args.max_message_bytes, max_sessions=args.max_sessions,
         max_sessions_per_client=args.max_sessions_per_client, audio_rate_x=args.audio_rate_x,
-        audio_burst_s=args.audio_burst_s, idle_timeout_s=args.idle_timeout_s, heartbeat_ms=args.heartbeat_ms)
+        audio_burst_s=args.audio_burst_s, idle_timeout_s=args.idle_timeout_s, heartbeat_ms=args.heartbeat_ms,
+        request_rate_per_s=args.request_rate, max_load=args.max_load)
     if args.backend == "diffusion":
         from vasa_bridge.runtime.diffusion import DiffusionBackend
 

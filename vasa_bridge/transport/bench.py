@@ -15,8 +15,9 @@ import numpy as np
 from vasa_bridge.audio.synthetic import syllable_bursts
 from vasa_bridge.client.core import AsyncClient
 from vasa_bridge.client.stream import StreamResult, stream_audio
+from vasa_bridge.protocol import ServerError
 from vasa_bridge.transport.runner import SubprocessServer
-from vasa_bridge.transport.server import ServerConfig
+from vasa_bridge.transport.config import ServerConfig
 
 SAMPLE_RATE_HZ = 16_000
 REALTIME_P95_LIMIT_MS = 200.0   # a session counts as served in real time when its frames arrive this soon
@@ -83,7 +84,13 @@ def sidecar_bench(quick: bool = False, log=print) -> dict:
         ramp = (8, 32, 64) if quick else (16, 32, 64, 96, 128, 192, 256)
         for n in ramp:
             cpu0 = server.cpu_s()
-            results = asyncio.run(_many_streams(server, n, 3.0 if quick else 5.0, chunk_ms=100))
+            try:
+                results = asyncio.run(_many_streams(server, n, 3.0 if quick else 5.0, chunk_ms=100))
+            except ServerError as e:  # admission control: the server says it cannot serve n in real time
+                if e.code not in ("overloaded", "session_limit"):
+                    raise
+                log(f"{n} sessions: open refused ({e.code})")
+                break
             # Server CPU per second of one session's audio: the load-independent cost behind the ramp.
             cpu_ms = (server.cpu_s() - cpu0) * 1000.0 / (n * (3.0 if quick else 5.0))
             out.setdefault("server_cpu_ms_per_session_s", round(cpu_ms, 2))

@@ -1,4 +1,4 @@
-"""Errors of the sidecar and its clients, as the CLI reports them."""
+"""Errors of the sidecar server, as the CLI reports them (client-side errors live in vasa_bridge.protocol.errors)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,3 @@ from vasa_bridge.errors import VasaBridgeError
 
 class SidecarConfigError(VasaBridgeError):
     """The server cannot start with these settings (e.g. a public interface without keys or token)."""
-
-
-class ServerError(VasaBridgeError):
-    """The server answered a request with an `error` message."""
-
-    def __init__(self, code: str, message: str, reply: dict | None = None) -> None:
-        super().__init__(f"server error {code}: {message}")
-        self.code, self.server_message, self.reply = code, message, reply or {}
-
-
-class ConnectionLost(VasaBridgeError):
-    """No answer from the server in time, or the connection dropped (is `vasa-bridge serve` running?)."""

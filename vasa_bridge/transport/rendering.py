@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from vasa_bridge.transport import messages as m
+from vasa_bridge import protocol as m
 
 _RENDERER_CACHE_ENTRIES = 16
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
 import subprocess
 import sys
@@ -16,7 +15,9 @@ from typing import TYPE_CHECKING
 
 from vasa_bridge.runtime.backend import MotionBackend
 from vasa_bridge.transport.errors import SidecarConfigError
-from vasa_bridge.transport.server import JsonLogFormatter, ServerConfig, Sidecar, log_event
+from vasa_bridge.transport.config import ServerConfig
+from vasa_bridge.transport.logs import log_event
+from vasa_bridge.transport.server import Sidecar
 
 if TYPE_CHECKING:
     from vasa_bridge.transport.rendering import RenderService
@@ -63,15 +64,6 @@ async def run_sidecar(config: ServerConfig, stop: asyncio.Event, backend: Motion
             await zmq_binding.close()
         await core.stop_tasks()
         log_event("stopped")
-
-
-def setup_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLogFormatter())
-    logger = logging.getLogger("vasa_bridge.sidecar")
-    logger.handlers[:] = [handler]
-    logger.setLevel(level)
-    logger.propagate = False
 
 
 def _announce(e: Endpoints) -> None:

@@ -12,14 +12,21 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 
-from vasa_bridge.transport import messages as m
+from vasa_bridge import protocol as m
+from vasa_bridge.transport.config import ServerConfig, origin_allowed
 from vasa_bridge.transport.errors import SidecarConfigError
-from vasa_bridge.transport.server import ClientState, ServerConfig, Session, Sidecar, log_event
+from vasa_bridge.transport.logs import log_event
+from vasa_bridge.transport.server import Sidecar
+from vasa_bridge.transport.state import ClientState, Session
 
 HARD_CAP_FACTOR = 4      # messages above this many times max_message_bytes close the connection (1009)
 CLOSE_TIMEOUT_S = 2.0
 SLOW_CLOSE_TIMEOUT_S = 0.25  # a client too slow to drain its queue will not read a close frame either
 SUBPROTOCOL = "vasa-bridge.v1"
+
+
+def _text_message() -> None:
+    raise m.ProtocolError("bad_message", "send binary WebSocket messages (msgpack), not text")
 
 
 class _Conn:
@@ -54,14 +61,12 @@ class WsBinding:
         log_event("ws_listening", url=self.url, token=c.token is not None, origins=list(c.allow_origins))
 
     def _check_origin(self, connection: ServerConnection, request: Request):
-        allowed = self.config.allow_origins
-        if not allowed:
-            return None
         origin = request.headers.get("Origin")
-        if (origin is None and "null" in allowed) or (origin is not None and origin in allowed):
+        if origin_allowed(origin, self.config.allow_origins):
             return None
         log_event("ws_origin_refused", logging.WARNING, origin=origin)
-        return connection.respond(HTTPStatus.FORBIDDEN, f"origin not allowed: {origin}\n")
+        return connection.respond(HTTPStatus.FORBIDDEN, f"origin not allowed: {origin}; start the server with "
+                                  f"--allow-origin {origin} to admit pages from it\n")
 
     async def _handler(self, ws: ServerConnection) -> None:
         if self.config.ws_sndbuf_bytes:
@@ -71,20 +76,24 @@ class WsBinding:
         client = self.core.client_for(("ws", next(self._ids)), self)
         conn = self._conns[client] = _Conn(ws, self.config.ws_send_queue)
         sender = asyncio.create_task(self._sender(conn))
+        hello_timer = asyncio.get_running_loop().call_later(self.config.hello_timeout_s, self._hello_timeout, client)
+        max_bytes = self.config.max_message_bytes
         try:
             async for data in ws:
-                if isinstance(data, str):
-                    reply = m.ProtocolError("bad_message", "send binary WebSocket messages (msgpack), not text"
-                                            ).to_message()
-                else:
-                    reply = await self.core.handle_wire(client, lambda: m.decode(data, self.config.max_message_bytes))
-                self.send_reply(client, reply)
-                if client.close_after_reply:
-                    await self._flush_then_close(conn, 1008, client.close_after_reply)
+                if conn.closing:
                     break
+                if isinstance(data, str):
+                    self.core.submit(client, _text_message, len(data), lambda: None)
+                else:
+                    self.core.submit(client, lambda data=data: m.decode(data, max_bytes), len(data),
+                                     lambda data=data: m.peek_id(data))
+                # A buffered message does not suspend `async for`: yield after each one, so one client's flood
+                # cannot keep the other clients' tasks waiting.
+                await asyncio.sleep(0)
         except ConnectionClosed:
             pass
         finally:
+            hello_timer.cancel()
             self.core.client_gone(client)
             self._conns.pop(client, None)
             if not sender.done():
@@ -94,6 +103,18 @@ class WsBinding:
                     pass
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
+
+    def _hello_timeout(self, client: ClientState) -> None:
+        conn = self._conns.get(client)
+        if conn is not None and not client.hello_done and not conn.closing:
+            log_event("ws_hello_timeout", logging.WARNING)
+            self._close_later(conn, 1008, f"no hello within {self.config.hello_timeout_s:g} s")
+
+    def _close_later(self, conn: _Conn, code: int, reason: str, flush: bool = True) -> None:
+        task = asyncio.create_task(self._flush_then_close(conn, code, reason) if flush else
+                                   self._abort(conn, code, reason, timeout_s=SLOW_CLOSE_TIMEOUT_S))
+        self._close_tasks.add(task)
+        task.add_done_callback(self._close_tasks.discard)
 
     async def _drain_queue(self, conn: _Conn, sender: asyncio.Task | None = None) -> None:
         while not conn.queue.empty() and not conn.closing and not (sender and sender.done()):
@@ -126,10 +147,7 @@ class WsBinding:
             conn.closing = True
             log_event("ws_slow_client_dropped", logging.WARNING, client=client.name, queue=conn.queue.qsize())
             self.core.client_gone(client)
-            task = asyncio.create_task(self._abort(conn, 1013, "client too slow: send queue full",
-                                                   timeout_s=SLOW_CLOSE_TIMEOUT_S))
-            self._close_tasks.add(task)
-            task.add_done_callback(self._close_tasks.discard)
+            self._close_later(conn, 1013, "client too slow: send queue full", flush=False)
 
     async def _abort(self, conn: _Conn, code: int, reason: str, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
         try:
@@ -141,6 +159,18 @@ class WsBinding:
 
     def send_reply(self, client: ClientState, msg: dict) -> None:
         self._enqueue(client, msg)
+        conn = self._conns.get(client)
+        if client.close_after_reply and conn is not None and not conn.closing:
+            self._close_later(conn, 1008, client.close_after_reply)  # the reply goes out first
+
+    def disconnect(self, client: ClientState, reason: str) -> None:
+        """A flooder (SPEC §9.4, §10): closed with 1008; its sessions end with it."""
+        conn = self._conns.get(client)
+        self.core.client_gone(client)
+        if conn is not None and not conn.closing:
+            conn.closing = True
+            log_event("ws_client_disconnected", logging.WARNING, client=client.name, reason=reason)
+            self._close_later(conn, 1008, reason[:120], flush=False)
 
     def send_stream(self, client: ClientState, session: Session, msg: dict) -> None:
         self._enqueue(client, msg)

@@ -55,6 +55,10 @@ var _next_id: int = 1
 var _pending: Dictionary = {}  # request id -> {"message": Dictionary, "sent_ms": int}
 var _waiting: Array = []  # requests made before hello_ok
 var _resend: Array = []  # {"at_ms": int, "message": Dictionary}
+# One audio request per session on the wire at a time, the rest queued in order: a chunk the server refuses is
+# resent before any later chunk of its session, so the audio clock neither shortens nor reorders (SPEC.md §4.3).
+var _audio_in_flight: Dictionary = {}  # session id -> id of its audio request sent (or waiting to be resent)
+var _audio_queue: Dictionary = {}  # session id -> Array of audio requests waiting their turn
 var _sessions: Dictionary = {}  # session id -> next expected seq
 var _backoff_s: float = 0.0
 var _retry_at_ms: int = 0
@@ -136,12 +140,46 @@ func open_session(audio_format: String = "pcm16", sample_rate_hz: int = 16000,
 
 
 ## Appends a chunk of the session's audio (pcm16 or f32 little-endian bytes, as opened).
+## Queues one chunk of the session's audio; chunks go out one at a time, each after the previous audio_ok, and
+## a chunk refused with busy / rate_limited is resent first (see resend_dropped_audio). Returns its request id.
 func push_audio(session: String, pcm: PackedByteArray) -> int:
-	return send_request(VasaProtocol.audio(0, session, pcm))
+	return _send_in_audio_order(session, VasaProtocol.audio(0, session, pcm))
+
+
+## audio and end_audio of one session go out in order, one at a time (see push_audio).
+func _send_in_audio_order(session: String, message: Dictionary) -> int:
+	if _audio_in_flight.has(session):
+		message["id"] = _take_id()
+		if not _audio_queue.has(session):
+			_audio_queue[session] = []
+		_audio_queue[session].append(message)
+		return message["id"]
+	var request_id: int = send_request(message)
+	_audio_in_flight[session] = request_id
+	return request_id
+
+
+## Audio requests (chunks, end_audio) of a session not yet sent (queued behind the one on the wire).
+func queued_audio_chunks(session: String) -> int:
+	return _audio_queue.get(session, []).size()
+
+
+func _audio_done(session: String) -> void:
+	var queue: Array = _audio_queue.get(session, [])
+	if queue.is_empty():
+		_audio_in_flight.erase(session)
+		_audio_queue.erase(session)
+		return
+	var message: Dictionary = queue.pop_front()
+	_audio_in_flight[session] = message["id"]
+	if state == State.READY:
+		_send(message)
+	else:
+		_waiting.append(message)
 
 
 func end_audio(session: String) -> int:
-	return send_request(VasaProtocol.end_audio(0, session))
+	return _send_in_audio_order(session, VasaProtocol.end_audio(0, session))
 
 
 func set_controls(session: String, values: Dictionary) -> int:
@@ -271,6 +309,8 @@ func _on_reply(type: String, msg: Dictionary) -> void:
 		for message: Dictionary in waiting:
 			_send(message)
 		server_ready.emit(msg)
+	elif type == "audio_ok" or type == "end_audio_ok":
+		_audio_done(str(msg.get("session", "")))
 	elif type == "open_ok":
 		var session: String = str(msg.get("session", ""))
 		_sessions[session] = 0
@@ -282,13 +322,17 @@ func _on_reply(type: String, msg: Dictionary) -> void:
 func _on_error(msg: Dictionary) -> void:
 	var code: String = str(msg.get("code", "internal"))
 	var request_id: int = msg.get("id") if typeof(msg.get("id")) == TYPE_INT else -1
+	if request_id == -1 and not msg.has("session") and not _pending.is_empty():
+		request_id = int(_pending.keys().min())  # SPEC.md §3: id nil answers an unreadable request: the oldest
 	var pending: Dictionary = _pending.get(request_id, {})
 	_pending.erase(request_id)
 	var request: Dictionary = pending.get("message", {})
 	if resend_dropped_audio and code in ["rate_limited", "busy"] and request.get("type") == "audio":
 		var delay_ms: int = int(msg.get("retry_after_ms", 100.0))
 		_resend.append({"at_ms": Time.get_ticks_msec() + delay_ms, "message": request})
-		return
+		return  # the session's later chunks stay queued until this one is accepted
+	if request.get("type") == "audio" or request.get("type") == "end_audio":
+		_audio_done(str(request.get("session", "")))
 	if code == "hello_required" and state == State.READY:
 		# The server restarted behind a proxy that kept our connection: our sessions are gone.
 		state = State.HELLO
@@ -312,6 +356,8 @@ func _check_timeouts(now_ms: int) -> void:
 		_pending.erase(request_id)
 		error_received.emit("timeout", "no reply to %s (id %d) within %.1f s" % [
 			message["type"], request_id, timeout_s], {"id": request_id})
+		if message["type"] == "audio" or message["type"] == "end_audio":
+			_audio_done(str(message.get("session", "")))
 		if message["type"] == "hello":
 			# A server that does not answer hello is not one we can use: drop it and retry later.
 			_peer.close(1000, "no hello_ok")
@@ -333,9 +379,7 @@ func _flush_resends(now_ms: int) -> void:
 			due.append(entry)
 	for entry: Dictionary in due:
 		_resend.erase(entry)
-		var message: Dictionary = entry["message"]
-		message["id"] = _take_id()
-		_send(message)
+		_send(entry["message"])  # same id: the refused request is no longer outstanding (SPEC.md §3)
 
 
 func _on_closed(code: int, reason: String) -> void:
@@ -354,6 +398,8 @@ func _on_closed(code: int, reason: String) -> void:
 	# Requests naming sessions of the old connection would only earn unknown_session: drop them.
 	_waiting = _waiting.filter(func(m: Dictionary) -> bool: return not m.has("session"))
 	_resend.clear()
+	_audio_in_flight.clear()  # the old connection's sessions are gone, and their audio with them
+	_audio_queue.clear()
 	if was_connected:
 		disconnected.emit(code, reason)
 	else:

@@ -396,6 +396,24 @@ namespace VasaBridge
 
         // ---- network threads ---------------------------------------------------------------------------------
 
+        static bool IsRequestError(MsgPackMap reply)
+        {
+            object type;
+            reply.TryGetValue("type", out type);
+            return (type as string) == "error" && !reply.ContainsKey("session");
+        }
+
+        /// <summary>The outstanding request with the lowest id (ids only grow, so the oldest); null if none.</summary>
+        Pending OldestPending()
+        {
+            lock (_pending)
+            {
+                long best = long.MaxValue;
+                foreach (long id in _pending.Keys) if (id < best) best = id;
+                return best == long.MaxValue ? null : _pending[best];
+            }
+        }
+
         void OnReply(ZmtpMessage m)
         {
             MsgPackMap reply = null;
@@ -415,6 +433,8 @@ namespace VasaBridge
             if (reply != null) reply.TryGetValue("id", out idObj);
             Pending p = null;
             if (idObj is long) lock (_pending) _pending.TryGetValue((long)idObj, out p);
+            else if (reply != null && idObj == null && IsRequestError(reply))
+                p = OldestPending(); // §3: an error with id nil answers a request whose id the server could not read
             if (p == null)
             {
                 // No request to hand it to: an error with id nil (§7), or garbage.

@@ -1,6 +1,6 @@
 """Golden vectors: one example of every message type, as msgpack bytes, JSON, and ZeroMQ frames.
 
-`python -m vasa_bridge.transport.vectors --write` regenerates protocol/vectors/ and protocol/schemas/ (only when
+`python -m vasa_bridge.protocol.vectors --write` regenerates protocol/vectors/ and protocol/schemas/ (only when
 the protocol changes: bump protocol/VERSION and write CHANGELOG.md). `--check` (and tests/test_protocol.py)
 verify that the files match what this code produces.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from vasa_bridge.motion import layout
-from vasa_bridge.transport import messages as m
-from vasa_bridge.transport.version import PACKAGE_PROTOCOL_DIR, protocol_dir, protocol_version
+from vasa_bridge import protocol as m
+from vasa_bridge.protocol.version import PACKAGE_PROTOCOL_DIR, protocol_dir, protocol_version
 
 SESSION = "5e55a0f1c0ffee42"
 INSTANCE = "1a2b3c4d5e6f7081"
@@ -51,7 +51,9 @@ def build_vectors() -> dict[str, dict]:
     latent2 = np.arange(2 * 4, dtype="<f4").reshape(2, 4) / np.float32(8.0)
     rgba_2x1 = bytes([255, 0, 0, 255, 0, 255, 0, 255])  # two pixels: red, green
     limits = {"max_message_bytes": 1 << 20, "max_sessions": 128, "max_sessions_per_client": 64,
-              "audio_rate_x": 64.0, "audio_burst_s": 30.0, "idle_timeout_s": 60.0}
+              "audio_rate_x": 64.0, "audio_burst_s": 30.0, "idle_timeout_s": 60.0, "max_buffered_audio_s": 10.0,
+              "max_queued_requests": 256, "max_queued_bytes": 32 << 20, "request_rate_per_s": 5000.0,
+              "request_burst": 2000}
     return {
         "hello": {"type": "hello", "id": 1, "protocol": v, "client": "golden-vectors/1", "token": "s3cret"},
         "hello_ok": {"type": "hello_ok", "id": 1, "protocol": v, "server": "vasa_bridge 0.1.0",
@@ -118,6 +120,15 @@ def build_vectors() -> dict[str, dict]:
         "error_invalid_portrait": {"type": "error", "id": 2, "code": "invalid_portrait",
                                    "message": "no face found in bytes. For paintings, cartoons or unusual photos pass "
                                               "a landmarks file: open.portrait_landmarks (see docs/renderer.md)"},
+        "error_too_large": {"type": "error", "id": 12, "code": "too_large",
+                            "message": "message of 5242880 bytes exceeds the limit of 1048576"},
+        "error_busy": {"type": "error", "id": 13, "code": "busy", "session": SESSION,
+                       "message": "the session has more than max_buffered_audio_s (10 s) of audio waiting for the "
+                                  "motion worker; chunk dropped, resend it", "retry_after_ms": 200.0},
+        "error_overloaded": {"type": "error", "id": 14, "code": "overloaded",
+                             "message": "31 sessions in real time need the motion worker 78% of the time; one "
+                                        "more would need 81% (limit 80%) and make existing sessions late. Retry "
+                                        "later or use another server", "retry_after_ms": 5000.0},
         "error_undecodable": {"type": "error", "id": None, "code": "bad_message",
                               "message": "not a single msgpack value"},
         "motion": {"type": "motion", "session": SESSION, "seq": 10, "n": 3, "pts_ms": 400.0,

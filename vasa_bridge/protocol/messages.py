@@ -1,9 +1,9 @@
-"""Logical messages of the motion-stream protocol (protocol/SPEC.md), their fields, and their wire encodings.
+"""Logical messages of the motion-stream protocol (protocol/SPEC.md): error codes, the field table, validation.
 
 One table (`MESSAGES`) says which fields each message type has. It drives request validation in the server,
-the JSON schemas in protocol/schemas/ (rendered by `json_schema`, checked against the files by a test) and the
-golden vectors. A logical message is a plain dict; on the wire it is one msgpack map (WebSocket binding) or a
-msgpack map plus trailing binary frames (ZeroMQ binding, `to_zmq_frames` / `from_zmq_frames`).
+the JSON schemas in protocol/schemas/ (`schema.json_schema`, checked against the files by a test) and the
+golden vectors. A logical message is a plain dict; `codec` turns it into one msgpack map (WebSocket binding),
+`framing` into a msgpack map plus trailing binary frames (ZeroMQ binding).
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-
-import msgpack
 
 from vasa_bridge.motion.controls import EMOTIONS
 from vasa_bridge.render.marking import MARK_POSITIONS
@@ -34,7 +32,8 @@ ERROR_CODES: tuple[str, ...] = (
     "audio_ended",         # audio after end_audio
     "invalid_controls",    # a control value out of range or an unknown emotion
     "invalid_portrait",    # open's portrait: not an image, too many pixels, no face found, bad landmarks (1.1)
-    "busy",                # the server is over its queue bounds; retry later
+    "busy",                # the server is over its queue bounds; retry after retry_after_ms
+    "overloaded",          # open: one more session would make the existing ones late; retry later (1.2)
     "shutting_down",       # the server is draining and accepts no new work
     "internal",            # a bug or backend failure; the session involved is ended
 )
@@ -73,8 +72,8 @@ class ProtocolError(Exception):
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str                     # str | uint | id | float | bool | bin | bin_list | str_list | uint_list | session |
-    #                               enum | nullable_float | nullable_id | enum_list | map
+    kind: str                     # str | uint | count (uint >= 1) | id | float | bool | bin | bin_list | str_list |
+    #                               uint_list | session | enum | nullable_float | nullable_id | enum_list | map
     required: bool = True
     choices: tuple[str, ...] = ()  # for enum / enum_list
     sub: tuple["Field", ...] = ()  # for map: the fields of the nested map
@@ -116,6 +115,14 @@ LIMITS = (
     _f("audio_rate_x", "float", "sustained audio rate per client, in multiples of real time"),
     _f("audio_burst_s", "float", "audio a client may push at once beyond the sustained rate, seconds"),
     _f("idle_timeout_s", "float", "a session with no request for this long is ended (reason idle)"),
+    _f("max_buffered_audio_s", "float", "per session, audio received but not yet processed; beyond it audio gets "
+                                        "busy (1.2)", required=False),
+    _f("max_queued_requests", "uint", "per client, requests received but not yet handled; beyond it busy (1.2)",
+       required=False),
+    _f("max_queued_bytes", "uint", "per client, the same in bytes (1.2)", required=False),
+    _f("request_rate_per_s", "float", "per client, requests of any kind per second, sustained; beyond it "
+                                      "rate_limited (1.2)", required=False),
+    _f("request_burst", "uint", "per client, requests beyond the sustained rate at once (1.2)", required=False),
 )
 RENDER_INFO = (
     _f("sizes", "uint_list", "render sizes offered (square, pixels), e.g. [256, 512]"),
@@ -254,7 +261,7 @@ MESSAGES: dict[str, tuple[str, tuple[Field, ...]]] = {
     "motion": ("stream", (
         _f("type", "str"), _SESSION,
         _f("seq", "uint", "index of the first frame of the batch in the session (0, n0, n0+n1, ...)"),
-        _f("n", "uint", "frames in the batch"),
+        _f("n", "count", "frames in the batch, at least 1"),
         _f("pts_ms", "float", "presentation time of the first frame on the session's audio clock, ms"),
         _f("channels", "uint", "values per frame (60 for motion layout 1)"),
         _f("dtype", "enum", "encoding of `frames`", choices=FRAME_DTYPES),
@@ -266,7 +273,7 @@ MESSAGES: dict[str, tuple[str, tuple[Field, ...]]] = {
     "render": ("stream", (
         _f("type", "str"), _SESSION,
         _f("seq", "uint", "index of the first frame (same numbering as motion)"),
-        _f("n", "uint", "images in the batch"),
+        _f("n", "count", "images in the batch, at least 1"),
         _f("pts_ms", "float", "presentation time of the first image, ms"),
         _f("format", "enum", "image encoding", choices=IMAGE_FORMATS),
         _f("width", "uint", "pixels"),
@@ -297,6 +304,8 @@ ZMQ_PAYLOAD_FIELDS: dict[str, str] = {"audio": "audio", "render": "images", "ope
 # ---- validation ------------------------------------------------------------------------------------------------
 def _kind_ok(field: Field, value: Any) -> bool:
     k = field.kind
+    if k == "count":
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
     if k == "str":
         return isinstance(value, str)
     if k in ("uint", "id"):
@@ -330,6 +339,10 @@ def _kind_ok(field: Field, value: Any) -> bool:
     raise AssertionError(f"unknown field kind {k}")
 
 
+_KIND_TEXT = {"id": f"an integer 0..{MAX_ID} (ids are 32-bit unsigned)", "uint": "an integer >= 0",
+              "count": "an integer >= 1"}
+
+
 def _check_fields(fields: tuple[Field, ...], msg: dict, where: str) -> str | None:
     """First problem with `msg` as a map of `fields`, or None. Unknown keys are tolerated (SPEC §3)."""
     for field in fields:
@@ -339,7 +352,9 @@ def _check_fields(fields: tuple[Field, ...], msg: dict, where: str) -> str | Non
             continue
         value = msg[field.name]
         if not _kind_ok(field, value):
-            expected = field.kind + (f" in {list(field.choices)}" if field.choices else "")
+            expected = _KIND_TEXT.get(field.kind, field.kind)
+            if field.choices:
+                expected += f" in {list(field.choices)}"
             return f"{where}field {field.name!r} must be {expected}, got {_describe(value)}"
         if field.kind == "map":
             problem = _check_fields(field.sub, value, f"{where}{field.name}.")
@@ -393,152 +408,3 @@ def validate_request(msg: Any) -> dict:
             code = "unsupported_audio"
         raise ProtocolError(code, f"{mtype}: {problem}", request_id, session)
     return msg
-
-
-# ---- msgpack encoding ------------------------------------------------------------------------------------------
-def _no_ext(code: int, data: bytes) -> Any:
-    raise ValueError(f"msgpack extension types are not used by this protocol (got ext {code})")
-
-
-def encode(msg: dict) -> bytes:
-    """One msgpack map: str keys, str as msgpack str, bytes as msgpack bin, floats as float64."""
-    return msgpack.packb(msg, use_bin_type=True)
-
-
-def decode(data: bytes, max_bytes: int) -> Any:
-    """The decoded msgpack value, or ProtocolError(bad_message / too_large)."""
-    if len(data) > max_bytes:
-        raise ProtocolError("too_large", f"message of {len(data)} bytes exceeds the limit of {max_bytes}")
-    try:
-        return msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_no_ext)
-    except Exception as e:  # msgpack raises many types (ExtraData, FormatError, StackError, ValueError, ...)
-        raise ProtocolError("bad_message", f"not a single msgpack value: {type(e).__name__}: {str(e)[:80]}"
-                            ) from None
-
-
-def to_zmq_frames(msg: dict) -> list[bytes]:
-    """ZeroMQ binding: [msgpack map without payload fields, *payload frames] (SPEC.md §8.3)."""
-    payload_field = ZMQ_PAYLOAD_FIELDS.get(msg.get("type", ""))
-    if payload_field is None or payload_field not in msg:
-        return [encode(msg)]
-    header = {k: v for k, v in msg.items() if k != payload_field}
-    payload = msg[payload_field]
-    return [encode(header), *(payload if isinstance(payload, list) else [payload])]
-
-
-def from_zmq_frames(frames: list[bytes], max_bytes: int) -> Any:
-    """Inverse of to_zmq_frames; ProtocolError(bad_message / too_large) when the frames do not fit."""
-    total = sum(len(f) for f in frames)
-    if total > max_bytes:
-        raise ProtocolError("too_large", f"message of {total} bytes exceeds the limit of {max_bytes}")
-    if not frames:
-        raise ProtocolError("bad_message", "empty multipart message")
-    msg = decode(frames[0], max_bytes)
-    if not isinstance(msg, dict):
-        raise ProtocolError("bad_message", f"frame 0 must be a msgpack map, got {type(msg).__name__}")
-    payload_field = ZMQ_PAYLOAD_FIELDS.get(msg.get("type")) if isinstance(msg.get("type"), str) else None
-    trailing = [bytes(f) for f in frames[1:]]
-    if payload_field is None:
-        if trailing:
-            raise ProtocolError("bad_message", f"message type {msg.get('type')!r} takes no trailing frames, got "
-                                f"{len(trailing)}", _maybe_id(msg))
-        return msg
-    if payload_field in msg:
-        raise ProtocolError("bad_message", f"on ZeroMQ, {payload_field!r} travels as trailing frames, not in the "
-                            "map", _maybe_id(msg))
-    if msg["type"] == "audio":
-        if len(trailing) != 1:
-            raise ProtocolError("bad_message", f"audio takes exactly 1 trailing frame, got {len(trailing)}",
-                                _maybe_id(msg))
-        return {**msg, "audio": trailing[0]}
-    if msg["type"] == "open":    # the portrait is optional: 0 or 1 trailing frames
-        if len(trailing) > 1:
-            raise ProtocolError("bad_message", f"open takes at most 1 trailing frame (the portrait), got "
-                                f"{len(trailing)}", _maybe_id(msg))
-        return {**msg, "portrait": trailing[0]} if trailing else msg
-    return {**msg, payload_field: trailing}
-
-
-def _maybe_id(msg: dict) -> int | None:
-    v = msg.get("id")
-    return v if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_ID else None
-
-
-# ---- JSON form (golden vectors, schemas) -----------------------------------------------------------------------
-def to_json_obj(value: Any) -> Any:
-    """JSON-able form of a logical message: bytes become {"$bin": "<lowercase hex>"}."""
-    if isinstance(value, bytes):
-        return {"$bin": value.hex()}
-    if isinstance(value, dict):
-        return {k: to_json_obj(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [to_json_obj(v) for v in value]
-    return value
-
-
-def from_json_obj(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"$bin"}:
-            return bytes.fromhex(value["$bin"])
-        return {k: from_json_obj(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [from_json_obj(v) for v in value]
-    return value
-
-
-_JSON_KIND: dict[str, dict] = {
-    "str": {"type": "string"},
-    "uint": {"type": "integer", "minimum": 0},
-    "id": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
-    "nullable_id": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_ID},
-    "float": {"type": "number"},
-    "nullable_float": {"type": ["number", "null"]},
-    "bool": {"type": "boolean"},
-    "bin": {"$ref": "#/$defs/bin"},
-    "bin_list": {"type": "array", "items": {"$ref": "#/$defs/bin"}},
-    "str_list": {"type": "array", "items": {"type": "string"}},
-    "uint_list": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-    "session": {"type": "string", "pattern": SESSION_ID_RE.pattern},
-}
-
-
-def _field_schema(field: Field) -> dict:
-    if field.kind == "enum":
-        schema: dict = {"type": "string", "enum": list(field.choices)}
-    elif field.kind == "enum_list":
-        schema = {"type": "array", "items": {"type": "string", "enum": list(field.choices)}}
-    elif field.kind == "map":
-        schema = _object_schema(field.sub)
-    else:
-        schema = dict(_JSON_KIND[field.kind])
-    if field.doc:
-        schema["description"] = field.doc
-    return schema
-
-
-def _object_schema(fields: tuple[Field, ...]) -> dict:
-    return {
-        "type": "object",
-        "properties": {f.name: _field_schema(f) for f in fields},
-        "required": [f.name for f in fields if f.required],
-        "additionalProperties": True,  # receivers MUST ignore unknown fields (SPEC §3)
-    }
-
-
-def json_schema(mtype: str) -> dict:
-    """JSON Schema (2020-12) of one message type in its JSON form (binary as {"$bin": hex})."""
-    from vasa_bridge.transport.version import protocol_version
-
-    role, fields = MESSAGES[mtype]
-    schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"https://vasa-bridge.invalid/protocol/{protocol_version()}/{mtype}.schema.json",
-        "title": f"{mtype} ({role})",
-        **_object_schema(fields),
-        "$defs": {"bin": {"type": "object", "properties": {"$bin": {"type": "string",
-                                                                    "pattern": "^([0-9a-f]{2})*$"}},
-                          "required": ["$bin"], "additionalProperties": False,
-                          "description": "binary data (msgpack bin); lowercase hex in the JSON form"}},
-    }
-    schema["properties"]["type"] = {"const": mtype}
-    return schema
