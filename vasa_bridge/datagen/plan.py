@@ -25,7 +25,7 @@ OTHER_LANGUAGE_SHARE_OF_ESPEAK = 0.35
 # Kept out of training and validation: at least one voice of each family, for held-out evaluation. Piper's joe
 # is one speaker; his held-out voice is a prosody region (slow, varied) training never sees.
 HELD_OUT_VOICES: frozenset[str] = frozenset({
-    "espeak/en-us+f4", "espeak/pl", "espeak-sung/en-us+m6", "flite/slt", "piper/joe-slow", "kokoro/jf_tebukuro"})
+    "espeak/en-us+f4", "espeak/pl", "espeak-sung/en-us+m6", "flite/rms", "piper/joe-slow", "kokoro/jf_tebukuro"})
 VALIDATION_FRACTION = 0.05
 # Held-out voices get at most this share of their group's time, so holding out one of Piper's two "voices"
 # does not cost training half of Piper.

@@ -1,4 +1,7 @@
-"""flite voices (the `flite` command line): kal and kal16 (diphone), awb, rms, slt (clustergen / arctic).
+"""flite voices (the `flite` command line): awb and rms (clustergen / arctic, built from real speakers).
+
+flite's other three voices, and the same speakers in Festival, are reserved for independent evaluation
+(../shared/notes/real-voices.md): never synthesised here.
 
 flite reports no phone timings through its command line; the builder force-aligns the English text instead.
 Each item stretches duration and moves the mean pitch a little.
@@ -16,10 +19,10 @@ import numpy as np
 from vasa_bridge.datagen.voices import Synthesis
 from vasa_bridge.errors import VasaBridgeError
 
-FLITE_VOICES: tuple[str, ...] = ("kal", "kal16", "awb", "rms", "slt")
+FLITE_VOICES: tuple[str, ...] = ("awb", "rms")
 DURATION_STRETCH_RANGE = (0.85, 1.2)     # > 1 is slower
 PITCH_SHIFT_RANGE = (0.85, 1.2)          # multiplies the voice's mean F0
-_MEAN_F0_HZ = {"kal": 100.0, "kal16": 100.0, "awb": 125.0, "rms": 105.0, "slt": 170.0}
+_MEAN_F0_HZ = {"awb": 125.0, "rms": 105.0}
 
 
 @dataclass(frozen=True)
