@@ -337,3 +337,21 @@ def test_corpus_sentences_of_every_other_language_map_to_visemes():
         for sentence in sentences:
             phones = synthesize(sentence, voice=language).phones
             assert phones and all(p.viseme for p in phones), (language, sentence)
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/usr/share/mbrola/us1"),
+                    reason="MBROLA voice us1 not installed (scripts/install_training.sh installs it)")
+def test_mbrola_voice_phones_match_espeak_pho_durations_at_16_khz():
+    """MBROLA voices (real speakers' diphones) run at 16 kHz and espeak-ng reports their events 1000 samples late;
+    corrected, the boundaries equal `espeak-ng --pho`'s durations."""
+    import subprocess
+
+    text = "Maybe Bob bought a map of the bumpy path."
+    speech = espeak.synthesize(text, voice="mb-us1", rate_wpm=175, pitch=50)
+    assert speech.sample_rate_hz == 16000
+    pho = subprocess.run(["espeak-ng", "-v", "mb-us1", "-s", "175", "-q", "--pho", text], capture_output=True,
+                         text=True, check=True).stdout
+    durations_ms = [int(line.split()[1]) for line in pho.splitlines() if line.strip() and not line.startswith(";")]
+    expected_starts_s = np.cumsum([0] + durations_ms[:-1])[:10] / 1000.0
+    starts_s = np.array([p.start_s for p in speech.phones[:10]])
+    np.testing.assert_allclose(starts_s, expected_starts_s, atol=0.002)

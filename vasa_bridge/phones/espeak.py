@@ -25,6 +25,11 @@ from vasa_bridge.phones.types import Phone
 from vasa_bridge.phones.visemes import viseme_of
 
 ESPEAK_SAMPLE_RATE_HZ = 22050       # espeak-ng's native rate for its formant voices
+# MBROLA voices ("mb-us1", "mb-de2", ...: diphones recorded from real speakers) run at their own rate (16 kHz for
+# all Debian ones), and espeak-ng reports their phoneme events this many samples late (its `mbrola_delay`):
+# subtracted, every boundary matches `espeak-ng --pho` to the sample.
+MBROLA_EVENT_DELAY_SAMPLES = 1000
+MBROLA_PREFIX = "mb-"
 RATE_WPM_RANGE = (80, 450)          # what espeak-ng accepts for espeakRATE
 PITCH_RANGE = (0, 100)              # espeakPITCH, 50 = the voice's own pitch
 
@@ -169,6 +174,8 @@ def _library() -> ctypes.CDLL:
     lib.espeak_GetCurrentVoice.restype = ctypes.POINTER(_EspeakVoice)
     lib.espeak_ListVoices.argtypes = [ctypes.POINTER(_EspeakVoice)]
     lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_EspeakVoice))
+    lib.espeak_ng_GetSampleRate.argtypes = []
+    lib.espeak_ng_GetSampleRate.restype = ctypes.c_int
     sample_rate_hz = lib.espeak_Initialize(
         _AUDIO_OUTPUT_SYNCHRONOUS, 0, None, _INITIALIZE_PHONEME_EVENTS | _INITIALIZE_DONT_EXIT)
     if sample_rate_hz != ESPEAK_SAMPLE_RATE_HZ:
@@ -234,12 +241,16 @@ def synthesize(text: str, voice: str = "en-us", rate_wpm: int = 165, pitch: int 
         if status != _EE_OK:
             raise PhoneTimingError(f"espeak-ng failed to speak {text[:60]!r} with voice {voice!r} (status {status})")
         stressed_tokens = _phoneme_tokens(lib, encoded)
+        sample_rate_hz = int(lib.espeak_ng_GetSampleRate())   # 16 kHz for MBROLA voices, 22 050 otherwise
+    events = collector.events
+    if voice.startswith(MBROLA_PREFIX):
+        events = [(sample - MBROLA_EVENT_DELAY_SAMPLES, name) for sample, name in events]
     audio_int16 = np.concatenate(collector.chunks) if collector.chunks else np.zeros(0, np.int16)
     audio = audio_int16.astype(np.float32) / 32768.0
     if len(audio) == 0:
         raise PhoneTimingError(f"espeak-ng produced no audio for {text[:60]!r} with voice {voice!r}")
-    phones = _phones_from_events(collector.events, len(audio), ESPEAK_SAMPLE_RATE_HZ, stressed_tokens, language)
-    return SpeechWithPhones(audio=audio, sample_rate_hz=ESPEAK_SAMPLE_RATE_HZ, phones=phones, text=text,
+    phones = _phones_from_events(events, len(audio), sample_rate_hz, stressed_tokens, language)
+    return SpeechWithPhones(audio=audio, sample_rate_hz=sample_rate_hz, phones=phones, text=text,
                             voice=voice)
 
 
