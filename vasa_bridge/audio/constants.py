@@ -12,6 +12,6 @@ MEL_FMAX_HZ = 7_600.0
 FEATURE_RATE_HZ = MODEL_SAMPLE_RATE_HZ // HOP_LENGTH_SAMPLES   # 100
 FEATURES_PER_MOTION_FRAME = FEATURE_RATE_HZ // FPS               # 4
 N_FEATURES = N_MELS + 1           # log-mel bands + frame energy
-LOG_FLOOR = 1e-6                  # floor before log so digital silence stays finite
+LOG_FLOOR = 1e-14                 # floor before log: digital silence stays finite, a -40 dBFS line stays above it
 ENERGY_FLOOR_DBFS = -100.0
 MAX_AUDIO_S = 3 * 3600            # refuse to load more than this into memory in one piece

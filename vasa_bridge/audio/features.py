@@ -54,6 +54,13 @@ def _frames_to_features(frames: np.ndarray) -> np.ndarray:
     return np.concatenate([log_mel, energy_dbfs[:, None]], axis=1).astype(np.float32)
 
 
+def log_mel_silence(n: int) -> np.ndarray:
+    """(n, N_MELS + 1): what `audio_features` gives for digital silence."""
+    out = np.full((n, N_MELS + 1), np.log(LOG_FLOOR), np.float32)
+    out[:, N_MELS] = ENERGY_FLOOR_DBFS
+    return out
+
+
 def audio_features(samples: np.ndarray) -> np.ndarray:
     """Features of a whole signal at the model rate: (ceil(N / HOP), N_FEATURES)."""
     samples = np.asarray(samples, np.float32).reshape(-1)

@@ -17,6 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "test split (--lines per voice)")
     parser.add_argument("--out", default="out/eval", help="folder for eval.png and eval.json")
     parser.add_argument("--no-controls", action="store_true", help="skip the control-adherence runs")
+    parser.add_argument("--real", choices=("none", "dev", "all"), default="all",
+                        help="real human voices (scripts/fetch_real_speech.sh): 'dev' = the sets used while "
+                        "choosing recipes, 'all' adds the untouched ones (default), 'none' skips them")
+    parser.add_argument("--real-only", action="store_true", help="only the real-voice sets")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,6 +34,12 @@ def run(args: argparse.Namespace) -> int:
 
     backend = DiffusionBackend(args.engine, weights=args.weights, sampler=args.sampler or DEFAULT_SAMPLER,
                                steps=args.steps or DEFAULT_STEPS)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.real != "none":
+        _real_voices(backend, args, out)
+        if args.real_only:
+            return 0
     # Clean audio and neutral controls with free gaze: lip sync is measured on the plain case.
     sets = {"held-out voice en-us+f4": synth_pairs(args.lines, 9001, "heldout-voice", corrupt=False,
                                                    controls=_neutral()),
@@ -53,8 +63,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {'':<38}{'model':>10}{'teacher':>10}  want")
         for what, m, t, want in controls:
             print(f"  {what:<38}{m:>10.3f}{t:>10.3f}  {want}")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     plot_results(results, controls, out / "eval.png")
     summary = {name: {k: (dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v)
                       for k, v in r.items() if k != "example"} for name, r in results.items()}
@@ -62,6 +70,21 @@ def run(args: argparse.Namespace) -> int:
     (out / "eval.json").write_text(json.dumps(summary, indent=1))
     print(f"wrote {out / 'eval.png'} and {out / 'eval.json'}")
     return 0
+
+
+def _real_voices(backend, args: argparse.Namespace, out) -> None:
+    import json
+
+    from vasa_bridge.train.real_eval import (evaluate_real_set, format_real_table, plot_real, real_voice_sets,
+                                             summary)
+
+    results = {}
+    for name, clips in real_voice_sets(include_final=args.real == "all").items():
+        results[name] = evaluate_real_set(backend, clips, guidance_scale=args.guidance_scale)
+        print(format_real_table(name, results[name]), flush=True)
+    plot_real(results, out / "real.png")
+    (out / "real.json").write_text(json.dumps(summary(results), indent=1))
+    print(f"wrote {out / 'real.png'} and {out / 'real.json'}")
 
 
 def _neutral():

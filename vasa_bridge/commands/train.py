@@ -1,7 +1,9 @@
-"""vasa-bridge train [--corpus DIR] [--out out/train] [--max-minutes M] [--install]: train the motion model.
+"""vasa-bridge train [--corpus DIR] [--out out/train] [--max-minutes M] [--install]: train the speech front end and
+the motion model.
 
-Without --corpus, training pairs are synthesised (espeak-ng voices → phonetic teacher), which is what reproduces
-the shipped weights. Run it again after an interruption or the time budget: it resumes from the checkpoint."""
+Without --corpus this is the shipped recipe (train/recipe.py): lines synthesised with espeak-ng and MBROLA voices
+and performed by the phonetic teacher, a front end distilled from Whisper's encoder, then the denoiser. Run it
+again after an interruption or the time budget: every stage resumes from its cache or checkpoint."""
 
 from __future__ import annotations
 
@@ -12,7 +14,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corpus", default=None, help="built corpus folder (vasa-bridge datagen); default: "
                         "synthesise pairs with espeak-ng + the teacher")
     parser.add_argument("--out", default="out/train", help="checkpoint, cached pairs, loss curve, weights")
-    parser.add_argument("--items", type=int, default=None, help="synthesised training lines (default: config)")
+    parser.add_argument("--items", type=int, default=None, help="synthesised training lines (default: recipe)")
+    parser.add_argument("--frontend-steps", type=int, default=None, help="front-end distillation steps")
+    parser.add_argument("--data-only", action="store_true", help="build the training lines and the front end's "
+                        "distillation targets, then stop (`make data`)")
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default: config)")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (on a shared 2-core machine one "
@@ -26,39 +31,61 @@ def run(args: argparse.Namespace) -> int:
     import shutil
     from pathlib import Path
 
+    import numpy as np
     import torch
 
+    from vasa_bridge.audio.frontend import DEFAULT_FRONTEND, load_frontend
+    from vasa_bridge.model.denoiser import ModelConfig
     from vasa_bridge.model.weights import DEFAULT_WEIGHTS
-    from vasa_bridge.train.data import PairSet, corpus_pairs, synth_pairs
+    from vasa_bridge.train.data import corpus_pairs
     from vasa_bridge.train.loop import TrainConfig, train
+    from vasa_bridge.train.recipe import (Recipe, distillation_set, packed_pairs, speech_frontend,
+                                          training_lines)
 
     torch.set_num_threads(args.threads)
     cfg = TrainConfig()
-    if args.items is not None:
-        cfg = dataclasses.replace(cfg, train_items=args.items)
     if args.steps is not None:
         cfg = dataclasses.replace(cfg, steps=args.steps)
+    recipe = Recipe() if args.items is None else Recipe(items=args.items)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    source = f"corpus:{Path(args.corpus).resolve()}" if args.corpus else f"espeak-teacher:{cfg.train_items}:{cfg.seed}"
-    cache = out / "pairs.npz"
-    source_file = out / "pairs.source"
-    if cache.exists() and source_file.exists() and source_file.read_text() == source:
-        pairs = PairSet.load(cache)
+    if args.corpus:   # a built corpus has no clean twin of its audio: it trains with the shipped front end
+        pairs = corpus_pairs(args.corpus, "train")
+        frontend_path = out / "speech_frontend.npz"
+        shutil.copyfile(DEFAULT_FRONTEND, frontend_path)
+        source = f"corpus:{Path(args.corpus).resolve()}"
     else:
-        raw = corpus_pairs(args.corpus, "train") if args.corpus else synth_pairs(cfg.train_items, cfg.seed,
-                                                                                   progress=True)
-        pairs = PairSet.pack(raw)
-        pairs.save(cache)
-        source_file.write_text(source)
-    print(f"training pairs: {len(pairs.n_frames)} lines, {pairs.hours:.2f} h of audio ({source})")
-    weights = train(pairs, out, cfg, max_minutes=args.max_minutes, info={"data": source, "hours": pairs.hours})
-    print(f"wrote {weights} and {out / 'loss.png'}")
+        pairs = training_lines(out, recipe)
+        if args.data_only:
+            distillation_set(out, pairs, recipe)
+            print(f"training data ready in {out}: run `make train` (or vasa-bridge train --out {out})")
+            return 0
+        frontend_path = speech_frontend(out, pairs, recipe, args.frontend_steps)
+        source = f"espeak+mbrola-teacher:{recipe.items}:{recipe.seed}"
+    frontend = load_frontend(frontend_path)
+    packed = packed_pairs(out, pairs, frontend_path)
+    del pairs
+    print(f"training pairs: {len(packed.n_frames)} lines, {packed.hours:.2f} h of audio ({source})")
+    model_cfg = ModelConfig(n_features=frontend.n_features)
+    weights = train(packed, out, cfg, model_cfg, max_minutes=args.max_minutes,
+                    info={"data": source, "hours": packed.hours, "frontend_sha256": frontend.sha256})
+    complete = torch.load(weights, weights_only=False)["info"].get("complete")
+    if complete and not args.corpus:
+        from vasa_bridge.train.calibrate import calibrate_weights
+        from vasa_bridge.train.recipe import training_lines
+
+        curves = calibrate_weights(weights, training_lines(out, recipe))
+        for name in ("eyelid", "lips"):
+            if f"{name}_in" in curves:
+                print(f"{name} curve from {curves['lines']} training lines: "
+                      f"{np.round(curves[f'{name}_in'], 2).tolist()} → {np.round(curves[f'{name}_out'], 2).tolist()}")
+    print(f"wrote {weights}, {frontend_path} and {out / 'loss.png'}")
     if args.install:
         if not torch.load(weights, weights_only=False)["info"].get("complete"):
             print("training not finished: run again to resume before --install copies the weights")
             return 1
         DEFAULT_WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(weights, DEFAULT_WEIGHTS)
-        print(f"installed {DEFAULT_WEIGHTS}")
+        shutil.copyfile(frontend_path, DEFAULT_FRONTEND)
+        print(f"installed {DEFAULT_WEIGHTS} and {DEFAULT_FRONTEND}")
     return 0

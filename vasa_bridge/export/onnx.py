@@ -37,9 +37,9 @@ def audio_encoder_path(denoiser_path: str | Path) -> Path:
 
 
 def example_audio(config, n: int = 20, seed: int = 0) -> np.ndarray:
-    """(n, SPAN, F) random feature spans in the range of real log-mel features."""
+    """(n, SPAN, F) random feature spans in the range of the speech front end's rows."""
     rng = np.random.default_rng(seed)
-    return (rng.standard_normal((n, config.span_features, config.n_features)) * 3 - 6).astype(np.float32)
+    return (rng.standard_normal((n, config.span_features, config.n_features)) * 2).astype(np.float32)
 
 
 def example_inputs(config, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
@@ -84,7 +84,7 @@ def export_onnx(model: LoadedModel, path: str | Path, weights_sha256: str = "") 
     meta = {"motion_layout_version": str(MOTION_LAYOUT_VERSION), "model_format_version": str(MODEL_FORMAT_VERSION),
             "export_format_version": str(EXPORT_FORMAT_VERSION), "config": json.dumps(net.config.to_dict()),
             "latent": json.dumps({k: np.asarray(v).tolist() for k, v in model.latent.to_dict().items()}),
-            "weights_sha256": weights_sha256}
+            "weights_sha256": weights_sha256, "frontend_sha256": str(model.info.get("frontend_sha256", ""))}
     graphs = [(_traceable(net, "denoise"), tuple(example_inputs(net.config).values()), INPUT_NAMES, OUTPUT_NAME,
                path),
               (_traceable(net, "embed_audio"), (example_audio(net.config),), (AUDIO_INPUT_NAME,), AUDIO_OUTPUT_NAME,

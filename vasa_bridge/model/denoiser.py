@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from vasa_bridge.audio.constants import N_FEATURES
 from vasa_bridge.model.conditioning import N_CONTROLS, SPAN_FEATURES
 
 PAD, CONTEXT, NEW = 0, 1, 2  # token kinds
@@ -43,7 +42,7 @@ class ModelConfig:
     audio_hidden: int = 192        # hidden width of the audio-span MLP
     sigma_data: float = 1.0        # latent is whitened → unit variance
     span_features: int = SPAN_FEATURES
-    n_features: int = N_FEATURES
+    n_features: int = 33           # speech front end: 32 distilled Whisper dims + level (audio/frontend.py)
     n_controls: int = N_CONTROLS
 
     def to_dict(self) -> dict:
@@ -75,7 +74,7 @@ class MotionDenoiser(nn.Module):
         super().__init__()
         self.config = c = config
         d = c.d_model
-        # Feature normalisation is part of the model (so ONNX takes raw log-mel + dBFS).
+        # Feature normalisation is part of the model (so ONNX takes the front end's rows as they come).
         self.register_buffer("feature_mean", torch.zeros(c.n_features) if feature_mean is None else feature_mean)
         self.register_buffer("feature_std", torch.ones(c.n_features) if feature_std is None else feature_std)
         self.latent_in = nn.Linear(c.latent_dim, d)

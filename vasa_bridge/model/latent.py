@@ -8,13 +8,15 @@ on the top principal components and whitened (unit variance per latent dim, whic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from vasa_bridge.motion import layout
 
 CHANNEL_SCALE_FLOOR = 0.01  # below this spread a channel is treated as (almost) constant
+EYELID_CHANNELS = ("eyeBlinkLeft", "eyeBlinkRight")
+_EMPTY = np.zeros(0, np.float32)
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,16 @@ class PcaLatent:
     channel_scale: np.ndarray  # (N_CHANNELS,) per-channel spread used before the PCA
     components: np.ndarray    # (latent_dim, N_CHANNELS) orthonormal rows in scaled-channel space
     stddev: np.ndarray        # (latent_dim,) spread of each component (whitening divides by it)
+    # Eyelid calibration (train/calibrate.py): the denoiser's x0 estimate averages a blink's uncertain timing into
+    # a half closure, so decoded eyelids go through a monotone curve that maps the model's eyelid quantiles on its
+    # training lines to the teacher's. Empty = identity.
+    eyelid_in: np.ndarray = field(default_factory=lambda: _EMPTY)    # (K,) increasing
+    eyelid_out: np.ndarray = field(default_factory=lambda: _EMPTY)   # (K,)
+    # Lip seal (train/calibrate.py), the same idea for closures: the x0 estimate leaves lips that should meet a few
+    # hundredths apart. Lip apertures are mapped through a monotone curve (never opened further); the lips close by
+    # raising mouthClose (up to jawOpen), then by relaxing the lip raisers.
+    lips_in: np.ndarray = field(default_factory=lambda: _EMPTY)
+    lips_out: np.ndarray = field(default_factory=lambda: _EMPTY)
 
     @property
     def latent_dim(self) -> int:
@@ -57,7 +69,19 @@ class PcaLatent:
         """(..., L) latent → (..., C) frames, blendshapes clipped to their valid [0, 1] range."""
         frames = np.asarray(latent, np.float32) @ self.decode_matrix + self.mean
         frames[..., layout.BLENDSHAPE_SLICE] = np.clip(frames[..., layout.BLENDSHAPE_SLICE], 0.0, 1.0)
+        if len(self.eyelid_in):
+            for name in EYELID_CHANNELS:
+                c = layout.channel(name)
+                frames[..., c] = np.interp(frames[..., c], self.eyelid_in, self.eyelid_out)
+        if len(self.lips_in):
+            frames = seal_lips(frames, self.lips_in, self.lips_out)
         return frames.astype(np.float32)
+
+    def with_curves(self, **curves: np.ndarray) -> "PcaLatent":
+        """A copy with calibration curves set: eyelid_in/out, lips_in/out."""
+        from dataclasses import replace
+
+        return replace(self, **{k: np.asarray(v, np.float32) for k, v in curves.items()})
 
     def explained_variance(self, frames: np.ndarray) -> float:
         """Share of the scaled-channel variance the latent keeps on `frames` (1.0 = lossless)."""
@@ -67,8 +91,32 @@ class PcaLatent:
 
     def to_dict(self) -> dict[str, np.ndarray]:
         return {"mean": self.mean, "channel_scale": self.channel_scale, "components": self.components,
-                "stddev": self.stddev}
+                "stddev": self.stddev, "eyelid_in": self.eyelid_in, "eyelid_out": self.eyelid_out,
+                "lips_in": self.lips_in, "lips_out": self.lips_out}
 
     @staticmethod
     def from_dict(d: dict) -> "PcaLatent":
-        return PcaLatent(*(np.asarray(d[k], np.float32) for k in ("mean", "channel_scale", "components", "stddev")))
+        fields = ("mean", "channel_scale", "components", "stddev", "eyelid_in", "eyelid_out", "lips_in", "lips_out")
+        return PcaLatent(*(np.asarray(d.get(k, _EMPTY), np.float32) for k in fields))
+
+
+_RAISERS = ("mouthUpperUpLeft", "mouthUpperUpRight", "mouthLowerDownLeft", "mouthLowerDownRight")
+
+
+def seal_lips(frames: np.ndarray, knots_in: np.ndarray, knots_out: np.ndarray) -> np.ndarray:
+    """(..., C) frames whose lip aperture (motion/measures.py) is mapped through the curve, closing only."""
+    from vasa_bridge.motion.measures import lip_aperture
+
+    flat = frames.reshape(-1, frames.shape[-1])
+    aperture = lip_aperture(flat)
+    target = np.minimum(np.interp(aperture, knots_in, knots_out), aperture)
+    close = aperture - target                                                  # (N,) ≥ 0
+    jaw, lid = flat[:, layout.channel("jawOpen")], layout.channel("mouthClose")
+    raise_close = np.minimum(close, np.maximum(jaw - flat[:, lid], 0.0))
+    flat[:, lid] += raise_close
+    rest = close - raise_close                                                 # left for the raisers (0.4 weight)
+    raisers = [layout.channel(n) for n in _RAISERS]
+    raised = 0.4 * flat[:, raisers].mean(axis=1)
+    scale = np.where(raised > 1e-6, np.clip(1.0 - rest / np.maximum(raised, 1e-6), 0.0, 1.0), 1.0)
+    flat[:, raisers] *= scale[:, None]
+    return flat.reshape(frames.shape)

@@ -13,7 +13,7 @@ from vasa_bridge.model.latent import PcaLatent
 from vasa_bridge.motion.layout import MOTION_LAYOUT_VERSION
 
 # Bump when the network's inputs, token layout or conditioning change meaning.
-MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 2   # 2: inputs are the speech front end's rows (audio/frontend.py), not log-mel
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "weights" / "motion_dit.pt"
 
 

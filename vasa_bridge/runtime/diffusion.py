@@ -23,8 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
-from vasa_bridge.audio.constants import FEATURES_PER_MOTION_FRAME, HOP_LENGTH_SAMPLES, N_FEATURES
-from vasa_bridge.audio.features import FeatureStream
+from vasa_bridge.audio.constants import FEATURES_PER_MOTION_FRAME, HOP_LENGTH_SAMPLES
+from vasa_bridge.audio.frontend import push_many
 from vasa_bridge.model.conditioning import (LOOKAHEAD_MS, SPAN_BACK_FEATURES, controls_vector, features_needed,
                                             frame_spans)
 from vasa_bridge.motion import layout
@@ -40,9 +40,11 @@ DEFAULT_STEPS = 4
 # Classifier-free guidance the offline tools use: on held-out voices s = 2 lifted aperture correlation from 0.61
 # to 0.72 and bilabial closures from 33 % to 51 % (step-1000 checkpoint); it doubles the batch of each call.
 DEFAULT_GUIDANCE_SCALE = 2.0
-# Windows of at least 2 new frames when streaming. Held-out voice, 20 ms chunks: with 1 the model blinked 58/min
-# and swayed (yaw std 8°); with 2, 37/min and 4.5°; with 4, 14/min and 2° (like offline) but ~150 ms latency.
-DEFAULT_MIN_NEW_FRAMES = 2
+# Windows of at least 3 new frames when streaming. Each window re-draws the noise, and the model continues its own
+# prefix, so more windows per second compound its errors. Real read English (pocketsphinx-testdata), 20 ms chunks,
+# Dec 2026 weights: with 2 new frames aperture r 0.59, 21 % of p/b/m closed, 45 blinks/min and head yaw std 12°
+# (held-out synthetic voice); with 3, 0.65 / 38 % / 24 per min / 4.3° for 40 ms more latency (offline: 0.67 / 41 %).
+DEFAULT_MIN_NEW_FRAMES = 3
 DEFAULT_SAMPLER = "dpmpp_2m"
 # When the performance controls change mid-stream, windows stop showing the frames made under the old ones: even
 # one such frame pins the gaze (the model continues its prefix). The jump this would cause (head yaw 0.12 rad in one
@@ -50,6 +52,7 @@ DEFAULT_SAMPLER = "dpmpp_2m"
 # with this time constant, in frames.
 CHANGE_GLIDE_FRAMES = 3.0
 ENGINES = ("onnxruntime", "torch", "tensorrt")
+FRONTEND_FILE_NAME = "speech_frontend.npz"
 
 
 class DiffusionMotionStream:
@@ -59,11 +62,13 @@ class DiffusionMotionStream:
         self.lookahead_ms = backend.lookahead_ms
         self._window, self._latent_dim = backend.window_frames, backend.latent_dim
         self._min_new = backend.min_new_frames
+        self._max_context = backend.max_context_frames
         self.controls = controls
         self._rng = np.random.default_rng(seed)
-        self._features_stream = FeatureStream()
+        self._frontend = backend.frontend
+        self._features_stream = backend.frontend.stream()
         self._pending: list[np.ndarray] = []
-        self._features = np.zeros((0, N_FEATURES), np.float32)  # feature frames _feature_offset.. of the stream
+        self._features = np.zeros((0, backend.frontend.n_features), np.float32)  # rows _feature_offset.. of it
         self._feature_offset = 0
         self._history = np.zeros((0, self._latent_dim), np.float32)  # last (W - 1) committed latents
         self._audio_emb = np.zeros((0, backend.d_model), np.float32)  # embeddings of frames _emb_first..
@@ -95,15 +100,16 @@ class DiffusionMotionStream:
         self.controls = controls
 
     # --- used by the backend's step ----------------------------------------------------------------------------
-    def _ingest(self) -> int:
-        """Turn buffered audio into features; return how many frames are ready to generate."""
-        parts = [self._features_stream.push(a) for a in self._pending]
-        self.n_samples += sum(len(a) for a in self._pending)
-        self._pending.clear()
-        if self._flush_requested:
-            parts.append(self._features_stream.flush())
-        if parts:
-            self._features = np.concatenate([self._features, *parts])
+    def _take_pending(self) -> list[np.ndarray]:
+        """The audio pushed since the last step (the backend runs every stream's front end in one call)."""
+        pending, self._pending = self._pending, []
+        self.n_samples += sum(len(a) for a in pending)
+        return pending
+
+    def _ingest(self, rows: np.ndarray) -> int:
+        """Add the front end's new rows; return how many frames are ready to generate."""
+        if len(rows):
+            self._features = np.concatenate([self._features, rows])
         n_features = self._feature_offset + len(self._features)
         if self._flush_requested:
             last = -(-self.n_samples // SAMPLES_PER_FRAME)                    # ceil: every frame, silence after
@@ -118,7 +124,8 @@ class DiffusionMotionStream:
         the stream's first window the padding frames before it too."""
         first = self.next_frame + n_new - self._window                        # stream frame index of token 0
         start = first if self._emb_first is None else self._emb_first + len(self._audio_emb)
-        return frame_spans(self._features, start, first + self._window - start, self._feature_offset)
+        return frame_spans(self._features, start, first + self._window - start, self._frontend.silence_row,
+                           self._feature_offset)
 
     def _add_embeddings(self, audio_emb: np.ndarray, n_new: int) -> None:
         if self._emb_first is None:
@@ -129,7 +136,8 @@ class DiffusionMotionStream:
         w = self._window
         first = self.next_frame + n_new - w                                   # stream frame index of token 0
         frame = first + np.arange(w)
-        kind = np.where(frame < max(0, self._context_from), PAD,
+        context_from = max(0, self._context_from, self.next_frame - self._max_context)
+        kind = np.where(frame < context_from, PAD,
                         np.where(frame < self.next_frame, CONTEXT, NEW)).astype(np.int64)
         x = np.zeros((w, self._latent_dim), np.float32)
         n_ctx = int(np.sum(kind == CONTEXT))
@@ -179,7 +187,8 @@ class DiffusionBackend:
     def __init__(self, engine: str = "onnxruntime", weights: str | Path | None = None,
                  onnx_path: str | Path | None = None, sampler: str = DEFAULT_SAMPLER,
                  steps: int = DEFAULT_STEPS, threads: int | None = None,
-                 min_new_frames: int = DEFAULT_MIN_NEW_FRAMES) -> None:
+                 min_new_frames: int = DEFAULT_MIN_NEW_FRAMES,
+                 max_context_frames: int | None = None) -> None:
         """`min_new_frames` makes a stream wait until that many frames are ready (except after flush): fewer,
         fuller windows — better motion and more streams per core for (min_new_frames − 1) × 40 ms more latency."""
         from vasa_bridge.errors import VasaBridgeError
@@ -206,6 +215,7 @@ class DiffusionBackend:
                 self.engine = TensorRtEngine(onnx_file)
         else:
             raise VasaBridgeError(f"unknown engine {engine!r}; choose from {ENGINES}")
+        self.frontend = _load_matching_frontend(weights, onnx_path, self.engine)
         self.latent = self.engine.latent
         self.latent_dim = int(self.engine.config["latent_dim"])
         self.window_frames = int(self.engine.config["window_frames"])
@@ -214,6 +224,7 @@ class DiffusionBackend:
         if not 1 <= min_new_frames <= self.max_new_frames:
             raise VasaBridgeError(f"min_new_frames must be in 1..{self.max_new_frames}, got {min_new_frames}")
         self.min_new_frames = min_new_frames
+        self.max_context_frames = self.window_frames if max_context_frames is None else max_context_frames
         # Audio past a frame's end that the stream waits for (the MotionStream contract counts from the end).
         self.lookahead_ms = LOOKAHEAD_MS - 1000.0 / layout.FPS + (min_new_frames - 1) * 1000.0 / layout.FPS
         self.sampler = SAMPLERS[sampler]
@@ -229,7 +240,9 @@ class DiffusionBackend:
                            extra["audio_keep"], extra["controls_keep"])
 
     def step(self, streams: Sequence[DiffusionMotionStream]) -> dict[DiffusionMotionStream, MotionChunk]:
-        todo = {s: s._ingest() for s in streams}
+        rows = push_many([s._features_stream for s in streams], [s._take_pending() for s in streams],
+                         [s._flush_requested for s in streams])
+        todo = {s: s._ingest(r) for s, r in zip(streams, rows)}
         out: dict[DiffusionMotionStream, list[np.ndarray]] = {s: [] for s in streams}
         while True:
             active = [s for s in streams if todo[s] > 0]
@@ -267,6 +280,23 @@ def _check_export_is_current(onnx_file: Path, metadata: dict[str, str], weights:
     if pt.exists() and recorded and recorded != file_sha256(pt):
         raise ModelVersionError(f"{onnx_file} was exported from other weights than {pt}: run `vasa-bridge export"
                                 f"{'' if weights is None else f' --weights {pt}'}`")
+
+
+def _load_matching_frontend(weights: str | Path | None, onnx_path: str | Path | None, engine):
+    """The speech front end the model was trained with: `speech_frontend.npz` beside the weights (or the ONNX);
+    refused when its hash is not the one the model recorded."""
+    from vasa_bridge.audio.frontend import load_frontend
+    from vasa_bridge.errors import ModelVersionError
+    from vasa_bridge.model.weights import DEFAULT_WEIGHTS
+
+    beside = Path(onnx_path) if onnx_path else Path(weights or DEFAULT_WEIGHTS)
+    path = beside.with_name(FRONTEND_FILE_NAME)
+    frontend = load_frontend(path)
+    wanted = engine.frontend_sha256
+    if wanted and wanted != frontend.sha256:
+        raise ModelVersionError(f"{path} is not the speech front end {beside.name} was trained with: retrain with "
+                                "`make train`, or put the matching speech_frontend.npz beside it")
+    return frontend
 
 
 def default_onnx_path(weights: str | Path | None) -> Path:

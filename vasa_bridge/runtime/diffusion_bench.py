@@ -18,9 +18,10 @@ from typing import Callable
 
 import numpy as np
 
+from vasa_bridge.runtime.diffusion import DEFAULT_MIN_NEW_FRAMES as STREAM_MIN_NEW_FRAMES  # the sidecar's setting
+
 STREAM_COUNTS = (1, 2, 4, 8, 12, 16, 20, 24, 32, 48, 64)
 CHUNK_MS = 20
-STREAM_MIN_NEW_FRAMES = 2   # streaming setting (the backend's default): windows of ≥ 2 new frames
 
 
 def _speech(seconds: float) -> np.ndarray:
@@ -114,6 +115,7 @@ def bench_motion(quick: bool = False) -> tuple[dict[str, float], list[tuple[str,
     t0 = time.perf_counter()
     amplitude_baseline(audio)
     amplitude_s = time.perf_counter() - t0
+    frontend_s = _median_seconds(lambda: backend.frontend.features(audio), runs=3)   # inside motion_s too
 
     rounds = 10 if quick else 25
     realtime_streams = _realtime_streams(streaming, audio, guidance, rounds)
@@ -140,9 +142,11 @@ def bench_motion(quick: bool = False) -> tuple[dict[str, float], list[tuple[str,
                "motion_streams_realtime_no_guidance": float(realtime_streams_unguided),
                "chunk_latency_ms_p95": latency_ms, "cold_start_s": cold_s,
                "amplitude_rtf_single": seconds / amplitude_s, "amplitude_chunk_latency_ms_p95": amp_latency_ms,
-               "amplitude_cold_start_s": amp_cold_s}
+               "amplitude_cold_start_s": amp_cold_s, "frontend_rtf_single": seconds / frontend_s}
     rows = [("motion model, one stream (onnxruntime)", f"{figures['motion_rtf_single']:.0f}× real time",
              f"{seconds:.0f} s line; {note}; {len(backend.sigmas) - 1} steps, guidance {guidance:g}"),
+            ("  of which the speech front end", f"{figures['frontend_rtf_single']:.0f}× real time",
+             "distilled Whisper student, numpy; counted in every motion figure"),
             ("motion model, streams in real time", f"{realtime_streams}",
              f"batched, 40 ms of audio per step, ≥ {STREAM_MIN_NEW_FRAMES} new frames per window, guidance "
              f"{guidance:g} ({realtime_streams_unguided} without guidance)"),

@@ -32,6 +32,7 @@ class TorchEngine:
         self.network = model.network.eval()
         self.latent: PcaLatent = model.latent
         self.config: dict = self.network.config.to_dict()
+        self.frontend_sha256: str = model.info.get("frontend_sha256", "")
 
     def embed_audio(self, spans: np.ndarray) -> np.ndarray:
         import torch
@@ -58,6 +59,7 @@ class OrtEngine:
         self.session = _ort_session(path, threads, providers)
         self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
         self.config, self.latent = read_onnx_metadata(self.metadata, path)
+        self.frontend_sha256: str = self.metadata.get("frontend_sha256", "")
         self.audio_session = _ort_session(audio_encoder_path(path), threads, providers)
         audio_meta = dict(self.audio_session.get_modelmeta().custom_metadata_map)
         read_onnx_metadata(audio_meta, audio_encoder_path(path))
@@ -108,7 +110,9 @@ class TensorRtEngine:
 
         path = Path(onnx_path)
         graph = onnx.load(str(path))
-        self.config, self.latent = read_onnx_metadata({p.key: p.value for p in graph.metadata_props}, path)
+        metadata = {p.key: p.value for p in graph.metadata_props}
+        self.config, self.latent = read_onnx_metadata(metadata, path)
+        self.frontend_sha256: str = metadata.get("frontend_sha256", "")
         self.stream = torch.cuda.Stream()
         self.denoiser = _TrtGraph(path, max_batch, fp16)
         self.audio_encoder = _TrtGraph(audio_encoder_path(path), max_batch * int(self.config["window_frames"]), fp16)

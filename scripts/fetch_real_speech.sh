@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Real human speech from Debian packages, unpacked (not installed) under data/real/root: unlabelled Dutch game
+# dialogue for distilling the speech front end, and the real-voice evaluation sets (`vasa-bridge eval --real`).
+# Safe to re-run. Reserved evaluation data (see ../shared/notes/real-voices.md) is never fetched here.
+set -euo pipefail
+dest="${1:-data/real}"
+packages=(fillets-ng-data-nl fillets-ng-data-cs pocketsphinx-testdata hedgewars-data klettres-data)
+mkdir -p "$dest/debs" "$dest/root"
+cd "$dest/debs"
+missing=()
+for p in "${packages[@]}"; do ls "${p}"_*.deb >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq || true
+  apt-get download "${missing[@]}" 2>/dev/null || $SUDO apt-get download "${missing[@]}"
+fi
+for f in *.deb; do
+  stamp="../root/.$(basename "$f").unpacked"
+  [ -e "$stamp" ] || { dpkg -x "$f" ../root && touch "$stamp"; }
+done
+echo "real speech unpacked under $dest/root"

@@ -1,0 +1,102 @@
+"""What users' audio really is, through the shipped model: music, noise, whispering, clipped, very quiet or 8 kHz
+telephone speech. Sound that is not speech leaves a calm face; speech keeps moving the lips at any level; nothing
+gives NaNs. Also the real-voice evaluation's own pieces (speech mask, pause measure)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
+from vasa_bridge.model.weights import DEFAULT_WEIGHTS
+from vasa_bridge.motion.controls import Controls
+from vasa_bridge.motion.measures import lip_aperture
+
+pytestmark = pytest.mark.skipif(not DEFAULT_WEIGHTS.exists(), reason="no shipped weights in this checkout")
+
+
+@pytest.fixture(scope="module")
+def backend():
+    from vasa_bridge.runtime.diffusion import DiffusionBackend
+
+    return DiffusionBackend("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def speech():
+    from vasa_bridge.train.data import synth_pairs
+
+    return synth_pairs(1, seed=21, voices="heldout-voice", corrupt=False, controls=Controls())[0].audio_16k
+
+
+def bake(backend, audio: np.ndarray) -> np.ndarray:
+    from vasa_bridge.runtime.diffusion import generate_clip
+
+    frames = generate_clip(backend, audio.astype(np.float32), seed=0).frames
+    assert np.all(np.isfinite(frames))
+    return frames
+
+
+def at_peak_dbfs(audio: np.ndarray, dbfs: float) -> np.ndarray:
+    return (audio * 10 ** (dbfs / 20) / np.abs(audio).max()).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["music", "noise"])
+def test_sound_that_is_not_speech_leaves_the_mouth_calm(backend, speech, kind):
+    from vasa_bridge.audio.synthetic import music_like, noise_like
+
+    rng = np.random.default_rng(5)
+    sound = at_peak_dbfs((music_like if kind == "music" else noise_like)(4.0, rng), -6.0)
+    calm = lip_aperture(bake(backend, sound))
+    talking = lip_aperture(bake(backend, at_peak_dbfs(speech, -6.0)))
+    # Speech opens the lips far more, and more often, than the same level of music or noise.
+    assert np.mean(calm) < 0.5 * np.mean(talking), (np.mean(calm), np.mean(talking))
+    assert np.mean(calm > 0.15) < 0.1
+
+
+@pytest.mark.parametrize("variant", ["quiet -40 dBFS", "clipped", "telephone 8 kHz", "whispered"])
+def test_speech_moves_the_lips_however_it_was_recorded(backend, speech, variant):
+    from vasa_bridge.datagen.augment import band_limit, resample_offline
+    from vasa_bridge.phones.espeak import synthesize
+    from vasa_bridge.train.evaluate import pearson
+
+    reference = lip_aperture(bake(backend, at_peak_dbfs(speech, -6.0)))
+    audio = speech
+    if variant == "quiet -40 dBFS":
+        audio = at_peak_dbfs(speech, -40.0)
+    elif variant == "clipped":
+        audio = np.clip(at_peak_dbfs(speech, 6.0), -0.5, 0.5)
+    elif variant == "telephone 8 kHz":
+        audio = resample_offline(resample_offline(band_limit(speech), MODEL_SAMPLE_RATE_HZ, 8000), 8000,
+                                 MODEL_SAMPLE_RATE_HZ)
+    elif variant == "whispered":
+        line = synthesize("Maybe Bob bought a map of the bumpy path before the movie began.", voice="en-us+whisper")
+        whisper = resample_offline(line.audio, line.sample_rate_hz, MODEL_SAMPLE_RATE_HZ)
+        voiced = synthesize(line.text, voice="en-us")
+        reference = lip_aperture(bake(backend, resample_offline(voiced.audio, voiced.sample_rate_hz,
+                                                                MODEL_SAMPLE_RATE_HZ)))
+        audio = whisper
+    moved = lip_aperture(bake(backend, audio))
+    n = min(len(moved), len(reference))
+    assert np.std(moved) > 0.03                              # the lips move
+    if variant != "whispered":                               # same words, same timing: the same mouth
+        assert pearson(moved[:n], reference[:n]) > 0.6
+
+
+def test_digital_silence_and_tiny_input_give_a_resting_face(backend):
+    frames = bake(backend, np.zeros(MODEL_SAMPLE_RATE_HZ * 2, np.float32))
+    assert lip_aperture(frames).max() < 0.1
+    assert len(bake(backend, np.zeros(10, np.float32))) == 1
+
+
+def test_speech_mask_marks_speaking_frames_and_pause_frames_lie_away_from_them():
+    from vasa_bridge.audio.synthetic import syllable_bursts
+    from vasa_bridge.train.real_eval import pause_frames, speech_mask
+
+    audio = np.concatenate([np.zeros(16000, np.float32), syllable_bursts(1.0, seed=1),
+                            np.zeros(16000, np.float32)])
+    mask = speech_mask(audio)
+    assert len(mask) == len(audio) // 640
+    assert not mask[:20].any() and not mask[-20:].any() and mask[25:50].mean() > 0.6
+    pauses = pause_frames(mask)
+    assert pauses[:20].all() and not pauses[25:50].any()

@@ -1,0 +1,148 @@
+"""Real human speech from Debian packages (`scripts/fetch_real_speech.sh` unpacks them under data/real/root).
+
+Who uses what, so no set is both learnt from and scored on:
+- distillation of the speech front end (unlabelled): the Dutch dialogue of `fillets-ng-data-nl`;
+- evaluation, English with transcripts (forced-alignment reference): `pocketsphinx-testdata` (LibriVox + cards:
+  10 utterances, the set looked at while choosing recipes) and `hedgewars-data` voice packs (short exclamations;
+  file name → transcript; never looked at before the final run);
+- evaluation, other languages (speech/silence): `fillets-ng-data-cs` (Czech actors) and `klettres-data` (letters
+  and syllables in many languages).
+The data reserved for independent evaluation (../shared/notes/real-voices.md) is not touched here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
+from vasa_bridge.errors import VasaBridgeError
+
+DEFAULT_ROOT = Path("data/real/root")
+
+
+def real_speech_root() -> Path:
+    root = Path(os.environ.get("VASA_REAL_SPEECH", DEFAULT_ROOT))
+    if not (root / "usr" / "share").is_dir():
+        raise VasaBridgeError(f"no real speech under {root}: run `bash scripts/fetch_real_speech.sh` (or set "
+                              "VASA_REAL_SPEECH to the folder it unpacked)")
+    return root
+
+
+@dataclass(frozen=True)
+class Utterance:
+    audio_16k: np.ndarray
+    transcript: str | None     # None: speech/silence only
+    speaker: str
+    language: str
+    source: str
+
+
+def load_16k(path: Path) -> np.ndarray:
+    import soundfile as sf
+
+    from vasa_bridge.datagen.augment import resample_offline
+
+    if path.suffix == ".raw":                    # pocketsphinx test data: headerless 16 kHz int16
+        return (np.fromfile(path, np.int16).astype(np.float32) / 32768.0)
+    audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    return resample_offline(audio.mean(axis=1), rate, MODEL_SAMPLE_RATE_HZ)
+
+
+def dutch_dialogue(max_minutes: float = 45.0, seed: int = 0) -> list[np.ndarray]:
+    """Unlabelled real speech for the front end's distillation: fillets-ng's Dutch actors, shuffled."""
+    files = sorted((real_speech_root() / "usr/share/games/fillets-ng/sound").glob("*/nl/*.ogg"))
+    order = np.random.default_rng(seed).permutation(len(files))
+    out, total = [], 0.0
+    for i in order:
+        audio = load_16k(files[i])
+        if len(audio) < MODEL_SAMPLE_RATE_HZ // 2:
+            continue
+        out.append(audio)
+        total += len(audio) / MODEL_SAMPLE_RATE_HZ
+        if total > 60 * max_minutes:
+            break
+    return out
+
+
+def pocketsphinx_english() -> list[Utterance]:
+    """10 read English utterances (LibriVox, cards) with their transcripts."""
+    base = real_speech_root() / "usr/share/pocketsphinx/test/data"
+    out = []
+    for line in (base / "librivox" / "transcription").read_text().splitlines():
+        m = re.match(r"<s>\s*(.*?)\s*</s>\s*\((.+)\)", line)
+        if m:
+            out.append(Utterance(load_16k(base / "librivox" / f"{m.group(2)}.wav"), m.group(1), "librivox", "en",
+                                 "pocketsphinx-testdata"))
+    ids = (base / "cards" / "cards.fileids").read_text().split()
+    texts = [t.strip() for t in (base / "cards" / "cards.transcription").read_text().splitlines() if t.strip()]
+    for file_id, text in zip(ids, texts):
+        text = re.sub(r"\s*\(.*\)\s*$", "", text).replace("<s>", "").replace("</s>", "").strip()
+        out.append(Utterance(load_16k(base / "cards" / f"{Path(file_id).name}.wav"), text, "cards", "en",
+                             "pocketsphinx-testdata"))
+    return out
+
+
+# Hedgewars voice files whose name is a dictionary word or a phrase written together.
+HEDGEWARS_TRANSCRIPTS = {
+    "Amazing": "amazing", "Boring": "boring", "Brilliant": "brilliant", "Byebye": "bye bye",
+    "Comeonthen": "come on then", "Coward": "coward", "Cutitout": "cut it out", "Enemydown": "enemy down",
+    "Excellent": "excellent", "Fire": "fire", "Firstblood": "first blood", "Flawless": "flawless",
+    "Flyaway": "fly away", "Gonnagetyou": "gonna get you", "Grenade": "grenade", "Hello": "hello",
+    "Hurry": "hurry", "Illgetyou": "i'll get you", "Incoming": "incoming", "Justyouwait": "just you wait",
+    "Kamikaze": "kamikaze", "Leavemealone": "leave me alone", "Melon": "melon", "Missed": "missed",
+    "Nutter": "nutter", "Ohdear": "oh dear", "Oops": "oops", "Ouch": "ouch", "Revenge": "revenge",
+    "Runaway": "run away", "Sameteam": "same team", "Stupid": "stupid", "Takecover": "take cover",
+    "Thisoneismine": "this one is mine", "Traitor": "traitor", "Uh-oh": "uh oh", "Victory": "victory",
+    "Watchit": "watch it", "Watchthis": "watch this", "Whatthe": "what the", "Whoopsee": "whoops",
+    "Yessir": "yes sir", "Youllregretthat": "you'll regret that",
+}
+HEDGEWARS_ENGLISH_PACKS = ("Default", "British", "Classic", "HillBilly", "Mobster", "Pirate", "Singer", "Surfer")
+
+
+def hedgewars_english() -> list[Utterance]:
+    """Short English exclamations by several voice actors; the file name is the transcript."""
+    base = real_speech_root() / "usr/share/games/hedgewars/Data/Sounds/voices"
+    out = []
+    for pack in HEDGEWARS_ENGLISH_PACKS:
+        for stem, text in HEDGEWARS_TRANSCRIPTS.items():
+            path = base / pack / f"{stem}.ogg"
+            if path.exists():
+                out.append(Utterance(load_16k(path), text, pack, "en", "hedgewars-data"))
+    return out
+
+
+def czech_dialogue(max_clips: int = 60, seed: int = 1) -> list[Utterance]:
+    """Czech actors (fillets-ng), clips of 1.5–12 s; speech/silence reference only."""
+    files = sorted((real_speech_root() / "usr/share/games/fillets-ng/sound").glob("*/cs/*.ogg"))
+    out = []
+    for i in np.random.default_rng(seed).permutation(len(files)):
+        audio = load_16k(files[i])
+        if 1.5 * MODEL_SAMPLE_RATE_HZ <= len(audio) <= 12 * MODEL_SAMPLE_RATE_HZ:
+            out.append(Utterance(audio, None, files[i].stem.split("-")[1], "cs", "fillets-ng-data-cs"))
+        if len(out) >= max_clips:
+            break
+    return out
+
+
+def klettres_syllables(languages: tuple[str, ...] = ("es", "it", "pt_BR", "ru", "uk", "lt", "hu", "de"),
+                       per_language: int = 12, seed: int = 2) -> list[Utterance]:
+    """Letters and syllables spoken in several languages, joined per language into clips with pauses between
+    (each file alone is under a second); speech/silence reference only."""
+    base = real_speech_root() / "usr/share/klettres"
+    rng = np.random.default_rng(seed)
+    out = []
+    for lang in languages:
+        files = sorted((base / lang).glob("*/*.ogg"))
+        if not files:
+            continue
+        chosen = [files[i] for i in rng.permutation(len(files))[:per_language]]
+        parts = []
+        for f in chosen:
+            parts += [load_16k(f), np.zeros(int(rng.uniform(0.3, 0.9) * MODEL_SAMPLE_RATE_HZ), np.float32)]
+        out.append(Utterance(np.concatenate(parts), None, lang, lang, "klettres-data"))
+    return out

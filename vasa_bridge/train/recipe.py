@@ -1,0 +1,93 @@
+"""The shipped recipe, stage by stage, each cached in the output folder so a rerun resumes where it stopped:
+
+1. training lines: espeak-ng formant voices + MBROLA real-speaker diphones (exact phone events) performed by the
+   teacher, heard through the recording chain (train/data.py) — `lines.pkl`;
+2. the speech front end, distilled from Whisper's encoder on those lines and on unlabelled real Dutch dialogue
+   (train/frontend.py) — `distill.npz`, `speech_frontend.npz`;
+3. the lines through the front end, packed for window sampling — `pairs.npz`;
+4. the motion denoiser (train/loop.py) — `motion_dit.pt`.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vasa_bridge.train.data import Pair, PairSet, synth_pairs
+
+REAL_DUTCH_MINUTES = 40.0        # unlabelled real speech in the distillation set
+
+
+@dataclass(frozen=True)
+class Recipe:
+    items: int = 2400            # synthesised lines
+    seed: int = 0
+    real_speech: bool = True     # distil on real Dutch dialogue too (scripts/fetch_real_speech.sh)
+
+
+def training_lines(out: Path, recipe: Recipe) -> list[Pair]:
+    cache = out / "lines.pkl"
+    from vasa_bridge.train.data import TRAIN_MBROLA_VOICES
+
+    key = f"lines:{recipe.items}:{recipe.seed}:{sorted(TRAIN_MBROLA_VOICES)}"
+    if cache.exists():
+        with cache.open("rb") as f:
+            stored_key, pairs = pickle.load(f)
+        if stored_key == key:
+            return pairs
+    pairs = synth_pairs(recipe.items, recipe.seed, progress=True)
+    with cache.with_suffix(".tmp").open("wb") as f:
+        pickle.dump((key, pairs), f, protocol=pickle.HIGHEST_PROTOCOL)
+    cache.with_suffix(".tmp").replace(cache)
+    return pairs
+
+
+def distillation_items(pairs: list[Pair], recipe: Recipe) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(heard, clean) audio: every training line, and real Dutch dialogue through a random recording chain."""
+    from vasa_bridge.datagen.real_speech import dutch_dialogue
+    from vasa_bridge.train.data import _corrupt
+
+    items = [(p.audio_16k, p.clean_16k) for p in pairs if p.clean_16k is not None]
+    if recipe.real_speech:
+        rng = np.random.default_rng(recipe.seed + 1)
+        for clean in dutch_dialogue(REAL_DUTCH_MINUTES, recipe.seed):
+            items.append((_corrupt(clean, rng), clean))
+    return items
+
+
+def distillation_set(out: Path, pairs: list[Pair], recipe: Recipe):
+    from vasa_bridge.train.frontend import DistillSet, build_distill_set
+
+    cache = out / "distill.npz"
+    if cache.exists():
+        return DistillSet.load(cache)
+    data = build_distill_set(distillation_items(pairs, recipe))
+    data.save(cache)
+    return data
+
+
+def speech_frontend(out: Path, pairs: list[Pair], recipe: Recipe, steps: int | None = None) -> Path:
+    import dataclasses
+
+    from vasa_bridge.train.frontend import FrontEndTrainConfig, train_frontend
+
+    data = distillation_set(out, pairs, recipe)
+    cfg = FrontEndTrainConfig() if steps is None else dataclasses.replace(FrontEndTrainConfig(), steps=steps)
+    print(f"front-end distillation: {len(data.lengths)} items, {len(data.inputs) / 100 / 3600:.2f} h")
+    return train_frontend(data, out, cfg=cfg)
+
+
+def packed_pairs(out: Path, pairs: list[Pair], frontend_path: Path) -> PairSet:
+    from vasa_bridge.audio.frontend import load_frontend
+
+    frontend = load_frontend(frontend_path)
+    cache, source = out / "pairs.npz", out / "pairs.source"
+    if cache.exists() and source.exists() and source.read_text() == frontend.sha256:
+        return PairSet.load(cache)
+    packed = PairSet.pack(pairs, frontend, progress=True)
+    packed.save(cache)
+    source.write_text(frontend.sha256)
+    return packed
