@@ -179,3 +179,64 @@ def outside_mask(renderer: "object") -> np.ndarray:
     h, w = renderer.mark.rgba.shape[:2]
     mask[y:y + h, x:x + w] = False
     return mask
+
+
+def replicated_edge_fraction(rgb: np.ndarray, run_px: int = 8, flat_grey: float = 0.75,
+                             across_grey: float = 3.0) -> float:
+    """Share of pixels in streaks: runs of `run_px` or more pixels that do not change along one axis while the
+    image does change across it. Edge replication (padding a photo by repeating its border pixels) makes exactly
+    that; real photos almost never do, and a plain fill does not either (it is flat both ways)."""
+    from scipy import ndimage
+    g = rgb.astype(np.float32).mean(-1)
+    streak = np.zeros(g.shape, bool)
+    for axis in (0, 1):
+        flat = np.abs(np.diff(g, axis=axis)) <= flat_grey                    # no change along the axis
+        across = np.abs(np.diff(g, axis=1 - axis)) > across_grey               # texture across it
+        size = (run_px, 1) if axis == 0 else (1, run_px)
+        flat_run = ndimage.minimum_filter(flat.astype(np.uint8), size=size, mode="constant") > 0
+        h, w = min(flat_run.shape[0], across.shape[0]), min(flat_run.shape[1], across.shape[1])
+        streak[:h, :w] |= flat_run[:h, :w] & across[:h, :w]
+    return float(streak.mean())
+
+
+def face_height_px(rgb: np.ndarray, guess_points: np.ndarray) -> float:
+    """Forehead-to-chin distance of the face mesh run on the pixels (the most stable size figure it gives)."""
+    from vasa_bridge.render.face_models import FaceModels
+    models = FaceModels.shared()
+    mesh = models.mesh_from_points(rgb, guess_points, with_iris=False)
+    mesh = models.mesh_from_points(rgb, mesh.points, with_iris=False)
+    return float(np.linalg.norm(mesh.points[topo.CHIN, :2] - mesh.points[topo.FOREHEAD, :2]))
+
+
+def is_greyscale(rgb: np.ndarray, tolerance_grey: float = 2.0) -> bool:
+    """True when no pixel's channels differ by more than `tolerance_grey` (JPEG noise aside)."""
+    c = rgb.astype(np.int16)
+    return bool(np.percentile(c.max(-1) - c.min(-1), 99.5) <= tolerance_grey)
+
+
+SPEECH_APERTURE_MAX = 0.4      # jawOpen - mouthClose rarely exceeds this in speech
+
+
+@dataclass(frozen=True)
+class ApertureSweep:
+    apertures: tuple[float, ...]
+    gaps_iod: tuple[float, ...]     # measured inner-lip gap per frame
+    r: float                        # Pearson r, gap vs aperture
+    slope_iod_per_aperture: float   # least-squares line through (aperture, gap)
+    gap_at_zero_iod: float          # that line at aperture 0
+    closed_max_iod: float           # largest gap on frames with aperture <= 0.02
+
+
+def aperture_sweep(portrait: "object", renderer: "object", n: int = 17) -> ApertureSweep:
+    """Render jawOpen 0 → 0.4 → 0 (the speech range) and measure the lip gap on the pixels."""
+    half = n // 2 + 1
+    ap = np.concatenate([np.linspace(0, SPEECH_APERTURE_MAX, half), np.linspace(SPEECH_APERTURE_MAX, 0, half)[1:]])
+    frames = np.zeros((len(ap), layout.N_CHANNELS), np.float32)
+    frames[:, layout.channel("headZ")] = layout.DEFAULT_HEAD_DISTANCE_M
+    frames[:, layout.channel("jawOpen")] = ap
+    rendered = renderer.render(frames)
+    gaps = np.array([m.lip_gap_iod for m in measure_frames(rendered, portrait.points)])
+    r = float(np.corrcoef(ap, gaps)[0, 1]) if np.std(gaps) > 0 else 0.0
+    slope, intercept = np.polyfit(ap, gaps, 1)
+    return ApertureSweep(tuple(ap.tolist()), tuple(gaps.tolist()), r, float(slope), float(intercept),
+                         float(gaps[ap <= 0.02].max()))

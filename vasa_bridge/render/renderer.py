@@ -24,7 +24,7 @@ from vasa_bridge.motion import layout
 from vasa_bridge.render import topology as topo
 from vasa_bridge.render.marking import SyntheticMark
 from vasa_bridge.render.portrait import Portrait
-from vasa_bridge.render.rig import Rig, build_rig
+from vasa_bridge.render.rig import LIP_SEAM_MIX, Rig, build_rig
 
 _JAW = layout.channel("jawOpen")
 _CLOSE = layout.channel("mouthClose")
@@ -36,12 +36,19 @@ _GAZE = layout.GAZE_SLICE
 IOD_M = 0.063                  # adult interocular distance: converts head translation in metres to pixels
 EYEBALL_RADIUS_IOD = 0.19      # ~12 mm: iris travel = radius * sin(gaze angle)
 HEAD_ROTATION_LIMIT_RAD = 0.3  # a 2D warp of one photo stays plausible up to ~17 degrees
-HEAD_SCALE_LIMITS = (0.85, 1.18)
+# Head distance reads as a small, slow zoom of the head and hair, not as the face swelling: a real head moving
+# 5 cm nearer at 60 cm grows ~8 %, but the motion's headZ jitters by centimetres from frame to frame, so only a
+# quarter of it is used, within a few per cent, and the scale may change by at most HEAD_SCALE_STEP a frame.
+HEAD_SCALE_GAIN = 0.25
+HEAD_SCALE_LIMITS = (0.96, 1.04)
+HEAD_SCALE_STEP = 0.008        # largest relative scale change between consecutive frames (goal: under 1 %)
+HEAD_SCALE_SMOOTHING = 0.35    # share of the remaining difference the scale closes each frame
 HEAD_SHIFT_LIMIT_IOD = 0.3
 INVERSE_STEPS = 3              # fixed-point steps inverting the forward displacement field
 INVERSE_STEP_SIZE = 0.6
 # ARKit eyeLook* → gaze angle (radians at weight 1), per eye. Names are per the subject's eye.
 EYE_LOOK_RAD = 0.5
+LIP_SEAM_MIX_UP = LIP_SEAM_MIX   # closing lips meet this far from the upper lip (the lower lip travels more)
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,12 @@ class Renderer:
         self.device = torch.device(device)
         self.rig: Rig = build_rig(portrait)
         self.mark = SyntheticMark(portrait.size, options.mark_position)
+        self._head_scale = 1.0          # the last frame's head-distance scale: it is smoothed across calls
         self._upload()
+
+    def reset(self) -> None:
+        """Start a new clip: forget the previous frame's head scale (rendering is otherwise stateless)."""
+        self._head_scale = 1.0
 
     # ---- setup ---------------------------------------------------------------------------------------------
     def _upload(self) -> None:
@@ -77,10 +89,20 @@ class Renderer:
         self.seam_lower = torch.as_tensor(rig.seam_lower, device=dev)
         self.seam_mix = t(rig.seam_mix)
         self.pose_share = t(rig.pose_share)
+        self.scale_share = t(rig.pose_share > 0)
         self.origin = t(rig.origin_px)
         self.rot = t(np.stack([rig.ex, rig.ey], axis=1))                             # (2, 2) face → pixels
         self.close_up = t(rig.closure_up_weights)
         self.close_low = t(rig.closure_low_weights)
+        # Lip gap along the face's down axis, per inner-lip pair: in the photo, and what jawOpen = 1 adds. The lips
+        # are driven to (jawOpen - mouthClose) x the latter whatever the photo shows, so an open-mouthed photo
+        # closes on p/b/m like a closed one, and the gap is linear in the motion's aperture.
+        ey = np.asarray(rig.ey, np.float64)
+        up_i, lo_i = np.asarray(rig.lip_upper_inner), np.asarray(rig.lip_lower_inner)
+        jaw_basis = rig.basis_px[_JAW]
+        self.rest_gap = t((rig.vertices_px[lo_i] - rig.vertices_px[up_i]) @ ey)              # (11,) pixels
+        self.jaw_gap = t((jaw_basis[lo_i] - jaw_basis[up_i]) @ ey)                          # (11,) pixels
+        self.ey = t(ey)
         y0, y1, x0, x1 = rig.warp_roi
         self.roi_hw = (y1 - y0, x1 - x0)
         self.coarse_hw = rig.coarse_hw
@@ -123,6 +145,9 @@ class Renderer:
         edge = gaussian_filter1d(rig.lip_edge_rgb, sigma=max(1.0, 0.02 * rig.iod_px), axis=1, mode="nearest")
         self.lip_edge = t(edge / 255.0).permute(0, 2, 1)                             # (2, 3, W)
         self._cavity_tint = torch.tensor([0.5, 0.28, 0.28], device=dev).view(1, 3, 1, 1)   # dark, red, not grey
+        # Synthesized colours carry only as much colour as the photo's face does: a greyscale photo or a line
+        # drawing gets a grey mouth interior, a muted painting a muted one.
+        self.chroma_share = face_chroma_share(self.portrait)
         self.eye_colours = [(t(e.sclera_rgb / 255.0).view(1, 3, 1, 1), t(e.iris_rgb / 255.0).view(1, 3, 1, 1),
                              t(e.lid_rgb / 255.0).view(1, 3, 1, 1)) for e in rig.eyes]
 
@@ -134,10 +159,16 @@ class Renderer:
         w = frames[:, layout.BLENDSHAPE_SLICE].clamp(0.0, 1.0)
         disp = (w @ self.basis).view(b, -1, 2)                                      # (B, V, 2)
         pos = self.v0 + disp
-        # Lip closure: ARKit's mouthClose is relative to jawOpen (equal values = lips sealed over an open jaw).
+        # Lips: the gap each inner-lip pair should show is what the blendshapes add to the photo's own opening,
+        # less mouthClose's share of the jaw (ARKit: mouthClose = jawOpen seals the lips over an open jaw). The
+        # photo's opening is the rest pose's expression, not the closed mouth: it is taken out.
         gap = pos[:, self.lip_low] - pos[:, self.lip_up]                             # (B, 11, 2) upper → lower
-        closure = (w[:, _CLOSE] / w[:, _JAW].clamp(min=0.05)).clamp(0.0, 1.0).view(b, 1, 1)
-        pos = pos + closure * (0.45 * self.close_up @ gap - 0.55 * self.close_low @ gap)
+        along = gap @ self.ey                                                        # (B, 11) pixels
+        close = w[:, _CLOSE].clamp(max=w[:, _JAW]).view(b, 1)
+        target = (along - self.rest_gap - close * self.jaw_gap).clamp(min=0.0)
+        closure = (1.0 - target / along.clamp(min=1e-3)).clamp(0.0, 1.0) * (along > 1e-3)
+        shut = closure[..., None] * gap                                              # (B, 11, 2)
+        pos = pos + LIP_SEAM_MIX_UP * (self.close_up @ shut) - (1 - LIP_SEAM_MIX_UP) * (self.close_low @ shut)
         # Head pose: rotate the face's 3D points about a centre behind the face; translate; scale for distance.
         pose = frames[:, _POSE]
         lim = HEAD_ROTATION_LIMIT_RAD
@@ -147,17 +178,33 @@ class Renderer:
         p3 = torch.cat([f, self.depth.expand(b, -1)[..., None]], dim=-1) - centre    # (B, V, 3)
         r = _rotation_matrices(pitch, yaw, roll)                                     # (B, 3, 3)
         rotated = p3 @ r.transpose(1, 2) + centre
-        distance = torch.where(pose[:, 5] > 0.05, pose[:, 5], torch.full_like(pose[:, 5], layout.DEFAULT_HEAD_DISTANCE_M))
-        scale = (layout.DEFAULT_HEAD_DISTANCE_M / distance).clamp(*HEAD_SCALE_LIMITS).view(b, 1, 1)
+        scale = self._head_scales(pose[:, 5]).view(b, 1, 1)
         shift_iod = torch.stack([pose[:, 3], -pose[:, 4]], dim=-1) / IOD_M          # camera y is up, ours down
         shift_iod = shift_iod.clamp(-HEAD_SHIFT_LIMIT_IOD, HEAD_SHIFT_LIMIT_IOD).view(b, 1, 2)
-        posed = rotated[..., :2] * scale + shift_iod
+        posed = rotated[..., :2] + shift_iod
         share = self.pose_share.view(1, -1, 1)
         f_final = f + share * (posed - f)
+        # Distance scales the head and the hair around it alike (everything inside the fixed ring), about the
+        # point between the eyes, so the face never swells inside a head of unchanged size.
+        zoom = self.scale_share.view(1, -1, 1) * (scale - 1.0) + 1.0
+        f_final = f_final * zoom
         out = self.origin + (f_final @ self.rot.T) * rig.iod_px                      # (B, V, 2)
         mix = self.seam_mix.view(1, -1, 1)
         out[:, self.seam_index] = (1 - mix) * out[:, self.seam_upper] + mix * out[:, self.seam_lower]
         return out
+
+    def _head_scales(self, distance_m: torch.Tensor) -> torch.Tensor:
+        """(B,) headZ in metres → (B,) head scale, smoothed and rate-limited across frames (and calls)."""
+        d0 = layout.DEFAULT_HEAD_DISTANCE_M
+        distance = torch.where(distance_m > 0.05, distance_m, torch.full_like(distance_m, d0))
+        raw = (1.0 + HEAD_SCALE_GAIN * (d0 / distance - 1.0)).clamp(*HEAD_SCALE_LIMITS).cpu().tolist()
+        out, s = [], self._head_scale
+        for r in raw:      # a scalar recurrence over the batch: B steps of float arithmetic
+            step = HEAD_SCALE_SMOOTHING * (r - s)
+            s = s * (1.0 + max(-HEAD_SCALE_STEP, min(HEAD_SCALE_STEP, step / s)))
+            out.append(s)
+        self._head_scale = s
+        return torch.tensor(out, dtype=torch.float32, device=distance_m.device)
 
     def render(self, frames: "np.ndarray | torch.Tensor") -> np.ndarray:
         """(B, 60) motion frames → uint8 (B, H, W, 3) RGB, marked as synthetic."""
@@ -268,6 +315,9 @@ class Renderer:
         teeth_shade = self.teeth * (1.0 - 0.2 * (d_up / (0.11 * iod)).clamp(0, 1))
         colour = colour + (teeth_shade - colour) * band_up
         colour = colour + (self.teeth * 0.8 - colour) * band_low
+        if self.chroma_share < 1.0:
+            lum = colour.mean(dim=1, keepdim=True)
+            colour = lum + (colour - lum) * self.chroma_share
         # Teeth the photo does show ride with their jaw: upper with the upper lip, lower with the lower lip.
         d13 = (pos[:, 13] - self.v0[13]).view(b, 1, 1, 2)
         d14 = (pos[:, 14] - self.v0[14]).view(b, 1, 1, 2)
@@ -351,6 +401,21 @@ class Renderer:
         yaw = frames[:, _GAZE][:, 0] + EYE_LOOK_RAD * towards_left
         pitch = frames[:, _GAZE][:, 1] + EYE_LOOK_RAD * (c("eyeLookUp") - c("eyeLookDown"))
         return yaw.clamp(-0.7, 0.7), pitch.clamp(-0.6, 0.6)
+
+
+FACE_CHROMA_FULL = 30.0   # mean (max - min channel) of the face's pixels above which synthesized colour is kept
+
+
+def face_chroma_share(portrait: Portrait) -> float:
+    """0 for a greyscale face, 1 for an ordinarily coloured one: how much colour synthesized parts may carry."""
+    from vasa_bridge.render.rig import polygon_mask
+    oval = portrait.points[list(topo.FACE_OVAL), :2]
+    inside = polygon_mask(oval, portrait.size, portrait.size)
+    pixels = portrait.image[inside].astype(np.float32)
+    if len(pixels) < 10:
+        return 1.0
+    chroma = float((pixels.max(1) - pixels.min(1)).mean())
+    return float(np.clip((chroma - 2.0) / (FACE_CHROMA_FULL - 2.0), 0.0, 1.0))
 
 
 def _clip_roi(roi: tuple[int, int, int, int], outer: tuple[int, int, int, int]) -> tuple[int, int, int, int]:

@@ -1,0 +1,160 @@
+"""What a viewer notices on the portraits users bring (issue 20), measured on the rendered pixels with the face
+mesh where it can be: framing without invented pixels, head distance as a small smooth zoom, lips that close at
+zero aperture on a smiling photo and open linearly with it, colour matched to the photo, clear messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+from PIL import Image
+
+from vasa_bridge.motion import layout
+from vasa_bridge.motion.clip import MotionClip
+from vasa_bridge.render import measure
+from vasa_bridge.render.errors import PortraitError
+from vasa_bridge.render.portrait import Portrait
+from vasa_bridge.render.renderer import HEAD_SCALE_STEP, Renderer
+
+SIZE = 256
+ASTRONAUT = skimage.data.astronaut()
+TIGHT = ASTRONAUT[50:200, 160:290]          # the face fills the photo: less room than a head-and-shoulders crop
+
+
+def _frames(n: int, **channels: "float | np.ndarray") -> np.ndarray:
+    clip = MotionClip.neutral(n)
+    for name, value in channels.items():
+        clip.frames[:, layout.channel(name)] = value
+    return clip.frames
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> Portrait:
+    return Portrait.prepare(ASTRONAUT, SIZE)
+
+
+# ---- 1. framing ------------------------------------------------------------------------------------------------
+def test_tight_crop_is_framed_without_replicated_edge_streaks() -> None:
+    portrait = Portrait.prepare(TIGHT, SIZE)
+    # Edge replication streaked 20% of this frame; the photo's own framing plus a plain fill streaks none of it.
+    assert measure.replicated_edge_fraction(portrait.image) < 0.02
+    assert portrait.filled_fraction < 0.25
+    assert any("cropped close" in n for n in portrait.notes)
+
+
+def test_roomy_photo_is_cropped_from_real_pixels_only(astronaut: Portrait) -> None:
+    assert astronaut.filled_fraction == 0.0 and not astronaut.notes
+    assert measure.replicated_edge_fraction(astronaut.image) < 0.002
+
+
+def test_face_cut_off_by_the_photo_edge_is_reported() -> None:
+    portrait = Portrait.prepare(ASTRONAUT[90:, 60:460], SIZE)       # the forehead is cut by the top edge
+    assert any("cut off" in n and "top" in n for n in portrait.notes)
+
+
+# ---- 2. head distance ------------------------------------------------------------------------------------------
+HEAD_Z_JUMPS = [0.6, 0.6, 0.5, 0.5, 0.7, 0.45, 0.6, 0.8, 0.8, 0.5, 0.5, 0.5]
+
+
+def test_head_distance_is_a_small_smooth_scale_on_the_pixels(astronaut: Portrait) -> None:
+    renderer = Renderer(astronaut)
+    out = renderer.render(_frames(len(HEAD_Z_JUMPS), headZ=np.array(HEAD_Z_JUMPS)))
+    heights = np.array([measure.face_height_px(f, astronaut.points) for f in out])
+    steps = np.abs(np.diff(heights)) / heights[:-1]
+    # Unsmoothed, these 10-20 cm jumps scaled the face by 9-20% between frames. The mesh's own jitter on a
+    # still face is ~0.5%, hence 2% here; the exact per-frame bound is checked on the geometry below.
+    assert steps.max() < 0.02
+    assert heights.max() / heights.min() < 1.05
+
+
+def test_head_scale_steps_stay_under_one_percent_and_move_the_hair_with_the_face(astronaut: Portrait) -> None:
+    renderer = Renderer(astronaut)
+    frames = torch.tensor(_frames(len(HEAD_Z_JUMPS), headZ=np.array(HEAD_Z_JUMPS)))
+    pos = renderer.vertex_positions(frames).numpy()                               # (T, V, 2)
+    origin = renderer.rig.origin_px
+    n_mesh = astronaut.points.shape[0]
+    face = np.linalg.norm(pos[:, :n_mesh] - origin, axis=2).mean(1)
+    assert (np.abs(np.diff(face)) / face[:-1]).max() <= HEAD_SCALE_STEP + 1e-4
+    assert face.max() / face.min() < 1.05
+    # The ring around the face (hair, ears) scales exactly like the face: the head does not swell inside it.
+    ring = slice(n_mesh, n_mesh + 36)
+    rest = renderer.rig.vertices_px
+    face_ratio = np.linalg.norm(pos[:, :n_mesh] - origin, axis=2).mean(1) / np.linalg.norm(
+        rest[:n_mesh] - origin, axis=1).mean()
+    ring_ratio = np.linalg.norm(pos[:, ring] - origin, axis=2).mean(1) / np.linalg.norm(
+        rest[ring] - origin, axis=1).mean()
+    assert np.abs(face_ratio - ring_ratio).max() < 0.003
+
+
+# ---- 3./4. lips: the photo's smile is the rest pose; the gap follows the aperture ------------------------------
+def test_smiling_photo_closes_its_lips_at_zero_aperture_without_flicker(astronaut: Portrait) -> None:
+    """The astronaut smiles with her teeth showing (lip gap 0.15 IOD in the photo). A p/b/m run of frames at
+    aperture <= 0.02 must show closed lips on every frame, not the grin coming back a frame later."""
+    jaw = np.array([0.3, 0.05, 0.0, 0.01, 0.0, 0.02, 0.0, 0.05, 0.3])
+    close = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.02, 0.0, 0.0, 0.0])
+    out = Renderer(astronaut).render(_frames(len(jaw), jawOpen=jaw, mouthClose=close))
+    gaps = np.array([m.lip_gap_iod for m in measure.measure_frames(out, astronaut.points)])
+    closed = gaps[jaw - close <= 0.02]
+    assert closed.max() < 0.075                        # the mesh reads 0.05 on sealed lips, 0.15 on the grin
+    assert closed.max() - closed.min() < 0.02
+    assert gaps[0] > closed.max() + 0.05
+
+
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
+def test_lip_gap_is_linear_in_aperture_over_the_speech_range(name: str) -> None:
+    if name == "astronaut":
+        portrait = Portrait.prepare(ASTRONAUT, SIZE)
+    else:
+        import matplotlib.cbook
+        portrait = Portrait.prepare(np.asarray(Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg"))), SIZE)
+    report = measure.aperture_sweep(portrait, Renderer(portrait))
+    assert report.r >= 0.9
+    # Linear through closed lips: the fitted line meets aperture 0 near the sealed-lip reading (~0.05 IOD),
+    # not at the photo's own opening, and it climbs visibly (the gap saturated at 0.1-0.35 before).
+    assert report.gap_at_zero_iod < 0.08
+    assert report.slope_iod_per_aperture > 0.25
+
+
+# ---- 5. colour ---------------------------------------------------------------------------------------------------
+def test_greyscale_portrait_renders_greyscale_mouth_and_eyes() -> None:
+    grey = np.repeat(ASTRONAUT.mean(-1, keepdims=True).astype(np.uint8), 3, axis=2)
+    portrait = Portrait.prepare(grey, SIZE)
+    out = Renderer(portrait).render(_frames(3, jawOpen=np.array([0.2, 0.4, 1.0]), eyeBlinkLeft=1.0,
+                                            eyeBlinkRight=1.0))
+    y, x = Renderer(portrait).mark.top_left
+    out[:, y:, x:] = out[:, y:, x:].mean(-1, keepdims=True).astype(np.uint8)     # the mark is coloured on purpose
+    assert all(measure.is_greyscale(f) for f in out)
+
+
+# ---- 7./8. pose range, several faces, messages ------------------------------------------------------------------
+def test_several_faces_choose_with_face_and_say_which(tmp_path: Path) -> None:
+    small = np.asarray(Image.fromarray(ASTRONAUT).resize((410, 410)))
+    canvas = np.full((512, 1024, 3), 200, np.uint8)
+    canvas[:, :512] = ASTRONAUT
+    canvas[102:, 563:973] = small
+    default = Portrait.prepare(canvas, SIZE)
+    assert any("animating face 1, the largest" in n for n in default.notes)
+    second = Portrait.prepare(canvas, SIZE, face=2)
+    assert any("animating face 2" in n for n in second.notes)
+    assert second.interocular_px == pytest.approx(default.interocular_px, rel=0.1)
+    assert not np.array_equal(second.image, default.image)
+    with pytest.raises(PortraitError, match="shows 2 faces"):
+        Portrait.prepare(canvas, SIZE, face=3)
+
+
+def test_cat_photo_is_told_plainly_that_it_has_no_human_face(tmp_path: Path) -> None:
+    path = tmp_path / "cat.jpg"
+    Image.fromarray(skimage.data.chelsea()).save(path)
+    with pytest.raises(PortraitError, match="no human face found in cat.jpg") as e:
+        Portrait.prepare(path, SIZE)
+    assert "presence" not in str(e.value)
+
+
+def test_face_turned_past_45_degrees_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "cameraman.png"
+    Image.fromarray(skimage.data.camera()).save(path)                  # a profile-like view, ~48 degrees
+    with pytest.raises(PortraitError, match="turned about .* degrees"):
+        Portrait.prepare(path, SIZE)
