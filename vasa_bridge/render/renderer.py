@@ -48,6 +48,8 @@ INVERSE_STEPS = 3              # fixed-point steps inverting the forward displac
 INVERSE_STEP_SIZE = 0.6
 # ARKit eyeLook* → gaze angle (radians at weight 1), per eye. Names are per the subject's eye.
 EYE_LOOK_RAD = 0.5
+LID_FOLLOW_GAZE = 0.7          # upper lid travel per unit sin(gaze pitch), in rest openings (lids follow gaze)
+LOWER_LID_FOLLOW_SHARE = 0.3   # the lower lid follows a third as much
 LIP_SEAM_MIX_UP = LIP_SEAM_MIX   # closing lips meet this far from the upper lip (the lower lip travels more)
 
 
@@ -126,6 +128,13 @@ class Renderer:
         self.lid_up = [torch.as_tensor(e.upper, device=dev) for e in topo.EYES]
         self.lid_low = [torch.as_tensor(e.lower, device=dev) for e in topo.EYES]
         self.iris_centres = [t(e.iris_centre_px) for e in rig.eyes]
+        # Where a closed lid's skin is fetched from: the photo just above the eye (one opening and a bit up).
+        self.lid_margin_px = max(2.0, 0.03 * rig.iod_px)
+        # Rest lid-to-lid distance per inner lid pair (corners excluded): lids follow gaze in these units.
+        self.lid_inner_up = [torch.as_tensor(e.upper[1:-1], device=dev) for e in topo.EYES]
+        self.lid_inner_low = [torch.as_tensor(e.lower[1:-1], device=dev) for e in topo.EYES]
+        self.lid_rest_open = [t((rig.vertices_px[list(e.lower[1:-1])] - rig.vertices_px[list(e.upper[1:-1])]) @ ey)
+                              for e in topo.EYES]
         self.feather_coarse = t(rig.feather_coarse)[None, :, :, None]                # (1, hc, wc, 1)
         # Static source masks stacked as extra channels so one grid_sample fetches colour and masks together.
         masks = np.stack([rig.src_mouth_upper_mask, rig.src_mouth_lower_mask, rig.src_eye_mask, rig.src_iris_mask])
@@ -133,7 +142,10 @@ class Renderer:
         self._has_lower_teeth = bool(rig.src_mouth_lower_mask.any())
         # One "opening" channel marks the photo's mouth and eye openings (they never overlap, and the mouth and
         # eye layers each read it only inside their own region): 4 channels keep the big grid_sample cheaper.
-        opening = t(np.clip(rig.src_opening_mouth + rig.src_eye_mask, 0, 1))
+        # The eye openings are feathered by a pixel: a hard mask edge showed as a saw-tooth rim on closed lids.
+        from scipy.ndimage import gaussian_filter
+        eye_opening = np.clip(gaussian_filter(rig.src_opening_eye.astype(np.float32), 1.0) * 1.5, 0, 1)
+        opening = t(np.clip(rig.src_opening_mouth.astype(np.float32) + eye_opening, 0, 1))
         image_warp = torch.cat([self.image, opening[None, None]], dim=1)            # (1, 4, H, W)
         self.image_warp_roi = image_warp[:, :, y0:y1, x0:x1].contiguous()           # (1, 4, h, w)
         self._background_u8 = self.mark.draw_on(self.portrait.image)
@@ -159,6 +171,15 @@ class Renderer:
         w = frames[:, layout.BLENDSHAPE_SLICE].clamp(0.0, 1.0)
         disp = (w @ self.basis).view(b, -1, 2)                                      # (B, V, 2)
         pos = self.v0 + disp
+        # Lids follow the gaze: looking down lowers the upper lid over the iris, looking up raises it.
+        for k in range(2):
+            _, pitch = self._eye_gaze(frames, k)
+            # (fading out as the eye blinks, so closed lids still meet)
+            open_share = (1 - w[:, _BLINK[k] - layout.BLENDSHAPE_SLICE.start]).view(b, 1, 1)
+            follow = (-torch.sin(pitch)).view(b, 1, 1) * LID_FOLLOW_GAZE * self.lid_rest_open[k].view(1, -1, 1)
+            follow = follow * open_share
+            pos[:, self.lid_inner_up[k]] += follow * self.ey
+            pos[:, self.lid_inner_low[k]] += LOWER_LID_FOLLOW_SHARE * follow * self.ey
         # Lips: the gap each inner-lip pair should show is what the blendshapes add to the photo's own opening,
         # less mouthClose's share of the jaw (ARKit: mouthClose = jawOpen seals the lips over an open jaw). The
         # photo's opening is the rest pose's expression, not the closed mouth: it is taken out.
@@ -350,7 +371,9 @@ class Renderer:
         eye = rig.eyes[k]
         b = pos.shape[0]
         upper, lower = pos[:, self.lid_up[k]], pos[:, self.lid_low[k]]              # (B, 9, 2), corners shared
-        q, sy, sx = self._active_roi(eye.roi, torch.cat([upper, lower], 1), 0.1 * rig.iod_px)
+        # The ROI holds the photo's lids too: the lid colour is taken just outside them (`_lid_skin`).
+        src_lids = torch.cat([self.v0[self.lid_up[k]], self.v0[self.lid_low[k]]])[None].expand(b, -1, -1)
+        q, sy, sx = self._active_roi(eye.roi, torch.cat([upper, lower, src_lids], 1), 0.1 * rig.iod_px)
         d_up, d_low, _ = _span_distances(upper, lower, q)
         alpha = (torch.minimum(d_up, d_low) + 0.3).clamp(0, 1)                      # (B, 1, h, w)
         # The eyeball moves with the eye corners (head pose, squint) plus the gaze shift; blinks leave it.
@@ -382,15 +405,39 @@ class Renderer:
         rgb = region[:, :3]
         # Lids: where the warp fetched the photo's open eye but the lids now cover it, paint lid skin, with
         # lashes on the upper lid margin while the eye closes (the photo's own lashes are under the new lid).
-        closing = torch.maximum(frames[:, _BLINK[k]], frames[:, _SQUINT[k]]).clamp(0, 1).view(b, 1, 1, 1)
+        lowered = (-torch.sin(pitch) * LID_FOLLOW_GAZE).view(b, 1, 1, 1)                # lids following gaze down
+        closing = torch.maximum(torch.maximum(frames[:, _BLINK[k]], frames[:, _SQUINT[k]]).view(b, 1, 1, 1),
+                                lowered).clamp(0, 1)
         covered = (region[:, 3:4] * (1 - alpha)).clamp(0, 1) * (closing * 5).clamp(0, 1)
-        lid = lid_c * (0.9 + 0.1 * (d_up.abs() / (0.05 * rig.iod_px)).clamp(0, 1))
+        # Lid skin: per column, the colour of the skin just outside the lids (above the higher of the moving and
+        # the photo's upper lid, below the lower ones), smoothed along the eye: a closed lid then takes the
+        # photo's own lid colour and shading instead of a flat patch.
+        lid = self._lid_skin(rgb, d_up, d_low, q, pos, k)
         rgb = rgb + (lid - rgb) * covered
         rgb = rgb + (eyeball - rgb) * alpha
         blink = frames[:, _BLINK[k]].clamp(0, 1).view(b, 1, 1, 1)
-        lash = torch.exp(-(d_up / (0.02 * rig.iod_px)) ** 2) * (blink * 2.5).clamp(0, 1) * 0.85
-        rgb = rgb + (lid_c * 0.22 - rgb) * (lash * (covered + alpha).clamp(0, 1))
+        # A thin lash line where the lids meet, darker the more the eye is closed.
+        lash = torch.exp(-(d_up / (0.025 * rig.iod_px)) ** 2) * (blink * 2.0 - 0.6).clamp(0, 1) * 0.85
+        rgb = rgb + (lid_c * 0.3 - rgb) * (lash * (covered + alpha).clamp(0, 1))
         warped[:, :3, sy, sx] = rgb
+
+    def _lid_skin(self, rgb: torch.Tensor, d_up: torch.Tensor, d_low: torch.Tensor, q: torch.Tensor,
+                  pos: torch.Tensor, k: int) -> torch.Tensor:
+        """(B, 3, h, w) lid colour for an eye region: above the eye's middle, the skin just above the upper lid;
+        below, the skin just under the lower lid (taken from the warped frame `rgb`, per column)."""
+        b, _, h, w = rgb.shape
+        row0 = q[0, 0, 1]
+        d_up_src, d_low_src, _ = _span_distances(self.v0[self.lid_up[k]][None], self.v0[self.lid_low[k]][None], q)
+        y_up = torch.minimum(row0 - d_up[:, 0, 0], row0 - d_up_src[:, 0, 0])           # (B, w) the higher lid
+        y_low = torch.maximum(row0 + d_low[:, 0, 0], row0 + d_low_src[:, 0, 0])
+        i_up = (y_up - self.lid_margin_px - row0).round().long().clamp(0, h - 1)
+        i_low = (y_low + self.lid_margin_px - row0).round().long().clamp(0, h - 1)
+        above = rgb.gather(2, i_up.view(b, 1, 1, w).expand(b, 3, 1, w))                  # (B, 3, 1, w)
+        below = rgb.gather(2, i_low.view(b, 1, 1, w).expand(b, 3, 1, w))
+        smooth = lambda c: F.avg_pool1d(c[:, :, 0], 5, 1, 2, count_include_pad=False)[:, :, None]  # noqa: E731
+        above, below = smooth(above), smooth(below)
+        mid = (d_up - d_low)                                                             # < 0 above the middle
+        return above + (below - above) * (mid / (0.02 * self.rig.iod_px)).clamp(-1, 1).add(1).div(2)
 
     def _eye_gaze(self, frames: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Gaze of one eye in radians (yaw to the subject's left, pitch up): shared gaze + that eye's eyeLook*."""

@@ -82,6 +82,8 @@ class Rig:
     src_opening_mouth: np.ndarray  # (H, W) bool: the photo's mouth opening, slightly dilated
     lip_edge_rgb: np.ndarray     # (2, W, 3) colour just outside the upper / lower inner lip, per column
     src_eye_mask: np.ndarray     # (H, W) float32: inside either source eye opening
+    src_opening_eye: np.ndarray  # (H, W) bool: the eye openings, dilated like the mouth's (the white of the eye
+                                 # shows a pixel or two beyond the mesh's lid contour: a blink must cover it too)
     src_iris_mask: np.ndarray    # (H, W) float32: inside either source iris disc (not clipped to the eye)
     eyes: tuple[EyeRig, EyeRig]
     warp_roi: tuple[int, int, int, int]
@@ -446,6 +448,7 @@ def build_rig(portrait: Portrait) -> Rig:
                src_mouth_upper_mask=src_mouth_upper, src_mouth_lower_mask=src_mouth_lower,
                src_opening_mouth=src_opening_mouth, lip_edge_rgb=lip_edge_rgb,
                src_eye_mask=src_eye.astype(np.float32), src_iris_mask=src_iris.astype(np.float32),
+               src_opening_eye=_ndi.binary_dilation(src_eye, iterations=max(1, int(round(0.02 * iod)))),
                eyes=(eyes[0], eyes[1]), warp_roi=(y0, y1, x0, x1),
                coarse_hw=(int(hc), int(wc)), coarse_points=q.astype(np.float32), bary_rows=rows, bary_cols=cols.ravel(),
                bary_vals=bary.ravel().astype(np.float32),
