@@ -182,3 +182,23 @@ def test_upper_lids_follow_the_gaze_and_still_meet_on_a_blink(astronaut: Portrai
     assert pos[1, top, 1] > pos[0, top, 1] + 0.25 * opening[0]      # looking down lowers the upper lid
     assert pos[2, top, 1] < pos[0, top, 1] - 0.25 * opening[0]      # looking up raises it
     assert np.abs(opening[3:]).max() < 0.05 * opening[0]            # a blink still closes, whatever the gaze
+
+
+# ---- 5. teeth -----------------------------------------------------------------------------------------------------
+def test_synthesized_teeth_show_individual_teeth_not_a_flat_band() -> None:
+    """Grace Hopper's photo shows no teeth: opened to aperture 0.4, the row under the upper lip must read as
+    separate teeth (dark gaps between bright crowns), where a flat "mouthguard" band showed none."""
+    import matplotlib.cbook
+    from scipy.signal import find_peaks
+    photo = np.asarray(Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")))
+    portrait = Portrait.prepare(photo, 512)
+    renderer = Renderer(portrait)
+    frame = renderer.render(_frames(1, jawOpen=0.4))[0].astype(np.float32).mean(-1)
+    pos = renderer.vertex_positions(torch.tensor(_frames(1, jawOpen=0.4)))[0].numpy()
+    iod = renderer.rig.iod_px
+    row = int(round(pos[13, 1] + 0.05 * iod))                 # through the crowns, under the upper inner lip
+    x0, x1 = int(pos[13, 0] - 0.3 * iod), int(pos[13, 0] + 0.3 * iod)
+    profile = frame[row, x0:x1]
+    gaps, _ = find_peaks(-profile, prominence=8.0)
+    assert len(gaps) >= 3
+

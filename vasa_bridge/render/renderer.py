@@ -50,7 +50,12 @@ INVERSE_STEP_SIZE = 0.6
 EYE_LOOK_RAD = 0.5
 LID_FOLLOW_GAZE = 0.7          # upper lid travel per unit sin(gaze pitch), in rest openings (lids follow gaze)
 LOWER_LID_FOLLOW_SHARE = 0.3   # the lower lid follows a third as much
-LIP_SEAM_MIX_UP = LIP_SEAM_MIX   # closing lips meet this far from the upper lip (the lower lip travels more)
+LIP_SEAM_MIX_UP = LIP_SEAM_MIX
+# Synthesized upper teeth, IOD units (adult incisors ~8.5 mm wide, 10 mm long; IOD ~63 mm): the edges between
+# teeth counted from the midline, the gap line's width and the visible tooth length under the lip.
+TOOTH_EDGES_IOD = (0.0, 0.135, 0.24, 0.335, 0.42, 0.5)
+TOOTH_GAP_IOD = 0.009
+TOOTH_LENGTH_IOD = 0.11   # closing lips meet this far from the upper lip (the lower lip travels more)
 
 
 @dataclass(frozen=True)
@@ -150,6 +155,7 @@ class Renderer:
         self.image_warp_roi = image_warp[:, :, y0:y1, x0:x1].contiguous()           # (1, 4, h, w)
         self._background_u8 = self.mark.draw_on(self.portrait.image)
         self.teeth = t(rig.teeth_rgb / 255.0).view(1, 3, 1, 1)
+        self.tooth_edges_iod = t(TOOTH_EDGES_IOD)                                      # (K,)
         self.lip = t(rig.lip_rgb / 255.0).view(1, 3, 1, 1)
         # Smoothed along the mouth: per-column samples carry the photo's teeth gaps and lip creases, which drawn
         # as sealed lips became vertical streaks.
@@ -328,14 +334,22 @@ class Renderer:
         reach = (0.05 + 0.2 * frames[:, _TONGUE].view(b, 1, 1, 1)) * iod
         tongue_w = ((1 - d_low / reach).clamp(0, 1) * (1 - along ** 4)).clamp(0, 1)
         colour = colour + (self.lip * 0.6 - colour) * (tongue_w * 0.6)
-        # Teeth the photo does not show: an upper band under the upper lip, a thinner lower band, both fading
-        # towards the mouth corners where the cheeks hide them.
+        # Teeth the photo does not show: a row of upper teeth under the upper lip (incisors in the middle, smaller
+        # and darker teeth towards the corners, where the cheeks shade them), each separated by a dark gap with a
+        # rounded edge; a faint lower row. Their colour is the photo's (its teeth or its eye whites).
+        mid_x = (upper[:, 0, 0] + upper[:, -1, 0]).view(b, 1, 1, 1) / 2
+        u = ((q[None, None, ..., 0] - mid_x) / iod).abs()                           # (B, 1, h, w) IOD
+        to_gap = (u[..., None] - self.tooth_edges_iod).abs().min(dim=-1).values       # (B, 1, h, w) IOD
+        gap_line = torch.exp(-(to_gap / TOOTH_GAP_IOD) ** 2)
         middle = (1 - along ** 2).clamp(0, 1)
-        band_up = (1 - (d_up - 0.11 * iod).clamp(min=0) / 1.5).clamp(0, 1) * middle
-        band_low = (1 - (d_low - 0.02 * iod).clamp(min=0) / 1.5).clamp(0, 1) * middle * 0.25
-        teeth_shade = self.teeth * (1.0 - 0.2 * (d_up / (0.11 * iod)).clamp(0, 1))
+        tooth_len = TOOTH_LENGTH_IOD * iod * (1 - 0.35 * along ** 2) * (1 - 0.3 * torch.exp(-(to_gap / 0.025) ** 2))
+        band_up = (1 - (d_up - tooth_len).clamp(min=0) / 1.2).clamp(0, 1) * middle
+        band_low = (1 - (d_low - 0.02 * iod).clamp(min=0) / 1.5).clamp(0, 1) * middle * 0.2
+        lip_shadow = 1 - 0.35 * torch.exp(-d_up.clamp(min=0) / (0.012 * iod))
+        depth_shade = (0.95 - 0.35 * along ** 2 - 0.15 * (d_up / tooth_len).clamp(0, 1)) * lip_shadow
+        teeth_shade = self.teeth * depth_shade * (1 - 0.5 * gap_line)
         colour = colour + (teeth_shade - colour) * band_up
-        colour = colour + (self.teeth * 0.8 - colour) * band_low
+        colour = colour + (self.teeth * 0.7 - colour) * band_low
         if self.chroma_share < 1.0:
             lum = colour.mean(dim=1, keepdim=True)
             colour = lum + (colour - lum) * self.chroma_share
