@@ -173,8 +173,8 @@ def test_upper_lids_follow_the_gaze_and_still_meet_on_a_blink(astronaut: Portrai
     """Checked on the geometry: the face mesh reads eye openness the same whether the iris looks up or down."""
     from vasa_bridge.render import topology as topo
     renderer = Renderer(astronaut)
-    frames = _frames(5, gazePitch=np.array([0.0, -0.5, 0.5, -0.5, 0.5]),
-                     eyeBlinkLeft=np.array([0.0, 0.0, 0.0, 1.0, 1.0]), eyeBlinkRight=np.array([0.0, 0.0, 0.0, 1.0, 1.0]))
+    blink = np.array([0.0, 0.0, 0.0, 1.0, 1.0])
+    frames = _frames(5, gazePitch=np.array([0.0, -0.5, 0.5, -0.5, 0.5]), eyeBlinkLeft=blink, eyeBlinkRight=blink)
     pos = renderer.vertex_positions(torch.tensor(frames)).numpy()
     eye = topo.EYE_IMAGE_LEFT
     top, bottom = eye.upper[4], eye.lower[4]                        # mid upper / lower lid
@@ -202,3 +202,48 @@ def test_synthesized_teeth_show_individual_teeth_not_a_flat_band() -> None:
     gaps, _ = find_peaks(-profile, prominence=8.0)
     assert len(gaps) >= 3
 
+
+
+# ---- 9. the portrait set and its evaluation --------------------------------------------------------------------
+def test_portrait_set_names_a_package_file_for_each_portrait_and_covers_the_variety() -> None:
+    from vasa_bridge.render.portrait_set import DERIVATIONS, PORTRAIT_SET
+    assert len(PORTRAIT_SET) >= 12 and len({p.name for p in PORTRAIT_SET}) == len(PORTRAIT_SET)
+    covers = " ".join(p.covers for p in PORTRAIT_SET)
+    for kind in ("photo", "painting", "drawing", "greyscale", "glasses", "beard", "3/4", "tight", "small face",
+                 "no human face"):
+        assert kind in covers, kind
+    assert all(p.origin.split(":")[0] in ("python", "deb") and p.path for p in PORTRAIT_SET)
+    assert all(p.derive in DERIVATIONS for p in PORTRAIT_SET if p.derive)
+
+
+def test_missing_debian_files_are_skipped_with_a_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vasa_bridge.render import portrait_set
+    monkeypatch.setattr(portrait_set, "_extract_debs", lambda packages, cache, log: log("offline"))
+    said: list[str] = []
+    images = portrait_set.fetch_portrait_set(tmp_path, log=said.append)
+    assert "astronaut" in images and "grace-hopper-grey" in images and "dwarf-explorer" not in images
+    assert measure.is_greyscale(images["grace-hopper-grey"])
+    assert any("skipping dwarf-explorer" in s for s in said)
+
+
+def test_set_evaluation_passes_the_photos_refuses_the_cat_and_draws_a_contact_sheet(tmp_path: Path) -> None:
+    from vasa_bridge.render import portrait_set, set_eval
+    chosen = {"astronaut", "astronaut-tight", "cat"}
+    images = {e.name: portrait_set.DERIVATIONS[e.derive](ASTRONAUT) if e.derive else
+              (skimage.data.chelsea() if e.name == "cat" else ASTRONAUT)
+              for e in portrait_set.PORTRAIT_SET if e.name in chosen}
+    results = set_eval.evaluate_set(images, SIZE)
+    by_name = {r.entry.name: r for r in results}
+    assert by_name["cat"].passed and "no human face" in by_name["cat"].refusal
+    for name in ("astronaut", "astronaut-tight"):
+        f = by_name[name].figures
+        assert by_name[name].passed, by_name[name].failures
+        assert f["lip_r"] >= 0.9 and f["closed_gap"] <= set_eval.CLOSED_GAP_MAX_IOD
+    lines = set_eval.table_lines(results)
+    assert any(line.startswith("| astronaut-tight |") and line.endswith("| pass |") for line in lines)
+    assert "median lip r" in lines[-1]
+    sheet = tmp_path / "sheet.png"
+    set_eval.save_contact_sheet(results, sheet)
+    im = Image.open(sheet)
+    assert im.width >= 10 * set_eval.SHEET_TILE_PX                   # two portraits x five tiles, two columns
+    assert im.text.get("comment", "").startswith("AI-generated")

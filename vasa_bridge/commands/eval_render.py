@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set-cache", default=None, help="where the set's extracted images are kept "
                         "(default ~/.cache/vasa_bridge/portrait_set)")
     parser.add_argument("--sheet", default=None, help="with --set: write a contact sheet PNG here")
+    parser.add_argument("--strip", default=None, help="write a frame strip PNG: the portrait at rest, jawOpen 0.5 "
+                        "and 1, sealed lips (0.3, 0.7), blink, rest, gaze left/right; with --set the README's strip "
+                        "(a smile, glasses, a painting, greyscale: photo, closed, open, sealed, blink)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
         if np.ptp(own[:, layout.channel("jawOpen")]) < 1e-3:
             print("note: the clip's jawOpen is constant; the jaw correlation is undefined (printed as 0)")
     report = measure.evaluate(portrait, renderer, frames, parts)
+    if args.strip:
+        from vasa_bridge.render.video import save_strip
+        renderer.reset()
+        save_strip(args.strip, renderer.render(strip_frames()), columns=9, tile_px=160)
     if args.json:
         print(json.dumps({"portrait": name, "size": args.size, **asdict(report)}, indent=2))
     else:
@@ -71,6 +78,26 @@ def run(args: argparse.Namespace) -> int:
         for line in report.lines():
             print("  " + line)
     return 0
+
+
+def strip_frames():
+    """(9, 60): rest, jawOpen 0.5 and 1, sealed lips over an open jaw (0.3, 0.7), blink, rest, gaze left/right."""
+    import numpy as np
+
+    from vasa_bridge.motion import layout
+    frames = np.zeros((9, layout.N_CHANNELS), np.float32)
+    frames[:, layout.channel("headZ")] = layout.DEFAULT_HEAD_DISTANCE_M
+    for i, (name, value) in enumerate([("jawOpen", 0.0), ("jawOpen", 0.5), ("jawOpen", 1.0), ("jawOpen", 0.3),
+                                       ("jawOpen", 0.7), ("eyeBlinkLeft", 1.0), ("jawOpen", 0.0),
+                                       ("gazeYaw", -0.4), ("gazeYaw", 0.4)]):
+        frames[i, layout.channel(name)] = value
+    frames[3, layout.channel("mouthClose")] = 0.3
+    frames[4, layout.channel("mouthClose")] = 0.7
+    frames[5, layout.channel("eyeBlinkRight")] = 1.0
+    return frames
+
+
+README_PORTRAITS = ("astronaut", "grace-hopper", "dwarf-explorer", "grace-hopper-grey")
 
 
 def _run_set(args: argparse.Namespace) -> int:
@@ -91,5 +118,8 @@ def _run_set(args: argparse.Namespace) -> int:
     if args.sheet:
         set_eval.save_contact_sheet(results, args.sheet)
         print(f"wrote {args.sheet}")
+    if args.strip:
+        set_eval.save_readme_strip(results, README_PORTRAITS, args.strip)
+        print(f"wrote {args.strip}")
     median_ok = set_eval.frontal_median_r(results) >= set_eval.LIP_R_FRONTAL_MEDIAN_MIN
     return 0 if median_ok and all(r.passed for r in results) else 1

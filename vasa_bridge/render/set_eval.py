@@ -11,6 +11,7 @@ import numpy as np
 
 from vasa_bridge.motion import layout
 from vasa_bridge.render import measure
+from vasa_bridge.render.marking import SyntheticMark
 from vasa_bridge.render.portrait_set import PORTRAIT_SET, SetPortrait
 
 # Goals (issue 20), on the pixels.
@@ -75,7 +76,9 @@ def evaluate_portrait(entry: SetPortrait, rgb: np.ndarray, size: int = 256) -> P
                                     eyeBlinkRight=np.array([0.0, 0.0, 0.0, 1.0])))
     m = measure.measure_frames(shots, portrait.points)
     fig["sealed_gap"] = m[2].lip_gap_iod
-    fig["blink_open_ratio"] = float(np.mean(m[3].eye_open) / max(np.mean(m[0].eye_open), 1e-6))
+    fig["eye_open_rest"], fig["eye_open_blink"] = float(np.mean(m[0].eye_open)), float(np.mean(m[3].eye_open))
+    fig["blink_open_ratio"] = fig["eye_open_blink"] / max(fig["eye_open_rest"], 1e-6)
+    fig["photo_gap"] = measure.measure_frame(portrait.image, portrait.points).lip_gap_iod
     renderer.reset()
     heights = [measure.face_height_px(f, portrait.points) for f in
                renderer.render(_frames(len(HEAD_Z_JUMPS), headZ=np.array(HEAD_Z_JUMPS)))]
@@ -93,8 +96,10 @@ def evaluate_portrait(entry: SetPortrait, rgb: np.ndarray, size: int = 256) -> P
               (fig["head_step_pct"] <= 100 * HEAD_STEP_MAX, f"face size jumps {fig['head_step_pct']:.1f}%"),
               (fig["blink_open_ratio"] <= BLINK_OPEN_MAX, f"blink leaves {fig['blink_open_ratio']:.0%} open"))
     result.failures += [why for ok, why in checks if not ok]
-    result.tiles = [_face_tile(img, portrait.points) for img in (portrait.image, shots[0], shots[1], shots[2],
-                                                                  shots[3])]
+    # Face crops cut the frame's mark off: each rendered tile carries its own.
+    mark = SyntheticMark(SHEET_TILE_PX)
+    result.tiles = [_face_tile(portrait.image, portrait.points)] + [
+        mark.draw_on(_face_tile(img, portrait.points)) for img in shots]
     return result
 
 
@@ -111,32 +116,37 @@ def evaluate_set(images: dict[str, np.ndarray], size: int = 256) -> list[Portrai
     return [evaluate_portrait(entry, images[entry.name], size) for entry in PORTRAIT_SET if entry.name in images]
 
 
-def frontal_median_r(results: list[PortraitResult]) -> float:
-    rs = [r.figures["lip_r"] for r in results if r.entry.frontal and "lip_r" in r.figures]
+def frontal_median_r(results: list[PortraitResult], photos: bool = True) -> float:
+    """Median lip r over the frontal photos (the goal), or with photos=False over the frontal paintings."""
+    rs = [r.figures["lip_r"] for r in results
+          if r.entry.frontal and r.entry.photo == photos and "lip_r" in r.figures]
     return float(np.median(rs)) if rs else float("nan")
 
 
 def table_lines(results: list[PortraitResult]) -> list[str]:
-    head = (f"| portrait | covers | yaw ° | lip r | slope | closed | sealed | blink | head step % | streaks % "
-            f"| fill % | result |")
-    lines = [head, "|" + "---|" * 12]
+    head = ("| portrait | covers | yaw ° | lip r | slope | photo gap | closed | sealed | eye rest / blink | "
+            "head step % | streaks % | fill % | result |")
+    lines = [head, "|" + "---|" * 13]
     for r in results:
         if r.refusal:
             verdict = "pass (refused as expected)" if r.passed else "FAIL: " + "; ".join(r.failures)
-            lines.append(f"| {r.entry.name} | {r.entry.covers} | | | | | | | | | | {verdict}: "
+            lines.append(f"| {r.entry.name} | {r.entry.covers} | | | | | | | | | | | {verdict}: "
                          f"\"{r.refusal.split('.')[0]}\" |")
             continue
         f = r.figures
         verdict = "pass" if r.passed else "FAIL: " + "; ".join(r.failures)
         lines.append(f"| {r.entry.name} | {r.entry.covers} | {f['yaw_deg']:+.0f} | {f['lip_r']:.2f} | "
-                     f"{f['lip_slope']:.2f} | {f['closed_gap']:.3f} | {f['sealed_gap']:.3f} | "
-                     f"{f['blink_open_ratio']:.2f} | {f['head_step_pct']:.1f} | {f['streaks_pct']:.2f} | "
+                     f"{f['lip_slope']:.2f} | {f['photo_gap']:.3f} | {f['closed_gap']:.3f} | {f['sealed_gap']:.3f} | "
+                     f"{f['eye_open_rest']:.2f} / {f['eye_open_blink']:.2f} | {f['head_step_pct']:.1f} | "
+                     f"{f['streaks_pct']:.2f} | "
                      f"{f['filled_pct']:.0f} | {verdict} |")
     median = frontal_median_r(results)
     ok = median >= LIP_R_FRONTAL_MEDIAN_MIN
     lines.append("")
-    lines.append(f"frontal portraits: median lip r {median:.3f} (goal >= {LIP_R_FRONTAL_MEDIAN_MIN}) "
-                 f"{'pass' if ok else 'FAIL'}; {sum(r.passed for r in results)}/{len(results)} portraits pass")
+    lines.append(f"frontal photos: median lip r {median:.3f} (goal >= {LIP_R_FRONTAL_MEDIAN_MIN}) "
+                 f"{'pass' if ok else 'FAIL'}; frontal paintings and drawings: "
+                 f"{frontal_median_r(results, photos=False):.3f}; {sum(r.passed for r in results)}/{len(results)} "
+                 "portraits pass every goal")
     return lines
 
 
@@ -162,5 +172,27 @@ def save_contact_sheet(results: list[PortraitResult], path: "str | Path", column
                   fill=(0, 110, 0) if r.passed else (170, 0, 0))
         for k, tile in enumerate(r.tiles):
             sheet.paste(Image.fromarray(tile), (x0 + label_w + k * t, y0))
+    _save_png(sheet, path)
+
+
+def save_readme_strip(results: list[PortraitResult], names: tuple[str, ...], path: "str | Path") -> None:
+    """The README's picture: a few chosen portraits, one row each (photo, closed, open, sealed lips, blink)."""
+    from PIL import Image
+    chosen = [r for name in names for r in results if r.entry.name == name and r.tiles]
+    t = SHEET_TILE_PX
+    sheet = Image.new("RGB", (5 * t, len(chosen) * t), (255, 255, 255))
+    for i, r in enumerate(chosen):
+        for k, tile in enumerate(r.tiles):
+            sheet.paste(Image.fromarray(tile), (k * t, i * t))
+    _save_png(sheet, path)
+
+
+def _save_png(image: "object", path: "str | Path") -> None:
+    """An adaptive 256-colour PNG (a third of the size of full RGB, which matters for images kept in docs/),
+    tagged AI-generated like every rendered output."""
+    from PIL import Image
+
+    from vasa_bridge.render.video import _png_info
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path, optimize=True)
+    image.convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG).save(
+        path, optimize=True, pnginfo=_png_info())
