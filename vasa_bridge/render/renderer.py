@@ -55,7 +55,10 @@ LIP_SEAM_MIX_UP = LIP_SEAM_MIX
 # teeth counted from the midline, the gap line's width and the visible tooth length under the lip.
 TOOTH_EDGES_IOD = (0.0, 0.135, 0.24, 0.335, 0.42, 0.5)
 TOOTH_GAP_IOD = 0.009
-TOOTH_LENGTH_IOD = 0.11   # closing lips meet this far from the upper lip (the lower lip travels more)
+TOOTH_LENGTH_IOD = 0.11
+# Where sealed lips meet: a soft crease, a fifth darker over ~2 px (35 % over 1 px read as a drawn grey line).
+LIP_CREASE_DARKEN = 0.2
+LIP_CREASE_PX = 1.6   # closing lips meet this far from the upper lip (the lower lip travels more)
 
 
 @dataclass(frozen=True)
@@ -327,6 +330,9 @@ class Renderer:
         # get no dark rim.)
         gap_px = torch.linalg.norm(pos[:, 14] - pos[:, 13], dim=-1).view(b, 1, 1, 1)
         alpha = (opening + ((gap_px - rig.mouth_rest_gap_px) / 4).clamp(0, 1.5)).clamp(0, 1)
+        # Sealed lips show no interior: where the local gap (d_up + d_low, per column) is under ~1.5 px, the
+        # half-pixel of "opening" at the seam drew a grey line of teeth and cavity between the lips.
+        alpha = alpha * ((d_up + d_low) / 1.5).clamp(0, 1)
         # Cavity: dark red-brown, darkest in the middle of the opening.
         depth = (opening / (0.12 * iod)).clamp(0, 1)
         colour = self.lip * self._cavity_tint * (1.0 - 0.6 * depth)
@@ -375,7 +381,7 @@ class Renderer:
         edge_up = self.lip_edge[0][:, cols].permute(1, 0, 2)[:, :, None]               # (B, 3, 1, w)
         edge_low = self.lip_edge[1][:, cols].permute(1, 0, 2)[:, :, None]
         seal_colour = torch.where(d_up > d_low, edge_low, edge_up)
-        seal_colour = seal_colour * (1 - 0.35 * torch.exp(-(opening / 1.2) ** 2))
+        seal_colour = seal_colour * (1 - LIP_CREASE_DARKEN * torch.exp(-(opening / LIP_CREASE_PX) ** 2))
         rgb = rgb + (seal_colour - rgb) * seal
         rgb = rgb + (colour - rgb) * alpha
         warped[:, :3, sy, sx] = rgb
