@@ -89,6 +89,16 @@ def test_head_scale_steps_stay_under_one_percent_and_move_the_hair_with_the_face
     assert np.abs(face_ratio - ring_ratio).max() < 0.003
 
 
+def test_sessions_sharing_a_renderer_keep_their_own_head_scale(astronaut: Portrait) -> None:
+    renderer = Renderer(astronaut)
+    near, level = renderer.new_stream(), renderer.new_stream()
+    for _ in range(3):       # interleaved calls, as a sidecar serving two sessions on one portrait makes them
+        renderer.render(_frames(4, headZ=0.4), stream=near)
+        out = renderer.render(_frames(1), stream=level)
+    assert near.scale > 1.02 and level.scale == 1.0
+    assert np.array_equal(out[0], Renderer(astronaut).render(_frames(1))[0])
+
+
 # ---- 3./4. lips: the photo's smile is the rest pose; the gap follows the aperture ------------------------------
 def test_smiling_photo_closes_its_lips_at_zero_aperture_without_flicker(astronaut: Portrait) -> None:
     """The astronaut smiles with her teeth showing (lip gap 0.15 IOD in the photo). A p/b/m run of frames at

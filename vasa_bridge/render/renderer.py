@@ -61,6 +61,13 @@ LIP_CREASE_DARKEN = 0.2
 LIP_CREASE_PX = 1.6   # closing lips meet this far from the upper lip (the lower lip travels more)
 
 
+@dataclass
+class HeadStream:
+    """The one piece of state rendering keeps between calls: the last frame's head-distance scale (smoothed and
+    rate-limited across frames). One per clip or session; `stream=None` uses the renderer's own."""
+    scale: float = 1.0
+
+
 @dataclass(frozen=True)
 class RenderOptions:
     mark_position: str = "bottom-right"   # where the visible "synthetic" mark sits (it cannot be turned off)
@@ -78,12 +85,18 @@ class Renderer:
         self.device = torch.device(device)
         self.rig: Rig = build_rig(portrait)
         self.mark = SyntheticMark(portrait.size, options.mark_position)
-        self._head_scale = 1.0          # the last frame's head-distance scale: it is smoothed across calls
+        self._stream = HeadStream()     # head-distance smoothing for callers that pass no stream of their own
         self._upload()
 
     def reset(self) -> None:
-        """Start a new clip: forget the previous frame's head scale (rendering is otherwise stateless)."""
-        self._head_scale = 1.0
+        """Start a new clip on the renderer's own stream: forget the previous frame's head scale."""
+        self._stream = HeadStream()
+
+    @staticmethod
+    def new_stream() -> "HeadStream":
+        """State for one clip or session. Several sessions sharing one renderer each pass their own to `render`,
+        so one session's head distance never smooths into another's."""
+        return HeadStream()
 
     # ---- setup ---------------------------------------------------------------------------------------------
     def _upload(self) -> None:
@@ -173,7 +186,7 @@ class Renderer:
                              t(e.lid_rgb / 255.0).view(1, 3, 1, 1)) for e in rig.eyes]
 
     # ---- geometry --------------------------------------------------------------------------------------------
-    def vertex_positions(self, frames: torch.Tensor) -> torch.Tensor:
+    def vertex_positions(self, frames: torch.Tensor, stream: "HeadStream | None" = None) -> torch.Tensor:
         """(B, 60) motion frames → (B, V, 2) target positions of all control vertices, crop pixels."""
         rig = self.rig
         b = frames.shape[0]
@@ -208,7 +221,7 @@ class Renderer:
         p3 = torch.cat([f, self.depth.expand(b, -1)[..., None]], dim=-1) - centre    # (B, V, 3)
         r = _rotation_matrices(pitch, yaw, roll)                                     # (B, 3, 3)
         rotated = p3 @ r.transpose(1, 2) + centre
-        scale = self._head_scales(pose[:, 5]).view(b, 1, 1)
+        scale = self._head_scales(pose[:, 5], stream or self._stream).view(b, 1, 1)
         shift_iod = torch.stack([pose[:, 3], -pose[:, 4]], dim=-1) / IOD_M          # camera y is up, ours down
         shift_iod = shift_iod.clamp(-HEAD_SHIFT_LIMIT_IOD, HEAD_SHIFT_LIMIT_IOD).view(b, 1, 2)
         posed = rotated[..., :2] + shift_iod
@@ -223,22 +236,22 @@ class Renderer:
         out[:, self.seam_index] = (1 - mix) * out[:, self.seam_upper] + mix * out[:, self.seam_lower]
         return out
 
-    def _head_scales(self, distance_m: torch.Tensor) -> torch.Tensor:
+    def _head_scales(self, distance_m: torch.Tensor, stream: "HeadStream") -> torch.Tensor:
         """(B,) headZ in metres → (B,) head scale, smoothed and rate-limited across frames (and calls)."""
         d0 = layout.DEFAULT_HEAD_DISTANCE_M
         distance = torch.where(distance_m > 0.05, distance_m, torch.full_like(distance_m, d0))
         raw = (1.0 + HEAD_SCALE_GAIN * (d0 / distance - 1.0)).clamp(*HEAD_SCALE_LIMITS).cpu().tolist()
-        out, s = [], self._head_scale
+        out, s = [], stream.scale
         for r in raw:      # a scalar recurrence over the batch: B steps of float arithmetic
             step = HEAD_SCALE_SMOOTHING * (r - s)
             s = s * (1.0 + max(-HEAD_SCALE_STEP, min(HEAD_SCALE_STEP, step / s)))
             out.append(s)
-        self._head_scale = s
+        stream.scale = s
         return torch.tensor(out, dtype=torch.float32, device=distance_m.device)
 
-    def render(self, frames: "np.ndarray | torch.Tensor") -> np.ndarray:
+    def render(self, frames: "np.ndarray | torch.Tensor", stream: "HeadStream | None" = None) -> np.ndarray:
         """(B, 60) motion frames → uint8 (B, H, W, 3) RGB, marked as synthetic."""
-        roi = self.render_roi(frames)                                                # (B, 3, h, w) float
+        roi = self.render_roi(frames, stream)                                        # (B, 3, h, w) float
         roi_u8 = roi.mul_(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         b = roi_u8.shape[0]
         out = np.empty((b,) + self._background_u8.shape, np.uint8)
@@ -249,7 +262,7 @@ class Renderer:
         return out
 
     @torch.no_grad()
-    def render_roi(self, frames: "np.ndarray | torch.Tensor") -> torch.Tensor:
+    def render_roi(self, frames: "np.ndarray | torch.Tensor", stream: "HeadStream | None" = None) -> torch.Tensor:
         """(B, 60) → float (B, 3, h, w) in [0, 1]: the warp ROI (`rig.warp_roi`) of each frame, feathered into the
         photo; everything outside the ROI is the photo itself."""
         frames = torch.as_tensor(np.asarray(frames, np.float32) if not torch.is_tensor(frames) else frames,
@@ -261,7 +274,7 @@ class Renderer:
         frames = torch.nan_to_num(frames)
         rig = self.rig
         b = frames.shape[0]
-        pos = self.vertex_positions(frames)                                          # (B, V, 2)
+        pos = self.vertex_positions(frames, stream)                                  # (B, V, 2)
         disp = pos - self.v0                                                         # (B, V, 2)
         h, w = self.roi_hw
         hc, wc = self.coarse_hw
