@@ -364,8 +364,8 @@ class Renderer:
         tooth_len = TOOTH_LENGTH_IOD * iod * (1 - 0.35 * along ** 2) * (1 - 0.3 * torch.exp(-(to_gap / 0.025) ** 2))
         band_up = (1 - (d_up - tooth_len).clamp(min=0) / 1.2).clamp(0, 1) * middle
         band_low = (1 - (d_low - 0.02 * iod).clamp(min=0) / 1.5).clamp(0, 1) * middle * 0.2
-        lip_shadow = 1 - 0.35 * torch.exp(-d_up.clamp(min=0) / (0.012 * iod))
-        depth_shade = (0.95 - 0.35 * along ** 2 - 0.15 * (d_up / tooth_len).clamp(0, 1)) * lip_shadow
+        lip_shadow = 1 - 0.25 * torch.exp(-d_up.clamp(min=0) / (0.012 * iod))
+        depth_shade = (1.0 - 0.35 * along ** 2 - 0.12 * (d_up / tooth_len).clamp(0, 1)) * lip_shadow
         teeth_shade = self.teeth * depth_shade * (1 - 0.5 * gap_line)
         colour = colour + (teeth_shade - colour) * band_up
         colour = colour + (self.teeth * 0.7 - colour) * band_low
