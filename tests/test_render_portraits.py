@@ -257,3 +257,20 @@ def test_set_evaluation_passes_the_photos_refuses_the_cat_and_draws_a_contact_sh
     im = Image.open(sheet)
     assert im.width >= 10 * set_eval.SHEET_TILE_PX                   # two portraits x five tiles, two columns
     assert im.text.get("comment", "").startswith("AI-generated")
+
+
+def test_line_drawing_gets_a_two_tone_mouth_interior() -> None:
+    from vasa_bridge.render.portrait_set import DERIVATIONS
+    drawing = DERIVATIONS["line_drawing"](ASTRONAUT)
+    portrait = Portrait.prepare(drawing, SIZE)
+    renderer = Renderer(portrait)
+    frames = _frames(1, jawOpen=0.6)
+    out = renderer.render(frames)[0].astype(np.float32).mean(-1)
+    pos = renderer.vertex_positions(torch.tensor(frames))[0].numpy()
+    from vasa_bridge.render import topology as topo
+    from vasa_bridge.render.rig import polygon_mask
+    inside = polygon_mask(pos[list(topo.inner_lip_polygon())], SIZE, SIZE)
+    grey = out[inside]
+    # Ink, paper and the drawing's own antialiased lines: 23 % mid-greys; the shaded interior of a photo had 45 %.
+    assert len(grey) > 100
+    assert np.mean((grey > 50) & (grey < 205)) < 0.3

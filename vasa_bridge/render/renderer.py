@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from vasa_bridge.motion import layout
 from vasa_bridge.render import topology as topo
 from vasa_bridge.render.marking import SyntheticMark
+from vasa_bridge.render.palette import face_chroma_share, flat_tones
 from vasa_bridge.render.portrait import Portrait
 from vasa_bridge.render.rig import LIP_SEAM_MIX, Rig, build_rig
 
@@ -182,6 +183,9 @@ class Renderer:
         # Synthesized colours carry only as much colour as the photo's face does: a greyscale photo or a line
         # drawing gets a grey mouth interior, a muted painting a muted one.
         self.chroma_share = face_chroma_share(self.portrait)
+        # A two-tone drawing (ink on paper) gets a two-tone interior: ink cavity, paper teeth, ink gaps.
+        tones = flat_tones(self.portrait)
+        self.flat = None if tones is None else tuple(t(c / 255.0).view(1, 3, 1, 1) for c in tones)
         self.eye_colours = [(t(e.sclera_rgb / 255.0).view(1, 3, 1, 1), t(e.iris_rgb / 255.0).view(1, 3, 1, 1),
                              t(e.lid_rgb / 255.0).view(1, 3, 1, 1)) for e in rig.eyes]
 
@@ -372,6 +376,10 @@ class Renderer:
         if self.chroma_share < 1.0:
             lum = colour.mean(dim=1, keepdim=True)
             colour = lum + (colour - lum) * self.chroma_share
+        if self.flat is not None:
+            ink, paper = self.flat
+            teeth_here = ((band_up - 0.5) * 4).clamp(0, 1) * (gap_line < 0.5)
+            colour = ink + (paper - ink) * teeth_here
         # Teeth the photo does show ride with their jaw: upper with the upper lip, lower with the lower lip.
         d13 = (pos[:, 13] - self.v0[13]).view(b, 1, 1, 2)
         d14 = (pos[:, 14] - self.v0[14]).view(b, 1, 1, 2)
@@ -481,21 +489,6 @@ class Renderer:
         yaw = frames[:, _GAZE][:, 0] + EYE_LOOK_RAD * towards_left
         pitch = frames[:, _GAZE][:, 1] + EYE_LOOK_RAD * (c("eyeLookUp") - c("eyeLookDown"))
         return yaw.clamp(-0.7, 0.7), pitch.clamp(-0.6, 0.6)
-
-
-FACE_CHROMA_FULL = 30.0   # mean (max - min channel) of the face's pixels above which synthesized colour is kept
-
-
-def face_chroma_share(portrait: Portrait) -> float:
-    """0 for a greyscale face, 1 for an ordinarily coloured one: how much colour synthesized parts may carry."""
-    from vasa_bridge.render.rig import polygon_mask
-    oval = portrait.points[list(topo.FACE_OVAL), :2]
-    inside = polygon_mask(oval, portrait.size, portrait.size)
-    pixels = portrait.image[inside].astype(np.float32)
-    if len(pixels) < 10:
-        return 1.0
-    chroma = float((pixels.max(1) - pixels.min(1)).mean())
-    return float(np.clip((chroma - 2.0) / (FACE_CHROMA_FULL - 2.0), 0.0, 1.0))
 
 
 def _clip_roi(roi: tuple[int, int, int, int], outer: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
