@@ -269,5 +269,6 @@ def test_eval_render_prints_the_measured_figures(capsys: pytest.CaptureFixture[s
     assert eval_render.run(parser.parse_args(["--size", str(SIZE), "--json"])) == 0
     figures = json.loads(capsys.readouterr().out)
     assert figures["jaw_lip_correlation"] >= 0.85      # 0-1 sweep: the mesh flattens above ~0.5 (test_render.py)
+    assert figures["speech_lip_r"] >= 0.9 and figures["speech_gap_at_zero_iod"] < 0.08
     assert figures["eye_open_blink"] < figures["eye_open_rest"]
     assert figures["outside_mask_max_abs"] <= 2

