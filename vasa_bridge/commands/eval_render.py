@@ -69,7 +69,6 @@ def run(args: argparse.Namespace) -> int:
     report = measure.evaluate(portrait, renderer, frames, parts)
     if args.strip:
         from vasa_bridge.render.video import save_strip
-        renderer.reset()
         save_strip(args.strip, renderer.render(strip_frames()), columns=9, tile_px=160)
     if args.json:
         print(json.dumps({"portrait": name, "size": args.size, **asdict(report)}, indent=2))

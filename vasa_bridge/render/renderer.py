@@ -37,10 +37,11 @@ _GAZE = layout.GAZE_SLICE
 IOD_M = 0.063                  # adult interocular distance: converts head translation in metres to pixels
 EYEBALL_RADIUS_IOD = 0.19      # ~12 mm: iris travel = radius * sin(gaze angle)
 HEAD_ROTATION_LIMIT_RAD = 0.3  # a 2D warp of one photo stays plausible up to ~17 degrees
-# Head distance reads as a small, slow zoom of the head and hair, not as the face swelling: a real head moving
-# 5 cm nearer at 60 cm grows ~8 %, but the motion's headZ jitters by centimetres from frame to frame, so only a
-# quarter of it is used, within a few per cent, and the scale may change by at most HEAD_SCALE_STEP a frame.
-HEAD_SCALE_GAIN = 0.25
+# Head distance reads as a small zoom of the head and hair, not as the face swelling: a real head moving 5 cm
+# nearer at 60 cm grows ~8 %, but the motion's headZ jitters from frame to frame (the shipped model: up to 0.095
+# in d0/d between frames), so a tenth of it is used, within a few per cent: at most ~1 % a frame even unsmoothed.
+# With a HeadStream (one per clip or session) the scale is also smoothed and limited to HEAD_SCALE_STEP a frame.
+HEAD_SCALE_GAIN = 0.1
 HEAD_SCALE_LIMITS = (0.96, 1.04)
 HEAD_SCALE_STEP = 0.008        # largest relative scale change between consecutive frames (goal: under 1 %)
 HEAD_SCALE_SMOOTHING = 0.35    # share of the remaining difference the scale closes each frame
@@ -65,8 +66,8 @@ LIP_CREASE_PX = 1.2   # closing lips meet this far from the upper lip (the lower
 
 @dataclass
 class HeadStream:
-    """The one piece of state rendering keeps between calls: the last frame's head-distance scale (smoothed and
-    rate-limited across frames). One per clip or session; `stream=None` uses the renderer's own."""
+    """The one piece of state rendering can keep between calls: the last frame's head-distance scale, for
+    smoothing it across frames. One per clip or session (`Renderer.new_stream()`)."""
     scale: float = 1.0
 
 
@@ -87,17 +88,12 @@ class Renderer:
         self.device = torch.device(device)
         self.rig: Rig = build_rig(portrait)
         self.mark = SyntheticMark(portrait.size, options.mark_position)
-        self._stream = HeadStream()     # head-distance smoothing for callers that pass no stream of their own
         self._upload()
-
-    def reset(self) -> None:
-        """Start a new clip on the renderer's own stream: forget the previous frame's head scale."""
-        self._stream = HeadStream()
 
     @staticmethod
     def new_stream() -> "HeadStream":
-        """State for one clip or session. Several sessions sharing one renderer each pass their own to `render`,
-        so one session's head distance never smooths into another's."""
+        """Smoothing state for one clip or session, passed to every `render` call of it. Without one, rendering
+        is a pure function of the frames (what a renderer shared between sessions needs)."""
         return HeadStream()
 
     # ---- setup ---------------------------------------------------------------------------------------------
@@ -226,7 +222,7 @@ class Renderer:
         p3 = torch.cat([f, self.depth.expand(b, -1)[..., None]], dim=-1) - centre    # (B, V, 3)
         r = _rotation_matrices(pitch, yaw, roll)                                     # (B, 3, 3)
         rotated = p3 @ r.transpose(1, 2) + centre
-        scale = self._head_scales(pose[:, 5], stream or self._stream).view(b, 1, 1)
+        scale = self._head_scales(pose[:, 5], stream).view(b, 1, 1)
         shift_iod = torch.stack([pose[:, 3], -pose[:, 4]], dim=-1) / IOD_M          # camera y is up, ours down
         shift_iod = shift_iod.clamp(-HEAD_SHIFT_LIMIT_IOD, HEAD_SHIFT_LIMIT_IOD).view(b, 1, 2)
         posed = rotated[..., :2] + shift_iod
@@ -241,11 +237,15 @@ class Renderer:
         out[:, self.seam_index] = (1 - mix) * out[:, self.seam_upper] + mix * out[:, self.seam_lower]
         return out
 
-    def _head_scales(self, distance_m: torch.Tensor, stream: "HeadStream") -> torch.Tensor:
-        """(B,) headZ in metres → (B,) head scale, smoothed and rate-limited across frames (and calls)."""
+    def _head_scales(self, distance_m: torch.Tensor, stream: "HeadStream | None") -> torch.Tensor:
+        """(B,) headZ in metres → (B,) head scale; with a stream, smoothed and rate-limited across frames and
+        calls."""
         d0 = layout.DEFAULT_HEAD_DISTANCE_M
         distance = torch.where(distance_m > 0.05, distance_m, torch.full_like(distance_m, d0))
-        raw = (1.0 + HEAD_SCALE_GAIN * (d0 / distance - 1.0)).clamp(*HEAD_SCALE_LIMITS).cpu().tolist()
+        scales = (1.0 + HEAD_SCALE_GAIN * (d0 / distance - 1.0)).clamp(*HEAD_SCALE_LIMITS)
+        if stream is None:
+            return scales
+        raw = scales.cpu().tolist()
         out, s = [], stream.scale
         for r in raw:      # a scalar recurrence over the batch: B steps of float arithmetic
             step = HEAD_SCALE_SMOOTHING * (r - s)

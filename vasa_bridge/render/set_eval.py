@@ -79,9 +79,8 @@ def evaluate_portrait(entry: SetPortrait, rgb: np.ndarray, size: int = 256) -> P
     fig["eye_open_rest"], fig["eye_open_blink"] = float(np.mean(m[0].eye_open)), float(np.mean(m[3].eye_open))
     fig["blink_open_ratio"] = fig["eye_open_blink"] / max(fig["eye_open_rest"], 1e-6)
     fig["photo_gap"] = measure.measure_frame(portrait.image, portrait.points).lip_gap_iod
-    renderer.reset()
-    heights = [measure.face_height_px(f, portrait.points) for f in
-               renderer.render(_frames(len(HEAD_Z_JUMPS), headZ=np.array(HEAD_Z_JUMPS)))]
+    heights = [measure.face_height_px(f, portrait.points) for f in      # as `animate` renders: one stream
+               renderer.render(_frames(len(HEAD_Z_JUMPS), headZ=np.array(HEAD_Z_JUMPS)), renderer.new_stream())]
     fig["head_step_pct"] = 100 * float(np.max(np.abs(np.diff(heights)) / np.array(heights[:-1])))
     if measure.is_greyscale(portrait.image):
         y, x = renderer.mark.top_left
