@@ -102,6 +102,16 @@ def test_without_a_stream_head_scale_is_a_pure_function_under_one_percent_a_fram
     assert np.array_equal(renderer.vertex_positions(frames[4:5]).numpy()[0], pos[4])   # no state between calls
 
 
+def test_a_one_clip_renderer_smooths_head_distance_across_its_batches(astronaut: Portrait) -> None:
+    """What `animate` uses: RenderOptions(smooth_head_distance=True) carries the smoothing between render calls."""
+    from vasa_bridge.render.renderer import RenderOptions
+    renderer = Renderer(astronaut, options=RenderOptions(smooth_head_distance=True))
+    frames = torch.tensor(_frames(len(HEAD_Z_JUMPS), headZ=np.array(HEAD_Z_JUMPS)))
+    pos = np.concatenate([renderer.vertex_positions(frames[i:i + 3]).numpy() for i in range(0, len(frames), 3)])
+    face = np.linalg.norm(pos[:, :468] - renderer.rig.origin_px, axis=2).mean(1)
+    assert (np.abs(np.diff(face)) / face[:-1]).max() <= HEAD_SCALE_STEP + 1e-4
+
+
 def test_sessions_sharing_a_renderer_keep_their_own_head_scale(astronaut: Portrait) -> None:
     renderer = Renderer(astronaut)
     near, level = renderer.new_stream(), renderer.new_stream()

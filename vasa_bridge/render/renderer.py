@@ -74,6 +74,9 @@ class HeadStream:
 @dataclass(frozen=True)
 class RenderOptions:
     mark_position: str = "bottom-right"   # where the visible "synthetic" mark sits (it cannot be turned off)
+    # Keep a head-distance smoothing state in the renderer for calls that pass no stream: only for a renderer
+    # that draws one clip (`animate`). A renderer shared between sessions (the sidecar's) must stay stateless.
+    smooth_head_distance: bool = False
     inverse_steps: int = INVERSE_STEPS
 
 
@@ -88,12 +91,14 @@ class Renderer:
         self.device = torch.device(device)
         self.rig: Rig = build_rig(portrait)
         self.mark = SyntheticMark(portrait.size, options.mark_position)
+        self._own_stream = HeadStream() if options.smooth_head_distance else None
         self._upload()
 
     @staticmethod
     def new_stream() -> "HeadStream":
-        """Smoothing state for one clip or session, passed to every `render` call of it. Without one, rendering
-        is a pure function of the frames (what a renderer shared between sessions needs)."""
+        """Smoothing state for one clip or session, passed to every `render` call of it. Without one (and
+        without `RenderOptions.smooth_head_distance`), rendering is a pure function of the frames, which is what a
+        renderer shared between sessions needs."""
         return HeadStream()
 
     # ---- setup ---------------------------------------------------------------------------------------------
@@ -222,7 +227,7 @@ class Renderer:
         p3 = torch.cat([f, self.depth.expand(b, -1)[..., None]], dim=-1) - centre    # (B, V, 3)
         r = _rotation_matrices(pitch, yaw, roll)                                     # (B, 3, 3)
         rotated = p3 @ r.transpose(1, 2) + centre
-        scale = self._head_scales(pose[:, 5], stream).view(b, 1, 1)
+        scale = self._head_scales(pose[:, 5], stream or self._own_stream).view(b, 1, 1)
         shift_iod = torch.stack([pose[:, 3], -pose[:, 4]], dim=-1) / IOD_M          # camera y is up, ours down
         shift_iod = shift_iod.clamp(-HEAD_SHIFT_LIMIT_IOD, HEAD_SHIFT_LIMIT_IOD).view(b, 1, 2)
         posed = rotated[..., :2] + shift_iod
