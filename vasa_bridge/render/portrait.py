@@ -13,11 +13,15 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vasa_bridge.render import topology as topo
 from vasa_bridge.render.errors import PortraitError
+
+if TYPE_CHECKING:
+    from vasa_bridge.render.face_models import Detection
 
 RENDER_SIZES = (256, 512)
 MIN_FACE_IMAGE_PX = 64          # below this the mesh model has nothing to work with
@@ -221,7 +225,7 @@ def _prepare_uncached(rgb: np.ndarray, source: str, size: int, landmarks_json: "
                     yaw_deg=yaw, filled_fraction=filled)
 
 
-def _choose_face(dets: list, face: int | None, name: str, notes: list[str]) -> "object":
+def _choose_face(dets: "list[Detection]", face: int | None, name: str, notes: list[str]) -> "Detection":
     """The face to animate: number `face` counted left to right, else the largest. Says which, when several."""
     ordered = sorted(dets, key=lambda d: float(d.box_xyxy[0] + d.box_xyxy[2]))
     if face is not None and face > len(ordered):
