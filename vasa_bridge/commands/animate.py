@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--landmarks", default=None,
                         help="landmarks JSON for portraits the face detector misses (paintings, cartoons): "
                              "see docs/renderer.md")
+    parser.add_argument("--face", type=int, default=None,
+                        help="in a photo of several people, which face to animate, numbered from 1 left to right "
+                             "(default: the largest)")
     parser.add_argument("--mark-position", default="bottom-right",
                         choices=("bottom-right", "bottom-left", "top-right", "top-left"),
                         help="corner for the visible 'synthetic' mark (it cannot be removed)")
@@ -96,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     audio_file = AudioFile(args.audio) if args.audio else None      # a bad audio file fails before the slow part
     portrait_src, portrait_name = portrait_source(args.portrait)
-    portrait = Portrait.prepare(portrait_src, args.size, landmarks_json=args.landmarks)
+    portrait = Portrait.prepare(portrait_src, args.size, landmarks_json=args.landmarks, face=args.face)
     for note in portrait.notes:
         print(f"note: {note}")
     if audio_file is None:

@@ -68,11 +68,16 @@ class RenderReport:
     outside_mask_max_abs: int       # max |rendered - portrait| outside the face region, 0..255
     outside_mask_mean_abs: float
     sealed_lip_streaks: float       # mean |d²I/dx²| over the sealed lips (grey levels): seams and streaks
+    speech_lip_r: float = 0.0       # Pearson r, lip gap vs aperture over the speech range 0-0.4 (aperture_sweep)
+    speech_gap_at_zero_iod: float = 0.0   # that sweep's fitted gap at aperture 0 (closed lips read ~0.05)
 
     def lines(self) -> list[str]:
         return [
             f"frames measured                 {self.n_frames}",
-            f"lip gap ~ jawOpen correlation   {self.jaw_lip_correlation:.3f}   (goal >= 0.9)",
+            f"lip gap ~ aperture, 0-0.4       r {self.speech_lip_r:.3f}, {self.speech_gap_at_zero_iod:.3f} IOD at 0 "
+            "(goal r >= 0.9)",
+            f"lip gap ~ jawOpen correlation   {self.jaw_lip_correlation:.3f}   "
+            "(0-1 sweep; the mesh flattens above ~0.5)",
             f"lip gap rest / open / sealed    {self.lip_gap_rest_iod:.3f} / {self.lip_gap_open_iod:.3f} / "
             f"{self.lip_gap_sealed_iod:.3f} IOD",
             f"eye openness rest / blink       {self.eye_open_rest:.3f} / {self.eye_open_blink:.3f}",
@@ -141,6 +146,7 @@ def evaluate(portrait: "object", renderer: "object", frames: np.ndarray | None =
     ix = np.array([np.mean(m[i].iris_x) for i in gaze_idx])
     slope = float(np.polyfit(yaw, ix, 1)[0]) if len(set(yaw.tolist())) > 1 else 0.0
     outside = outside_mask(renderer)
+    sweep = aperture_sweep(portrait, renderer)
     diff = np.abs(rendered.astype(np.int16) - portrait.image.astype(np.int16))[:, outside]
     return RenderReport(
         n_frames=len(frames), jaw_lip_correlation=corr, lip_gap_open_iod=float(gap[np.argmax(jaw)]),
@@ -148,7 +154,8 @@ def evaluate(portrait: "object", renderer: "object", frames: np.ndarray | None =
         eye_open_rest=float(np.mean(rest)), eye_open_blink=float(np.mean(blink)), iris_shift_per_rad=slope,
         outside_mask_max_abs=int(diff.max()) if diff.size else 0,
         outside_mask_mean_abs=float(diff.mean()) if diff.size else 0.0,
-        sealed_lip_streaks=sealed_lip_streaks(portrait, renderer))
+        sealed_lip_streaks=sealed_lip_streaks(portrait, renderer),
+        speech_lip_r=sweep.r, speech_gap_at_zero_iod=sweep.gap_at_zero_iod)
 
 
 def sealed_lip_streaks(portrait: "object", renderer: "object") -> float:
@@ -179,3 +186,64 @@ def outside_mask(renderer: "object") -> np.ndarray:
     h, w = renderer.mark.rgba.shape[:2]
     mask[y:y + h, x:x + w] = False
     return mask
+
+
+def replicated_edge_fraction(rgb: np.ndarray, run_px: int = 8, flat_grey: float = 0.75,
+                             across_grey: float = 3.0) -> float:
+    """Share of pixels in streaks: runs of `run_px` or more pixels that do not change along one axis while the
+    image does change across it. Edge replication (padding a photo by repeating its border pixels) makes exactly
+    that; real photos almost never do, and a plain fill does not either (it is flat both ways)."""
+    from scipy import ndimage
+    g = rgb.astype(np.float32).mean(-1)
+    streak = np.zeros(g.shape, bool)
+    for axis in (0, 1):
+        flat = np.abs(np.diff(g, axis=axis)) <= flat_grey                    # no change along the axis
+        across = np.abs(np.diff(g, axis=1 - axis)) > across_grey               # texture across it
+        size = (run_px, 1) if axis == 0 else (1, run_px)
+        flat_run = ndimage.minimum_filter(flat.astype(np.uint8), size=size, mode="constant") > 0
+        h, w = min(flat_run.shape[0], across.shape[0]), min(flat_run.shape[1], across.shape[1])
+        streak[:h, :w] |= flat_run[:h, :w] & across[:h, :w]
+    return float(streak.mean())
+
+
+def face_height_px(rgb: np.ndarray, guess_points: np.ndarray) -> float:
+    """Forehead-to-chin distance of the face mesh run on the pixels (the most stable size figure it gives)."""
+    from vasa_bridge.render.face_models import FaceModels
+    models = FaceModels.shared()
+    mesh = models.mesh_from_points(rgb, guess_points, with_iris=False)
+    mesh = models.mesh_from_points(rgb, mesh.points, with_iris=False)
+    return float(np.linalg.norm(mesh.points[topo.CHIN, :2] - mesh.points[topo.FOREHEAD, :2]))
+
+
+def is_greyscale(rgb: np.ndarray, tolerance_grey: float = 2.0) -> bool:
+    """True when no pixel's channels differ by more than `tolerance_grey` (JPEG noise aside)."""
+    c = rgb.astype(np.int16)
+    return bool(np.percentile(c.max(-1) - c.min(-1), 99.5) <= tolerance_grey)
+
+
+SPEECH_APERTURE_MAX = 0.4      # jawOpen - mouthClose rarely exceeds this in speech
+
+
+@dataclass(frozen=True)
+class ApertureSweep:
+    apertures: tuple[float, ...]
+    gaps_iod: tuple[float, ...]     # measured inner-lip gap per frame
+    r: float                        # Pearson r, gap vs aperture
+    slope_iod_per_aperture: float   # least-squares line through (aperture, gap)
+    gap_at_zero_iod: float          # that line at aperture 0
+    closed_max_iod: float           # largest gap on frames with aperture <= 0.02
+
+
+def aperture_sweep(portrait: "object", renderer: "object", n: int = 17) -> ApertureSweep:
+    """Render jawOpen 0 → 0.4 → 0 (the speech range) and measure the lip gap on the pixels."""
+    half = n // 2 + 1
+    ap = np.concatenate([np.linspace(0, SPEECH_APERTURE_MAX, half), np.linspace(SPEECH_APERTURE_MAX, 0, half)[1:]])
+    frames = np.zeros((len(ap), layout.N_CHANNELS), np.float32)
+    frames[:, layout.channel("headZ")] = layout.DEFAULT_HEAD_DISTANCE_M
+    frames[:, layout.channel("jawOpen")] = ap
+    rendered = renderer.render(frames)
+    gaps = np.array([m.lip_gap_iod for m in measure_frames(rendered, portrait.points)])
+    r = float(np.corrcoef(ap, gaps)[0, 1]) if np.std(gaps) > 0 else 0.0
+    slope, intercept = np.polyfit(ap, gaps, 1)
+    return ApertureSweep(tuple(ap.tolist()), tuple(gaps.tolist()), r, float(slope), float(intercept),
+                         float(gaps[ap <= 0.02].max()))

@@ -13,17 +13,26 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vasa_bridge.render import topology as topo
 from vasa_bridge.render.errors import PortraitError
 
+if TYPE_CHECKING:
+    from vasa_bridge.render.face_models import Detection
+
 RENDER_SIZES = (256, 512)
 MIN_FACE_IMAGE_PX = 64          # below this the mesh model has nothing to work with
 WORKING_MAX_SIDE_PX = 4096      # huge photos are downscaled first: the crop is at most 512 px anyway
 CROP_FACE_HEIGHTS = 2.1         # crop side in units of the mesh's forehead-to-chin height: hair and shoulders
 CROP_CENTRE_UP = 0.12           # shift the crop up (in face heights) so the hair fits
+# A photo cropped tighter than that is framed by its own edges: the square shrinks to the photo's short side, but
+# never below this many face heights (the warp needs a band of hair and background around the face).
+CROP_MIN_FACE_HEIGHTS = 1.35
+EDGE_MARGIN_FACE_HEIGHTS = 0.02  # mesh points closer than this to the photo's edge: the face is cut off
+MAX_YAW_DEG = 45.0              # a warp of one photo cannot show the hidden side of a face turned further
 _CACHE_ENTRIES = 16
 
 _cache: "OrderedDict[str, Portrait]" = OrderedDict()
@@ -40,6 +49,8 @@ class Portrait:
     size: int
     source: str                  # file name or "array"
     notes: tuple[str, ...] = field(default=())   # warnings worth showing the user (e.g. several faces)
+    yaw_deg: float = 0.0         # head turn in the photo (+: nose towards image right), from the mesh's depth
+    filled_fraction: float = 0.0  # share of the crop beyond the photo's edges, filled with a plain colour
 
     @property
     def interocular_px(self) -> float:
@@ -47,22 +58,25 @@ class Portrait:
 
     @classmethod
     def prepare(cls, image_or_path: "str | Path | np.ndarray | bytes", size: int = 512,
-                landmarks_json: "str | Path | dict | None" = None) -> "Portrait":
-        """`landmarks_json`: a landmarks file, or its parsed content (what a sidecar client uploads)."""
+                landmarks_json: "str | Path | dict | None" = None, face: int | None = None) -> "Portrait":
+        """`landmarks_json`: a landmarks file, or its parsed content (what a sidecar client uploads).
+        `face`: which face to animate in a photo of several, numbered from 1 left to right; default the largest."""
         if size not in RENDER_SIZES:
             raise PortraitError(f"render size must be one of {RENDER_SIZES}, got {size}")
+        if face is not None and face < 1:
+            raise PortraitError(f"faces are numbered from 1 (left to right), got {face}")
         rgb, source = load_image(image_or_path)
         if isinstance(landmarks_json, dict):
             landmarks_text = json.dumps(landmarks_json, sort_keys=True)
         else:
             landmarks_text = Path(landmarks_json).read_text() if landmarks_json is not None else ""
         key = hashlib.sha256(rgb.tobytes() + str(rgb.shape).encode() + f"|{size}|".encode()
-                             + landmarks_text.encode()).hexdigest()
+                             + landmarks_text.encode() + f"|{face}".encode()).hexdigest()
         with _cache_lock:
             if key in _cache:
                 _cache.move_to_end(key)
                 return _cache[key]
-        portrait = _prepare_uncached(rgb, source, size, landmarks_json)
+        portrait = _prepare_uncached(rgb, source, size, landmarks_json, face)
         with _cache_lock:
             _cache[key] = portrait
             while len(_cache) > _CACHE_ENTRIES:
@@ -139,40 +153,65 @@ def _resize(rgb: np.ndarray, scale: float) -> np.ndarray:
     return np.asarray(im)
 
 
-def _prepare_uncached(rgb: np.ndarray, source: str, size: int, landmarks_json: "str | Path | dict | None"
-                      ) -> Portrait:
-    from vasa_bridge.render.face_models import FaceModels
+def _prepare_uncached(rgb: np.ndarray, source: str, size: int, landmarks_json: "str | Path | dict | None",
+                      face: int | None = None) -> Portrait:
+    from vasa_bridge.render.face_models import MESH_PRESENCE_MIN, FaceModels
 
     notes: list[str] = []
     models = FaceModels.shared()
+    name = Path(source).name if source not in ("array", "bytes") else "the portrait"
     if landmarks_json is not None:
         points_full = read_landmarks_json(landmarks_json, rgb.shape[:2])
     else:
         dets = models.detect(rgb)
         if not dets:
             raise PortraitError(
-                f"no face found in {source}. For paintings, cartoons or unusual photos pass a landmarks file: "
-                "--landmarks FACE.json (see docs/renderer.md)")
-        if len(dets) > 1:
-            notes.append(f"{len(dets)} faces found in {source}; animating the largest")
-        det = max(dets, key=lambda d: d.area_px2)
+                f"no human face found in {name}. If it shows a face the detector cannot see (a painting, drawing "
+                "or cartoon), mark it with a landmarks file: --landmarks FACE.json (see docs/renderer.md)")
+        det = _choose_face(dets, face, name, notes)
         mesh = models.mesh_from_detection(rgb, det, refine_steps=1)
-        if mesh.presence < 0.5:
+        if mesh.presence < MESH_PRESENCE_MIN:
             raise PortraitError(
-                f"the face in {source} could not be meshed (presence {mesh.presence:.2f}); "
-                "pass --landmarks FACE.json (see docs/renderer.md)")
+                f"the face in {name} is too unclear to animate (covered, blurred, turned away or not a human "
+                "face). Try a sharper photo of an uncovered face, or mark it with --landmarks FACE.json "
+                "(see docs/renderer.md)")
         points_full = mesh.points
 
+    yaw = face_yaw_deg(points_full)
+    if abs(yaw) > MAX_YAW_DEG:
+        raise PortraitError(
+            f"the face in {name} is turned about {abs(yaw):.0f} degrees away from the camera; faces turned up to "
+            f"{MAX_YAW_DEG:.0f} degrees can be animated (both eyes and both mouth corners visible). Use a photo "
+            "that looks more towards the camera")
+
     # Crop: a square around the face, upright (no rotation: the photo's background and body stay as they are).
+    # It stays inside the photo: a photo cropped tighter than the usual head-and-shoulders framing is framed by
+    # its own edges; only when even the face does not fit is the rest filled, with a plain colour (never by
+    # repeating edge pixels, which smeared "towers" of skin and streaks above the head).
     p = points_full[:, :2]
+    h_img, w_img = rgb.shape[:2]
     face_h = float(p[:, 1].max() - p[:, 1].min())
     face_w = float(p[:, 0].max() - p[:, 0].min())
-    side = CROP_FACE_HEIGHTS * max(face_h, face_w * 1.1)
+    extent = max(face_h, face_w * 1.1)
+    side = min(CROP_FACE_HEIGHTS * extent, float(min(h_img, w_img)))
+    side = max(side, CROP_MIN_FACE_HEIGHTS * extent)
     cx = float(p[:, 0].min() + p[:, 0].max()) / 2
-    cy = float(p[:, 1].min() + p[:, 1].max()) / 2 - CROP_CENTRE_UP * face_h
-    crop = _crop_square(rgb, cx, cy, side, size)
+    cy = float(p[:, 1].min() + p[:, 1].max()) / 2 - CROP_CENTRE_UP * face_h * side / (CROP_FACE_HEIGHTS * extent)
+    x0 = _fit_into(cx - side / 2, side, w_img)
+    y0 = _fit_into(cy - side / 2, side, h_img)
+    crop, filled = _crop_square(rgb, x0, y0, side, size)
+    margin = EDGE_MARGIN_FACE_HEIGHTS * face_h
+    cut = [edge for edge, hit in (("top", p[:, 1].min() < margin), ("bottom", p[:, 1].max() > h_img - margin),
+                                  ("left", p[:, 0].min() < margin), ("right", p[:, 0].max() > w_img - margin))
+           if hit]
+    if cut:
+        notes.append(f"the face in {name} is cut off by the photo's {' and '.join(cut)} edge; the missing part "
+                     "cannot be animated (a photo with room around the head looks better)")
+    if filled > 0.005:
+        notes.append(f"{name} is cropped close around the face: {100 * filled:.0f}% of the frame lies beyond the "
+                     "photo and is filled with a plain colour (a photo with room around the head looks better)")
     scale = size / side
-    offset = np.array([cx - side / 2, cy - side / 2])
+    offset = np.array([x0, y0])
 
     # Mesh again at render resolution: the landmarks then describe exactly the pixels we warp.
     guess = np.concatenate([(points_full[:, :2] - offset) * scale, points_full[:, 2:3] * scale], axis=1)
@@ -182,20 +221,61 @@ def _prepare_uncached(rgb: np.ndarray, source: str, size: int, landmarks_json: "
     else:
         points = guess.astype(np.float32)
         iris = np.stack([_iris_from_eye(points, topo.EYE_IMAGE_LEFT), _iris_from_eye(points, topo.EYE_IMAGE_RIGHT)])
-    return Portrait(crop, points.astype(np.float32), iris.astype(np.float32), size, source, tuple(notes))
+    return Portrait(crop, points.astype(np.float32), iris.astype(np.float32), size, source, tuple(notes),
+                    yaw_deg=yaw, filled_fraction=filled)
 
 
-def _crop_square(rgb: np.ndarray, cx: float, cy: float, side: float, size: int) -> np.ndarray:
-    """Crop a square (edge-replicated where it leaves the photo) and resample it to size x size, antialiased."""
+def _choose_face(dets: "list[Detection]", face: int | None, name: str, notes: list[str]) -> "Detection":
+    """The face to animate: number `face` counted left to right, else the largest. Says which, when several."""
+    ordered = sorted(dets, key=lambda d: float(d.box_xyxy[0] + d.box_xyxy[2]))
+    if face is not None and face > len(ordered):
+        raise PortraitError(f"--face {face}: {name} shows {len(ordered)} face{'s' if len(ordered) > 1 else ''}")
+    if face is None:
+        chosen = max(range(len(ordered)), key=lambda i: ordered[i].area_px2)
+        how = "the largest"
+    else:
+        chosen, how = face - 1, "as asked"
+    if len(ordered) > 1:
+        notes.append(f"{len(ordered)} faces found in {name} (numbered 1-{len(ordered)} from left to right); "
+                     f"animating face {chosen + 1}, {how}. Choose another with --face N")
+    return ordered[chosen]
+
+
+def face_yaw_deg(points: np.ndarray) -> float:
+    """Head turn from the mesh's 3D points: the angle of the cheek-to-cheek line (234 → 454) out of the image
+    plane (+: the image-right cheek is further away, i.e. the nose points towards image right)."""
+    d = points[454] - points[234]
+    return float(np.degrees(np.arctan2(d[2], d[0]))) if points.shape[1] > 2 else 0.0
+
+
+def _fit_into(start: float, side: float, length: int) -> float:
+    """Slide a window [start, start + side) into [0, length); centre it if it is longer than that."""
+    if side >= length:
+        return (length - side) / 2
+    return float(np.clip(start, 0.0, length - side))
+
+
+def _crop_square(rgb: np.ndarray, x0: float, y0: float, side: float, size: int) -> tuple[np.ndarray, float]:
+    """Crop a square and resample it to size x size, antialiased. Where it leaves the photo (only when the face
+    itself does not fit), the frame is a plain colour: the median of the photo's edge pixels. Returns the crop
+    and the share of it that was filled."""
     from PIL import Image
     h, w = rgb.shape[:2]
-    x0, y0, x1, y1 = cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2
-    pad = int(np.ceil(max(0.0, -x0, -y0, x1 - w, y1 - h))) + 2
-    src = np.pad(rgb, ((pad, pad), (pad, pad), (0, 0)), mode="edge") if pad > 2 else rgb
-    if pad <= 2:
-        pad = 0
-    box = (x0 + pad, y0 + pad, x1 + pad, y1 + pad)
-    return np.asarray(Image.fromarray(src).resize((size, size), Image.LANCZOS, box=box))
+    x1, y1 = x0 + side, y0 + side
+    scale = size / side
+    # The photo's part of the square, resampled on its own so no filled pixel leaks into its edge.
+    sx0, sy0, sx1, sy1 = max(0.0, x0), max(0.0, y0), min(float(w), x1), min(float(h), y1)
+    out_x0, out_y0 = int(round((sx0 - x0) * scale)), int(round((sy0 - y0) * scale))
+    out_x1, out_y1 = int(round((sx1 - x0) * scale)), int(round((sy1 - y0) * scale))
+    if (out_x0, out_y0, out_x1, out_y1) == (0, 0, size, size):
+        return np.asarray(Image.fromarray(rgb).resize((size, size), Image.LANCZOS, box=(x0, y0, x1, y1))), 0.0
+    edges = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
+    out = np.empty((size, size, 3), np.uint8)
+    out[:] = np.median(edges, axis=0).astype(np.uint8)
+    part = Image.fromarray(rgb).resize((out_x1 - out_x0, out_y1 - out_y0), Image.LANCZOS, box=(sx0, sy0, sx1, sy1))
+    out[out_y0:out_y1, out_x0:out_x1] = np.asarray(part)
+    filled = 1.0 - (out_x1 - out_x0) * (out_y1 - out_y0) / float(size * size)
+    return out, filled
 
 
 def _iris_from_eye(points: np.ndarray, eye: "topo.EyeIndices") -> np.ndarray:

@@ -23,8 +23,9 @@ import torch.nn.functional as F
 from vasa_bridge.motion import layout
 from vasa_bridge.render import topology as topo
 from vasa_bridge.render.marking import SyntheticMark
+from vasa_bridge.render.palette import face_chroma_share, flat_tones
 from vasa_bridge.render.portrait import Portrait
-from vasa_bridge.render.rig import Rig, build_rig
+from vasa_bridge.render.rig import LIP_SEAM_MIX, Rig, build_rig
 
 _JAW = layout.channel("jawOpen")
 _CLOSE = layout.channel("mouthClose")
@@ -36,17 +37,46 @@ _GAZE = layout.GAZE_SLICE
 IOD_M = 0.063                  # adult interocular distance: converts head translation in metres to pixels
 EYEBALL_RADIUS_IOD = 0.19      # ~12 mm: iris travel = radius * sin(gaze angle)
 HEAD_ROTATION_LIMIT_RAD = 0.3  # a 2D warp of one photo stays plausible up to ~17 degrees
-HEAD_SCALE_LIMITS = (0.85, 1.18)
+# Head distance reads as a small zoom of the head and hair, not as the face swelling: a real head moving 5 cm
+# nearer at 60 cm grows ~8 %, but the motion's headZ jitters from frame to frame (the shipped model: up to 0.095
+# in d0/d between frames), so a tenth of it is used, within a few per cent: at most ~1 % a frame even unsmoothed.
+# With a HeadStream (one per clip or session) the scale is also smoothed and limited to HEAD_SCALE_STEP a frame.
+HEAD_SCALE_GAIN = 0.1
+HEAD_SCALE_LIMITS = (0.96, 1.04)
+HEAD_SCALE_STEP = 0.008        # largest relative scale change between consecutive frames (goal: under 1 %)
+HEAD_SCALE_SMOOTHING = 0.35    # share of the remaining difference the scale closes each frame
 HEAD_SHIFT_LIMIT_IOD = 0.3
 INVERSE_STEPS = 3              # fixed-point steps inverting the forward displacement field
 INVERSE_STEP_SIZE = 0.6
 # ARKit eyeLook* → gaze angle (radians at weight 1), per eye. Names are per the subject's eye.
 EYE_LOOK_RAD = 0.5
+LID_FOLLOW_GAZE = 0.7          # upper lid travel per unit sin(gaze pitch), in rest openings (lids follow gaze)
+LOWER_LID_FOLLOW_SHARE = 0.3   # the lower lid follows a third as much
+LIP_SEAM_MIX_UP = LIP_SEAM_MIX
+# Synthesized upper teeth, IOD units (adult incisors ~8.5 mm wide, 10 mm long; IOD ~63 mm): the edges between
+# teeth counted from the midline, the gap line's width and the visible tooth length under the lip.
+TOOTH_EDGES_IOD = (0.0, 0.135, 0.24, 0.335, 0.42, 0.5)
+TOOTH_GAP_IOD = 0.009
+TOOTH_LENGTH_IOD = 0.11
+# Where sealed lips meet: a crease 35 % darker over ~1 px. A softer one (20 % over 2 px) looked gentler on the
+# grin but let the face mesh read painted lips as apart (lip r on the set's paintings fell from 0.86 to 0.74).
+LIP_CREASE_DARKEN = 0.35
+LIP_CREASE_PX = 1.2   # closing lips meet this far from the upper lip (the lower lip travels more)
+
+
+@dataclass
+class HeadStream:
+    """The one piece of state rendering can keep between calls: the last frame's head-distance scale, for
+    smoothing it across frames. One per clip or session (`Renderer.new_stream()`)."""
+    scale: float = 1.0
 
 
 @dataclass(frozen=True)
 class RenderOptions:
     mark_position: str = "bottom-right"   # where the visible "synthetic" mark sits (it cannot be turned off)
+    # Keep a head-distance smoothing state in the renderer for calls that pass no stream: only for a renderer
+    # that draws one clip (`animate`). A renderer shared between sessions (the sidecar's) must stay stateless.
+    smooth_head_distance: bool = False
     inverse_steps: int = INVERSE_STEPS
 
 
@@ -61,7 +91,15 @@ class Renderer:
         self.device = torch.device(device)
         self.rig: Rig = build_rig(portrait)
         self.mark = SyntheticMark(portrait.size, options.mark_position)
+        self._own_stream = HeadStream() if options.smooth_head_distance else None
         self._upload()
+
+    @staticmethod
+    def new_stream() -> "HeadStream":
+        """Smoothing state for one clip or session, passed to every `render` call of it. Without one (and
+        without `RenderOptions.smooth_head_distance`), rendering is a pure function of the frames, which is what a
+        renderer shared between sessions needs."""
+        return HeadStream()
 
     # ---- setup ---------------------------------------------------------------------------------------------
     def _upload(self) -> None:
@@ -77,10 +115,20 @@ class Renderer:
         self.seam_lower = torch.as_tensor(rig.seam_lower, device=dev)
         self.seam_mix = t(rig.seam_mix)
         self.pose_share = t(rig.pose_share)
+        self.scale_share = t(rig.pose_share > 0)
         self.origin = t(rig.origin_px)
         self.rot = t(np.stack([rig.ex, rig.ey], axis=1))                             # (2, 2) face → pixels
         self.close_up = t(rig.closure_up_weights)
         self.close_low = t(rig.closure_low_weights)
+        # Lip gap along the face's down axis, per inner-lip pair: in the photo, and what jawOpen = 1 adds. The lips
+        # are driven to (jawOpen - mouthClose) x the latter whatever the photo shows, so an open-mouthed photo
+        # closes on p/b/m like a closed one, and the gap is linear in the motion's aperture.
+        ey = np.asarray(rig.ey, np.float64)
+        up_i, lo_i = np.asarray(rig.lip_upper_inner), np.asarray(rig.lip_lower_inner)
+        jaw_basis = rig.basis_px[_JAW]
+        self.rest_gap = t((rig.vertices_px[lo_i] - rig.vertices_px[up_i]) @ ey)              # (11,) pixels
+        self.jaw_gap = t((jaw_basis[lo_i] - jaw_basis[up_i]) @ ey)                          # (11,) pixels
+        self.ey = t(ey)
         y0, y1, x0, x1 = rig.warp_roi
         self.roi_hw = (y1 - y0, x1 - x0)
         self.coarse_hw = rig.coarse_hw
@@ -104,6 +152,13 @@ class Renderer:
         self.lid_up = [torch.as_tensor(e.upper, device=dev) for e in topo.EYES]
         self.lid_low = [torch.as_tensor(e.lower, device=dev) for e in topo.EYES]
         self.iris_centres = [t(e.iris_centre_px) for e in rig.eyes]
+        # Where a closed lid's skin is fetched from: the photo just above the eye (one opening and a bit up).
+        self.lid_margin_px = max(2.0, 0.03 * rig.iod_px)
+        # Rest lid-to-lid distance per inner lid pair (corners excluded): lids follow gaze in these units.
+        self.lid_inner_up = [torch.as_tensor(e.upper[1:-1], device=dev) for e in topo.EYES]
+        self.lid_inner_low = [torch.as_tensor(e.lower[1:-1], device=dev) for e in topo.EYES]
+        self.lid_rest_open = [t((rig.vertices_px[list(e.lower[1:-1])] - rig.vertices_px[list(e.upper[1:-1])]) @ ey)
+                              for e in topo.EYES]
         self.feather_coarse = t(rig.feather_coarse)[None, :, :, None]                # (1, hc, wc, 1)
         # Static source masks stacked as extra channels so one grid_sample fetches colour and masks together.
         masks = np.stack([rig.src_mouth_upper_mask, rig.src_mouth_lower_mask, rig.src_eye_mask, rig.src_iris_mask])
@@ -111,11 +166,15 @@ class Renderer:
         self._has_lower_teeth = bool(rig.src_mouth_lower_mask.any())
         # One "opening" channel marks the photo's mouth and eye openings (they never overlap, and the mouth and
         # eye layers each read it only inside their own region): 4 channels keep the big grid_sample cheaper.
-        opening = t(np.clip(rig.src_opening_mouth + rig.src_eye_mask, 0, 1))
+        # The eye openings are feathered by a pixel: a hard mask edge showed as a saw-tooth rim on closed lids.
+        from scipy.ndimage import gaussian_filter
+        eye_opening = np.clip(gaussian_filter(rig.src_opening_eye.astype(np.float32), 1.0) * 1.5, 0, 1)
+        opening = t(np.clip(rig.src_opening_mouth.astype(np.float32) + eye_opening, 0, 1))
         image_warp = torch.cat([self.image, opening[None, None]], dim=1)            # (1, 4, H, W)
         self.image_warp_roi = image_warp[:, :, y0:y1, x0:x1].contiguous()           # (1, 4, h, w)
         self._background_u8 = self.mark.draw_on(self.portrait.image)
         self.teeth = t(rig.teeth_rgb / 255.0).view(1, 3, 1, 1)
+        self.tooth_edges_iod = t(TOOTH_EDGES_IOD)                                      # (K,)
         self.lip = t(rig.lip_rgb / 255.0).view(1, 3, 1, 1)
         # Smoothed along the mouth: per-column samples carry the photo's teeth gaps and lip creases, which drawn
         # as sealed lips became vertical streaks.
@@ -123,21 +182,42 @@ class Renderer:
         edge = gaussian_filter1d(rig.lip_edge_rgb, sigma=max(1.0, 0.02 * rig.iod_px), axis=1, mode="nearest")
         self.lip_edge = t(edge / 255.0).permute(0, 2, 1)                             # (2, 3, W)
         self._cavity_tint = torch.tensor([0.5, 0.28, 0.28], device=dev).view(1, 3, 1, 1)   # dark, red, not grey
+        # Synthesized colours carry only as much colour as the photo's face does: a greyscale photo or a line
+        # drawing gets a grey mouth interior, a muted painting a muted one.
+        self.chroma_share = face_chroma_share(self.portrait)
+        # A two-tone drawing (ink on paper) gets a two-tone interior: ink cavity, paper teeth, ink gaps.
+        tones = flat_tones(self.portrait)
+        self.flat = None if tones is None else tuple(t(c / 255.0).view(1, 3, 1, 1) for c in tones)
         self.eye_colours = [(t(e.sclera_rgb / 255.0).view(1, 3, 1, 1), t(e.iris_rgb / 255.0).view(1, 3, 1, 1),
                              t(e.lid_rgb / 255.0).view(1, 3, 1, 1)) for e in rig.eyes]
 
     # ---- geometry --------------------------------------------------------------------------------------------
-    def vertex_positions(self, frames: torch.Tensor) -> torch.Tensor:
+    def vertex_positions(self, frames: torch.Tensor, stream: "HeadStream | None" = None) -> torch.Tensor:
         """(B, 60) motion frames → (B, V, 2) target positions of all control vertices, crop pixels."""
         rig = self.rig
         b = frames.shape[0]
         w = frames[:, layout.BLENDSHAPE_SLICE].clamp(0.0, 1.0)
         disp = (w @ self.basis).view(b, -1, 2)                                      # (B, V, 2)
         pos = self.v0 + disp
-        # Lip closure: ARKit's mouthClose is relative to jawOpen (equal values = lips sealed over an open jaw).
+        # Lids follow the gaze: looking down lowers the upper lid over the iris, looking up raises it.
+        for k in range(2):
+            _, pitch = self._eye_gaze(frames, k)
+            # (fading out as the eye blinks, so closed lids still meet)
+            open_share = (1 - w[:, _BLINK[k] - layout.BLENDSHAPE_SLICE.start]).view(b, 1, 1)
+            follow = (-torch.sin(pitch)).view(b, 1, 1) * LID_FOLLOW_GAZE * self.lid_rest_open[k].view(1, -1, 1)
+            follow = follow * open_share
+            pos[:, self.lid_inner_up[k]] += follow * self.ey
+            pos[:, self.lid_inner_low[k]] += LOWER_LID_FOLLOW_SHARE * follow * self.ey
+        # Lips: the gap each inner-lip pair should show is what the blendshapes add to the photo's own opening,
+        # less mouthClose's share of the jaw (ARKit: mouthClose = jawOpen seals the lips over an open jaw). The
+        # photo's opening is the rest pose's expression, not the closed mouth: it is taken out.
         gap = pos[:, self.lip_low] - pos[:, self.lip_up]                             # (B, 11, 2) upper → lower
-        closure = (w[:, _CLOSE] / w[:, _JAW].clamp(min=0.05)).clamp(0.0, 1.0).view(b, 1, 1)
-        pos = pos + closure * (0.45 * self.close_up @ gap - 0.55 * self.close_low @ gap)
+        along = gap @ self.ey                                                        # (B, 11) pixels
+        close = w[:, _CLOSE].clamp(max=w[:, _JAW]).view(b, 1)
+        target = (along - self.rest_gap - close * self.jaw_gap).clamp(min=0.0)
+        closure = (1.0 - target / along.clamp(min=1e-3)).clamp(0.0, 1.0) * (along > 1e-3)
+        shut = closure[..., None] * gap                                              # (B, 11, 2)
+        pos = pos + LIP_SEAM_MIX_UP * (self.close_up @ shut) - (1 - LIP_SEAM_MIX_UP) * (self.close_low @ shut)
         # Head pose: rotate the face's 3D points about a centre behind the face; translate; scale for distance.
         pose = frames[:, _POSE]
         lim = HEAD_ROTATION_LIMIT_RAD
@@ -147,21 +227,41 @@ class Renderer:
         p3 = torch.cat([f, self.depth.expand(b, -1)[..., None]], dim=-1) - centre    # (B, V, 3)
         r = _rotation_matrices(pitch, yaw, roll)                                     # (B, 3, 3)
         rotated = p3 @ r.transpose(1, 2) + centre
-        distance = torch.where(pose[:, 5] > 0.05, pose[:, 5], torch.full_like(pose[:, 5], layout.DEFAULT_HEAD_DISTANCE_M))
-        scale = (layout.DEFAULT_HEAD_DISTANCE_M / distance).clamp(*HEAD_SCALE_LIMITS).view(b, 1, 1)
+        scale = self._head_scales(pose[:, 5], stream or self._own_stream).view(b, 1, 1)
         shift_iod = torch.stack([pose[:, 3], -pose[:, 4]], dim=-1) / IOD_M          # camera y is up, ours down
         shift_iod = shift_iod.clamp(-HEAD_SHIFT_LIMIT_IOD, HEAD_SHIFT_LIMIT_IOD).view(b, 1, 2)
-        posed = rotated[..., :2] * scale + shift_iod
+        posed = rotated[..., :2] + shift_iod
         share = self.pose_share.view(1, -1, 1)
         f_final = f + share * (posed - f)
+        # Distance scales the head and the hair around it alike (everything inside the fixed ring), about the
+        # point between the eyes, so the face never swells inside a head of unchanged size.
+        zoom = self.scale_share.view(1, -1, 1) * (scale - 1.0) + 1.0
+        f_final = f_final * zoom
         out = self.origin + (f_final @ self.rot.T) * rig.iod_px                      # (B, V, 2)
         mix = self.seam_mix.view(1, -1, 1)
         out[:, self.seam_index] = (1 - mix) * out[:, self.seam_upper] + mix * out[:, self.seam_lower]
         return out
 
-    def render(self, frames: "np.ndarray | torch.Tensor") -> np.ndarray:
+    def _head_scales(self, distance_m: torch.Tensor, stream: "HeadStream | None") -> torch.Tensor:
+        """(B,) headZ in metres → (B,) head scale; with a stream, smoothed and rate-limited across frames and
+        calls."""
+        d0 = layout.DEFAULT_HEAD_DISTANCE_M
+        distance = torch.where(distance_m > 0.05, distance_m, torch.full_like(distance_m, d0))
+        scales = (1.0 + HEAD_SCALE_GAIN * (d0 / distance - 1.0)).clamp(*HEAD_SCALE_LIMITS)
+        if stream is None:
+            return scales
+        raw = scales.cpu().tolist()
+        out, s = [], stream.scale
+        for r in raw:      # a scalar recurrence over the batch: B steps of float arithmetic
+            step = HEAD_SCALE_SMOOTHING * (r - s)
+            s = s * (1.0 + max(-HEAD_SCALE_STEP, min(HEAD_SCALE_STEP, step / s)))
+            out.append(s)
+        stream.scale = s
+        return torch.tensor(out, dtype=torch.float32, device=distance_m.device)
+
+    def render(self, frames: "np.ndarray | torch.Tensor", stream: "HeadStream | None" = None) -> np.ndarray:
         """(B, 60) motion frames → uint8 (B, H, W, 3) RGB, marked as synthetic."""
-        roi = self.render_roi(frames)                                                # (B, 3, h, w) float
+        roi = self.render_roi(frames, stream)                                        # (B, 3, h, w) float
         roi_u8 = roi.mul_(255.0).add_(0.5).clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         b = roi_u8.shape[0]
         out = np.empty((b,) + self._background_u8.shape, np.uint8)
@@ -172,7 +272,7 @@ class Renderer:
         return out
 
     @torch.no_grad()
-    def render_roi(self, frames: "np.ndarray | torch.Tensor") -> torch.Tensor:
+    def render_roi(self, frames: "np.ndarray | torch.Tensor", stream: "HeadStream | None" = None) -> torch.Tensor:
         """(B, 60) → float (B, 3, h, w) in [0, 1]: the warp ROI (`rig.warp_roi`) of each frame, feathered into the
         photo; everything outside the ROI is the photo itself."""
         frames = torch.as_tensor(np.asarray(frames, np.float32) if not torch.is_tensor(frames) else frames,
@@ -184,7 +284,7 @@ class Renderer:
         frames = torch.nan_to_num(frames)
         rig = self.rig
         b = frames.shape[0]
-        pos = self.vertex_positions(frames)                                          # (B, V, 2)
+        pos = self.vertex_positions(frames, stream)                                  # (B, V, 2)
         disp = pos - self.v0                                                         # (B, V, 2)
         h, w = self.roi_hw
         hc, wc = self.coarse_hw
@@ -253,6 +353,9 @@ class Renderer:
         # get no dark rim.)
         gap_px = torch.linalg.norm(pos[:, 14] - pos[:, 13], dim=-1).view(b, 1, 1, 1)
         alpha = (opening + ((gap_px - rig.mouth_rest_gap_px) / 4).clamp(0, 1.5)).clamp(0, 1)
+        # Sealed lips show no interior: where the local gap (d_up + d_low, per column) is under ~1.5 px, the
+        # half-pixel of "opening" at the seam drew a grey line of teeth and cavity between the lips.
+        alpha = alpha * ((d_up + d_low) / 1.5).clamp(0, 1)
         # Cavity: dark red-brown, darkest in the middle of the opening.
         depth = (opening / (0.12 * iod)).clamp(0, 1)
         colour = self.lip * self._cavity_tint * (1.0 - 0.6 * depth)
@@ -260,14 +363,29 @@ class Renderer:
         reach = (0.05 + 0.2 * frames[:, _TONGUE].view(b, 1, 1, 1)) * iod
         tongue_w = ((1 - d_low / reach).clamp(0, 1) * (1 - along ** 4)).clamp(0, 1)
         colour = colour + (self.lip * 0.6 - colour) * (tongue_w * 0.6)
-        # Teeth the photo does not show: an upper band under the upper lip, a thinner lower band, both fading
-        # towards the mouth corners where the cheeks hide them.
+        # Teeth the photo does not show: a row of upper teeth under the upper lip (incisors in the middle, smaller
+        # and darker teeth towards the corners, where the cheeks shade them), each separated by a dark gap with a
+        # rounded edge; a faint lower row. Their colour is the photo's (its teeth or its eye whites).
+        mid_x = (upper[:, 0, 0] + upper[:, -1, 0]).view(b, 1, 1, 1) / 2
+        u = ((q[None, None, ..., 0] - mid_x) / iod).abs()                           # (B, 1, h, w) IOD
+        to_gap = (u[..., None] - self.tooth_edges_iod).abs().min(dim=-1).values       # (B, 1, h, w) IOD
+        gap_line = torch.exp(-(to_gap / TOOTH_GAP_IOD) ** 2)
         middle = (1 - along ** 2).clamp(0, 1)
-        band_up = (1 - (d_up - 0.11 * iod).clamp(min=0) / 1.5).clamp(0, 1) * middle
-        band_low = (1 - (d_low - 0.02 * iod).clamp(min=0) / 1.5).clamp(0, 1) * middle * 0.25
-        teeth_shade = self.teeth * (1.0 - 0.2 * (d_up / (0.11 * iod)).clamp(0, 1))
+        tooth_len = TOOTH_LENGTH_IOD * iod * (1 - 0.35 * along ** 2) * (1 - 0.3 * torch.exp(-(to_gap / 0.025) ** 2))
+        band_up = (1 - (d_up - tooth_len).clamp(min=0) / 1.2).clamp(0, 1) * middle
+        band_low = (1 - (d_low - 0.02 * iod).clamp(min=0) / 1.5).clamp(0, 1) * middle * 0.2
+        lip_shadow = 1 - 0.25 * torch.exp(-d_up.clamp(min=0) / (0.012 * iod))
+        depth_shade = (1.0 - 0.35 * along ** 2 - 0.12 * (d_up / tooth_len).clamp(0, 1)) * lip_shadow
+        teeth_shade = self.teeth * depth_shade * (1 - 0.5 * gap_line)
         colour = colour + (teeth_shade - colour) * band_up
-        colour = colour + (self.teeth * 0.8 - colour) * band_low
+        colour = colour + (self.teeth * 0.7 - colour) * band_low
+        if self.chroma_share < 1.0:
+            lum = colour.mean(dim=1, keepdim=True)
+            colour = lum + (colour - lum) * self.chroma_share
+        if self.flat is not None:
+            ink, paper = self.flat
+            teeth_here = ((band_up - 0.5) * 4).clamp(0, 1) * (gap_line < 0.5)
+            colour = ink + (paper - ink) * teeth_here
         # Teeth the photo does show ride with their jaw: upper with the upper lip, lower with the lower lip.
         d13 = (pos[:, 13] - self.v0[13]).view(b, 1, 1, 2)
         d14 = (pos[:, 14] - self.v0[14]).view(b, 1, 1, 2)
@@ -290,7 +408,7 @@ class Renderer:
         edge_up = self.lip_edge[0][:, cols].permute(1, 0, 2)[:, :, None]               # (B, 3, 1, w)
         edge_low = self.lip_edge[1][:, cols].permute(1, 0, 2)[:, :, None]
         seal_colour = torch.where(d_up > d_low, edge_low, edge_up)
-        seal_colour = seal_colour * (1 - 0.35 * torch.exp(-(opening / 1.2) ** 2))
+        seal_colour = seal_colour * (1 - LIP_CREASE_DARKEN * torch.exp(-(opening / LIP_CREASE_PX) ** 2))
         rgb = rgb + (seal_colour - rgb) * seal
         rgb = rgb + (colour - rgb) * alpha
         warped[:, :3, sy, sx] = rgb
@@ -300,7 +418,9 @@ class Renderer:
         eye = rig.eyes[k]
         b = pos.shape[0]
         upper, lower = pos[:, self.lid_up[k]], pos[:, self.lid_low[k]]              # (B, 9, 2), corners shared
-        q, sy, sx = self._active_roi(eye.roi, torch.cat([upper, lower], 1), 0.1 * rig.iod_px)
+        # The ROI holds the photo's lids too: the lid colour is taken just outside them (`_lid_skin`).
+        src_lids = torch.cat([self.v0[self.lid_up[k]], self.v0[self.lid_low[k]]])[None].expand(b, -1, -1)
+        q, sy, sx = self._active_roi(eye.roi, torch.cat([upper, lower, src_lids], 1), 0.1 * rig.iod_px)
         d_up, d_low, _ = _span_distances(upper, lower, q)
         alpha = (torch.minimum(d_up, d_low) + 0.3).clamp(0, 1)                      # (B, 1, h, w)
         # The eyeball moves with the eye corners (head pose, squint) plus the gaze shift; blinks leave it.
@@ -332,15 +452,39 @@ class Renderer:
         rgb = region[:, :3]
         # Lids: where the warp fetched the photo's open eye but the lids now cover it, paint lid skin, with
         # lashes on the upper lid margin while the eye closes (the photo's own lashes are under the new lid).
-        closing = torch.maximum(frames[:, _BLINK[k]], frames[:, _SQUINT[k]]).clamp(0, 1).view(b, 1, 1, 1)
+        lowered = (-torch.sin(pitch) * LID_FOLLOW_GAZE).view(b, 1, 1, 1)                # lids following gaze down
+        closing = torch.maximum(torch.maximum(frames[:, _BLINK[k]], frames[:, _SQUINT[k]]).view(b, 1, 1, 1),
+                                lowered).clamp(0, 1)
         covered = (region[:, 3:4] * (1 - alpha)).clamp(0, 1) * (closing * 5).clamp(0, 1)
-        lid = lid_c * (0.9 + 0.1 * (d_up.abs() / (0.05 * rig.iod_px)).clamp(0, 1))
+        # Lid skin: per column, the colour of the skin just outside the lids (above the higher of the moving and
+        # the photo's upper lid, below the lower ones), smoothed along the eye: a closed lid then takes the
+        # photo's own lid colour and shading instead of a flat patch.
+        lid = self._lid_skin(rgb, d_up, d_low, q, pos, k)
         rgb = rgb + (lid - rgb) * covered
         rgb = rgb + (eyeball - rgb) * alpha
         blink = frames[:, _BLINK[k]].clamp(0, 1).view(b, 1, 1, 1)
-        lash = torch.exp(-(d_up / (0.02 * rig.iod_px)) ** 2) * (blink * 2.5).clamp(0, 1) * 0.85
-        rgb = rgb + (lid_c * 0.22 - rgb) * (lash * (covered + alpha).clamp(0, 1))
+        # A thin lash line where the lids meet, darker the more the eye is closed.
+        lash = torch.exp(-(d_up / (0.025 * rig.iod_px)) ** 2) * (blink * 2.0 - 0.6).clamp(0, 1) * 0.85
+        rgb = rgb + (lid_c * 0.3 - rgb) * (lash * (covered + alpha).clamp(0, 1))
         warped[:, :3, sy, sx] = rgb
+
+    def _lid_skin(self, rgb: torch.Tensor, d_up: torch.Tensor, d_low: torch.Tensor, q: torch.Tensor,
+                  pos: torch.Tensor, k: int) -> torch.Tensor:
+        """(B, 3, h, w) lid colour for an eye region: above the eye's middle, the skin just above the upper lid;
+        below, the skin just under the lower lid (taken from the warped frame `rgb`, per column)."""
+        b, _, h, w = rgb.shape
+        row0 = q[0, 0, 1]
+        d_up_src, d_low_src, _ = _span_distances(self.v0[self.lid_up[k]][None], self.v0[self.lid_low[k]][None], q)
+        y_up = torch.minimum(row0 - d_up[:, 0, 0], row0 - d_up_src[:, 0, 0])           # (B, w) the higher lid
+        y_low = torch.maximum(row0 + d_low[:, 0, 0], row0 + d_low_src[:, 0, 0])
+        i_up = (y_up - self.lid_margin_px - row0).round().long().clamp(0, h - 1)
+        i_low = (y_low + self.lid_margin_px - row0).round().long().clamp(0, h - 1)
+        above = rgb.gather(2, i_up.view(b, 1, 1, w).expand(b, 3, 1, w))                  # (B, 3, 1, w)
+        below = rgb.gather(2, i_low.view(b, 1, 1, w).expand(b, 3, 1, w))
+        smooth = lambda c: F.avg_pool1d(c[:, :, 0], 5, 1, 2, count_include_pad=False)[:, :, None]  # noqa: E731
+        above, below = smooth(above), smooth(below)
+        mid = (d_up - d_low)                                                             # < 0 above the middle
+        return above + (below - above) * (mid / (0.02 * self.rig.iod_px)).clamp(-1, 1).add(1).div(2)
 
     def _eye_gaze(self, frames: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Gaze of one eye in radians (yaw to the subject's left, pitch up): shared gaze + that eye's eyeLook*."""

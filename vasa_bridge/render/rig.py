@@ -29,6 +29,8 @@ INNER_RING_POSE_SHARE = 0.8  # how much of the head motion the hair ring follows
 BORDER_STEP_PX = 64
 FIELD_CELLS_PER_IOD = 24      # displacement-field grid density: ~4 px cells at 512, ~2 px at 256
 TEETH_UPPER_SHARE = 1.0
+ENAMEL_RGB = np.array([228.0, 222.0, 210.0])   # teeth never brighter than this
+TEETH_HUE_SHARE = 0.3        # share of the eye whites' hue the synthesized teeth keep
 IRIS_RADIUS_SCALE = 1.15
 LIP_SEAM_MIX = 0.45          # sealed lips meet 45% of the way from the upper lip (the lower lip travels more)
 LID_SEAM_MIX = 0.8           # closed lids meet near the lower lid (the upper lid does 80% of a blink)
@@ -82,6 +84,8 @@ class Rig:
     src_opening_mouth: np.ndarray  # (H, W) bool: the photo's mouth opening, slightly dilated
     lip_edge_rgb: np.ndarray     # (2, W, 3) colour just outside the upper / lower inner lip, per column
     src_eye_mask: np.ndarray     # (H, W) float32: inside either source eye opening
+    src_opening_eye: np.ndarray  # (H, W) bool: the eye openings, dilated like the mouth's (the white of the eye
+                                 # shows a pixel or two beyond the mesh's lid contour: a blink must cover it too)
     src_iris_mask: np.ndarray    # (H, W) float32: inside either source iris disc (not clipped to the eye)
     eyes: tuple[EyeRig, EyeRig]
     warp_roi: tuple[int, int, int, int]
@@ -386,13 +390,12 @@ def build_rig(portrait: Portrait) -> Rig:
         lip_edge_rgb[k] = np.median(np.stack(samples), axis=0)
     rest_gap = float(np.linalg.norm(pts[14, :2] - pts[13, :2]))
     interior = img[src_mouth]
+    teeth_rgb = None            # None: the photo shows no teeth; derived from the whites of the eyes below
     if len(interior) > 20:
         lum = interior.mean(1)
         teeth_rgb = interior[lum >= np.percentile(lum, 75)].mean(0)
-        if teeth_rgb.mean() < 150:      # a dark open mouth shows no teeth: use a plausible enamel colour
-            teeth_rgb = np.array([228.0, 222.0, 210.0])
-    else:
-        teeth_rgb = np.array([228.0, 222.0, 210.0])
+        if teeth_rgb.mean() < 150:      # a dark open mouth shows no teeth
+            teeth_rgb = None
     lip_mask = polygon_mask(pts[list(topo.LIP_UPPER_OUTER) + list(reversed(topo.LIP_LOWER_OUTER[1:-1])), :2], H, W)
     lip_mask &= ~src_mouth
     lip_rgb = img[lip_mask].mean(0) if lip_mask.sum() > 10 else np.array([170.0, 90.0, 90.0])
@@ -433,6 +436,19 @@ def build_rig(portrait: Portrait) -> Rig:
         eyes.append(EyeRig(up, lo, poly, c, r, _roi(ey0, ey1, ex0, ex1, size), sclera_rgb, iris_rgb, lid_rgb,
                            opening))
 
+    if teeth_rgb is None:
+        # Teeth the photo does not show take the colour of its eye whites, a little dimmer (teeth sit in the
+        # mouth's shade): the photo's white balance, varnish or paint, never a clean white on a yellowed painting.
+        # Eye whites behind glasses or in shadow read dark: the teeth are then lifted to 85% of the brightness of
+        # the face's highlights (keeping the whites' hue).
+        # Only a third of their hue is kept: small or shaded eyes give a skin-coloured "white".
+        whites = 0.92 * np.mean([e.sclera_rgb for e in eyes], axis=0)
+        teeth_rgb = whites.mean() + TEETH_HUE_SHARE * (whites - whites.mean())
+        face_px = img[polygon_mask(pts[list(topo.FACE_OVAL), :2], H, W)]
+        if len(face_px) > 20:
+            highlight = float(np.percentile(face_px.mean(1), 90))
+            teeth_rgb = teeth_rgb * max(1.0, 0.85 * highlight / max(float(teeth_rgb.mean()), 1.0))
+        teeth_rgb = np.minimum(teeth_rgb, ENAMEL_RGB)
     return Rig(size=size, iod_px=iod, origin_px=origin, ex=ex, ey=ey, vertices_px=vertices.astype(np.float32),
                depth_iod=depth_all.astype(np.float32), seam_index=seam_index, seam_upper=seam_up_a,
                seam_lower=seam_low_a, seam_mix=seam_mix_a.astype(np.float32),
@@ -446,6 +462,7 @@ def build_rig(portrait: Portrait) -> Rig:
                src_mouth_upper_mask=src_mouth_upper, src_mouth_lower_mask=src_mouth_lower,
                src_opening_mouth=src_opening_mouth, lip_edge_rgb=lip_edge_rgb,
                src_eye_mask=src_eye.astype(np.float32), src_iris_mask=src_iris.astype(np.float32),
+               src_opening_eye=_ndi.binary_dilation(src_eye, iterations=max(1, int(round(0.02 * iod)))),
                eyes=(eyes[0], eyes[1]), warp_roi=(y0, y1, x0, x1),
                coarse_hw=(int(hc), int(wc)), coarse_points=q.astype(np.float32), bary_rows=rows, bary_cols=cols.ravel(),
                bary_vals=bary.ravel().astype(np.float32),

@@ -46,11 +46,12 @@ def animate_to_files(portrait: "object", frames: np.ndarray, audio_16k: "np.ndar
     from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
     from vasa_bridge.motion import layout
     from vasa_bridge.render.renderer import Renderer, RenderOptions
-    renderer = Renderer(portrait, device, RenderOptions(mark_position=mark_position))
+    # This renderer draws one clip: it may smooth the head distance across its batches.
+    renderer = Renderer(portrait, device, RenderOptions(mark_position=mark_position, smooth_head_distance=True))
     written = write_mp4(mp4_path, frame_batches(renderer, frames, batch), layout.FPS, audio_16k, MODEL_SAMPLE_RATE_HZ)
     if strip_path is not None:
         picks = np.linspace(0, len(frames) - 1, min(12, len(frames))).round().astype(int)
-        save_strip(strip_path, renderer.render(frames[picks]))
+        save_strip(strip_path, renderer.render(frames[picks], renderer.new_stream()))   # spread-out frames
     return written
 
 
