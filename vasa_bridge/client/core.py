@@ -327,10 +327,12 @@ class AsyncClient:
     async def open(self, *, sample_rate_hz: int = 16000, audio_format: str = "f32", outputs=("motion",),
                    frames_dtype: str = "f32", controls: dict | None = None, seed: int | None = None,
                    portrait: "bytes | str | Path | None" = None, portrait_landmarks: dict | None = None,
-                   render: dict | None = None, timeout_s: float | None = None) -> "AsyncSession":
+                   render: dict | None = None, livelink: dict | None = None,
+                   timeout_s: float | None = None) -> "AsyncSession":
         """`portrait` (image bytes or a file), `portrait_landmarks` and `render` ({size, jpeg_quality,
         mark_position}) go with output "frames_jpeg" or "frames_rgba" (protocol 1.1). The server prepares a
-        portrait it has not seen before (seconds on a small CPU), so such opens wait up to OPEN_RENDER_TIMEOUT_S."""
+        portrait it has not seen before (seconds on a small CPU), so such opens wait up to OPEN_RENDER_TIMEOUT_S.
+        `livelink` ({subject}) has a server started with --livelink forward the motion to Unreal (1.3)."""
         msg: dict = {"type": "open", "audio": {"format": audio_format, "sample_rate_hz": int(sample_rate_hz)},
                      "outputs": list(outputs), "frames_dtype": frames_dtype}
         if controls:
@@ -343,6 +345,8 @@ class AsyncClient:
             msg["portrait_landmarks"] = portrait_landmarks
         if render:
             msg["render"] = render
+        if livelink is not None:
+            msg["livelink"] = livelink
         rendering = any(str(o).startswith("frames_") for o in outputs)
         reply = await self.request(msg, timeout_s or (max(self.timeout_s, OPEN_RENDER_TIMEOUT_S) if rendering
                                                       else None))

@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="render size when a client does not ask for one")
     parser.add_argument("--max-portrait-pixels", type=int, default=40_000_000,
                         help="largest portrait accepted (decoded width x height)")
+    parser.add_argument("--livelink", metavar="HOST:PORT",
+                        help="let sessions forward their motion to Unreal as Live Link Face packets (open option "
+                             "livelink: {subject}), all to this address; clients cannot choose another")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
@@ -55,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from vasa_bridge.transport.runner import serve_forever
 
     setup_logging(getattr(logging, args.log_level.upper()))
+    livelink_target = _livelink_target(args.livelink) if args.livelink else None
     config = ServerConfig(
         host=args.host, zmq_port=None if args.no_zmq else args.zmq_port,
         zmq_stream_port=None if args.no_zmq else (args.zmq_stream_port or args.zmq_port + 1),
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         max_message_bytes=args.max_message_bytes, max_sessions=args.max_sessions,
         max_sessions_per_client=args.max_sessions_per_client, audio_rate_x=args.audio_rate_x,
         audio_burst_s=args.audio_burst_s, idle_timeout_s=args.idle_timeout_s, heartbeat_ms=args.heartbeat_ms,
-        request_rate_per_s=args.request_rate, max_load=args.max_load)
+        request_rate_per_s=args.request_rate, max_load=args.max_load, livelink_target=livelink_target)
     if args.backend == "diffusion":
         from vasa_bridge.runtime.diffusion import DiffusionBackend
 
@@ -79,3 +83,18 @@ def run(args: argparse.Namespace) -> int:
         renderer = RenderService(RenderConfig(device=args.render_device, default_size=args.render_size,
                                               max_portrait_pixels=args.max_portrait_pixels))
     return serve_forever(config, backend, renderer)
+
+
+def _livelink_target(text: str) -> tuple[str, int]:
+    """--livelink HOST:PORT, resolved once at start: a wrong host fails here, not in every session's open."""
+    import socket
+
+    from vasa_bridge.errors import VasaBridgeError
+    from vasa_bridge.interop.live_link_udp import parse_host_port
+
+    try:
+        host, port = parse_host_port(text)
+        address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][4]
+    except (ValueError, OSError) as e:
+        raise VasaBridgeError(f"--livelink: {e}") from None
+    return str(address[0]), port

@@ -148,6 +148,13 @@ RENDER_SESSION = (
     _f("mark_position", "enum", "corner of the visible synthetic mark", choices=MARK_POSITIONS),
     _f("portrait", "str", "what is rendered: \"uploaded\" or the server's default portrait's name"),
 )
+LIVELINK_OPTIONS = (
+    _f("subject", "str", "Live Link subject name Unreal lists, 1..255 UTF-8 bytes; one per session"),
+)
+LIVELINK_SESSION = (
+    _f("subject", "str", "the Live Link subject name this session's packets carry"),
+    _f("fps", "float", "packet rate (60: the motion is resampled and paced in real time)"),
+)
 
 # type -> (role, fields). role: request | reply | stream | error
 MESSAGES: dict[str, tuple[str, tuple[Field, ...]]] = {
@@ -175,6 +182,8 @@ MESSAGES: dict[str, tuple[str, tuple[Field, ...]]] = {
         _f("limits", "map", "limits that apply to this client", sub=LIMITS),
         _f("render", "map", "the renderer's options; present only when outputs offer frames_jpeg / frames_rgba "
                             "(1.1)", required=False, sub=RENDER_INFO),
+        _f("livelink", "bool", "true: sessions may ask for Live Link forwarding (open.livelink) (1.3)",
+           required=False),
     )),
     "open": ("request", (
         _f("type", "str"), _ID,
@@ -193,6 +202,8 @@ MESSAGES: dict[str, tuple[str, tuple[Field, ...]]] = {
            required=False),
         _f("render", "map", "render options, with frames_jpeg / frames_rgba (1.1)", required=False,
            sub=RENDER_OPTIONS),
+        _f("livelink", "map", "forward the motion to Unreal as Live Link Face UDP packets, to the address the "
+                              "server was started with (1.3)", required=False, sub=LIVELINK_OPTIONS),
     )),
     "open_ok": ("reply", (
         _f("type", "str"), _ID, _SESSION,
@@ -208,6 +219,8 @@ MESSAGES: dict[str, tuple[str, tuple[Field, ...]]] = {
         _SYNTHETIC,
         _f("render", "map", "what render batches will carry; present only with frames_jpeg / frames_rgba (1.1)",
            required=False, sub=RENDER_SESSION),
+        _f("livelink", "map", "the Live Link forwarding; present only when open asked for it (1.3)",
+           required=False, sub=LIVELINK_SESSION),
     )),
     "audio": ("request", (
         _f("type", "str"), _ID, _SESSION,

@@ -45,6 +45,8 @@ class ServerConfig:
     hello_timeout_s: float = 10.0        # WebSocket: a connection that sends no hello for this long is closed
     # Admission control (SPEC §10): refuse `open` when the motion worker could not keep up with one more session.
     max_load: float = 0.8                # worker busy fraction a new session may push it to; inf = no admission control
+    # Live Link Face forwarding (SPEC §4.2 open.livelink): the one (host, port) every asking session sends to.
+    livelink_target: tuple[str, int] | None = None
     sample_rate_hz_min: int = 8_000
     sample_rate_hz_max: int = 96_000
 
@@ -61,6 +63,8 @@ class ServerConfig:
             port = getattr(self, name)
             if port is not None and not 0 <= port <= 65535:
                 raise SidecarConfigError(f"{name} must be a TCP port (0..65535, 0 = any free one), got {port}")
+        if self.livelink_target is not None and not 0 < self.livelink_target[1] < 65536:
+            raise SidecarConfigError(f"livelink_target port must be 1..65535, got {self.livelink_target[1]}")
         if self.sample_rate_hz_max < self.sample_rate_hz_min:
             raise SidecarConfigError("sample_rate_hz_max must be >= sample_rate_hz_min")
 

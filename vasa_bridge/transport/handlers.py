@@ -22,6 +22,7 @@ from vasa_bridge.motion import layout
 from vasa_bridge.motion.controls import EMOTIONS
 from vasa_bridge.runtime.backend import SessionControls
 from vasa_bridge.transport.fairness import MIN_RETRY_AFTER_MS
+from vasa_bridge.transport.livelink import SessionLiveLink, check_subject
 from vasa_bridge.transport.logs import log_event
 from vasa_bridge.transport.state import ClientState, Session
 
@@ -66,7 +67,8 @@ async def on_hello(core: "Sidecar", client: ClientState, msg: dict) -> dict:
             "audio_formats": list(m.AUDIO_FORMATS), "sample_rate_hz_min": c.sample_rate_hz_min,
             "sample_rate_hz_max": c.sample_rate_hz_max, "emotions": list(EMOTIONS),
             "heartbeat_ms": float(c.heartbeat_ms), "limits": core.limits(),
-            **({"render": core.renderer.describe()} if core.renderer is not None else {})}
+            **({"render": core.renderer.describe()} if core.renderer is not None else {}),
+            **({"livelink": True} if c.livelink_target is not None else {})}
 
 
 def _check_admission(core: "Sidecar", client: ClientState) -> None:
@@ -105,6 +107,13 @@ async def on_open(core: "Sidecar", client: ClientState, msg: dict) -> dict:
     render_fields = [k for k in ("portrait", "portrait_landmarks", "render") if k in msg]
     if render_fields and not image_formats:
         raise m.ProtocolError("bad_request", f"{', '.join(render_fields)} need output frames_jpeg or frames_rgba")
+    livelink_subject = None
+    if "livelink" in msg:
+        if c.livelink_target is None:
+            raise m.ProtocolError("unsupported_output", "this server does not forward to Live Link: start it with "
+                                  "`vasa-bridge serve --livelink HOST:PORT` (Unreal's address), or open without "
+                                  "livelink and forward the frames yourself (`vasa-bridge stream --livelink`)")
+        livelink_subject = check_subject(msg["livelink"]["subject"])
     audio = msg["audio"]
     rate = audio["sample_rate_hz"]
     if not c.sample_rate_hz_min <= rate <= c.sample_rate_hz_max:
@@ -129,24 +138,30 @@ async def on_open(core: "Sidecar", client: ClientState, msg: dict) -> dict:
     stream = await loop.run_in_executor(core.worker.executor, core.backend.new_stream, controls, seed)
     if client.gone:  # the connection dropped while the stream was built: nobody to stream to
         raise m.ProtocolError("shutting_down", "the client disconnected during open")
+    livelink = None
+    if livelink_subject is not None:
+        livelink = SessionLiveLink(c.livelink_target, livelink_subject, core.backend.fps)
+        core.livelinks.add(livelink)
     session_id = secrets.token_hex(8)
     while session_id in core.sessions:
         session_id = secrets.token_hex(8)
     resampler = StreamingResampler(rate, MODEL_SAMPLE_RATE_HZ)
     session = Session(session_id, client, stream, audio["format"], rate, msg.get("frames_dtype", "f32"),
-                      outputs, controls, resampler, render=session_render)
+                      outputs, controls, resampler, render=session_render, livelink=livelink)
     core.sessions[session_id] = session
     client.sessions[session_id] = session
     resample_delay_ms = 0.0 if resampler.passthrough else resampler.delay / resampler.up / rate * 1000.0
     log_event("session_open", session=session_id, client=client.name, binding=client.key[0],
-              audio=audio["format"], sample_rate_hz=rate, outputs=list(outputs))
+              audio=audio["format"], sample_rate_hz=rate, outputs=list(outputs),
+              **({"livelink_subject": livelink.subject} if livelink is not None else {}))
     return {"type": "open_ok", "id": msg["id"], "session": session_id, "fps": float(core.backend.fps),
             "channel_names": list(layout.CHANNEL_NAMES), "motion_layout_version": layout.MOTION_LAYOUT_VERSION,
             "frames_dtype": session.frames_dtype,
             "latent_dim": core.backend.latent_dim if "latent" in outputs else 0, "outputs": list(outputs),
             "audio": {"format": audio["format"], "sample_rate_hz": rate}, "controls": controls.to_dict(),
             "lookahead_ms": float(core.backend.lookahead_ms + resample_delay_ms), "synthetic": True,
-            **({"render": session_render.describe()} if session_render is not None else {})}
+            **({"render": session_render.describe()} if session_render is not None else {}),
+            **({"livelink": livelink.describe()} if livelink is not None else {})}
 
 
 def _take_audio_tokens(core: "Sidecar", client: ClientState, seconds: float, request_id: int,

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import secrets
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -36,6 +37,7 @@ from vasa_bridge.transport.state import Binding, ClientState, Session
 from vasa_bridge.transport.worker import MotionWorker
 
 if TYPE_CHECKING:
+    from vasa_bridge.transport.livelink import SessionLiveLink
     from vasa_bridge.transport.rendering import RenderService
 
 # ZeroMQ has no disconnect event: a peer identity with no sessions and no request for this long is forgotten
@@ -65,6 +67,8 @@ class Sidecar:
         self._tasks: list[asyncio.Task] = []
         self._serving: set[asyncio.Task] = set()
         self._error_log = LogLimiter("request_errors")
+        # Every session's Live Link output while its packets go out (they may outlive the session, §4.2).
+        self.livelinks: "weakref.WeakSet[SessionLiveLink]" = weakref.WeakSet()
 
     @property
     def draining(self) -> bool:
@@ -206,6 +210,8 @@ class Sidecar:
                                                      "applied", None, session.id))
         session.pending_controls.clear()
         session.pending.clear()
+        if session.livelink is not None:
+            session.livelink.session_closed()
         if notify:
             end = {"type": "end", "session": session.id, "reason": reason, "frames_total": session.next_seq,
                    "duration_ms": session.received_ms}
@@ -246,6 +252,8 @@ class Sidecar:
     def _end_of_audio(self, session: Session) -> None:
         self.send_stream(session, {"type": "end", "session": session.id, "reason": "end_of_audio",
                                    "frames_total": session.next_seq, "duration_ms": session.received_ms})
+        if session.livelink is not None:
+            session.livelink.finish()
         log_event("end_of_audio", session=session.id, frames_total=session.next_seq)
 
     # ---- background tasks --------------------------------------------------------------------------------------
@@ -299,3 +307,8 @@ class Sidecar:
         await asyncio.gather(*self._tasks, *self._serving, return_exceptions=True)
         self.worker.shutdown()
         self.prep_executor.shutdown(wait=True)
+        livelinks = list(self.livelinks)  # lines still going out to Unreal after their session ended
+        for livelink in livelinks:
+            livelink.abandon()
+        for livelink in livelinks:
+            livelink.join()

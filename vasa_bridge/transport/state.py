@@ -14,6 +14,7 @@ from vasa_bridge.runtime.backend import SessionControls
 from vasa_bridge.transport.fairness import ClientQueue
 
 if TYPE_CHECKING:
+    from vasa_bridge.transport.livelink import SessionLiveLink
     from vasa_bridge.transport.rendering import SessionRenderer
 
 
@@ -64,6 +65,7 @@ class Session:
     last_activity: float = field(default_factory=time.monotonic)
     last_stream_sent: float = field(default_factory=time.monotonic)
     render: "SessionRenderer | None" = None   # with output frames_jpeg / frames_rgba
+    livelink: "SessionLiveLink | None" = None  # with open.livelink
 
     @property
     def received_ms(self) -> float:

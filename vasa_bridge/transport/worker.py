@@ -103,8 +103,8 @@ class MotionWorker:
         return work
 
     def _step(self, work: list[_Work]) -> StepResult:
-        """Worker thread: feed every stream, one batched backend step, then the rendering sessions' images.
-        Per-session failures are isolated."""
+        """Worker thread: feed every stream, one batched backend step, then the rendering sessions' images and
+        the Live Link sessions' packets (queued for their pacers). Per-session failures are isolated."""
         t0 = time.perf_counter()
         failures: dict[Session, str] = {}
         ready = []
@@ -145,6 +145,11 @@ class MotionWorker:
                     images[s] = s.render.render(chunk.frames)
                 except Exception as e:
                     failures[s] = f"renderer: {type(e).__name__}: {e}"
+            if s.livelink is not None and chunk is not None and len(chunk.frames) and s not in failures:
+                try:
+                    s.livelink.push(chunk.frames)
+                except Exception as e:
+                    failures[s] = f"livelink: {type(e).__name__}: {e}"
         return StepResult(out, images, failures, time.perf_counter() - t0)
 
     async def run(self, publish: Callable[[Session, MotionChunk, list[bytes] | None], None],
