@@ -98,6 +98,18 @@ def test_motion_vectors_decode_to_the_documented_values():
     assert np.frombuffer(latent["latent"], "<f4").reshape(2, latent["latent_dim"])[1, 3] == 7 / 8
 
 
+def test_viseme_vectors_decode_to_the_documented_values_and_names():
+    from vasa_bridge.interop.presets import VISEME_PRESET, get_preset
+
+    names = msgpack.unpackb((ROOT / "vectors" / "open_ok_visemes.msgpack").read_bytes())["viseme_names"]
+    assert names == list(get_preset(VISEME_PRESET).targets)  # what the server sends
+    assert ", ".join(f"`{n}`" for n in names) in (ROOT / "SPEC.md").read_text()
+    msg = msgpack.unpackb((ROOT / "vectors" / "motion_visemes.msgpack").read_bytes())
+    visemes = np.frombuffer(msg["visemes"], "<f4").reshape(msg["n"], len(names))  # (n, 15)
+    assert visemes[0, names.index("sil")] == 1.0 and visemes[0].sum() == 1.0
+    assert visemes[1, names.index("aa")] == 0.5 and visemes[1, names.index("E")] == 0.125
+
+
 def test_open_ok_vector_carries_the_motion_layout():
     msg = msgpack.unpackb((ROOT / "vectors" / "open_ok.msgpack").read_bytes())
     assert tuple(msg["channel_names"]) == layout.CHANNEL_NAMES

@@ -54,7 +54,7 @@ def test_hello_reports_version_capabilities_and_synthetic(server, binding):
         hello = client.hello
     assert hello["protocol"] == (REPO / "protocol" / "VERSION").read_text().strip()
     assert hello["synthetic"] is True and hello["fps"] == layout.FPS
-    assert hello["outputs"] == ["motion"] and hello["instance"] == server.endpoints.instance
+    assert hello["outputs"] == ["motion", "visemes"] and hello["instance"] == server.endpoints.instance
     assert hello["limits"]["max_sessions"] == 128
 
 
@@ -77,6 +77,34 @@ def test_streamed_frames_equal_the_offline_baseline_with_contiguous_seq_and_pts(
     np.testing.assert_allclose(frames, amplitude_baseline(audio).frames, atol=1e-6)
     jaw = frames[:, layout.channel("jawOpen")]
     assert jaw.max() > 0.3 and jaw.min() < 0.05                      # the mouth follows the bursts
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
+def test_visemes_output_carries_the_oculus_visemes_of_each_frame(server, binding):
+    from vasa_bridge.interop.presets import VISEME_PRESET, get_preset
+    from vasa_bridge.protocol.vectors import VISEME_NAMES
+
+    preset = get_preset(VISEME_PRESET)
+    audio = syllable_bursts(1.2)
+    with connect(server, binding) as client:
+        session = client.open(sample_rate_hz=16000, outputs=["motion", "visemes"])
+        assert session.info["viseme_names"] == list(preset.targets) == list(VISEME_NAMES)
+        plain = client.open(sample_rate_hz=16000)
+        assert "viseme_names" not in plain.info
+        for s in (session, plain):
+            s.push(audio)
+            s.end_audio()
+        batches = list(session.batches())
+        plain_batches = list(plain.batches())
+    frames = np.concatenate([b.frames for b in batches])
+    visemes = np.concatenate([b.visemes for b in batches])                # (30, 15)
+    assert visemes.shape == (30, 15) and visemes.dtype == np.float32
+    np.testing.assert_allclose(visemes, preset.apply(frames[:, :layout.N_BLENDSHAPES]), atol=1e-6)
+    np.testing.assert_array_equal(frames, np.concatenate([b.frames for b in plain_batches]))  # frames unchanged
+    assert all(b.visemes is None for b in plain_batches)
+    jaw = frames[:, layout.channel("jawOpen")]
+    aa, sil = visemes[:, VISEME_NAMES.index("aa")], visemes[:, VISEME_NAMES.index("sil")]
+    assert aa[jaw.argmax()] > 0.3 and sil[jaw.argmin()] > sil[jaw.argmax()]  # open mouth reads as aa
 
 
 @pytest.mark.parametrize("binding", BINDINGS)
@@ -336,7 +364,8 @@ def test_backend_steps_many_sessions_in_one_call_and_latent_reaches_the_wire():
     async def run(endpoints) -> None:
         client = await AsyncClient.connect(endpoints.zmq_url, stream_url=endpoints.zmq_stream_url)
         try:
-            assert client.hello["outputs"] == ["motion", "latent"] and client.hello["backend"] == "recording"
+            assert client.hello["outputs"] == ["motion", "latent", "visemes"]
+            assert client.hello["backend"] == "recording"
             sessions = [await client.open(outputs=["motion", "latent"]) for _ in range(8)]
             assert sessions[0].info["latent_dim"] == 4
             for start in range(0, len(audio), 1600):   # 8 sessions' chunks arrive together, as from a game's NPCs

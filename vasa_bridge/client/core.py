@@ -40,6 +40,7 @@ class MotionBatch:
     latent: np.ndarray | None   # (n, latent_dim) float32, with output "latent"
     received_s: float           # time.perf_counter() when it arrived
     wire_bytes: int             # size of the message on the wire (all ZeroMQ frames, or the WebSocket message)
+    visemes: np.ndarray | None = None  # (n, 15) float32 in open_ok.viseme_names order, with output "visemes"
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,14 @@ def _decode_batch(msg: dict, wire_bytes: int) -> MotionBatch:
     latent = None
     if "latent" in msg:
         latent = np.frombuffer(msg["latent"], "<f4").reshape(n, msg["latent_dim"]).astype(np.float32)
+    visemes = None
+    if "visemes" in msg:
+        visemes = np.frombuffer(msg["visemes"], "<f4")
+        if visemes.size % n:
+            raise ServerError("bad_message", f"motion batch of {n} frames with {visemes.size} viseme weights")
+        visemes = visemes.reshape(n, -1).astype(np.float32)  # (n, 15)
     return MotionBatch(msg["seq"], msg["pts_ms"], frames.reshape(n, channels).astype(np.float32), latent,
-                       time.perf_counter(), wire_bytes)
+                       time.perf_counter(), wire_bytes, visemes)
 
 
 class _Transport:

@@ -43,7 +43,7 @@ AUDIO_FORMATS: tuple[str, ...] = ("pcm16", "f32")
 AUDIO_SAMPLE_BYTES: dict[str, int] = {"pcm16": 2, "f32": 4}
 FRAME_DTYPES: tuple[str, ...] = ("f32", "f16")
 FRAME_DTYPE_BYTES: dict[str, int] = {"f32": 4, "f16": 2}
-OUTPUT_KINDS: tuple[str, ...] = ("motion", "latent", "frames_jpeg", "frames_rgba")
+OUTPUT_KINDS: tuple[str, ...] = ("motion", "latent", "frames_jpeg", "frames_rgba", "visemes")
 END_REASONS: tuple[str, ...] = ("end_of_audio", "closed", "idle", "shutdown", "error")
 IMAGE_FORMATS: tuple[str, ...] = ("jpeg", "rgba")
 MAX_ID = 2**32 - 1
@@ -217,6 +217,8 @@ MESSAGES: dict[str, tuple[str, tuple[Field, ...]]] = {
         _f("controls", "map", "controls in effect", sub=CONTROLS_FULL),
         _f("lookahead_ms", "float", "audio the backend needs past a frame before it can emit that frame"),
         _SYNTHETIC,
+        _f("viseme_names", "str_list", "names of the viseme weights in motion batches, in order (the 15 "
+                                       "Oculus visemes); present only with output visemes (1.3)", required=False),
         _f("render", "map", "what render batches will carry; present only with frames_jpeg / frames_rgba (1.1)",
            required=False, sub=RENDER_SESSION),
         _f("livelink", "map", "the Live Link forwarding; present only when open asked for it (1.3)",
@@ -281,6 +283,8 @@ MESSAGES: dict[str, tuple[str, tuple[Field, ...]]] = {
         _f("frames", "bin", "n x channels values, row-major, little-endian"),
         _f("latent_dim", "uint", "width of the latent vectors (only with output latent)", required=False),
         _f("latent", "bin", "n x latent_dim float32 little-endian (only with output latent)", required=False),
+        _f("visemes", "bin", "n x len(open_ok.viseme_names) float32 little-endian, row-major (only with output "
+                             "visemes) (1.3)", required=False),
         _SYNTHETIC,
     )),
     "render": ("stream", (

@@ -25,6 +25,8 @@ PORTRAIT_PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108
                              "9c633831ad0200040001d7b8d30e080000000049454e44ae426082")
 # The first bytes of a JPEG (SOI, APP0/JFIF header): a render batch's image as clients receive it, shortened.
 JPEG_HEAD = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")
+# open_ok.viseme_names as the server sends them (the oculus_visemes rig preset's targets; a test checks they agree).
+VISEME_NAMES = ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "I", "O", "U")
 
 
 def _motion_frames(n: int) -> np.ndarray:
@@ -35,6 +37,15 @@ def _motion_frames(n: int) -> np.ndarray:
     frames[:, layout.channel("headYaw")] = np.float32(0.125)
     frames[:, layout.channel("eyeBlinkLeft")] = frames[:, layout.channel("eyeBlinkRight")] = np.float32(0.25)
     return frames
+
+
+def _visemes(n: int) -> np.ndarray:
+    """(n, 15) float32 viseme weights in VISEME_NAMES order: silence, then an open "aa" (frame 1: aa = 0.5)."""
+    weights = np.zeros((n, len(VISEME_NAMES)), np.float32)
+    weights[0, VISEME_NAMES.index("sil")] = 1.0
+    weights[1:, VISEME_NAMES.index("aa")] = 0.5
+    weights[1:, VISEME_NAMES.index("E")] = 0.125
+    return weights
 
 
 def _controls_full() -> dict:
@@ -106,6 +117,14 @@ def build_vectors() -> dict[str, dict]:
                                           "gaze_yaw_rad": None},
                              "lookahead_ms": 20.0, "synthetic": True,
                              "livelink": {"subject": "MetaHuman_Ava", "fps": 60.0}},
+        "open_ok_visemes": {"type": "open_ok", "id": 2, "session": SESSION, "fps": 25.0,
+                            "channel_names": list(layout.CHANNEL_NAMES),
+                            "motion_layout_version": layout.MOTION_LAYOUT_VERSION, "frames_dtype": "f32",
+                            "latent_dim": 0, "outputs": ["motion", "visemes"],
+                            "audio": {"format": "f32", "sample_rate_hz": 16000},
+                            "controls": {**_controls_full(), "emotion": "neutral", "emotion_intensity": 1.0,
+                                         "gaze_yaw_rad": None},
+                            "lookahead_ms": 20.0, "synthetic": True, "viseme_names": list(VISEME_NAMES)},
         "audio": {"type": "audio", "id": 3, "session": SESSION, "audio": pcm16},
         "audio_ok": {"type": "audio_ok", "id": 3, "session": SESSION, "received_ms": 0.16666666666666666},
         "end_audio": {"type": "end_audio", "id": 4, "session": SESSION},
@@ -149,6 +168,9 @@ def build_vectors() -> dict[str, dict]:
                               "channels": layout.N_CHANNELS, "dtype": "f16",
                               "frames": frames2.astype("<f2").tobytes(), "latent_dim": 4,
                               "latent": latent2.astype("<f4").tobytes(), "synthetic": True},
+        "motion_visemes": {"type": "motion", "session": SESSION, "seq": 10, "n": 2, "pts_ms": 400.0,
+                           "channels": layout.N_CHANNELS, "dtype": "f32", "frames": frames2.astype("<f4").tobytes(),
+                           "visemes": _visemes(2).astype("<f4").tobytes(), "synthetic": True},
         "render": {"type": "render", "session": SESSION, "seq": 10, "n": 1, "pts_ms": 400.0, "format": "rgba",
                    "width": 2, "height": 1, "images": [rgba_2x1], "synthetic": True},
         "render_jpeg": {"type": "render", "session": SESSION, "seq": 12, "n": 2, "pts_ms": 480.0, "format": "jpeg",

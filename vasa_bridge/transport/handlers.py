@@ -18,6 +18,7 @@ from vasa_bridge import __version__
 from vasa_bridge import protocol as m
 from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
 from vasa_bridge.audio.resample import StreamingResampler
+from vasa_bridge.interop.presets import VISEME_PRESET, get_preset
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.controls import EMOTIONS
 from vasa_bridge.runtime.backend import SessionControls
@@ -161,6 +162,7 @@ async def on_open(core: "Sidecar", client: ClientState, msg: dict) -> dict:
             "audio": {"format": audio["format"], "sample_rate_hz": rate}, "controls": controls.to_dict(),
             "lookahead_ms": float(core.backend.lookahead_ms + resample_delay_ms), "synthetic": True,
             **({"render": session_render.describe()} if session_render is not None else {}),
+            **({"viseme_names": list(get_preset(VISEME_PRESET).targets)} if "visemes" in outputs else {}),
             **({"livelink": livelink.describe()} if livelink is not None else {})}
 
 

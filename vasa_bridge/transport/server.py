@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from vasa_bridge import protocol as m
+from vasa_bridge.interop.presets import VISEME_PRESET, get_preset
 from vasa_bridge.motion import layout
 from vasa_bridge.runtime.backend import MotionBackend, MotionChunk, default_backend
 from vasa_bridge.transport.config import ServerConfig
@@ -79,6 +80,7 @@ class Sidecar:
         out = ["motion"]
         if self.backend.latent_dim > 0:
             out.append("latent")
+        out.append("visemes")  # computed from the blendshapes: every server can
         if self.renderer is not None:
             out += self.renderer.outputs()
         return out
@@ -233,6 +235,9 @@ class Sidecar:
         if "latent" in session.outputs and chunk.latent is not None:
             msg["latent_dim"] = int(chunk.latent.shape[1])
             msg["latent"] = np.ascontiguousarray(chunk.latent, "<f4").tobytes()
+        if "visemes" in session.outputs:
+            weights = get_preset(VISEME_PRESET).apply(chunk.frames[:, :layout.N_BLENDSHAPES])  # (n, 15)
+            msg["visemes"] = np.ascontiguousarray(weights, "<f4").tobytes()
         msg["synthetic"] = True
         self.send_stream(session, msg)
         if session.render is not None and images:
