@@ -91,18 +91,122 @@ def test_json_clip_becomes_one_blend_shape_curve_per_arkit_channel_keyed_at_its_
 
 
 def test_live_link_csv_keys_are_its_rows_at_its_timecodes(clip_harness, baked, tmp_path):
-    from vasa_bridge.motion.clip_io import parse_timecode
+    """`bake -o x.csv` writes the 25-fps motion resampled to 60-fps rows numbered from a time of day: the keys are
+    those rows at the times the Python reader gives their timecodes, and between them the curves are what the Python
+    reader returns for the CSV (it interpolates the same rows linearly)."""
+    from vasa_bridge.motion import layout
+    from vasa_bridge.motion.clip_io import parse_timecode, read_live_link_csv
 
     with open(baked["csv"], newline="") as f:
         rows = list(csv.reader(f))
     header, body = rows[0], rows[1:]
+    read = read_live_link_csv(baked["csv"])      # 25 fps, as `vasa-bridge animate --clip` reads it
+    numbering = read.metadata["timecode_fps"]
+    assert numbering == 60 and read.metadata["source_fps"] == 60, read.metadata
     got = curves(clip_harness, baked["csv"], tmp_path, "renderers=Face/Mesh")
-    times = np.array([parse_timecode(r[0], 25.0) for r in body])  # bake writes the clip's own 25 fps
+    times = np.array([parse_timecode(r[0], numbering) for r in body])
     for column in ("JawOpen", "MouthSmileLeft", "EyeBlinkRight", "TongueOut"):
         keys = got[("Face/Mesh", "blendShape." + column[0].lower() + column[1:])]
         values = np.array([float(r[header.index(column)]) for r in body])
         np.testing.assert_allclose(keys[:, 0], times - times[0], atol=1e-6)
         np.testing.assert_allclose(keys[:, 1], values * 100.0, rtol=1e-6, atol=1e-4, err_msg=column)
+    for name in layout.ARKIT_NAMES:
+        keys = got[("Face/Mesh", "blendShape." + name)]
+        np.testing.assert_allclose(np.interp(read.times_s, keys[:, 0], keys[:, 1]), read[name] * 100.0, atol=1e-4,
+                                   err_msg=name)
+
+
+def _pose_quats(pitch, yaw, roll, signs=(1.0, -1.0, 1.0)):
+    """What the curve builder keys for a pose in our layout (radians), default head signs, no rest rotation."""
+    from scipy.spatial.transform import Rotation
+
+    deg = np.degrees
+    return Rotation.from_quat(_unity_euler(signs[0] * deg(pitch), signs[1] * deg(yaw), signs[2] * deg(roll)))
+
+
+def _curve_quats(got, path):
+    from scipy.spatial.transform import Rotation
+
+    keys = [got[(path, f"m_LocalRotation.{a}")] for a in "xyzw"]
+    return keys[0][:, 0], Rotation.from_quat(np.stack([k[:, 1] for k in keys], axis=1))
+
+
+def test_live_link_csv_rotations_are_read_in_unreals_units_and_signs_as_python_reads_them(clip_harness, baked,
+                                                                                          tmp_path):
+    """The CSV's rotations are degrees/180 with Unreal's signs and two converging eyes (docs/interop.md): the head
+    and eye curves are the pose the Python reader returns for the CSV (radians, our signs, gaze = mean of the eyes)
+    at every row, and they turn the head as the JSON clip of the same line does."""
+    from scipy.spatial.transform import Slerp
+
+    from vasa_bridge.motion.clip_io import read_json_clip, read_live_link_csv
+
+    settings = ("head=Head", "leftEye=Head/EyeL", "rightEye=Head/EyeR")
+    got = curves(clip_harness, baked["csv"], tmp_path, *settings)
+    rate = read_live_link_csv(baked["csv"]).metadata["source_fps"]
+    rows = read_live_link_csv(baked["csv"], resample_to_fps=rate)      # the reader at the rows' own rate
+    t, head = _curve_quats(got, "Head")
+    assert len(t) == len(rows)
+    np.testing.assert_allclose(t, rows.times_s, atol=1e-6)
+    want_head = _pose_quats(rows["headPitch"], rows["headYaw"], rows["headRoll"])
+    assert np.degrees((head.inv() * want_head).magnitude()).max() < 1e-3
+    zeros = np.zeros(len(rows))
+    want_eye = _pose_quats(rows["gazePitch"], rows["gazeYaw"], zeros, signs=(-1.0, -1.0, 1.0))
+    for eye in ("Head/EyeL", "Head/EyeR"):
+        assert np.degrees((_curve_quats(got, eye)[1].inv() * want_eye).magnitude()).max() < 1e-3, eye
+
+    # The same line as JSON: the same head turn at its frames, within what resampling to 60 fps and 6 decimals
+    # change; a wrong unit or sign would be off by about the whole motion.
+    clip = read_json_clip(baked["json"])
+    json_t, json_head = _curve_quats(curves(clip_harness, baked["json"], tmp_path, *settings), "Head")
+    inside = json_t <= t[-1]
+    csv_head = Slerp(t, head)(json_t[inside])
+    off = np.degrees((csv_head.inv() * json_head[inside]).magnitude())
+    moved = np.degrees((json_head[inside][0].inv() * json_head[inside]).magnitude())
+    assert np.ptp(np.degrees(clip["headYaw"])) > 1.0 and moved.max() > 1.0, "the baked head does not move"
+    assert off.max() < 0.05 * moved.max(), (off.max(), moved.max())
+
+
+def test_live_link_csv_edge_cases_read_as_python_reads_them(clip_harness, tmp_path):
+    """A capture the way the app writes one: a take under a second (FF in 60ths), a dropped frame (empty row), a
+    repeated timecode (the first row wins), and a take across midnight; the keys are the rows the Python reader keeps,
+    at its times, with its rotation values."""
+    from vasa_bridge.interop.live_link_face import CSV_VALUE_NAMES
+    from vasa_bridge.motion.clip_io import read_live_link_csv
+
+    header = "Timecode,BlendShapeCount," + ",".join(CSV_VALUE_NAMES)
+    ncols = len(CSV_VALUE_NAMES)
+
+    def row(code: str, k: float) -> str:
+        values = [0.01 * k] * 52 + [0.02 * k, -0.03 * k, 0.01 * k, 0.05, -0.04 * k, 0.0, 0.03, -0.02 * k, 0.0]
+        return f"{code},61," + ",".join(f"{v:.6f}" for v in values)
+
+    cases = {
+        "short.csv": [row("10:00:00:12.000", 0), row("10:00:00:13.000", 1), row("10:00:00:14.000", 2),
+                      "10:00:00:15.000,61" + "," * ncols, row("10:00:00:16.000", 4), row("10:00:00:16.000", 9),
+                      row("10:00:00:17.000", 5)],
+        "midnight.csv": [row(f"23:59:59:{ff:02d}.000", i) for i, ff in enumerate(range(50, 60, 2))]
+        + [row(f"00:00:00:{ff:02d}.000", 5 + i) for i, ff in enumerate(range(0, 10, 2))],
+    }
+    for name, lines in cases.items():
+        path = tmp_path / name
+        path.write_text(header + "\n" + "\n".join(lines) + "\n")
+        # Every row sits on a 60th, so the reader at 60 fps holds each kept row (and fills the dropped one in).
+        python = read_live_link_csv(path, resample_to_fps=60)
+        got = curves(clip_harness, path, tmp_path, "head=Head", "leftEye=EyeL")
+        jaw = got[("head", "blendShape.jawOpen")]
+        at = np.round(jaw[:, 0] * 60).astype(int)
+        np.testing.assert_allclose(jaw[:, 0], at / 60, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(jaw[:, 1], python["jawOpen"][at] * 100, atol=1e-4, err_msg=name)
+        np.testing.assert_allclose(np.interp(python.times_s, jaw[:, 0], jaw[:, 1]), python["jawOpen"] * 100,
+                                   atol=1e-4, err_msg=name)
+        _, head = _curve_quats(got, "Head")
+        want = _pose_quats(python["headPitch"][at], python["headYaw"][at], python["headRoll"][at])
+        assert np.degrees((head.inv() * want).magnitude()).max() < 1e-3, name
+        _, eye = _curve_quats(got, "EyeL")
+        want_eye = _pose_quats(python["gazePitch"][at], python["gazeYaw"][at], np.zeros(len(at)),
+                               signs=(-1.0, -1.0, 1.0))
+        assert np.degrees((eye.inv() * want_eye).magnitude()).max() < 1e-3, name
+        assert len(at) == {"short.csv": 5, "midnight.csv": 10}[name], at
 
 
 def _timecode(t_s: float, fps: float) -> str:
@@ -208,7 +312,7 @@ def test_bad_clips_fail_with_messages_that_say_what_to_fix(clip_harness, baked, 
         "bad_number.csv": ("Timecode,BlendShapeCount,JawOpen\n00:00:00:00.000,61,0.5\n00:00:00:01.000,61,abc\n",
                            "row 3, column JawOpen"),
         "backwards.csv": ("Timecode,BlendShapeCount,JawOpen\n00:00:01:00.000,61,0\n00:00:00:01.000,61,0\n",
-                          "not later than frame 0"),
+                          "timecodes go backwards"),
         "bad_timecode.csv": ("Timecode,BlendShapeCount,JawOpen\n12:30,61,0\n00:00:00:01.000,61,0\n", "timecode"),
     }
     for name, (text, expected) in cases.items():

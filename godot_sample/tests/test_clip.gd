@@ -2,11 +2,13 @@ extends RefCounted
 ## A baked line (`vasa-bridge bake`, JSON and Live Link CSV) loaded by VasaClipLoader into an AnimationLibrary,
 ## played by an AnimationPlayer on the generated head: the mesh's blend shapes and the head and eye rotations equal
 ## what Python computes from the clip at sampled times (frames and points between them), and while it plays the jaw
-## follows the clip at the player's position. Python's expectations: res://test_data/baked_line_expected.json.
+## follows the clip at the player's position. Python's expectations: res://test_data/baked_line_expected.json (the
+## JSON clip's at the top level, the CSV's, as vasa_bridge reads that file, under "csv").
 
 const HEAD_PATH: String = "res://test_data/vasa_head.glb"
 const CLIP_JSON: String = "res://test_data/baked_line.json"
 const CLIP_CSV: String = "res://test_data/baked_line.csv"
+const CLIP_EDGES: String = "res://test_data/baked_line_edges.csv"
 const EXPECTED: String = "res://test_data/baked_line_expected.json"
 
 
@@ -47,11 +49,38 @@ func run(tree: SceneTree, t: VasaTestReport, _options: Dictionary) -> void:
 	var eye_rest: Quaternion = eye.quaternion
 	_check_samples(t, "clip_json", player, "baked/line", mesh, head, eye, eye_rest, expected, 1e-5)
 
-	# The same line as Live Link Face CSV (6 decimals): the same values at the same times.
+	# The same line as Live Link Face CSV: its own rows (the 25-fps motion resampled to 60 fps, 6 decimals) at its
+	# timecodes, rotations in Unreal's units and signs. The mesh shows what Python's reader makes of the CSV, not the
+	# JSON clip: between rows the two differ by the resampling (about 0.01 on a blend shape).
+	var csv_expected: Dictionary = expected["csv"]
 	var csv_library: AnimationLibrary = loader.load_library(CLIP_CSV, "line")
 	if t.check("clip_csv_loads_as_animation_library", csv_library != null, loader.error):
+		var csv_animation: Animation = csv_library.get_animation("line")
+		t.check("clip_csv_keys_are_its_rows",
+			csv_animation.track_get_key_count(0) == int(csv_expected["frames"])
+			and absf(csv_animation.length - float(csv_expected["duration_s"])) < 1e-6,
+			"%d keys, %.4f s (want %d, %.4f s)" % [csv_animation.track_get_key_count(0), csv_animation.length,
+				csv_expected["frames"], csv_expected["duration_s"]])
 		player.add_animation_library("baked_csv", csv_library)
-		_check_samples(t, "clip_csv", player, "baked_csv/line", mesh, head, eye, eye_rest, expected, 2e-5)
+		_check_samples(t, "clip_csv", player, "baked_csv/line", mesh, head, eye, eye_rest, csv_expected, 2e-5)
+
+	# A capture across midnight with a dropped frame and a repeated timecode: the rows Python's reader keeps, at its
+	# times, with its values (rotations in radians and our signs, gaze the mean of the two eyes).
+	var edges: Dictionary = loader.read_clip(CLIP_EDGES)
+	var want_edges: Dictionary = expected["edges"]
+	var worst_edge: float = INF
+	if not edges.is_empty() and edges["times_s"].size() == int(want_edges["rows"]):
+		worst_edge = 0.0
+		var edge_channels: PackedStringArray = edges["channels"]
+		for name: String in want_edges["values"]:
+			var c: int = edge_channels.find(name)
+			for k: int in edges["times_s"].size():
+				var at: int = roundi(edges["times_s"][k] * float(want_edges["fps"]))
+				var got: float = edges["values"][k * edge_channels.size() + c] if c >= 0 else INF
+				worst_edge = maxf(worst_edge, absf(got - float(want_edges["values"][name][at])))
+	t.check("clip_csv_edge_cases_read_as_python_reads_them", worst_edge < 1e-5,
+		"%s keys (want %d), worst |value - Python| %.7f %s" % [edges.get("times_s", []).size(), want_edges["rows"],
+			worst_edge, loader.error])
 
 	# Played in real time, the jaw is where the clip is at the player's position.
 	player.play("baked/line")

@@ -18,15 +18,25 @@ const MOTION_LAYOUT_VERSION: int = 1
 ## Head pose and gaze channels; every other channel of a clip is a blend shape.
 const POSE_CHANNELS: PackedStringArray = [
 	"headpitch", "headyaw", "headroll", "headx", "heady", "headz", "gazeyaw", "gazepitch"]
-## Live Link Face rotation columns and the channel each becomes (both eyes share one gaze, from the left eye).
-const CSV_POSE_COLUMNS: Dictionary = {
-	"headyaw": "headYaw", "headpitch": "headPitch", "headroll": "headRoll", "lefteyeyaw": "gazeYaw",
-	"lefteyepitch": "gazePitch", "headx": "headX", "heady": "headY", "headz": "headZ"}
-const CSV_IGNORED: PackedStringArray = [
-	"timecode", "blendshapecount", "lefteyeroll", "righteyeyaw", "righteyepitch", "righteyeroll"]
-## Standard take rates: a CSV take's rate is the smallest one above its largest FF field (as clip_io.py infers it).
+## Live Link Face rotations (docs/interop.md, as interop/live_link_face.py `from_values` reads them): Unreal's
+## ARKit convention, an angle in degrees / 180 (1.0 is half a turn), pitch > 0 looking down, yaw > 0 turned to the
+## subject's right, two converging eyes. Each becomes a channel of our layout (radians, yaw > 0 to the subject's
+## left, gaze pitch > 0 up): channel -> [sign, columns averaged]; gaze is the mean of the two eyes.
+const CSV_ROTATIONS: Dictionary = {
+	"headYaw": [-1.0, ["headyaw"]], "headPitch": [1.0, ["headpitch"]], "headRoll": [1.0, ["headroll"]],
+	"gazeYaw": [-1.0, ["lefteyeyaw", "righteyeyaw"]], "gazePitch": [-1.0, ["lefteyepitch", "righteyepitch"]]}
+## A CSV rotation value of 1.0 in radians (live_link_face.ROTATION_UNIT_RAD).
+const CSV_ROTATION_UNIT_RAD: float = PI
+## Our optional head translation columns (metres), kept as they are.
+const CSV_TRANSLATIONS: PackedStringArray = ["headX", "headY", "headZ"]
+## Not curves: the row's time, the app's value count, eye torsion (not modelled, always 0).
+const CSV_IGNORED: PackedStringArray = ["timecode", "blendshapecount", "lefteyeroll", "righteyeroll"]
+## Standard take rates: a CSV take that crosses a second is numbered at the smallest one above its largest FF field.
 const STANDARD_FPS: PackedFloat64Array = [24.0, 25.0, 30.0, 50.0, 60.0, 120.0]
-const DEFAULT_FPS: float = 25.0
+## FF's rate for a take within one second: the app numbers every take in 60ths (clip_io.TIMECODE_FPS); older
+## vasa_bridge CSVs numbered in 25ths, for those set `timecode_fps` to 25.
+const TIMECODE_FPS: float = 60.0
+const SECONDS_PER_DAY: float = 86400.0
 
 ## MeshInstance3D nodes that receive every blend-shape track.
 var mesh_paths: Array[NodePath] = [NodePath("head")]
@@ -43,7 +53,7 @@ var eye_left_path: NodePath = NodePath("")
 var eye_right_path: NodePath = NodePath("")
 var eye_left_rest: Quaternion = Quaternion.IDENTITY
 var eye_right_rest: Quaternion = Quaternion.IDENTITY
-## CSV only: the rate its timecodes count frames at; 0 infers it.
+## CSV only: the rate its timecodes' FF fields count in; 0 infers it (as clip_io.py does).
 var timecode_fps: float = 0.0
 ## Why the last call returned null or an empty clip ("" after a success).
 var error: String = ""
@@ -131,56 +141,145 @@ func parse_json(text: String) -> Dictionary:
 	return _clip(channels, times, values, fps)
 
 
-## Live Link Face CSV: `Timecode` (HH:MM:SS:FF[.fff], from any time of day), `BlendShapeCount`, the ARKit shapes
-## in PascalCase, head and eye rotations (radians), optional HeadX/Y/Z (metres).
+## Live Link Face CSV, read as vasa_bridge reads it (clip_io.read_live_link_csv), so the CSV and the JSON bake of
+## one line animate alike: `Timecode` is HH:MM:SS:FF[.fff], the row's time of day with FF in 60ths whatever the
+## take's rate; the rows are keyed at their own times (a baked CSV holds the 25-fps motion resampled to 60 fps);
+## rotations become our layout's channels (see CSV_ROTATIONS); empty rows (the app's dropped frames) are skipped,
+## a repeated timecode keeps its first row, a take across midnight keeps going.
 func parse_csv(text: String) -> Dictionary:
 	var rows: Array[PackedStringArray] = []
-	for line: String in text.split("\n", false):
+	var row_numbers := PackedInt32Array()  # 1-based, the header being row 1, for messages
+	for line: String in text.trim_prefix(char(0xFEFF)).split("\n", false):
 		if line.strip_edges() != "":
 			rows.append(line.strip_edges().split(","))
 	if rows.size() < 2 or rows[0][0].strip_edges().to_lower() != "timecode":
 		return _fail("not a Live Link Face CSV: the first column must be Timecode, followed by data rows")
 	var header: PackedStringArray = rows[0]
-	var columns := PackedInt32Array()
-	var channels := PackedStringArray()
+	var column_of: Dictionary = {}
 	for i: int in header.size():
-		var column: String = header[i].strip_edges()
-		var lower: String = column.to_lower()
-		if column == "" or lower in CSV_IGNORED:
+		var column: String = header[i].strip_edges().to_lower()
+		if column == "":
 			continue
-		var channel: String = CSV_POSE_COLUMNS.get(lower, column[0].to_lower() + column.substr(1))
-		if channel in channels:
-			return _fail("column %s appears twice" % column)
-		columns.append(i)
-		channels.append(channel)
-	if channels.is_empty():
-		return _fail("the CSV has no channel columns after Timecode")
-	var codes := PackedStringArray()
+		if column_of.has(column):
+			return _fail("column %s appears twice" % header[i].strip_edges())
+		column_of[column] = i
+	var body: Array[PackedStringArray] = []
 	for r: int in range(1, rows.size()):
-		if rows[r].size() != header.size():
-			return _fail("row %d has %d fields, the header %d" % [r + 1, rows[r].size(), header.size()])
-		codes.append(rows[r][0])
+		if rows[r].size() != header.size() or _has_empty_cell(rows[r]):
+			continue
+		body.append(rows[r])
+		row_numbers.append(r + 1)
+	if body.is_empty():
+		return _fail("no data rows with the header's %d fields" % header.size())
+	var codes := PackedStringArray()
+	for row: PackedStringArray in body:
+		codes.append(row[0])
 	var fps: float = timecode_fps if timecode_fps > 0.0 else infer_fps(codes)
 	if fps <= 0.0:
 		return {}
+	var start: float = parse_timecode(codes[0], fps)
+	if start < 0.0:
+		return {}
+	var keep := PackedInt32Array()
 	var times := PackedFloat64Array()
-	for code: String in codes:
-		var t: float = parse_timecode(code, fps)
+	for f: int in codes.size():
+		var t: float = parse_timecode(codes[f], fps)
 		if t < 0.0:
 			return {}
+		t -= start
+		# A take across midnight starts again at 00:00:00: a drop of most of a day, not a row out of order.
+		if t < -SECONDS_PER_DAY / 2.0:
+			t += SECONDS_PER_DAY
+		if not times.is_empty() and t < times[times.size() - 1]:
+			return _fail(("timecode '%s' is not later than the row before it: the timecodes go backwards (read at %s"
+				+ " fps numbering; give the take's rate)") % [codes[f].strip_edges(), fps])
+		if not times.is_empty() and t == times[times.size() - 1]:
+			continue  # a repeated timecode: the first row wins
+		keep.append(f)
 		times.append(t)
-	var start: float = times[0]
-	for f: int in times.size():
-		times[f] = times[f] - start
+
+	var channels := PackedStringArray()
+	var curves: Array[PackedFloat64Array] = []
+	var pose_columns: Dictionary = {}
+	for channel: String in CSV_ROTATIONS:
+		for column: String in CSV_ROTATIONS[channel][1]:
+			pose_columns[column] = true
+	for column: String in CSV_TRANSLATIONS:
+		pose_columns[column.to_lower()] = true
+	for i: int in header.size():
+		var column: String = header[i].strip_edges()
+		var lower: String = column.to_lower()
+		if column == "" or lower in CSV_IGNORED or pose_columns.has(lower):
+			continue
+		var shape: PackedFloat64Array = _csv_column(body, keep, row_numbers, i, column)
+		if shape.is_empty():
+			return {}
+		# Blend shapes: Live Link's PascalCase becomes ARKit's camelCase (JawOpen -> jawOpen).
+		channels.append(column[0].to_lower() + column.substr(1))
+		curves.append(shape)
+	for channel: String in CSV_ROTATIONS:
+		var flip: float = CSV_ROTATIONS[channel][0]
+		var present: Array[PackedFloat64Array] = []
+		for column: String in CSV_ROTATIONS[channel][1]:
+			if column_of.has(column):
+				var angle: PackedFloat64Array = _csv_column(body, keep, row_numbers, column_of[column],
+					header[column_of[column]].strip_edges())
+				if angle.is_empty():
+					return {}
+				present.append(angle)
+		if present.is_empty():
+			continue  # no such column: a head or eye path that needs it says so in build_animation
+		var mean := PackedFloat64Array()
+		mean.resize(keep.size())
+		for k: int in keep.size():
+			var sum: float = 0.0
+			for angle: PackedFloat64Array in present:
+				sum += angle[k]
+			mean[k] = flip * CSV_ROTATION_UNIT_RAD * sum / present.size()
+		channels.append(channel)
+		curves.append(mean)
+	for channel: String in CSV_TRANSLATIONS:
+		if column_of.has(channel.to_lower()):
+			var metres: PackedFloat64Array = _csv_column(body, keep, row_numbers, column_of[channel.to_lower()],
+				channel)
+			if metres.is_empty():
+				return {}
+			channels.append(channel)
+			curves.append(metres)
+	if channels.is_empty():
+		return _fail("the CSV has no channel columns after Timecode")
+	var lowered: Dictionary = {}
+	for channel: String in channels:
+		if lowered.has(channel.to_lower()):
+			return _fail("column %s appears twice" % channel)
+		lowered[channel.to_lower()] = true
 	var values := PackedFloat32Array()
-	values.resize(codes.size() * channels.size())
-	for f: int in codes.size():
+	values.resize(keep.size() * channels.size())
+	for k: int in keep.size():
 		for c: int in channels.size():
-			var cell: String = rows[f + 1][columns[c]].strip_edges()
-			if not cell.is_valid_float():
-				return _fail("row %d, column %s: '%s' is not a number" % [f + 2, header[columns[c]], cell])
-			values[f * channels.size() + c] = cell.to_float()
+			values[k * channels.size() + c] = curves[c][k]
 	return _clip(channels, times, values, fps)
+
+
+func _has_empty_cell(row: PackedStringArray) -> bool:
+	for cell: String in row:
+		if cell.strip_edges() == "":
+			return true
+	return false
+
+
+## One CSV column's numbers at the kept rows; empty with `error` set when a cell is not a number.
+func _csv_column(body: Array[PackedStringArray], keep: PackedInt32Array, row_numbers: PackedInt32Array,
+		index: int, name: String) -> PackedFloat64Array:
+	var values := PackedFloat64Array()
+	values.resize(keep.size())
+	for k: int in keep.size():
+		var cell: String = body[keep[k]][index].strip_edges()
+		if not cell.is_valid_float():
+			_fail("row %d, column %s: '%s' is not a number" % [row_numbers[keep[k]], name, cell])
+			return PackedFloat64Array()
+		values[k] = cell.to_float()
+	return values
 
 
 ## Seconds of `HH:MM:SS:FF[.fff]` at `fps`; -1 with `error` set when malformed or FF does not exist at `fps`.
@@ -197,7 +296,8 @@ func parse_timecode(text: String, fps: float) -> float:
 	return parts[0].to_int() * 3600.0 + parts[1].to_int() * 60.0 + parts[2].to_int() + ff / fps
 
 
-## The take's rate from its FF fields: before a take spans a whole second FF only says "at least this".
+## The rate the FF fields count in (clip_io._infer_numbering_fps): a take that crosses a second shows FF's top, so
+## the smallest standard rate above the largest FF; a shorter one is numbered in 60ths, as the app does.
 func infer_fps(codes: PackedStringArray) -> float:
 	var max_ff: int = 0
 	var seconds: Dictionary = {}
@@ -207,9 +307,9 @@ func infer_fps(codes: PackedStringArray) -> float:
 			_fail("bad Live Link Face timecode '%s'; expected HH:MM:SS:FF.fff" % code)
 			return -1.0
 		max_ff = maxi(max_ff, floori(parts[3].to_float()))
-		seconds[parts[2]] = true
-	if seconds.size() <= 1 and max_ff < DEFAULT_FPS:
-		return DEFAULT_FPS
+		seconds[":".join(parts.slice(0, 3)).strip_edges()] = true
+	if seconds.size() <= 1 and max_ff < TIMECODE_FPS:
+		return TIMECODE_FPS
 	for rate: float in STANDARD_FPS:
 		if max_ff < rate:
 			return rate
