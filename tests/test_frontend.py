@@ -111,3 +111,32 @@ def test_the_shipped_front_end_is_there_and_matches_the_model_contract():
     assert frontend.config.delay_rows == FRONTEND_DELAY_ROWS
     rows = frontend.features(syllable_bursts(1.0, seed=0))
     assert np.all(np.isfinite(rows)) and rows.shape[1] == frontend.n_features
+
+
+def test_distillation_learns_the_targets_and_resumes(tmp_path):
+    """A student trained on a toy set (targets: a fixed projection of the level-relative input) gets closer to
+    them, resumes from its checkpoint, and writes a loadable front end."""
+    import dataclasses
+    import json
+
+    pytest.importorskip("torch")
+    from vasa_bridge.train.frontend import DistillSet, FrontEndTrainConfig, train_frontend
+
+    rng = np.random.default_rng(0)
+    rows = [LevelNormaliser()(audio_features(syllable_bursts(3.0, seed=k))) for k in range(6)]
+    mix = rng.normal(size=(N_MELS + 1, 48)).astype(np.float32)
+    targets = [np.tanh(r @ mix / 40.0) for r in rows]
+    data = DistillSet(np.concatenate(rows).astype(np.float16), np.concatenate(targets).astype(np.float16),
+                      np.cumsum([0] + [len(r) for r in rows[:-1]]), np.array([len(r) for r in rows]))
+    from vasa_bridge.errors import VasaBridgeError
+
+    cfg = FrontEndTrainConfig(steps=50, batch=4, crop_rows=96, warmup_steps=5, checkpoint_every=25)
+    train_frontend(data, tmp_path, SMALL, cfg, progress=False)
+    first = json.loads((tmp_path / "frontend_history.json").read_text())
+    with pytest.raises(VasaBridgeError, match="another config"):
+        train_frontend(data, tmp_path, SMALL, dataclasses.replace(cfg, steps=80), progress=False)
+    path = train_frontend(data, tmp_path, SMALL, cfg, progress=False)        # resumes at 50: nothing to redo
+    assert json.loads((tmp_path / "frontend_history.json").read_text()) == first
+    assert first[-1][1] < first[0][1]
+    frontend = load_frontend(path)
+    assert frontend.config == SMALL and frontend.features(syllable_bursts(0.5)).shape[1] == SMALL.n_features

@@ -20,6 +20,7 @@ import numpy as np
 from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ, N_MELS
 from vasa_bridge.audio.features import audio_features
 from vasa_bridge.audio.frontend import FrontEndConfig, LevelNormaliser, save_frontend
+from vasa_bridge.train.progress import LossLog
 
 WHISPER_MAX_S = 30.0
 WHISPER_ROWS_PER_FRAME = 2          # the encoder emits one frame per 20 ms; our rows are 10 ms
@@ -230,7 +231,7 @@ def train_frontend(data: DistillSet, out_dir: Path, config: FrontEndConfig = Fro
         ckpt.with_suffix(".tmp").replace(ckpt)
 
     bar = tqdm(total=cfg.steps, initial=step, desc="front end", unit="step", disable=not progress)
-    running: list[float] = []
+    log = LossLog(bar, 25, history, digits=3)
     t0 = time.monotonic()
     try:
         while step < cfg.steps:
@@ -246,12 +247,7 @@ def train_frontend(data: DistillSet, out_dir: Path, config: FrontEndConfig = Fro
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
             step += 1
-            running.append(loss.item())
-            if len(running) == 25:
-                history.append((step, float(np.mean(running))))
-                bar.set_postfix(loss=f"{history[-1][1]:.3f}")
-                running = []
-            bar.update(1)
+            log.add(step, loss.item())
             if step % cfg.checkpoint_every == 0:
                 checkpoint()
     except KeyboardInterrupt:
@@ -261,7 +257,7 @@ def train_frontend(data: DistillSet, out_dir: Path, config: FrontEndConfig = Fro
         checkpoint()
     path = out_dir / "speech_frontend.npz"
     info = {"steps": step, "complete": step >= cfg.steps, "train_config": asdict(cfg),
-            "final_loss": history[-1][1] if history else None, "rows": int(len(data.inputs)),
+            "final_loss": log.last, "rows": int(len(data.inputs)),
             "hours": float(len(data.inputs)) / 100 / 3600, "minutes_trained": (time.monotonic() - t0) / 60,
             "whisper_pca_explained": float((stddev ** 2).sum() / np.trace(np.cov(
                 data.targets[:: max(1, len(data.targets) // 50_000)].astype(np.float64).T)))}

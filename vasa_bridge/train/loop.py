@@ -25,6 +25,7 @@ from vasa_bridge.model.weights import save_weights
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.measures import LIPS_CLOSED_BELOW
 from vasa_bridge.train.data import PairSet
+from vasa_bridge.train.progress import LossLog
 
 # Mouth and jaw carry lip sync, the thing viewers judge first: their errors count this much more.
 MOUTH_WEIGHT = 4.0
@@ -204,7 +205,7 @@ def train(pairs: PairSet, out_dir: Path, cfg: TrainConfig, model_cfg: ModelConfi
 
     t0 = time.monotonic()
     bar = tqdm(total=cfg.steps, initial=step, desc="training", unit="step", disable=not progress)
-    running = []
+    log = LossLog(bar, 50, history)
     try:
         net.train()
         while step < cfg.steps:
@@ -220,12 +221,7 @@ def train(pairs: PairSet, out_dir: Path, cfg: TrainConfig, model_cfg: ModelConfi
                 for pe, p in zip(ema.parameters(), net.parameters()):
                     pe.lerp_(p, 1 - decay)
             step += 1
-            running.append(loss.item())
-            if len(running) == 50:
-                history.append((step, float(np.mean(running))))
-                bar.set_postfix(loss=f"{history[-1][1]:.4f}")
-                running = []
-            bar.update(1)
+            log.add(step, loss.item())
             if step % cfg.checkpoint_every == 0:
                 checkpoint()
             if max_minutes is not None and time.monotonic() - t0 > 60 * max_minutes:

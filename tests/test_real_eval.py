@@ -1,0 +1,68 @@
+"""The real-voice evaluation's machinery, on speech we can make here: forced alignment → reference, every method
+scored, a table and a plot. (The real recordings themselves come from scripts/fetch_real_speech.sh.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
+from vasa_bridge.motion.controls import Controls
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory):
+    from vasa_bridge.model.untrained import write_untrained
+    from vasa_bridge.runtime.diffusion import DiffusionBackend
+    from vasa_bridge.train.data import synth_pairs
+
+    frames = synth_pairs(1, seed=3, voices="heldout-voice", corrupt=False, controls=Controls())[0].frames
+    return DiffusionBackend("onnxruntime", weights=write_untrained(tmp_path_factory.mktemp("m"), frames,
+                                                                    d_model=64, n_layers=2), steps=2)
+
+
+@pytest.fixture(scope="module")
+def utterances():
+    from vasa_bridge.datagen.augment import resample_offline
+    from vasa_bridge.datagen.real_speech import Utterance
+    from vasa_bridge.phones.espeak import synthesize
+
+    out = []
+    for text in ("maybe bob bought a map", "the movie began at nine"):
+        s = synthesize(text, voice="en-us+m3")
+        audio = np.concatenate([np.zeros(4000, np.float32), resample_offline(s.audio, s.sample_rate_hz,
+                                                                              MODEL_SAMPLE_RATE_HZ)])
+        out.append(Utterance(audio, text, "m3", "en", "espeak"))
+    return out
+
+
+def test_aligned_set_scores_every_method_and_prints_a_table(backend, utterances, tmp_path):
+    from vasa_bridge.train.real_eval import (aligned_clips, evaluate_real_set, format_real_table, plot_real,
+                                             speech_clips, summary)
+
+    clips, failed = aligned_clips(utterances)
+    assert failed == 0 and all(any(p.viseme == "PP" for p in c.phones) for c in clips)
+    result = evaluate_real_set(backend, clips)
+    assert set(result) >= {"bake", "streamed", "loudness", "teacher"}
+    assert result["seeds"] == 4                                   # a short set is scored over several seeds
+    assert result["teacher"].bilabial_closed > 0.9 and result["teacher"].aperture_r > 0.8
+    assert result["loudness"].bilabial_closed < 0.5
+    for method in ("bake", "streamed", "loudness"):
+        assert -1.0 <= result[method].aperture_r <= 1.0
+    other = evaluate_real_set(backend, speech_clips(utterances))
+    assert other["bake"].aperture_r is None and "teacher" not in other
+    table = format_real_table("tiny", result)
+    assert "aperture r" in table and "p/b/m closed" in table and "moving when speaking" in table
+    plot_real({"tiny en": result, "tiny other": other}, tmp_path / "real.png")
+    assert (tmp_path / "real.png").stat().st_size > 10_000
+    assert summary({"tiny": result})["tiny"]["bake"]["aperture_r"] == result["bake"].aperture_r
+
+
+def test_wrong_transcripts_are_left_out_not_scored(utterances):
+    from dataclasses import replace
+
+    from vasa_bridge.train.real_eval import aligned_clips
+
+    clips, failed = aligned_clips([replace(utterances[0], transcript="completely different words spoken here "
+                                                                      "about elephants and umbrellas today")])
+    assert clips == [] and failed == 1
