@@ -79,7 +79,7 @@ def test_uploaded_portrait_streams_the_offline_renderers_pixels_paired_with_moti
         info, batches = run_session(client, syllable_bursts(1.2, noise=0.0), outputs=["motion", "frames_rgba"],
                                     portrait=astronaut_png, render={"size": 256, "mark_position": "top-left"})
     assert info["render"] == {"format": "rgba", "width": 256, "height": 256, "jpeg_quality": 0,
-                              "mark_position": "top-left", "portrait": "uploaded"}
+                              "mark_position": "top-left", "portrait": "uploaded", "notes": []}
     motion = [b for b in batches if isinstance(b, MotionBatch)]
     render = [b for b in batches if isinstance(b, RenderBatch)]
     assert len(motion) == len(render) > 0
@@ -90,12 +90,56 @@ def test_uploaded_portrait_streams_the_offline_renderers_pixels_paired_with_moti
     frames = np.concatenate([b.frames for b in motion])
     assert len(frames) == 30                    # 1.2 s at 25 fps
     streamed = np.stack([rb.decode(i) for rb in render for i in range(len(rb.images))])
-    offline = Renderer(Portrait.prepare(astronaut_png, 256), "cpu", RenderOptions("top-left")).render(frames)
+    renderer = Renderer(Portrait.prepare(astronaut_png, 256), "cpu", RenderOptions("top-left"))
+    offline = renderer.render(frames, renderer.new_stream())
     assert np.array_equal(streamed, offline)
     # The mouth moves with the speech: the lower-face box differs between the most and least open frames.
     jaw = frames[:, layout.channel("jawOpen")]
     lo, hi = int(np.argmin(jaw)), int(np.argmax(jaw))
     assert np.abs(streamed[hi, 150:220, 90:170].astype(int) - streamed[lo, 150:220, 90:170]).mean() > 2.0
+
+
+def test_sessions_sharing_a_portrait_each_smooth_their_own_head_distance(server, astronaut_png):
+    """Issue 20: head-scale smoothing is state across frames; two sessions showing the same face share the
+    server's renderer but not that state. The near one glides into its size as the offline renderer does with
+    its own stream; the far one, interleaved with it, is not pulled along."""
+    audio = syllable_bursts(0.6, noise=0.0)
+    with connect(server, "zmq") as client:
+        options = {"sample_rate_hz": 16000, "outputs": ["motion", "frames_rgba"], "portrait": astronaut_png}
+        near = client.open(**options, controls={"head_distance_m": 0.3})
+        far = client.open(**options)
+        for start in range(0, len(audio), 1600):      # the two sessions' batches alternate in the worker
+            for session in (near, far):
+                session.push(audio[start:start + 1600])
+        for session in (near, far):
+            session.end_audio()
+        near_batches, far_batches = list(near.batches(timeout_s=30)), list(far.batches(timeout_s=30))
+    renderer = Renderer(Portrait.prepare(astronaut_png, 256), "cpu")
+    for batches in (near_batches, far_batches):
+        frames = np.concatenate([b.frames for b in batches if isinstance(b, MotionBatch)])
+        streamed = np.stack([rb.decode(i) for rb in batches if isinstance(rb, RenderBatch)
+                             for i in range(len(rb.images))])
+        assert len(streamed) == len(frames) == 15
+        assert np.array_equal(streamed, renderer.render(frames, renderer.new_stream()))
+        unsmoothed = renderer.render(frames)
+        if batches is near_batches:   # from the neutral size towards the near one: it starts off and closes in
+            diff = np.abs(streamed.astype(int) - unsmoothed).mean(axis=(1, 2, 3))   # (15,)
+            assert diff[0] > 1.0 and diff[-1] < diff[0] / 4, diff
+        else:
+            assert np.array_equal(streamed, unsmoothed)
+
+
+def test_open_reply_passes_on_what_the_portrait_prep_noticed(server, astronaut_png):
+    from PIL import Image
+
+    astronaut = np.asarray(Image.open(io.BytesIO(astronaut_png)).convert("RGB"))
+    two_faces = np.concatenate([astronaut, astronaut], axis=1)         # (512, 1024, 3)
+    with connect(server, "ws") as client:
+        info = client.open(sample_rate_hz=16000, outputs=["motion", "frames_jpeg"], portrait=_png(two_faces)).info
+    notes = info["render"]["notes"]
+    assert len(notes) == 1 and notes[0].startswith("2 faces found in the portrait")
+    assert "open.portrait_landmarks" in notes[0] and "--face" not in notes[0]   # what a protocol client can do
+    assert m.check_message(info) is None
 
 
 @pytest.mark.parametrize("binding", BINDINGS)

@@ -147,6 +147,8 @@ RENDER_SESSION = (
     _f("jpeg_quality", "uint", "JPEG quality; 0 for rgba"),
     _f("mark_position", "enum", "corner of the visible synthetic mark", choices=MARK_POSITIONS),
     _f("portrait", "str", "what is rendered: \"uploaded\" or the server's default portrait's name"),
+    _f("notes", "str_list", "warnings about the portrait worth showing the user: several faces, a face cut by the "
+                            "photo's edge, a frame partly filled; empty when none (1.3)", required=False),
 )
 LIVELINK_OPTIONS = (
     _f("subject", "str", "Live Link subject name Unreal lists, 1..255 UTF-8 bytes; one per session"),

@@ -105,7 +105,10 @@ def build_vectors() -> dict[str, dict]:
                                         "gaze_yaw_rad": None},
                            "lookahead_ms": 60.0, "synthetic": True,
                            "render": {"format": "jpeg", "width": 512, "height": 512, "jpeg_quality": 80,
-                                      "mark_position": "top-left", "portrait": "uploaded"}},
+                                      "mark_position": "top-left", "portrait": "uploaded",
+                                      "notes": ["2 faces found in the portrait (numbered 1-2 from left to right); "
+                                                "animating face 2, the largest. To animate another, upload a "
+                                                "photo cropped to it or send its open.portrait_landmarks"]}},
         "open_livelink": {"type": "open", "id": 2, "audio": {"format": "pcm16", "sample_rate_hz": 48000},
                           "livelink": {"subject": "MetaHuman_Ava"}},
         "open_ok_livelink": {"type": "open_ok", "id": 2, "session": SESSION, "fps": 25.0,

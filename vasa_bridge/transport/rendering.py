@@ -4,7 +4,9 @@
 `SessionRenderer` (portrait prep runs once per distinct portrait: prepared portraits and their renderers are
 cached). The server calls `SessionRenderer.render(frames)` in its worker thread right after the motion step that
 produced the frames, so each `render` batch carries exactly the seq/pts of its `motion` batch. Renderers are
-shared between sessions that show the same face; that is safe because only the one worker thread renders.
+shared between sessions that show the same face; that is safe because only the one worker thread renders, and
+the one piece of state rendering keeps between frames (the head-distance smoothing) is each session's own
+(`Renderer.new_stream()`), so sessions sharing a renderer never move each other's head.
 
 Cost, this 2-core CPU, one torch thread: about 2 ms a frame at 256² and 7 ms at 512² plus JPEG encoding, all in
 the motion worker, so every rendering session adds that to the step time of all sessions (see docs/sidecar.md).
@@ -52,6 +54,8 @@ class SessionRenderer:
 
     def __init__(self, renderer: Any, image_format: str, jpeg_quality: int, portrait_name: str) -> None:
         self._renderer = renderer
+        self._head_stream = renderer.new_stream()   # this session's head-distance smoothing, across batches
+        self.notes = tuple(_for_protocol(note) for note in renderer.portrait.notes)
         self.format = image_format
         self.jpeg_quality = jpeg_quality if image_format == "jpeg" else 0
         self.width = self.height = int(renderer.portrait.size)
@@ -61,7 +65,7 @@ class SessionRenderer:
     def render(self, frames: np.ndarray) -> list[bytes]:
         from vasa_bridge.render.video import encode_jpeg, encode_rgba
 
-        images = self._renderer.render(frames)                     # (n, H, W, 3) uint8, mark included
+        images = self._renderer.render(frames, self._head_stream)  # (n, H, W, 3) uint8, mark included
         if self.format == "jpeg":
             return [encode_jpeg(img, self.jpeg_quality) for img in images]
         return [encode_rgba(img) for img in images]
@@ -70,7 +74,7 @@ class SessionRenderer:
         """open_ok.render."""
         return {"format": self.format, "width": self.width, "height": self.height,
                 "jpeg_quality": self.jpeg_quality, "mark_position": self.mark_position,
-                "portrait": self.portrait_name}
+                "portrait": self.portrait_name, "notes": list(self.notes)}
 
 
 class RenderService:
@@ -136,8 +140,7 @@ class RenderService:
             if renderer is None:
                 renderer = self._build(portrait, landmarks, request.size, request.mark_position)
         except PortraitError as e:
-            raise m.ProtocolError("invalid_portrait", str(e).replace("--landmarks FACE.json",
-                                                                     "open.portrait_landmarks")) from None
+            raise m.ProtocolError("invalid_portrait", _for_protocol(str(e))) from None
         with self._lock:
             self._renderers[key] = renderer
             while len(self._renderers) > _RENDERER_CACHE_ENTRIES:
@@ -178,6 +181,13 @@ class RenderService:
         source = portrait if portrait is not None else portrait_source(None)[0]
         prepared = Portrait.prepare(source, size, landmarks_json=landmarks)
         return Renderer(prepared, self.config.device, RenderOptions(mark_position=mark_position))
+
+
+def _for_protocol(text: str) -> str:
+    """A portrait message written for the command line, with the protocol's way to do what it suggests."""
+    return (text.replace("--landmarks FACE.json", "open.portrait_landmarks")
+            .replace("Choose another with --face N", "To animate another, upload a photo cropped to it or send its "
+                     "open.portrait_landmarks"))
 
 
 def _default_name() -> str:
