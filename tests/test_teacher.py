@@ -144,3 +144,11 @@ def test_accented_syllables_nod_the_head_more_than_idle():
     pitch_speaking = perform(phones, audio, seed=4)["headPitch"]
     pitch_idle = perform([], np.zeros_like(audio), seed=4)["headPitch"]
     assert np.std(np.diff(pitch_speaking)) > 1.5 * np.std(np.diff(pitch_idle))
+
+
+def test_a_line_shorter_than_a_second_is_performed():
+    """A one-word exclamation ("Oops!") is shorter than the teacher's 1 s prosody window."""
+    audio = np.zeros(7000, np.float32)
+    phones = (Phone("_", 0.0, 0.1, "sil"), Phone("p", 0.1, 0.2, "PP"), Phone("a", 0.2, 0.4375, "aa"))
+    clip = perform(phones, audio, Controls(), seed=1)
+    assert clip.frames.shape == (11, 60) and np.isfinite(clip.frames).all()

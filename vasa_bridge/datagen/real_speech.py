@@ -123,7 +123,8 @@ def czech_dialogue(max_clips: int = 60, seed: int = 1) -> list[Utterance]:
     for i in np.random.default_rng(seed).permutation(len(files)):
         audio = load_16k(files[i])
         if 1.5 * MODEL_SAMPLE_RATE_HZ <= len(audio) <= 12 * MODEL_SAMPLE_RATE_HZ:
-            out.append(Utterance(audio, None, files[i].stem.split("-")[1], "cs", "fillets-ng-data-cs"))
+            speaker = (files[i].stem.split("-") + ["?"])[1]      # file names are <level>-<speaker>-<line>
+            out.append(Utterance(audio, None, speaker, "cs", "fillets-ng-data-cs"))
         if len(out) >= max_clips:
             break
     return out

@@ -73,7 +73,8 @@ def write_head_and_brows(frames: np.ndarray, times_s: np.ndarray, speaking: np.n
                          style: HeadStyle, motion_gain: float, rng: np.random.Generator) -> None:
     """In place. `speaking` is a (T,) 0..1 activity curve; `motion_gain` scales all head motion (emotion)."""
     c = layout.channel
-    activity = np.convolve(speaking, np.ones(25) / 25, mode="same")  # ~1 s of context
+    # ~1 s of context; "full" then cut, so a clip shorter than the kernel keeps its own length
+    activity = np.convolve(speaking, np.ones(25) / 25, mode="full")[12: 12 + len(speaking)]
     gain = motion_gain * (1.0 + (style.speech_sway_gain - 1.0) * activity)
     pitch = smooth_noise(times_s, style.sway_rad[0], rng) * gain
     yaw = smooth_noise(times_s, style.sway_rad[1], rng) * gain
