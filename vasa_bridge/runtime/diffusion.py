@@ -30,16 +30,13 @@ from vasa_bridge.model.conditioning import (LOOKAHEAD_MS, SPAN_BACK_FEATURES, co
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.clip import MotionClip
 from vasa_bridge.motion.controls import Controls
-from vasa_bridge.runtime.backend import MotionChunk, SessionControls
+from vasa_bridge.runtime.backend import DEFAULT_GUIDANCE_SCALE, MotionChunk, SessionControls
 from vasa_bridge.sampling.samplers import SAMPLERS, guided
 from vasa_bridge.sampling.schedules import karras_sigmas
 
 PAD, CONTEXT, NEW = 0, 1, 2          # token kinds (same values as model/denoiser.py, which needs torch)
 SAMPLES_PER_FRAME = HOP_LENGTH_SAMPLES * FEATURES_PER_MOTION_FRAME   # 640
 DEFAULT_STEPS = 4
-# Classifier-free guidance the offline tools use: on held-out voices s = 2 lifted aperture correlation from 0.61
-# to 0.72 and bilabial closures from 33 % to 51 % (step-1000 checkpoint); it doubles the batch of each call.
-DEFAULT_GUIDANCE_SCALE = 2.0
 # Windows of at least 3 new frames when streaming. Each window re-draws the noise, and the model continues its own
 # prefix, so more windows per second compound its errors. Real read English (pocketsphinx-testdata), 20 ms chunks,
 # Dec 2026 weights: with 2 new frames aperture r 0.59, 21 % of p/b/m closed, 45 blinks/min and head yaw std 12°

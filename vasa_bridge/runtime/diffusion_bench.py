@@ -133,7 +133,7 @@ def bench_motion(quick: bool = False) -> tuple[dict[str, float], list[tuple[str,
     cold_s = _cold_start_s(
         "import numpy as np\nfrom vasa_bridge.runtime.diffusion import DiffusionBackend\n"
         f"b = DiffusionBackend('onnxruntime', onnx_path={str(onnx_path)!r})\ns = b.new_stream()\n"
-        "s.push(np.zeros(1600, np.float32))\nassert len(b.step([s])[s].frames) >= 1\n")
+        "s.push(np.zeros(4000, np.float32))\nassert len(b.step([s])[s].frames) >= 1\n")   # 250 ms > lookahead
     amp_cold_s = _cold_start_s("import numpy as np\nfrom vasa_bridge.baselines import AmplitudeStream\n"
                                "assert len(AmplitudeStream().push(np.zeros(1600, np.float32))) >= 1\n")
     if tmp is not None:
