@@ -1,9 +1,22 @@
 """Helpers shared by the test modules that run a sidecar."""
 
 import socket
+from contextlib import contextmanager
 
 from vasa_bridge.client import Client
-from vasa_bridge.transport.runner import BackgroundServer
+from vasa_bridge.transport.config import ServerConfig
+from vasa_bridge.transport.runner import BackgroundServer, SubprocessServer
+
+
+@contextmanager
+def sidecar_process(**overrides):
+    """For timing: the server in its own process, so the clients in this one do not share its GIL."""
+    config = ServerConfig(**{"zmq_port": 0, "zmq_stream_port": 0, "ws_port": 0, **overrides})
+    server = SubprocessServer(config).start()
+    try:
+        yield server
+    finally:
+        assert server.stop() == 0, "the sidecar did not exit cleanly"
 
 
 def connect(server: BackgroundServer, binding: str, **kwargs) -> Client:

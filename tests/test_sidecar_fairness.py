@@ -19,23 +19,15 @@ from vasa_bridge.client import AsyncClient, ServerError
 from vasa_bridge.runtime.backend import AmplitudeBackend
 from vasa_bridge.transport.config import ServerConfig
 from vasa_bridge.transport.loadtest import flooding
-from vasa_bridge.transport.runner import BackgroundServer, SubprocessServer
+from vasa_bridge.transport.runner import BackgroundServer
+
+from sidecar_helpers import sidecar_process
 
 pytestmark = pytest.mark.timeout(60)
 BINDINGS = ("zmq", "ws")
 CHUNK_S = 0.04          # one 25 fps frame of audio per chunk
 FRAME_DEADLINE_S = 0.25
 STATUS_DEADLINE_S = 0.5
-
-@contextmanager
-def sidecar_process(**overrides):
-    config = ServerConfig(**{"zmq_port": 0, "zmq_stream_port": 0, "ws_port": 0, **overrides})
-    server = SubprocessServer(config).start()
-    try:
-        yield server
-    finally:
-        assert server.stop() == 0, "the sidecar did not exit cleanly"
-
 
 @contextmanager
 def sidecar(backend=None, **overrides):

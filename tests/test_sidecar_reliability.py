@@ -24,9 +24,9 @@ from vasa_bridge.audio.synthetic import syllable_bursts
 from vasa_bridge.client import AsyncClient, Client, ConnectionLost, ServerError
 from vasa_bridge.client.stream import stream_audio
 from vasa_bridge.transport.config import ServerConfig
-from vasa_bridge.transport.runner import BackgroundServer, SubprocessServer
+from vasa_bridge.transport.runner import BackgroundServer
 
-from sidecar_helpers import connect, free_ports
+from sidecar_helpers import connect, free_ports, sidecar_process
 
 REPO = Path(__file__).resolve().parents[1]
 VECTORS = REPO / "protocol" / "vectors"
@@ -37,17 +37,6 @@ def sidecar(**overrides):
     config = ServerConfig(**{"zmq_port": 0, "zmq_stream_port": 0, "ws_port": 0, **overrides})
     with BackgroundServer(config) as server:
         yield server
-
-
-@contextmanager
-def sidecar_process(**overrides):
-    """For timing: the server in its own process, so the clients in this one do not share its GIL."""
-    config = ServerConfig(**{"zmq_port": 0, "zmq_stream_port": 0, "ws_port": 0, **overrides})
-    server = SubprocessServer(config).start()
-    try:
-        yield server
-    finally:
-        assert server.stop() == 0, "the sidecar did not exit cleanly"
 
 
 def status(server) -> dict:
