@@ -6,7 +6,7 @@ loudness envelope. Whisper's encoder was trained on 680 k hours of real speech a
 microphone to nearly the same phonetic representation, but it is bidirectional and too costly to run on sliding
 windows for 16 streams on 2 cores. So a causal student learns to predict (a PCA of) its output from log-mel, on
 real and synthetic speech heard through augmented channels while the target is Whisper on the clean audio
-(`vasa_bridge/train/frontend.py`). The student costs ~0.4 M multiply-adds per 10 ms row, needs no lookahead of its
+(`vasa_bridge/train/frontend.py`). The student costs ~0.5 M multiply-adds per 10 ms row, needs no lookahead of its
 own beyond DELAY_ROWS, and runs in numpy: no torch, no onnxruntime, no Whisper at run time.
 
 Timing: row k describes the audio around feature frame k (ending at (k + 1) × 10 ms). The net is causal, so row k
