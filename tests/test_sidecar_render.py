@@ -115,18 +115,24 @@ def test_sessions_sharing_a_portrait_each_smooth_their_own_head_distance(server,
             session.end_audio()
         near_batches, far_batches = list(near.batches(timeout_s=30)), list(far.batches(timeout_s=30))
     renderer = Renderer(Portrait.prepare(astronaut_png, 256), "cpu")
+
+    def same_images(a: np.ndarray, b: np.ndarray) -> bool:
+        # The worker renders whatever batches timing gives it; other batch shapes round a few pixels (4e-6 of
+        # them, measured) one level differently, so "equal" allows one level.
+        return a.shape == b.shape and int(np.abs(a.astype(int) - b).max()) <= 1
+
     for batches in (near_batches, far_batches):
         frames = np.concatenate([b.frames for b in batches if isinstance(b, MotionBatch)])
         streamed = np.stack([rb.decode(i) for rb in batches if isinstance(rb, RenderBatch)
                              for i in range(len(rb.images))])
         assert len(streamed) == len(frames) == 15
-        assert np.array_equal(streamed, renderer.render(frames, renderer.new_stream()))
+        assert same_images(streamed, renderer.render(frames, renderer.new_stream()))
         unsmoothed = renderer.render(frames)
         if batches is near_batches:   # from the neutral size towards the near one: it starts off and closes in
             diff = np.abs(streamed.astype(int) - unsmoothed).mean(axis=(1, 2, 3))   # (15,)
             assert diff[0] > 1.0 and diff[-1] < diff[0] / 4, diff
         else:
-            assert np.array_equal(streamed, unsmoothed)
+            assert same_images(streamed, unsmoothed)
 
 
 def test_open_reply_passes_on_what_the_portrait_prep_noticed(server, astronaut_png):
