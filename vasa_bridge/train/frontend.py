@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ, N_MELS
+from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
 from vasa_bridge.audio.features import audio_features
 from vasa_bridge.audio.frontend import FrontEndConfig, LevelNormaliser, save_frontend
 from vasa_bridge.train.progress import LossLog
@@ -266,5 +266,4 @@ def train_frontend(data: DistillSet, out_dir: Path, config: FrontEndConfig = Fro
     return path
 
 
-__all__ = ["WhisperTeacher", "DistillSet", "build_distill_set", "train_frontend", "FrontEndTrainConfig",
-           "N_MELS"]
+__all__ = ["WhisperTeacher", "DistillSet", "build_distill_set", "train_frontend", "FrontEndTrainConfig"]
