@@ -27,6 +27,7 @@ from vasa_bridge.audio.constants import FEATURES_PER_MOTION_FRAME, HOP_LENGTH_SA
 from vasa_bridge.audio.frontend import push_many
 from vasa_bridge.model.conditioning import (LOOKAHEAD_MS, SPAN_BACK_FEATURES, controls_vector, features_needed,
                                             frame_spans)
+from vasa_bridge.model.inputs import CONTEXT, NEW, PAD, DenoiserInputs
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.clip import MotionClip
 from vasa_bridge.motion.controls import Controls
@@ -34,7 +35,6 @@ from vasa_bridge.runtime.backend import DEFAULT_GUIDANCE_SCALE, MotionChunk, Ses
 from vasa_bridge.sampling.samplers import SAMPLERS, guided
 from vasa_bridge.sampling.schedules import karras_sigmas
 
-PAD, CONTEXT, NEW = 0, 1, 2          # token kinds (same values as model/denoiser.py, which needs torch)
 SAMPLES_PER_FRAME = HOP_LENGTH_SAMPLES * FEATURES_PER_MOTION_FRAME   # 640
 DEFAULT_STEPS = 4
 # Windows of at least 3 new frames when streaming. Each window re-draws the noise, and the model continues its own
@@ -233,8 +233,7 @@ class DiffusionBackend:
 
     def _denoise(self, x: np.ndarray, sigma: np.ndarray, **extra: np.ndarray) -> np.ndarray:
         self.evaluations += 1
-        return self.engine(x, sigma.astype(np.float32), extra["kind"], extra["audio_emb"], extra["controls"],
-                           extra["audio_keep"], extra["controls_keep"])
+        return self.engine(DenoiserInputs(x=x, sigma=sigma.astype(np.float32), **extra))
 
     def step(self, streams: Sequence[DiffusionMotionStream]) -> dict[DiffusionMotionStream, MotionChunk]:
         rows = push_many([s._features_stream for s in streams], [s._take_pending() for s in streams],
