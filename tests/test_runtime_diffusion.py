@@ -20,7 +20,7 @@ def line():
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory, line):
-    from vasa_bridge.model.untrained import write_untrained
+    from vasa_bridge.export.untrained import write_untrained
 
     return write_untrained(tmp_path_factory.mktemp("model"), line.frames, d_model=64, n_layers=2)
 
