@@ -14,12 +14,13 @@ from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
 from vasa_bridge.motion.clip import MotionClip
 from vasa_bridge.motion.controls import Controls
 from vasa_bridge.phones.types import Phone
+from vasa_bridge.runtime.backend import DEFAULT_GUIDANCE_SCALE
 
-SILENCE_PEAK = 1e-3
+SILENCE_PEAK = 1e-3  # below this peak amplitude the file is silence: an idle face, not an alignment error
 # Motion-model windows generated per step when audio arrives in blocks: ~10 s of audio. Features computed for a
 # single window at a time cost 10x more per frame on a busy CPU (small FFT/BLAS calls), and 10 s of 16 kHz audio
 # is still only 640 kB of RAM.
-WINDOWS_PER_STEP = 32  # below this peak amplitude the file is silence: an idle face, not an alignment error
+WINDOWS_PER_STEP = 32
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def teacher_performance(audio_16k: np.ndarray, text: str, controls: Controls = C
 
 
 def model_performance(audio_16k: "np.ndarray | Iterable[np.ndarray]", controls: Controls = Controls(), seed: int = 0,
-                      guidance_scale: float = 2.0, weights: str | None = None,
+                      guidance_scale: float = DEFAULT_GUIDANCE_SCALE, weights: str | None = None,
                       engine: str = "onnxruntime") -> Performance:
     """Audio only (no transcript, any language): the diffusion motion model, generated as a stream would be.
 
