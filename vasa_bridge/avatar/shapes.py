@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from vasa_bridge.avatar import head as H
+from vasa_bridge.avatar.parts import lid_margin_elevation
 from vasa_bridge.motion.layout import ARKIT_NAMES
 
 JAW_OPEN_RAD = 0.30  # ~3 cm at the chin
@@ -146,7 +147,7 @@ def head_blendshapes(model: H.HeadModel) -> dict[str, np.ndarray]:
         shift = np.zeros(n)
         up, lo = lids(side, True), lids(side, False)
         shift[lo] = np.deg2rad(5.0) * np.cos(np.clip(rig.lid_azimuth[lo] / H.LID_CORNER_AZIMUTH_RAD, -1, 1) * np.pi / 2)
-        lower_margin_there = H.lid_margin_elevation(rig.lid_azimuth[up], upper=False)
+        lower_margin_there = lid_margin_elevation(rig.lid_azimuth[up], upper=False)
         closed = lower_margin_there + np.deg2rad(5.0) * np.cos(
             np.clip(rig.lid_azimuth[up] / H.LID_CORNER_AZIMUTH_RAD, -1, 1) * np.pi / 2) - np.deg2rad(3.0)
         shift[up] = closed - rig.lid_margin[up]
