@@ -401,20 +401,19 @@ def _eye_rigs(img: np.ndarray, face: _FaceFrame, size: int) -> tuple[list[EyeRig
 
 
 def _teeth_from_eye_whites(img: np.ndarray, pts: np.ndarray, eyes: list[EyeRig], size: int) -> np.ndarray:
+    """Teeth the photo does not show take the colour of its eye whites, a little dimmer (teeth sit in the mouth's
+    shade): the photo's white balance, varnish or paint, never a clean white on a yellowed painting."""
     H = W = size
-    if teeth_rgb is None:
-        # Teeth the photo does not show take the colour of its eye whites, a little dimmer (teeth sit in the
-        # mouth's shade): the photo's white balance, varnish or paint, never a clean white on a yellowed painting.
-        # Eye whites behind glasses or in shadow read dark: the teeth are then lifted to 85% of the brightness of
-        # the face's highlights (keeping the whites' hue).
-        # Only a third of their hue is kept: small or shaded eyes give a skin-coloured "white".
-        whites = 0.92 * np.mean([e.sclera_rgb for e in eyes], axis=0)
-        teeth_rgb = whites.mean() + TEETH_HUE_SHARE * (whites - whites.mean())
-        face_px = img[polygon_mask(pts[list(topo.FACE_OVAL), :2], H, W)]
-        if len(face_px) > 20:
-            highlight = float(np.percentile(face_px.mean(1), 90))
-            teeth_rgb = teeth_rgb * max(1.0, 0.85 * highlight / max(float(teeth_rgb.mean()), 1.0))
-        teeth_rgb = np.minimum(teeth_rgb, ENAMEL_RGB)
+    # Eye whites behind glasses or in shadow read dark: the teeth are then lifted to 85% of the brightness of
+    # the face's highlights (keeping the whites' hue).
+    # Only a third of their hue is kept: small or shaded eyes give a skin-coloured "white".
+    whites = 0.92 * np.mean([e.sclera_rgb for e in eyes], axis=0)
+    teeth_rgb = whites.mean() + TEETH_HUE_SHARE * (whites - whites.mean())
+    face_px = img[polygon_mask(pts[list(topo.FACE_OVAL), :2], H, W)]
+    if len(face_px) > 20:
+        highlight = float(np.percentile(face_px.mean(1), 90))
+        teeth_rgb = teeth_rgb * max(1.0, 0.85 * highlight / max(float(teeth_rgb.mean()), 1.0))
+    teeth_rgb = np.minimum(teeth_rgb, ENAMEL_RGB)
     return teeth_rgb
 
 
