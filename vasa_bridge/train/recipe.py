@@ -5,7 +5,8 @@
 2. the speech front end, distilled from Whisper's encoder on those lines and on unlabelled real Dutch dialogue
    (train/frontend.py) — `distill.npz`, `speech_frontend.npz`;
 3. the lines through the front end, packed for window sampling — `pairs.npz`;
-4. the motion denoiser (train/loop.py) — `motion_dit.pt`.
+4. the motion denoiser (train/loop.py) — `motion_dit.pt`;
+5. the articulation head on the same packed lines (train/articulation.py) — `articulation_head.npz`.
 """
 
 from __future__ import annotations
@@ -91,3 +92,17 @@ def packed_pairs(out: Path, pairs: list[Pair], frontend_path: Path) -> PairSet:
     packed.save(cache)
     source.write_text(frontend.sha256)
     return packed
+
+
+def articulation_head(out: Path, packed: PairSet, frontend_path: Path) -> Path:
+    """The head trained on `packed`; kept when it exists for this front end."""
+    from vasa_bridge.audio.frontend import load_frontend
+    from vasa_bridge.model.articulation import ARTICULATION_FILE_NAME, load_articulation
+    from vasa_bridge.train.articulation import train_articulation
+
+    frontend = load_frontend(frontend_path)
+    path = out / ARTICULATION_FILE_NAME
+    if path.exists() and load_articulation(path).frontend_sha256 == frontend.sha256:
+        return path
+    train_articulation(packed, frontend, path)
+    return path
