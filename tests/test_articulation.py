@@ -150,7 +150,9 @@ def test_streamed_frames_get_the_head_rows_of_their_own_audio_span(weights_with_
     chunk = backend.step([stream])[stream]
     frames, latents = np.concatenate(frames + [chunk.frames]), np.concatenate(latents + [chunk.latent])
     spans = frame_spans(backend.frontend.features(audio), 0, len(frames), backend.frontend.silence_row)
-    expected = backend.articulation.apply(backend.latent.decode(latents), backend.articulation(spans))
+    from vasa_bridge.motion.blink_governor import BlinkGovernor
+
+    expected = BlinkGovernor()(backend.articulation.apply(backend.latent.decode(latents), backend.articulation(spans)))
     np.testing.assert_allclose(frames, expected, atol=1e-4)      # batched vs one-call matmul rounding
 
 
@@ -167,3 +169,22 @@ def test_a_head_trained_on_another_front_end_is_refused(weights_with_head, tmp_p
     save_articulation(tmp_path / ARTICULATION_FILE_NAME, head, {})
     with pytest.raises(ModelVersionError, match="another speech front end"):
         DiffusionBackend("onnxruntime", weights=tmp_path / weights.name)
+
+
+def test_blink_governor_holds_a_reclosure_sooner_than_the_gap_and_keeps_later_blinks():
+    from vasa_bridge.motion.blink_governor import MIN_GAP_FRAMES, BlinkGovernor
+    from vasa_bridge.motion.measures import blink_onsets, eye_closure
+
+    lids = np.zeros(60, np.float32)
+    lids[5:9] = [0.6, 1.0, 0.8, 0.2]          # a blink
+    lids[10:13] = [0.7, 0.9, 0.3]            # a flutter 5 frames later
+    lids[40:43] = [0.7, 1.0, 0.4]            # a blink well after the gap
+    frames = np.zeros((60, layout.N_CHANNELS), np.float32)
+    frames[:, layout.channel("eyeBlinkLeft")] = frames[:, layout.channel("eyeBlinkRight")] = lids
+    governor = BlinkGovernor()
+    # in chunks of 3 frames, as a stream delivers them
+    out = np.concatenate([governor(frames[i:i + 3]) for i in range(0, 60, 3)])
+    np.testing.assert_array_equal(blink_onsets(out), [5, 40])
+    assert np.all(np.diff(eye_closure(out)[8:20]) <= 1e-6)              # after the blink the lids only open
+    np.testing.assert_array_equal(out[40:43], frames[40:43])
+    assert 40 - 5 >= MIN_GAP_FRAMES

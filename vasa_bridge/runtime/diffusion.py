@@ -28,6 +28,7 @@ from vasa_bridge.audio.frontend import push_many
 from vasa_bridge.model.conditioning import (LOOKAHEAD_MS, SPAN_BACK_FEATURES, controls_vector, features_needed,
                                             frame_spans)
 from vasa_bridge.motion import layout
+from vasa_bridge.motion.blink_governor import BlinkGovernor
 from vasa_bridge.motion.clip import MotionClip
 from vasa_bridge.motion.controls import Controls
 from vasa_bridge.runtime.backend import DEFAULT_GUIDANCE_SCALE, MotionChunk, SessionControls
@@ -76,6 +77,7 @@ class DiffusionMotionStream:
         self._glide_offset: np.ndarray | None = None   # latent offset added to frames after a controls change
         self._glide_age = 0
         self._last_shown = np.zeros(self._latent_dim, np.float32)
+        self._blinks = BlinkGovernor()
         self.n_samples = 0
         self.next_frame = 0
         self._flush_requested = False
@@ -275,6 +277,7 @@ class DiffusionBackend:
             frames = self.latent.decode(latents)
             if self.articulation is not None and parts:
                 frames = self.articulation.apply(frames, np.concatenate([p[1] for p in parts]))
+            frames = s._blinks(frames)
             chunks[s] = MotionChunk(frames, latents.astype(np.float32))
         return chunks
 
