@@ -84,25 +84,30 @@ def speech_frontend(out: Path, pairs: list[Pair], recipe: Recipe, steps: int | N
 def packed_pairs(out: Path, pairs: list[Pair], frontend_path: Path) -> PairSet:
     from vasa_bridge.audio.frontend import load_frontend
 
+    from vasa_bridge.audio.frontend import FEATURES_REVISION
+
     frontend = load_frontend(frontend_path)
     cache, source = out / "pairs.npz", out / "pairs.source"
-    if cache.exists() and source.exists() and source.read_text() == frontend.sha256:
+    key = f"{frontend.sha256}:features-r{FEATURES_REVISION}"
+    if cache.exists() and source.exists() and source.read_text() == key:
         return PairSet.load(cache)
     packed = PairSet.pack(pairs, frontend, progress=True)
     packed.save(cache)
-    source.write_text(frontend.sha256)
+    source.write_text(key)
     return packed
 
 
 def articulation_head(out: Path, packed: PairSet, frontend_path: Path) -> Path:
-    """The head trained on `packed`; kept when it exists for this front end."""
+    """The head trained on `packed` (out/pairs.npz); kept when it is newer than those packed lines and was trained
+    on this front end."""
     from vasa_bridge.audio.frontend import load_frontend
     from vasa_bridge.model.articulation import ARTICULATION_FILE_NAME, load_articulation
     from vasa_bridge.train.articulation import train_articulation
 
     frontend = load_frontend(frontend_path)
-    path = out / ARTICULATION_FILE_NAME
-    if path.exists() and load_articulation(path).frontend_sha256 == frontend.sha256:
+    path, pairs_file = out / ARTICULATION_FILE_NAME, out / "pairs.npz"
+    fresh = path.exists() and (not pairs_file.exists() or path.stat().st_mtime >= pairs_file.stat().st_mtime)
+    if fresh and load_articulation(path).frontend_sha256 == frontend.sha256:
         return path
     train_articulation(packed, frontend, path)
     return path
