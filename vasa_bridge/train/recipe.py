@@ -1,7 +1,7 @@
 """The shipped recipe, stage by stage, each cached in the output folder so a rerun resumes where it stopped:
 
-1. training lines: espeak-ng formant voices + MBROLA real-speaker diphones (exact phone events) performed by the
-   teacher, heard through the recording chain (train/data.py) — `lines.pkl`;
+1. training lines: espeak-ng formant voices + MBROLA real-speaker diphones (exact phone events) + flite real-speaker
+   voices (awb, rms) performed by the teacher, heard through the recording chain (train/data.py) — `lines.pkl`;
 2. the speech front end, distilled from Whisper's encoder on those lines and on unlabelled real Dutch dialogue
    (train/frontend.py) — `distill.npz`, `speech_frontend.npz`;
 3. the lines through the front end, packed for window sampling — `pairs.npz`;
@@ -31,9 +31,9 @@ class Recipe:
 
 def training_lines(out: Path, recipe: Recipe) -> list[Pair]:
     cache = out / "lines.pkl"
-    from vasa_bridge.train.data import TRAIN_MBROLA_VOICES
+    from vasa_bridge.train.data import TRAIN_FLITE_VOICES, TRAIN_MBROLA_VOICES
 
-    key = f"lines:{recipe.items}:{recipe.seed}:{sorted(TRAIN_MBROLA_VOICES)}"
+    key = f"lines:{recipe.items}:{recipe.seed}:{sorted(TRAIN_MBROLA_VOICES)}:{sorted(TRAIN_FLITE_VOICES)}"
     if cache.exists():
         with cache.open("rb") as f:
             stored_key, pairs = pickle.load(f)
