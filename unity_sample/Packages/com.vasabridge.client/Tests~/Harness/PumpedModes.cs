@@ -1,0 +1,309 @@
+// Harness mode for the WebGL path's C# side (Runtime/Core/PumpedWebSocketLink.cs and the Begin* request API), driven
+// by tests/test_unity_webgl.py:
+//
+//   mono harness.exe wspumped <ws url> <wav> [frames.f32]   a spoken line over a pumped link, single-threaded
+//
+// BrowserLikeBridge stands in for the browser: its socket lives on threads the test's "main thread" never waits on,
+// and its events wait in a queue until Poll takes them, as a browser's do until the frame returns. The main loop is
+// a game loop: Update, look at request handles, sleep a frame; it never calls a blocking client method (the client
+// refuses them on a pumped link, which is checked too).
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Net.WebSockets;
+using System.Threading;
+using VasaBridge;
+
+/// <summary>A browser's WebSocket, seen through IWebSocketBridge (what VasaBridgeWebSocket.jslib gives in WebGL).</summary>
+sealed class BrowserLikeBridge : IWebSocketBridge
+{
+    sealed class Socket
+    {
+        public ClientWebSocket Ws = new ClientWebSocket();
+        public readonly ConcurrentQueue<KeyValuePair<WebSocketEvent, byte[]>> Events =
+            new ConcurrentQueue<KeyValuePair<WebSocketEvent, byte[]>>();
+        public readonly BlockingCollection<byte[]> Outbox = new BlockingCollection<byte[]>();
+        public volatile bool Open;
+        public void Push(WebSocketEventKind kind, byte[] data = null, int code = 0, string text = "")
+        {
+            Events.Enqueue(new KeyValuePair<WebSocketEvent, byte[]>(new WebSocketEvent
+                { Kind = kind, Length = data == null ? 0 : data.Length, CloseCode = code, Text = text }, data));
+        }
+    }
+
+    readonly Dictionary<int, Socket> _sockets = new Dictionary<int, Socket>();
+    int _next = 1;
+    public int Opened;
+
+    public int Open(string url, string subProtocol)
+    {
+        var s = new Socket();
+        int id = _next++;
+        lock (_sockets) _sockets[id] = s;
+        Opened++;
+        if (!string.IsNullOrEmpty(subProtocol)) s.Ws.Options.AddSubProtocol(subProtocol);
+        new Thread(() => Run(s, url)) { IsBackground = true }.Start();
+        return id;
+    }
+
+    static void Run(Socket s, string url)
+    {
+        try { s.Ws.ConnectAsync(new Uri(url), CancellationToken.None).Wait(); }
+        catch (Exception e)
+        {
+            s.Push(WebSocketEventKind.Error, null, 0, "WebSocket error (" + e.GetBaseException().Message + ")");
+            s.Push(WebSocketEventKind.Close, null, 1006);
+            return;
+        }
+        s.Open = true;
+        s.Push(WebSocketEventKind.Open);
+        new Thread(() =>
+        {
+            try
+            {
+                foreach (byte[] m in s.Outbox.GetConsumingEnumerable())
+                    s.Ws.SendAsync(new ArraySegment<byte>(m), WebSocketMessageType.Binary, true,
+                        CancellationToken.None).Wait();
+            }
+            catch (Exception) { } // the receive side reports the close
+        }) { IsBackground = true }.Start();
+        var buf = new byte[1 << 16];
+        var message = new MemoryStream();
+        try
+        {
+            while (true)
+            {
+                WebSocketReceiveResult r = s.Ws.ReceiveAsync(new ArraySegment<byte>(buf), CancellationToken.None).Result;
+                if (r.MessageType == WebSocketMessageType.Close)
+                {
+                    s.Open = false;
+                    s.Push(WebSocketEventKind.Close, null, (int)(r.CloseStatus ?? (WebSocketCloseStatus)1005),
+                        r.CloseStatusDescription ?? "");
+                    return;
+                }
+                message.Write(buf, 0, r.Count);
+                if (!r.EndOfMessage) continue;
+                if (r.MessageType == WebSocketMessageType.Binary) s.Push(WebSocketEventKind.Message, message.ToArray());
+                message.SetLength(0);
+            }
+        }
+        catch (Exception)
+        {
+            s.Open = false;
+            s.Push(WebSocketEventKind.Error, null, 0, "WebSocket error");
+            s.Push(WebSocketEventKind.Close, null, 1006);
+        }
+        finally { s.Outbox.CompleteAdding(); }
+    }
+
+    Socket Get(int id) { lock (_sockets) { Socket s; return _sockets.TryGetValue(id, out s) ? s : null; } }
+
+    public bool Send(int socket, byte[] data, int count)
+    {
+        Socket s = Get(socket);
+        if (s == null || !s.Open || s.Outbox.IsAddingCompleted) return false;
+        var copy = new byte[count];
+        Buffer.BlockCopy(data, 0, copy, 0, count);
+        try { s.Outbox.Add(copy); } catch (InvalidOperationException) { return false; }
+        return true;
+    }
+
+    public bool Poll(int socket, ref byte[] buffer, out WebSocketEvent e)
+    {
+        e = default(WebSocketEvent);
+        Socket s = Get(socket);
+        KeyValuePair<WebSocketEvent, byte[]> head;
+        if (s == null || !s.Events.TryDequeue(out head)) return false;
+        e = head.Key;
+        if (head.Value != null)
+        {
+            if (buffer.Length < head.Value.Length) buffer = new byte[head.Value.Length];
+            Buffer.BlockCopy(head.Value, 0, buffer, 0, head.Value.Length);
+        }
+        return true;
+    }
+
+    public void Close(int socket, int code, string reason)
+    {
+        Socket s = Get(socket);
+        if (s == null || !s.Open) return;
+        try { s.Ws.CloseOutputAsync((WebSocketCloseStatus)code, reason, CancellationToken.None); } catch (Exception) { }
+    }
+
+    public void Release(int socket)
+    {
+        Socket s;
+        lock (_sockets) { if (!_sockets.TryGetValue(socket, out s)) return; _sockets.Remove(socket); }
+        s.Open = false;
+        try { s.Ws.Abort(); } catch (Exception) { }
+    }
+}
+
+static partial class Harness
+{
+    const int FrameMs = 16; // one game frame
+
+    static void WebSocketPumped(string url, string wav, string dumpPath)
+    {
+        int rate;
+        short[] pcm = ReadWavPcm16(wav, out rate);
+        var bridge = new BrowserLikeBridge();
+        var opt = new VasaBridgeClientOptions { Url = url, RequestTimeoutMs = 10000, WebSocketBridge = () => bridge };
+        using (var client = new VasaBridgeClient(opt))
+        {
+            client.Start();
+            var line = new PumpedLine(client, pcm, rate, dumpPath);
+            double slowestUpdateMs = 0;
+            int updates = 0;
+            var sw = Stopwatch.StartNew();
+            while (!line.Finished && sw.ElapsedMilliseconds < 40000)
+            {
+                var u = Stopwatch.StartNew();
+                client.Update();
+                line.Step();
+                slowestUpdateMs = Math.Max(slowestUpdateMs, u.Elapsed.TotalMilliseconds);
+                updates++;
+                Thread.Sleep(FrameMs);
+            }
+            Info("pumped line: " + updates + " frames of the game loop in " + sw.ElapsedMilliseconds
+                + " ms; slowest Update + step " + slowestUpdateMs.ToString("F1") + " ms");
+            Check(line.Finished, "pumped line: the state machine finished", line.Phase);
+            line.Report();
+            Check(slowestUpdateMs < 250, "pumped line: no game frame blocked for a reply",
+                "slowest " + slowestUpdateMs.ToString("F1") + " ms");
+            Check(bridge.Opened == 1, "pumped line: one connection", bridge.Opened + " opened");
+
+            // A request whose reply is an error completes its handle with the error.
+            string[] names = Enumerable.Range(0, 60).Select(i => "c" + i).ToArray();
+            var ghost = new VasaSession("00000000deadbeef", 25, names, 0, FramesDtype.F32, 4, false, null);
+            VasaRequest<double> bad = client.BeginEndAudio(ghost);
+            VasaRequest<MsgPackMap> status = client.BeginStatus();
+            PumpUntil(client, () => bad.IsDone && status.IsDone, 10000);
+            Check(bad.IsDone && bad.Error != null && bad.Error.Code == "unknown_session" && !bad.Succeeded,
+                "pumped: an error reply completes its request with the error",
+                bad.Error == null ? "no error" : bad.Error.Code);
+            Check(status.Succeeded && status.Value.GetString("type") == "status_ok",
+                "pumped: status_ok arrives in its handle while an error reply was in flight");
+
+            bool refused = false;
+            try { client.Hello(); }
+            catch (InvalidOperationException e) { refused = e.Message.Contains("Begin"); }
+            Check(refused, "pumped: a blocking call is refused with a pointer to the Begin* methods");
+            Check(client.MalformedMessages == 0 && client.StrayMessages == 0, "pumped: no malformed or stray message",
+                client.MalformedMessages + " malformed, " + client.StrayMessages + " stray");
+        }
+    }
+
+    static void PumpUntil(VasaBridgeClient client, Func<bool> done, int timeoutMs)
+    {
+        var sw = Stopwatch.StartNew();
+        while (!done() && sw.ElapsedMilliseconds < timeoutMs)
+        {
+            client.Update();
+            Thread.Sleep(FrameMs);
+        }
+    }
+
+    /// <summary>One spoken line as a game would drive it from Update: open, push 100 ms chunks as fast as the
+    /// replies come (at most 4 in flight), end, take frames every frame until `end`.</summary>
+    sealed class PumpedLine
+    {
+        readonly VasaBridgeClient _client;
+        readonly short[] _pcm;
+        readonly int _rate, _chunk;
+        readonly BinaryWriter _dump;
+        readonly float[] _frame = new float[60];
+        readonly Queue<VasaRequest<double>> _pushes = new Queue<VasaRequest<double>>();
+        VasaRequest<VasaSession> _open;
+        VasaRequest<double> _end;
+        VasaSession _session;
+        int _offset;
+        double _receivedMs;
+        long _next;
+        bool _inOrder = true, _ptsOk = true;
+        float _jawMax;
+        public string Phase = "open";
+        public bool Finished;
+
+        public PumpedLine(VasaBridgeClient client, short[] pcm, int rate, string dumpPath)
+        {
+            _client = client; _pcm = pcm; _rate = rate; _chunk = rate / 10;
+            _dump = dumpPath != null ? new BinaryWriter(File.Create(dumpPath)) : null;
+            _open = client.BeginOpen(new OpenOptions { SampleRateHz = rate });
+        }
+
+        public void Step()
+        {
+            if (Finished) return;
+            if (_open.IsDone && !_open.Succeeded) { Fail("open failed: " + _open.Error.Message); return; }
+            if (_session == null)
+            {
+                if (!_open.IsDone) return;
+                _session = _open.Value;
+                Phase = "audio";
+            }
+            while (_pushes.Count > 0 && _pushes.Peek().IsDone)
+            {
+                VasaRequest<double> p = _pushes.Dequeue();
+                if (!p.Succeeded) { Fail("audio failed: " + p.Error.Message); return; }
+                _receivedMs = Math.Max(_receivedMs, p.Value);
+            }
+            while (_offset < _pcm.Length && _pushes.Count < 4)
+            {
+                int n = Math.Min(_chunk, _pcm.Length - _offset);
+                var bytes = new byte[2 * n];
+                Buffer.BlockCopy(_pcm, 2 * _offset, bytes, 0, 2 * n); // little-endian host, as the wire
+                _pushes.Enqueue(_client.BeginPushAudio(_session, bytes, 0, bytes.Length));
+                _offset += n;
+            }
+            if (_offset >= _pcm.Length && _pushes.Count == 0 && _end == null)
+            {
+                _end = _client.BeginEndAudio(_session); // after every chunk's audio_ok: none is still being resent
+                Phase = "end";
+            }
+            if (_end != null && _end.IsDone && !_end.Succeeded) { Fail("end_audio failed: " + _end.Error.Message); return; }
+            long seq; double pts;
+            int jaw = _session.ChannelIndex("jawOpen");
+            while (_session.Motion.TryPopFrame(_frame, out seq, out pts))
+            {
+                if (seq != _next) _inOrder = false;
+                if (Math.Abs(pts - seq * 40.0) > 1e-6) _ptsOk = false;
+                _jawMax = Math.Max(_jawMax, _frame[jaw]);
+                _next = seq + 1;
+                if (_dump != null) foreach (float v in _frame) _dump.Write(v);
+            }
+            if (_session.State == SessionState.Ended && _session.Motion.Buffered == 0 && _end != null && _end.IsDone)
+            {
+                Finished = true;
+                Phase = "done";
+                if (_dump != null) _dump.Dispose();
+            }
+        }
+
+        void Fail(string why)
+        {
+            Phase = why;
+            Finished = true;
+            if (_dump != null) _dump.Dispose();
+        }
+
+        public void Report()
+        {
+            if (_session == null) { Check(false, "pumped line: open_ok arrived", Phase); return; }
+            double durationMs = _pcm.Length * 1000.0 / _rate;
+            long expected = (long)Math.Ceiling(durationMs * 25.0 / 1000.0 - 1e-9);
+            Check(Math.Abs(_receivedMs - durationMs) < 0.01 && _end.Succeeded && Math.Abs(_end.Value - durationMs) < 0.01,
+                "pumped line: audio_ok and end_audio_ok count all audio", _receivedMs + " vs " + durationMs);
+            Check(_session.EndReason == "end_of_audio", "pumped line: stream ended with end_of_audio",
+                _session.EndReason ?? "no end");
+            Check(_next == expected && _session.FramesTotal == expected, "pumped line: received every frame (" + _next
+                + " of ceil(D*fps) = " + expected + ")", "got " + _next + ", frames_total " + _session.FramesTotal);
+            Check(_inOrder && _ptsOk && _session.Motion.FramesMissing == 0,
+                "pumped line: frames in seq order, pts = seq x 40 ms, none missing");
+            Check(_jawMax > 0.05f, "pumped line: the jaw opens while the line is spoken", "max jawOpen " + _jawMax);
+        }
+    }
+}
