@@ -46,3 +46,85 @@ def test_csharp_pumped_link_streams_a_whole_line_from_update_without_blocking(ha
     received = np.fromfile(dump, "<f4").reshape(-1, 60)                 # (T, 60)
     assert received.shape == expected.shape
     np.testing.assert_allclose(received, expected, atol=1e-6)
+
+
+# ---- the .jslib under node -------------------------------------------------------------------------------------
+NODE = shutil.which("node")
+needs_node = pytest.mark.skipif(NODE is None, reason="needs node (Debian nodejs: scripts/install_system.sh)")
+JS_HARNESS = PACKAGE / "Tests~" / "WebGL" / "jslib_harness.js"
+PROTOCOL_VERSION = (REPO / "protocol" / "VERSION").read_text(encoding="utf-8").strip()
+
+
+def run_jslib(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess:
+    # Node 22 has a global WebSocket; 20 and 21 have it behind this flag (and 22+ accept the flag).
+    return subprocess.run([NODE, "--experimental-websocket", "--no-warnings", str(JS_HARNESS), str(JSLIB), *args],
+                          capture_output=True, text=True, timeout=timeout_s, cwd=REPO)
+
+
+def assert_js_passed(result: subprocess.CompletedProcess) -> str:
+    out = result.stdout + result.stderr
+    assert result.returncode == 0 and "FAIL" not in out, out[-3000:]
+    assert " passed, 0 failed" in out, out[-3000:]
+    return out
+
+
+@needs_node
+def test_jslib_streams_a_whole_line_through_the_emulated_unity_glue(spoken_line, tmp_path):
+    import soundfile
+
+    pcm, rate = soundfile.read(spoken_line, dtype="int16")
+    raw = tmp_path / "line.pcm16"
+    raw.write_bytes(pcm.astype("<i2").tobytes())
+    dump = tmp_path / "frames.f32"
+    server = WebSocketSidecar(free_ports(1)[0])
+    try:
+        out = assert_js_passed(run_jslib("line", server.url, str(raw), str(rate), PROTOCOL_VERSION, str(dump)))
+    finally:
+        server.kill()
+    assert "PASS every library function depends on $VasaWS (autoAddDeps)" in out
+    assert "PASS an error reply reaches its request by id" in out
+    assert "PASS the heap grew (replacing HEAPU8)" in out
+    expected = _amplitude_frames(spoken_line)
+    received = np.fromfile(dump, "<f4").reshape(-1, 60)                 # (T, 60)
+    assert received.shape == expected.shape
+    np.testing.assert_allclose(received, expected, atol=1e-6)
+
+
+def _close_seen_by_jslib(stop: str) -> dict:
+    """Connects through the .jslib, stops the sidecar (`term`: SIGTERM, a clean shutdown; `kill`: SIGKILL) and returns
+    the close code and reason the Close event carried."""
+    server = WebSocketSidecar(free_ports(1)[0])
+    proc = subprocess.Popen([NODE, "--experimental-websocket", "--no-warnings", str(JS_HARNESS), str(JSLIB), "close",
+                             server.url, PROTOCOL_VERSION], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, cwd=REPO)
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if line.strip() == "READY":
+                if stop == "term":
+                    server.proc.terminate()
+                    server.proc.wait(timeout=15)  # SIGTERM: the sidecar closes every connection (1001), exits 0
+                server.kill()
+                break
+        rest, _ = proc.communicate(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        server.kill()
+    out = "".join(lines) + rest
+    assert proc.returncode == 0 and "FAIL" not in out, out[-3000:]
+    closed = [line for line in out.splitlines() if line.startswith("CLOSED ")]
+    assert closed, out
+    return json.loads(closed[0][len("CLOSED "):])
+
+
+@needs_node
+def test_jslib_reports_the_close_code_when_the_sidecar_shuts_down_or_dies():
+    assert _close_seen_by_jslib("term") == {"code": 1001, "reason": "server shutting down"}
+    assert _close_seen_by_jslib("kill")["code"] == 1006    # no close frame: the connection just dropped
+
+
+@needs_node
+def test_jslib_reports_a_refused_connection_as_error_then_close():
+    assert_js_passed(run_jslib("refused", f"ws://127.0.0.1:{free_ports(1)[0]}/"))

@@ -37,8 +37,15 @@ var VasaBridgeWebSocketLibrary = {
       entry.events.push({ kind: VasaWS.MESSAGE, data: new Uint8Array(m.data), code: 0, text: "" });
     };
     // Browsers say nothing about why (security): the close that follows carries the code.
+    var everOpen = false;
+    ws.addEventListener("open", function () { everOpen = true; });
     ws.onerror = function () {
       entry.events.push({ kind: VasaWS.ERROR, data: null, code: 0, text: "WebSocket error" });
+      if (everOpen) return;
+      // A connection that failed before opening: browsers follow with close 1006; some runtimes (node 20's
+      // WebSocket) never do. Queue that close now and detach, so every runtime gives the same two events.
+      ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+      entry.events.push({ kind: VasaWS.CLOSE, data: null, code: 1006, text: "" });
     };
     ws.onclose = function (c) {
       entry.events.push({ kind: VasaWS.CLOSE, data: null, code: c.code, text: c.reason || "" });
