@@ -3,11 +3,12 @@
 C# (compiled with mcs, run with mono): PumpedWebSocketLink and the non-blocking Begin* request API, driven from a
 single-threaded game loop over a bridge that behaves like a browser's socket (events queued until Update takes them).
 JavaScript (run with node): Runtime/Plugins/WebGL/VasaBridgeWebSocket.jslib, loaded into a small emulation of the
-Emscripten glue a Unity WebGL build gives it (tests/webgl/jslib_harness.js). No Unity editor or browser runs here."""
+Emscripten glue a Unity WebGL build gives it (Tests~/WebGL/jslib_harness.js). No Unity editor or browser runs here."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,7 +21,38 @@ from test_unity_client import PACKAGE, REPO, harness, pytestmark, run_harness, s
 from test_unity_websocket import WebSocketSidecar
 
 JSLIB = PACKAGE / "Runtime" / "Plugins" / "WebGL" / "VasaBridgeWebSocket.jslib"
-NODE_HARNESS = REPO / "tests" / "webgl" / "jslib_harness.js"
+
+
+WEBGL_BRIDGE = PACKAGE / "Runtime" / "Core" / "WebGLWebSocketBridge.cs"
+
+
+# ---- the package's WebGL build pieces (what a Unity editor would compile and link) ------------------------------
+def test_runtime_compiles_for_a_webgl_player_against_unity_api_stubs(tmp_path):
+    """With UNITY_WEBGL defined (and not UNITY_EDITOR), as in a WebGL player build: the .jslib bridge and the link
+    choice that uses it compile, with the Unity layer, against the API stand-ins."""
+    sources = sorted(str(p) for p in (PACKAGE / "Runtime").rglob("*.cs"))
+    sources += sorted(str(p) for p in (PACKAGE / "Tests~" / "UnityStubs").glob("*.cs"))
+    result = subprocess.run(["mcs", "-langversion:7.2", "-warnaserror", "-target:library", "-d:UNITY_WEBGL",
+                             "-r:System.Core.dll", f"-out:{tmp_path / 'webgl_player.dll'}", *sources],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_dllimport_of_the_webgl_bridge_is_a_jslib_function():
+    imported = set(re.findall(r'DllImport\("__Internal"\)\]\s*static extern \w+ (\w+)\(', WEBGL_BRIDGE.read_text()))
+    defined = set(re.findall(r"^  (VasaWS_\w+): function", JSLIB.read_text(), re.MULTILINE))
+    assert len(imported) >= 8 and imported == defined
+
+
+def test_jslib_is_imported_for_webgl_only_and_the_runtime_assembly_no_longer_excludes_webgl():
+    meta = (JSLIB.parent / (JSLIB.name + ".meta")).read_text()
+    platforms = re.findall(r"- first:\n\s+(\w+): ?\w*\n\s+second:\n\s+enabled: (\d)", meta)
+    assert dict(platforms) == {"Any": "0", "Editor": "0", "WebGL": "1"}
+    asmdef = json.loads((PACKAGE / "Runtime" / "VasaBridge.Client.asmdef").read_text())
+    assert "WebGL" not in asmdef["excludePlatforms"]
+    # A WebGL player has no threads: the engine layer must not start any (the core's are skipped there).
+    for path in (PACKAGE / "Runtime" / "Unity").rglob("*.cs"):
+        assert not re.search(r"new Thread\b|ThreadPool|Task\.Run", path.read_text()), path
 
 
 def _amplitude_frames(wav: Path) -> np.ndarray:

@@ -207,21 +207,15 @@ static partial class Harness
         }
     }
 
-    /// <summary>One spoken line as a game would drive it from Update: open, push 100 ms chunks as fast as the
-    /// replies come (at most 4 in flight), end, take frames every frame until `end`.</summary>
+    /// <summary>One spoken line as VasaBridgeFace drives it: a VasaLineStreamer stepped every frame, and the
+    /// session's frames taken every frame until `end`.</summary>
     sealed class PumpedLine
     {
-        readonly VasaBridgeClient _client;
-        readonly short[] _pcm;
-        readonly int _rate, _chunk;
+        readonly VasaLineStreamer _line;
         readonly BinaryWriter _dump;
         readonly float[] _frame = new float[60];
-        readonly Queue<VasaRequest<double>> _pushes = new Queue<VasaRequest<double>>();
-        VasaRequest<VasaSession> _open;
-        VasaRequest<double> _end;
-        VasaSession _session;
-        int _offset;
-        double _receivedMs;
+        readonly short[] _pcm;
+        readonly int _rate;
         long _next;
         bool _inOrder = true, _ptsOk = true;
         float _jawMax;
@@ -230,44 +224,24 @@ static partial class Harness
 
         public PumpedLine(VasaBridgeClient client, short[] pcm, int rate, string dumpPath)
         {
-            _client = client; _pcm = pcm; _rate = rate; _chunk = rate / 10;
+            _pcm = pcm; _rate = rate;
             _dump = dumpPath != null ? new BinaryWriter(File.Create(dumpPath)) : null;
-            _open = client.BeginOpen(new OpenOptions { SampleRateHz = rate });
+            // /32767: PushFloatAsPcm16 scales by 32767, so the sidecar gets these exact samples back.
+            float[] samples = pcm.Select(v => v / 32767f).ToArray();
+            _line = new VasaLineStreamer(client, new OpenOptions(), samples, rate);
         }
 
         public void Step()
         {
             if (Finished) return;
-            if (_open.IsDone && !_open.Succeeded) { Fail("open failed: " + _open.Error.Message); return; }
-            if (_session == null)
-            {
-                if (!_open.IsDone) return;
-                _session = _open.Value;
-                Phase = "audio";
-            }
-            while (_pushes.Count > 0 && _pushes.Peek().IsDone)
-            {
-                VasaRequest<double> p = _pushes.Dequeue();
-                if (!p.Succeeded) { Fail("audio failed: " + p.Error.Message); return; }
-                _receivedMs = Math.Max(_receivedMs, p.Value);
-            }
-            while (_offset < _pcm.Length && _pushes.Count < 4)
-            {
-                int n = Math.Min(_chunk, _pcm.Length - _offset);
-                var bytes = new byte[2 * n];
-                Buffer.BlockCopy(_pcm, 2 * _offset, bytes, 0, 2 * n); // little-endian host, as the wire
-                _pushes.Enqueue(_client.BeginPushAudio(_session, bytes, 0, bytes.Length));
-                _offset += n;
-            }
-            if (_offset >= _pcm.Length && _pushes.Count == 0 && _end == null)
-            {
-                _end = _client.BeginEndAudio(_session); // after every chunk's audio_ok: none is still being resent
-                Phase = "end";
-            }
-            if (_end != null && _end.IsDone && !_end.Succeeded) { Fail("end_audio failed: " + _end.Error.Message); return; }
+            _line.Step(-1); // no audio is played here: push without pacing
+            if (_line.Error != null) { Finish("failed: " + _line.Error.Message); return; }
+            VasaSession s = _line.Session;
+            if (s == null) return;
+            Phase = _line.IsDone ? "ending" : "audio";
             long seq; double pts;
-            int jaw = _session.ChannelIndex("jawOpen");
-            while (_session.Motion.TryPopFrame(_frame, out seq, out pts))
+            int jaw = s.ChannelIndex("jawOpen");
+            while (s.Motion.TryPopFrame(_frame, out seq, out pts))
             {
                 if (seq != _next) _inOrder = false;
                 if (Math.Abs(pts - seq * 40.0) > 1e-6) _ptsOk = false;
@@ -275,33 +249,28 @@ static partial class Harness
                 _next = seq + 1;
                 if (_dump != null) foreach (float v in _frame) _dump.Write(v);
             }
-            if (_session.State == SessionState.Ended && _session.Motion.Buffered == 0 && _end != null && _end.IsDone)
-            {
-                Finished = true;
-                Phase = "done";
-                if (_dump != null) _dump.Dispose();
-            }
+            if (s.State == SessionState.Ended && s.Motion.Buffered == 0 && _line.IsDone) Finish("done");
         }
 
-        void Fail(string why)
+        void Finish(string phase)
         {
-            Phase = why;
+            Phase = phase;
             Finished = true;
             if (_dump != null) _dump.Dispose();
         }
 
         public void Report()
         {
-            if (_session == null) { Check(false, "pumped line: open_ok arrived", Phase); return; }
+            VasaSession s = _line.Session;
+            if (s == null) { Check(false, "pumped line: open_ok arrived", Phase); return; }
             double durationMs = _pcm.Length * 1000.0 / _rate;
             long expected = (long)Math.Ceiling(durationMs * 25.0 / 1000.0 - 1e-9);
-            Check(Math.Abs(_receivedMs - durationMs) < 0.01 && _end.Succeeded && Math.Abs(_end.Value - durationMs) < 0.01,
-                "pumped line: audio_ok and end_audio_ok count all audio", _receivedMs + " vs " + durationMs);
-            Check(_session.EndReason == "end_of_audio", "pumped line: stream ended with end_of_audio",
-                _session.EndReason ?? "no end");
-            Check(_next == expected && _session.FramesTotal == expected, "pumped line: received every frame (" + _next
-                + " of ceil(D*fps) = " + expected + ")", "got " + _next + ", frames_total " + _session.FramesTotal);
-            Check(_inOrder && _ptsOk && _session.Motion.FramesMissing == 0,
+            Check(Math.Abs(_line.ReceivedMs - durationMs) < 0.01, "pumped line: audio_ok counts all audio",
+                _line.ReceivedMs + " vs " + durationMs);
+            Check(s.EndReason == "end_of_audio", "pumped line: stream ended with end_of_audio", s.EndReason ?? "no end");
+            Check(_next == expected && s.FramesTotal == expected, "pumped line: received every frame (" + _next
+                + " of ceil(D*fps) = " + expected + ")", "got " + _next + ", frames_total " + s.FramesTotal);
+            Check(_inOrder && _ptsOk && s.Motion.FramesMissing == 0,
                 "pumped line: frames in seq order, pts = seq x 40 ms, none missing");
             Check(_jawMax > 0.05f, "pumped line: the jaw opens while the line is spoken", "max jawOpen " + _jawMax);
         }
