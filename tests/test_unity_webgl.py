@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from sidecar_helpers import free_ports
-from test_unity_client import PACKAGE, REPO, harness, pytestmark, run_harness, spoken_line  # noqa: F401 (fixtures)
+from test_unity_client import (PACKAGE, REPO, drive_restart, harness, pytestmark, run_harness,  # noqa: F401
+                               spoken_line)
 from test_unity_websocket import WebSocketSidecar
 
 JSLIB = PACKAGE / "Runtime" / "Plugins" / "WebGL" / "VasaBridgeWebSocket.jslib"
@@ -78,6 +79,15 @@ def test_csharp_pumped_link_streams_a_whole_line_from_update_without_blocking(ha
     received = np.fromfile(dump, "<f4").reshape(-1, 60)                 # (T, 60)
     assert received.shape == expected.shape
     np.testing.assert_allclose(received, expected, atol=1e-6)
+
+
+def test_csharp_pumped_link_reports_a_sidecar_crash_reconnects_and_streams_a_new_line(harness, spoken_line):
+    port = free_ports(1)[0]
+    text = drive_restart([str(harness), "wspumpedrestart", f"ws://127.0.0.1:{port}/", str(spoken_line)],
+                         lambda: WebSocketSidecar(port))
+    assert "PASS pumped restart: the open session ends with connection_lost" in text
+    assert "PASS pumped restart: retries with back-off, one report per outage" in text
+    assert "PASS pumped line: received every frame" in text
 
 
 # ---- the .jslib under node -------------------------------------------------------------------------------------

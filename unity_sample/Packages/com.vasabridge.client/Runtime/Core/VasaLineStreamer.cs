@@ -25,8 +25,9 @@ namespace VasaBridge
         int _offset;
         bool _stopped, _closeSent;
 
-        /// <summary>Starts the line: sends `open` now. `aheadMs`: how far pushed audio may run ahead of playback
-        /// (PositiveInfinity: no limit, for motion only).</summary>
+        /// <summary>Starts the line: sends `open` now, with `options` set to pcm16 at `sampleRateHz` (the samples go
+        /// as 16-bit). `aheadMs`: how far pushed audio may run ahead of playback (PositiveInfinity: no limit, for
+        /// motion only). Throws bad_request for options the sidecar would refuse (nothing is sent then).</summary>
         public VasaLineStreamer(VasaBridgeClient client, OpenOptions options, float[] monoSamples, int sampleRateHz,
                                 double aheadMs = double.PositiveInfinity)
         {

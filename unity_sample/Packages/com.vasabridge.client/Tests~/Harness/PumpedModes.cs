@@ -2,6 +2,8 @@
 // by tests/test_unity_webgl.py:
 //
 //   mono harness.exe wspumped <ws url> <wav> [frames.f32]   a spoken line over a pumped link, single-threaded
+//   mono harness.exe wspumpedrestart <ws url> <wav>         the sidecar killed mid-line and restarted (driven by
+//                                                           the test: READY_FOR_KILL, WAITING_FOR_RESTART)
 //
 // BrowserLikeBridge stands in for the browser: its socket lives on threads the test's "main thread" never waits on,
 // and its events wait in a queue until Poll takes them, as a browser's do until the frame returns. The main loop is
@@ -170,7 +172,7 @@ static partial class Harness
             }
             Info("pumped line: " + updates + " frames of the game loop in " + sw.ElapsedMilliseconds
                 + " ms; slowest Update + step " + slowestUpdateMs.ToString("F1") + " ms");
-            Check(line.Finished, "pumped line: the state machine finished", line.Phase);
+            Check(line.Finished && line.Phase == "done", "pumped line: the line finished", line.Phase);
             line.Report();
             Check(slowestUpdateMs < 250, "pumped line: no game frame blocked for a reply",
                 "slowest " + slowestUpdateMs.ToString("F1") + " ms");
@@ -194,6 +196,75 @@ static partial class Harness
             Check(refused, "pumped: a blocking call is refused with a pointer to the Begin* methods");
             Check(client.MalformedMessages == 0 && client.StrayMessages == 0, "pumped: no malformed or stray message",
                 client.MalformedMessages + " malformed, " + client.StrayMessages + " stray");
+        }
+    }
+
+    static void WebSocketPumpedRestart(string url, string wav)
+    {
+        int rate;
+        short[] pcm = ReadWavPcm16(wav, out rate);
+        var bridge = new BrowserLikeBridge();
+        var opt = new VasaBridgeClientOptions { Url = url, RequestTimeoutMs = 10000, WebSocketBridge = () => bridge };
+        opt.WebSocket.ReconnectMaxMs = 500;
+        using (var client = new VasaBridgeClient(opt))
+        {
+            client.Start();
+            var seen = new List<VasaBridgeEvent>();
+            Func<Func<VasaBridgeEvent, bool>, bool> saw = pred =>
+            {
+                VasaBridgeEvent e;
+                while (client.TryDequeueEvent(out e)) { seen.Add(e); Info("event " + e); }
+                return seen.Any(pred);
+            };
+            VasaRequest<ServerInfo> hello = client.BeginHello();
+            VasaRequest<VasaSession> open = client.BeginOpen(new OpenOptions { SampleRateHz = rate });
+            PumpUntil(client, () => open.IsDone, 10000);
+            Check(hello.Succeeded && open.Succeeded, "pumped restart: hello and open before the kill");
+            if (!open.Succeeded) return;
+            string firstInstance = hello.Value.Instance;
+            VasaSession s = open.Value;
+            var bytes = new byte[rate]; // half a second of pcm16
+            Buffer.BlockCopy(pcm, 0, bytes, 0, Math.Min(bytes.Length, 2 * pcm.Length));
+            VasaRequest<double> push = client.BeginPushAudio(s, bytes, 0, bytes.Length);
+            PumpUntil(client, () => push.IsDone, 10000);
+            Console.WriteLine("READY_FOR_KILL");
+            Console.Out.Flush();
+            PumpUntil(client, () => saw(e => e.Kind == VasaBridgeEventKind.SessionEnded && e.SessionId == s.Id), 15000);
+            Check(s.State == SessionState.Ended && s.EndReason == "connection_lost",
+                "pumped restart: the open session ends with connection_lost", s.EndReason ?? "still open");
+            VasaBridgeEvent lost = seen.FirstOrDefault(e => e.Kind == VasaBridgeEventKind.ConnectionLost
+                && e.Code == "disconnected");
+            Check(lost != null && lost.Message.Contains(url), "pumped restart: the connection-lost event names the URL",
+                lost == null ? "none" : lost.Message);
+            var sw = Stopwatch.StartNew();
+            VasaRequest<MsgPackMap> status = client.BeginStatus();
+            PumpUntil(client, () => status.IsDone, 10000);
+            Check(status.IsDone && status.Error != null && status.Error.Code == "disconnected"
+                  && sw.ElapsedMilliseconds < 4000, "pumped restart: a request while down fails with disconnected",
+                  (status.Error == null ? "no error" : status.Error.Code) + " after " + sw.ElapsedMilliseconds + " ms");
+            int reports = seen.Count(e => e.Kind == VasaBridgeEventKind.ConnectionLost && e.Code == "disconnected");
+            PumpUntil(client, () => false, 1500); // several failed reconnects meanwhile
+            saw(e => false);
+            Check(seen.Count(e => e.Kind == VasaBridgeEventKind.ConnectionLost && e.Code == "disconnected") == reports
+                  && bridge.Opened >= 3, "pumped restart: retries with back-off, one report per outage",
+                  bridge.Opened + " connections tried");
+            Console.WriteLine("WAITING_FOR_RESTART");
+            Console.Out.Flush();
+            VasaRequest<ServerInfo> again = null;
+            var deadline = DateTime.UtcNow.AddSeconds(40);
+            while (DateTime.UtcNow < deadline && (again == null || !again.Succeeded))
+            {
+                if (again == null || again.IsDone) again = client.BeginHello();
+                client.Update();
+                Thread.Sleep(FrameMs);
+            }
+            Check(again != null && again.Succeeded && again.Value.Instance != firstInstance,
+                "pumped restart: hello succeeds again, from a new server instance");
+            PumpUntil(client, () => saw(e => e.Kind == VasaBridgeEventKind.ServerRestarted), 2000);
+            Check(saw(e => e.Kind == VasaBridgeEventKind.ServerRestarted), "pumped restart: a ServerRestarted event");
+            var line = new PumpedLine(client, pcm, rate, null);
+            PumpUntil(client, () => { line.Step(); return line.Finished; }, 30000);
+            line.Report();
         }
     }
 
