@@ -7,11 +7,17 @@ Emscripten glue a Unity WebGL build gives it (Tests~/WebGL/jslib_harness.js). No
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import http.server
 import json
 import re
 import shutil
 import subprocess
+import threading
+import time
 from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -170,3 +176,117 @@ def test_jslib_reports_the_close_code_when_the_sidecar_shuts_down_or_dies():
 @needs_node
 def test_jslib_reports_a_refused_connection_as_error_then_close():
     assert_js_passed(run_jslib("refused", f"ws://127.0.0.1:{free_ports(1)[0]}/"))
+
+
+# ---- the .jslib in headless Chromium ---------------------------------------------------------------------------
+CHROMIUM = Path("/usr/lib/chromium/chromium")  # Debian's, as the Godot engine tests run it (not the wrapper)
+PAGE_HTML = b"<!doctype html><title>jslib</title>"
+
+
+@contextlib.contextmanager
+def loopback_page() -> Iterator[str]:
+    """An empty page served from 127.0.0.1 by a real socket. Chromium's Local Network Access checks block a page of
+    unknown address (one Playwright fulfils itself, or a public site) from opening ws://127.0.0.1 (measured:
+    net::ERR_BLOCKED_BY_LOCAL_NETWORK_ACCESS_CHECKS); a loopback page may, and the sidecar admits its origin."""
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(PAGE_HTML)))
+            self.end_headers()
+            self.wfile.write(PAGE_HTML)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_jslib_in_chromium(mode: str, args: list[str], pcm: bytes | None = None,
+                          on_line: Callable[[str], None] | None = None, timeout_s: float = 60) -> dict:
+    """The node harness's scenario in a real browser: the same harness file, the page's globals as the Emscripten
+    scope, Chromium's own WebSocket. Returns {lines, frames}; `on_line` sees each printed line as it appears."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian chromium (scripts/install_system.sh)")
+    with loopback_page() as page_url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(page_url)
+            page.add_script_tag(content=JS_HARNESS.read_text(encoding="utf-8"))
+            page.evaluate("""([src, mode, args, pcm]) => {
+                if (pcm !== null) args[1] = Uint8Array.from(atob(pcm), (c) => c.charCodeAt(0));
+                window.harnessResult = null;
+                runJslibHarness(src, mode, args).then((r) => { window.harnessResult = r; });
+            }""", [JSLIB.read_text(encoding="utf-8"), mode, args,
+                   None if pcm is None else base64.b64encode(pcm).decode()])
+            seen = 0
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                lines = page.evaluate("printed.slice()")
+                for line in lines[seen:]:
+                    if on_line is not None:
+                        on_line(line)
+                seen = len(lines)
+                result = page.evaluate("window.harnessResult")
+                if result is not None:
+                    return result
+                page.wait_for_timeout(50)
+            pytest.fail("the page's harness did not finish:\n" + "\n".join(page.evaluate("printed.slice()")))
+        finally:
+            browser.close()
+
+
+def assert_page_passed(result: dict) -> str:
+    out = "\n".join(result["lines"])
+    assert "FAIL" not in out and " passed, 0 failed" in out, out
+    return out
+
+
+def test_jslib_in_chromium_streams_a_whole_line(spoken_line):
+    import soundfile
+
+    pcm, rate = soundfile.read(spoken_line, dtype="int16")
+    server = WebSocketSidecar(free_ports(1)[0])
+    try:
+        result = run_jslib_in_chromium("line", [server.url, "", str(rate), PROTOCOL_VERSION],
+                                       pcm=pcm.astype("<i2").tobytes())
+    finally:
+        server.kill()
+    out = assert_page_passed(result)
+    assert "PASS a client close ends with code 1000" in out
+    received = np.frombuffer(bytes(result["frames"]), "<f4").reshape(-1, 60)   # (T, 60)
+    expected = _amplitude_frames(spoken_line)
+    assert received.shape == expected.shape
+    np.testing.assert_allclose(received, expected, atol=1e-6)
+
+
+def test_jslib_in_chromium_reports_close_codes_and_a_refused_connection():
+    for stop, code in (("term", 1001), ("kill", 1006)):
+        server = WebSocketSidecar(free_ports(1)[0])
+
+        def stop_server(line: str, server: WebSocketSidecar = server, stop: str = stop) -> None:
+            if line == "READY":
+                if stop == "term":
+                    server.proc.terminate()
+                    server.proc.wait(timeout=15)
+                server.kill()
+
+        try:
+            out = assert_page_passed(run_jslib_in_chromium("close", [server.url, PROTOCOL_VERSION], on_line=stop_server))
+        finally:
+            server.kill()
+        closed = json.loads([line for line in out.splitlines() if line.startswith("CLOSED ")][0][len("CLOSED "):])
+        assert closed["code"] == code, closed
+        if stop == "term":
+            assert closed["reason"] == "server shutting down"
+    assert_page_passed(run_jslib_in_chromium("refused", [f"ws://127.0.0.1:{free_ports(1)[0]}/"]))

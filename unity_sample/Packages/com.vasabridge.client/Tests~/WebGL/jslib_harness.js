@@ -1,10 +1,12 @@
-// Runs Runtime/Plugins/WebGL/VasaBridgeWebSocket.jslib under node the way a Unity WebGL build links it, and drives
-// the sidecar through it as WebGLWebSocketBridge.cs would (driven by tests/test_unity_webgl.py):
+// Runs Runtime/Plugins/WebGL/VasaBridgeWebSocket.jslib the way a Unity WebGL build links it, under node or in a
+// browser page, and drives the sidecar through it as WebGLWebSocketBridge.cs would (tests/test_unity_webgl.py):
 //
 //   node --experimental-websocket jslib_harness.js <jslib> line <ws url> <pcm16 file> <rate> <protocol> <dump.f32>
 //   node --experimental-websocket jslib_harness.js <jslib> close <ws url> <protocol>  (prints READY; the test then
 //                                                     stops the sidecar; prints the close code and reason it saw)
 //   node --experimental-websocket jslib_harness.js <jslib> refused <ws url>
+//   in a page: add this file as a script, then  await runJslibHarness(jslibSource, mode, args)  (the line's PCM as
+//              a Uint8Array; it returns {lines, frames})
 //
 // The emulated Emscripten glue is only what a Unity 2021+ WebGL build gives a .jslib: LibraryManager.library,
 // mergeInto, autoAddDeps, HEAPU8 (replaced when the heap grows: the emulation grows it on purpose), _malloc, _free,
@@ -12,17 +14,21 @@
 // function from its source text (fn.toString()) into one scope, so a function that leaned on anything else in the
 // .jslib file (a closure, a helper outside the library object) fails here as it would in a build.
 "use strict";
-const fs = require("fs");
-const vm = require("vm");
+const IN_NODE = typeof window === "undefined";
+const utf8 = { encode: (s) => new TextEncoder().encode(s), decode: (b) => new TextDecoder().decode(b) };
 
 let passed = 0, failed = 0;
+const printed = [];
+function print(line) { printed.push(line); console.log(line); }
 function check(ok, name, why) {
-  if (ok) { passed++; console.log("PASS " + name); } else { failed++; console.log("FAIL " + name + (why ? ": " + why : "")); }
+  if (ok) { passed++; print("PASS " + name); } else { failed++; print("FAIL " + name + (why ? ": " + why : "")); }
 }
-function info(line) { console.log("INFO " + line); }
+function info(line) { print("INFO " + line); }
 
 // ---- the Emscripten / Unity glue -----------------------------------------------------------------------------
-const glue = { WebSocket: globalThis.WebSocket, console, Math, String, Uint8Array, ArrayBuffer };
+// Its names live in the scope the library is linked into: a vm context under node, the page's globals in a browser
+// (where Emscripten's module scope is emulated by the window).
+const glue = IN_NODE ? { WebSocket: globalThis.WebSocket, console, Math, String, Uint8Array, ArrayBuffer } : window;
 let heapTop = 16, grown = 0;
 glue.HEAPU8 = new Uint8Array(1 << 16);
 glue._malloc = function (n) {
@@ -38,9 +44,9 @@ glue._malloc = function (n) {
 };
 const freed = [];
 glue._free = function (p) { freed.push(p); };
-glue.lengthBytesUTF8 = (s) => Buffer.byteLength(s, "utf8");
+glue.lengthBytesUTF8 = (s) => utf8.encode(s).length;
 glue.stringToUTF8 = function (s, ptr, max) {
-  const b = Buffer.from(s, "utf8").subarray(0, max - 1);
+  const b = utf8.encode(s).subarray(0, max - 1);
   glue.HEAPU8.set(b, ptr);
   glue.HEAPU8[ptr + b.length] = 0;
   return b.length;
@@ -48,14 +54,16 @@ glue.stringToUTF8 = function (s, ptr, max) {
 glue.UTF8ToString = function (ptr) {
   let end = ptr;
   while (glue.HEAPU8[end]) end++;
-  return Buffer.from(glue.HEAPU8.subarray(ptr, end)).toString("utf8");
+  return utf8.decode(glue.HEAPU8.slice(ptr, end));
 };
 glue.LibraryManager = { library: {} };
 glue.mergeInto = (target, lib) => Object.assign(target, lib);
 glue.autoAddDeps = function (lib, name) {
   for (const k of Object.keys(lib)) if (k[0] !== "$") lib[k + "__deps"] = (lib[k + "__deps"] || []).concat([name]);
 };
-const ctx = vm.createContext(glue);
+const evalInScope = IN_NODE
+  ? ((ctx) => (src) => require("vm").runInContext(src, ctx))(require("vm").createContext(glue))
+  : (src) => (0, eval)(src);  // indirect eval: the page's global scope
 
 function serialize(value) {            // an object of the library as Emscripten emits it: source text
   if (typeof value === "function") return "(" + value.toString() + ")";
@@ -64,14 +72,14 @@ function serialize(value) {            // an object of the library as Emscripten
   return JSON.stringify(value);
 }
 
-function link(path) {
-  vm.runInContext(fs.readFileSync(path, "utf8"), ctx, { filename: path });
+function link(source) {
+  evalInScope(source);
   const lib = glue.LibraryManager.library;
   const exported = {};
   for (const k of Object.keys(lib)) {
     if (k.endsWith("__deps")) continue;
-    if (k[0] === "$") vm.runInContext("var " + k.slice(1) + " = " + serialize(lib[k]) + ";", ctx);
-    else exported[k] = vm.runInContext("(" + lib[k].toString() + ")", ctx);
+    if (k[0] === "$") evalInScope("var " + k.slice(1) + " = " + serialize(lib[k]) + ";");
+    else exported[k] = evalInScope("(" + lib[k].toString() + ")");
   }
   // Emscripten links a $-object only when a function lists it: every function must depend on $VasaWS.
   const missing = Object.keys(exported).filter((k) => !(lib[k + "__deps"] || []).includes("$VasaWS"));
@@ -93,9 +101,9 @@ function encode(v, out) {
   else if (typeof v === "number" && Number.isInteger(v) && v >= 0 && v < 2 ** 32) {
     if (v < 128) out.push(v); else out.push(0xce, (v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255);
   } else if (typeof v === "number") {
-    const b = Buffer.alloc(8); b.writeDoubleBE(v); out.push(0xcb, ...b);
+    const b = new Uint8Array(8); new DataView(b.buffer).setFloat64(0, v); out.push(0xcb, ...b);
   } else if (typeof v === "string") {
-    const b = Buffer.from(v, "utf8");
+    const b = utf8.encode(v);
     if (b.length < 32) out.push(0xa0 | b.length); else out.push(0xd9, b.length);
     out.push(...b);
   } else if (v instanceof Uint8Array) {
@@ -109,7 +117,7 @@ function encode(v, out) {
 function decode(buf) {
   let o = 0;
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const str = (n) => { const s = Buffer.from(buf.subarray(o, o + n)).toString("utf8"); o += n; return s; };
+  const str = (n) => { const s = utf8.decode(buf.slice(o, o + n)); o += n; return s; };
   const bin = (n) => { const b = buf.slice(o, o + n); o += n; return b; };
   const map = (n) => { const m = {}; for (let i = 0; i < n; i++) { const k = read(); m[k] = read(); } return m; };
   const arr = (n) => { const a = []; for (let i = 0; i < n; i++) a.push(read()); return a; };
@@ -188,7 +196,7 @@ async function until(sock, seen, done, timeoutMs) {
   return done();
 }
 
-async function line(lib, url, pcmPath, rate, protocol, dumpPath) {
+async function line(lib, url, pcm, rate, protocol) {
   const sock = new Socket(lib, url, "vasa-bridge.v1");
   let opened = false, closed = null;
   const replies = {}, motion = [];
@@ -203,7 +211,8 @@ async function line(lib, url, pcmPath, rate, protocol, dumpPath) {
       else if (m.type === "end") ended = m;
     }
   };
-  check(await until(sock, seen, () => opened || closed, 10000) && opened, "the socket opens (Open event)");
+  check(await until(sock, seen, () => opened || closed, 10000) && opened, "the socket opens (Open event)",
+    closed ? "closed with " + closed.code : "no event");
   let id = 0;
   async function request(map) {
     map.id = ++id;
@@ -217,7 +226,6 @@ async function line(lib, url, pcmPath, rate, protocol, dumpPath) {
     JSON.stringify(hello));
   const open = await request({ type: "open", audio: { format: "pcm16", sample_rate_hz: rate }, outputs: ["motion"] });
   check(open && open.type === "open_ok" && open.channel_names.length === 60, "open_ok lists 60 channels");
-  const pcm = fs.readFileSync(pcmPath);
   const chunk = 2 * Math.floor(rate / 10);
   let received = 0;
   for (let off = 0; off < pcm.length; off += chunk) {
@@ -233,13 +241,14 @@ async function line(lib, url, pcmPath, rate, protocol, dumpPath) {
   await until(sock, seen, () => ended || closed, 20000);
   const expected = Math.ceil(durationMs * 25 / 1000 - 1e-9);
   let next = 0, inOrder = true;
-  const out = [];
+  const frames = new Uint8Array(motion.reduce((n, m) => n + m.frames.length, 0));
+  let at = 0;
   for (const m of motion) {
     if (m.seq !== next || m.channels !== 60 || m.dtype !== "f32") inOrder = false;
     next = m.seq + m.n;
-    out.push(Buffer.from(m.frames));
+    frames.set(m.frames, at);
+    at += m.frames.length;
   }
-  fs.writeFileSync(dumpPath, Buffer.concat(out));
   check(ended && ended.reason === "end_of_audio" && ended.frames_total === expected,
     "the stream ends with end_of_audio after ceil(D*fps) frames", JSON.stringify(ended));
   check(next === expected && inOrder, "received every frame (" + next + " of " + expected + ") in seq order");
@@ -254,6 +263,7 @@ async function line(lib, url, pcmPath, rate, protocol, dumpPath) {
   lib.VasaWS_Release(sock.id);
   check(lib.VasaWS_PeekKind(sock.id) === 0 && lib.VasaWS_Send(sock.id, 0, 0) === 0,
     "a released socket has no events and sends nothing");
+  return frames;
 }
 
 async function close(lib, url, protocol) {
@@ -267,10 +277,10 @@ async function close(lib, url, protocol) {
   await until(sock, seen, () => opened || closed, 10000);
   sock.send({ type: "hello", id: 1, protocol, client: "vasa-bridge-jslib-test" });
   check(await until(sock, seen, () => hello || closed, 10000) && hello, "connected and said hello");
-  console.log("READY");
+  print("READY");
   await until(sock, seen, () => closed, 30000);
   check(closed !== null, "a Close event arrives when the sidecar goes away");
-  console.log("CLOSED " + JSON.stringify({ code: closed && closed.code, reason: closed && closed.text }));
+  print("CLOSED " + JSON.stringify({ code: closed && closed.code, reason: closed && closed.text }));
   check(sock.send({ type: "status", id: 2 }) === false, "sending on a closed socket reports not sent");
 }
 
@@ -283,16 +293,37 @@ async function refused(lib, url) {
     "a refused connection gives an Error event then Close 1006", kinds.join(",") + " code " + (closed && closed.code));
 }
 
-async function main() {
-  const [jslib, mode, ...args] = process.argv.slice(2);
-  check(typeof globalThis.WebSocket === "function", "node has a WebSocket (run with --experimental-websocket on 20/21)");
-  const lib = link(jslib);
-  if (mode === "line") await line(lib, args[0], args[1], Number(args[2]), args[3], args[4]);
+async function run(jslibSource, mode, args) {
+  check(typeof globalThis.WebSocket === "function", "a WebSocket exists (node: --experimental-websocket on 20/21)");
+  const lib = link(jslibSource);
+  let frames = null;
+  if (mode === "line") frames = await line(lib, args[0], args[1], Number(args[2]), args[3]);
   else if (mode === "close") await close(lib, args[0], args[1]);
   else if (mode === "refused") await refused(lib, args[0]);
   else throw new Error("unknown mode " + mode);
-  console.log(passed + " passed, " + failed + " failed");
-  process.exit(failed ? 1 : 0);
+  print(passed + " passed, " + failed + " failed");
+  return frames;
 }
 
-main().catch((e) => { console.log("FAIL " + (e.stack || e)); console.log(passed + " passed, " + (failed + 1) + " failed"); process.exit(1); });
+if (IN_NODE) {
+  const fs = require("fs");
+  const [jslib, mode, ...args] = process.argv.slice(2);
+  if (mode === "line") args[1] = new Uint8Array(fs.readFileSync(args[1]));
+  run(fs.readFileSync(jslib, "utf8"), mode, args).then((frames) => {
+    if (frames) fs.writeFileSync(args[4], frames);
+    process.exit(failed ? 1 : 0);
+  }).catch((e) => {
+    print("FAIL " + (e.stack || e));
+    print(passed + " passed, " + (failed + 1) + " failed");
+    process.exit(1);
+  });
+} else {
+  window.runJslibHarness = async function (jslibSource, mode, args) {
+    let frames = null;
+    try { frames = await run(jslibSource, mode, args); } catch (e) {
+      print("FAIL " + (e.stack || e));
+      print(passed + " passed, " + (failed + 1) + " failed");
+    }
+    return { lines: printed, frames: frames ? Array.from(frames) : null };
+  };
+}
