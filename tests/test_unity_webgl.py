@@ -1,9 +1,10 @@
 """The Unity client's WebGL path, in its two halves, each live against the real sidecar's WebSocket binding.
 
-C# (compiled with mcs, run with mono): PumpedWebSocketLink and the non-blocking Begin* request API, driven from a
-single-threaded game loop over a bridge that behaves like a browser's socket (events queued until Update takes them).
-JavaScript (run with node): Runtime/Plugins/WebGL/VasaBridgeWebSocket.jslib, loaded into a small emulation of the
-Emscripten glue a Unity WebGL build gives it (Tests~/WebGL/jslib_harness.js). No Unity editor or browser runs here."""
+C# (compiled with mcs, run with mono): PumpedWebSocketLink, VasaLineStreamer and the non-blocking Begin* request API,
+driven from a single-threaded game loop over a bridge that behaves like a browser's socket (events queued until
+Update takes them). JavaScript: Runtime/Plugins/WebGL/VasaBridgeWebSocket.jslib, loaded into a small emulation of the
+Emscripten glue a Unity WebGL build gives it (Tests~/WebGL/jslib_harness.js), under node and in headless Chromium.
+No Unity editor, Emscripten or Unity WebGL player runs here."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ import numpy as np
 import pytest
 
 from sidecar_helpers import free_ports
-from test_unity_client import (PACKAGE, REPO, drive_restart, harness, pytestmark, run_harness,  # noqa: F401
-                               spoken_line)
+from test_unity_client import PACKAGE, REPO, drive_restart, harness, run_harness, spoken_line  # noqa: F401
+from test_unity_client import pytestmark as needs_mono
 from test_unity_websocket import WebSocketSidecar
 
 JSLIB = PACKAGE / "Runtime" / "Plugins" / "WebGL" / "VasaBridgeWebSocket.jslib"
@@ -34,6 +35,7 @@ WEBGL_BRIDGE = PACKAGE / "Runtime" / "Core" / "WebGLWebSocketBridge.cs"
 
 
 # ---- the package's WebGL build pieces (what a Unity editor would compile and link) ------------------------------
+@needs_mono
 def test_runtime_compiles_for_a_webgl_player_against_unity_api_stubs(tmp_path):
     """With UNITY_WEBGL defined (and not UNITY_EDITOR), as in a WebGL player build: the .jslib bridge and the link
     choice that uses it compile, with the Unity layer, against the API stand-ins."""
@@ -71,6 +73,7 @@ def _amplitude_frames(wav: Path) -> np.ndarray:
     return amplitude_baseline(pcm.astype(np.float32) / 32768.0).frames
 
 
+@needs_mono
 def test_csharp_pumped_link_streams_a_whole_line_from_update_without_blocking(harness, spoken_line, tmp_path):
     server = WebSocketSidecar(free_ports(1)[0])
     dump = tmp_path / "frames.f32"
@@ -87,6 +90,7 @@ def test_csharp_pumped_link_streams_a_whole_line_from_update_without_blocking(ha
     np.testing.assert_allclose(received, expected, atol=1e-6)
 
 
+@needs_mono
 def test_csharp_pumped_link_reports_a_sidecar_crash_reconnects_and_streams_a_new_line(harness, spoken_line):
     port = free_ports(1)[0]
     text = drive_restart([str(harness), "wspumpedrestart", f"ws://127.0.0.1:{port}/", str(spoken_line)],
@@ -282,7 +286,8 @@ def test_jslib_in_chromium_reports_close_codes_and_a_refused_connection():
                 server.kill()
 
         try:
-            out = assert_page_passed(run_jslib_in_chromium("close", [server.url, PROTOCOL_VERSION], on_line=stop_server))
+            result = run_jslib_in_chromium("close", [server.url, PROTOCOL_VERSION], on_line=stop_server)
+            out = assert_page_passed(result)
         finally:
             server.kill()
         closed = json.loads([line for line in out.splitlines() if line.startswith("CLOSED ")][0][len("CLOSED "):])

@@ -52,7 +52,8 @@ namespace VasaBridge
         public bool Succeeded { get { return _isDone && _error == null; } }
         /// <summary>The reply map (null until done, or when the request failed).</summary>
         public MsgPackMap Reply { get { return _isDone ? _reply : null; } }
-        /// <summary>Why the request failed (error reply, timeout, disconnected); null while pending or on success.</summary>
+        /// <summary>Why the request failed (error reply, timeout, disconnected); null while pending or on
+        /// success.</summary>
         public VasaBridgeException Error { get { return _isDone ? _error : null; } }
         internal object Result { get { return _result; } }
 
@@ -96,7 +97,8 @@ namespace VasaBridge
         }
     }
 
-    /// <summary>A request whose reply becomes a typed value (a VasaSession for `open`, received_ms for `audio`).</summary>
+    /// <summary>A request whose reply becomes a typed value (a VasaSession for `open`, received_ms for
+    /// `audio`).</summary>
     public sealed class VasaRequest<T> : VasaRequest
     {
         internal VasaRequest(MsgPackMap request, byte[] payload, string expected, bool needsHello, int timeoutMs,

@@ -249,7 +249,13 @@ namespace VasaBridge.Unity
             var data = new float[clip.samples * clip.channels];
             if (!clip.GetData(data, 0))
             {
+#if UNITY_WEBGL && !UNITY_EDITOR
+                // GetData is not among the AudioClip APIs Unity lists as supported in WebGL (browser-decoded audio).
+                RaiseError("cannot read the samples of '" + clip.name + "' in a WebGL player: decode them yourself "
+                    + "(e.g. a WAV shipped as a TextAsset) and call SpeakSamples, playing the audio your own way");
+#else
                 RaiseError("cannot read the samples of '" + clip.name + "': set its Load Type to Decompress On Load");
+#endif
                 return;
             }
             float[] mono = data;

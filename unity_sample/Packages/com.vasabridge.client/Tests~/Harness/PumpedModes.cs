@@ -19,7 +19,8 @@ using System.Net.WebSockets;
 using System.Threading;
 using VasaBridge;
 
-/// <summary>A browser's WebSocket, seen through IWebSocketBridge (what VasaBridgeWebSocket.jslib gives in WebGL).</summary>
+/// <summary>A browser's WebSocket seen through IWebSocketBridge (what VasaBridgeWebSocket.jslib gives in
+/// WebGL).</summary>
 sealed class BrowserLikeBridge : IWebSocketBridge
 {
     sealed class Socket
@@ -78,7 +79,8 @@ sealed class BrowserLikeBridge : IWebSocketBridge
         {
             while (true)
             {
-                WebSocketReceiveResult r = s.Ws.ReceiveAsync(new ArraySegment<byte>(buf), CancellationToken.None).Result;
+                WebSocketReceiveResult r = s.Ws.ReceiveAsync(new ArraySegment<byte>(buf), CancellationToken.None)
+                    .Result;
                 if (r.MessageType == WebSocketMessageType.Close)
                 {
                     s.Open = false;
@@ -338,7 +340,8 @@ static partial class Harness
             long expected = (long)Math.Ceiling(durationMs * 25.0 / 1000.0 - 1e-9);
             Check(Math.Abs(_line.ReceivedMs - durationMs) < 0.01, "pumped line: audio_ok counts all audio",
                 _line.ReceivedMs + " vs " + durationMs);
-            Check(s.EndReason == "end_of_audio", "pumped line: stream ended with end_of_audio", s.EndReason ?? "no end");
+            Check(s.EndReason == "end_of_audio", "pumped line: stream ended with end_of_audio",
+                s.EndReason ?? "no end");
             Check(_next == expected && s.FramesTotal == expected, "pumped line: received every frame (" + _next
                 + " of ceil(D*fps) = " + expected + ")", "got " + _next + ", frames_total " + s.FramesTotal);
             Check(_inOrder && _ptsOk && s.Motion.FramesMissing == 0,

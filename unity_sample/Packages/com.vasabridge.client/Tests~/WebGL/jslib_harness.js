@@ -110,7 +110,11 @@ function encode(v, out) {
     out.push(0xc6, (v.length >>> 24) & 255, (v.length >>> 16) & 255, (v.length >>> 8) & 255, v.length & 255);
     for (let i = 0; i < v.length; i++) out.push(v[i]);
   } else if (Array.isArray(v)) { out.push(0x90 | v.length); v.forEach((x) => encode(x, out)); }
-  else { const ks = Object.keys(v); out.push(0x80 | ks.length); ks.forEach((k) => { encode(k, out); encode(v[k], out); }); }
+  else {
+    const ks = Object.keys(v);
+    out.push(0x80 | ks.length);
+    ks.forEach((k) => { encode(k, out); encode(v[k], out); });
+  }
   return out;
 }
 
@@ -231,11 +235,15 @@ async function line(lib, url, pcm, rate, protocol) {
   for (let off = 0; off < pcm.length; off += chunk) {
     const reply = await request({ type: "audio", session: open.session,
       audio: new Uint8Array(pcm.subarray(off, Math.min(pcm.length, off + chunk))) });
-    if (!reply || reply.type !== "audio_ok") { check(false, "every audio chunk is accepted", JSON.stringify(reply)); break; }
+    if (!reply || reply.type !== "audio_ok") {
+      check(false, "every audio chunk is accepted", JSON.stringify(reply));
+      break;
+    }
     received = reply.received_ms;
   }
   const durationMs = (pcm.length / 2) * 1000 / rate;
-  check(Math.abs(received - durationMs) < 0.01, "audio_ok.received_ms counts all audio", received + " vs " + durationMs);
+  check(Math.abs(received - durationMs) < 0.01, "audio_ok.received_ms counts all audio",
+    received + " vs " + durationMs);
   const endOk = await request({ type: "end_audio", session: open.session });
   check(endOk && endOk.type === "end_audio_ok", "end_audio_ok arrives");
   await until(sock, seen, () => ended || closed, 20000);
