@@ -384,6 +384,7 @@ namespace VasaBridge.Unity
                 Host = host, RequestPort = requestPort, StreamPort = streamPort,
                 Url = string.IsNullOrEmpty(url) ? null : url,
                 Token = string.IsNullOrEmpty(token) ? null : token,
+                ConnectWaitMs = 3000, // the first line may start right after the client: give the link time to connect
             };
             _client = new VasaBridgeClient(options);
             _client.Start();
