@@ -78,6 +78,16 @@ def test_digital_silence_settles_to_the_silence_row(small_frontend):
     np.testing.assert_allclose(rows[-20:], np.repeat(small_frontend.silence_row[None], 20, 0), atol=1e-5)
 
 
+def test_speech_from_the_first_sample_reads_as_if_silence_came_before(small_frontend):
+    """Streams start from the histories a silence leaves (training lines all begin with a pause): a clip that
+    speaks from sample 0 gets the rows it would get after half a second of digital silence."""
+    speech = syllable_bursts(1.0, seed=5)
+    pad = 50 * 160                                                   # 50 rows, past the receptive field
+    alone = small_frontend.features(speech)
+    after_silence = small_frontend.features(np.concatenate([np.zeros(pad, np.float32), speech]))
+    np.testing.assert_allclose(alone, after_silence[50:], atol=1e-4)
+
+
 def test_numpy_student_equals_its_torch_twin():
     torch = pytest.importorskip("torch")
     from vasa_bridge.train.frontend import _torch_student

@@ -29,10 +29,10 @@ def speech():
     return synth_pairs(1, seed=21, voices="heldout-voice", corrupt=False, controls=Controls())[0].audio_16k
 
 
-def bake(backend, audio: np.ndarray) -> np.ndarray:
+def bake(backend, audio: np.ndarray, seed: int = 0) -> np.ndarray:
     from vasa_bridge.runtime.diffusion import generate_clip
 
-    frames = generate_clip(backend, audio.astype(np.float32), seed=0).frames
+    frames = generate_clip(backend, audio.astype(np.float32), seed=seed).frames
     assert np.all(np.isfinite(frames))
     return frames
 
@@ -89,11 +89,12 @@ def test_digital_silence_and_tiny_input_give_a_resting_face(backend):
     assert len(bake(backend, np.zeros(10, np.float32))) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="known defect (docs/model.md): over 2 s of pure digital silence the lips "
-                   "drift to ~0.11 apart in the last frames; training silences last at most 0.6 s")
-def test_digital_silence_never_parts_the_lips(backend):
-    frames = bake(backend, np.zeros(MODEL_SAMPLE_RATE_HZ * 2, np.float32))
-    assert lip_aperture(frames).max() < 0.1
+def test_long_digital_silence_never_parts_the_lips(backend):
+    """Training silences last at most 0.6 s; the denoiser alone drifted to 0.11 apart after 2 s of digital
+    silence. The articulation head hears the silence and keeps the lips together."""
+    for seed in (0, 1):
+        frames = bake(backend, np.zeros(MODEL_SAMPLE_RATE_HZ * 6, np.float32), seed=seed)
+        assert lip_aperture(frames).max() < 0.08
 
 
 def test_speech_mask_marks_speaking_frames_and_pause_frames_lie_away_from_them():

@@ -1,7 +1,7 @@
 """The Unity client's WebSocket binding (Runtime/Core/WebSocketLink.cs: System.Net.WebSockets, chosen by a ws:// URL),
 compiled with mcs and run with mono against the real sidecar's WebSocket binding: golden vectors byte for byte,
 every frame of a spoken line equal to the offline baseline, a sidecar restart, rendered frames of an uploaded
-portrait. The WebGL path (a .jslib bridge) is not built: see the package README's "WebSocket instead of ZeroMQ"."""
+portrait. The WebGL path (PumpedWebSocketLink and the .jslib bridge) is tested in test_unity_webgl.py."""
 
 from __future__ import annotations
 

@@ -19,6 +19,15 @@ IMPORTERS = {
                "  assetBundleVariant: \n",
     ".shader": "ShaderImporter:\n  externalObjects: {}\n  defaultTextures: []\n  nonModifiableTextures: []\n"
                "  userData: \n  assetBundleName: \n  assetBundleVariant: \n",
+    # A .jslib is linked into WebGL players only (Emscripten library); no other platform or the editor loads it.
+    ".jslib": "PluginImporter:\n  externalObjects: {}\n  serializedVersion: 2\n  iconMap: {}\n  executionOrder: {}\n"
+              "  defineConstraints: []\n  isPreloaded: 0\n  isOverridable: 0\n  isExplicitlyReferenced: 0\n"
+              "  validateReferences: 1\n  platformData:\n"
+              "  - first:\n      Any: \n    second:\n      enabled: 0\n      settings: {}\n"
+              "  - first:\n      Editor: Editor\n    second:\n      enabled: 0\n      settings:\n"
+              "        DefaultValueInitialized: true\n"
+              "  - first:\n      WebGL: WebGL\n    second:\n      enabled: 1\n      settings: {}\n"
+              "  userData: \n  assetBundleName: \n  assetBundleVariant: \n",
 }
 TEXT = "TextScriptImporter:\n  externalObjects: {}\n  userData: \n  assetBundleName: \n  assetBundleVariant: \n"
 FOLDER = "folderAsset: yes\nDefaultImporter:\n  externalObjects: {}\n  userData: \n  assetBundleName: \n  assetBundleVariant: \n"

@@ -33,6 +33,9 @@ from vasa_bridge.audio.features import FeatureStream, audio_features, log_mel_si
 from vasa_bridge.errors import ModelVersionError, VasaBridgeError
 
 FRONTEND_FORMAT_VERSION = 1
+# Bumped when the same weights give other rows (cached training features are keyed on it): 2 = streams start from
+# the histories a silence leaves, not zeros.
+FEATURES_REVISION = 2
 DEFAULT_FRONTEND = Path(__file__).resolve().parent.parent / "data" / "weights" / "speech_frontend.npz"
 PEAK_DECAY_DB_PER_ROW = 0.05      # the level reference falls 5 dB/s after the last loud frame: a long pause
 #                                   is not turned up into speech-level noise
@@ -107,7 +110,7 @@ class StudentNet:
 
     def run(self, x: np.ndarray, state: list[np.ndarray] | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
         """(T, n_in) normalised rows → (T, speech_dims), and each layer's input history for the next call
-        (zeros before the first row: the same in training, offline and streaming)."""
+        (`state` None: zeros before the first row; streams start from `SpeechFrontEnd.silence_state`)."""
         out, states = self.run_many([x], [state])
         return out[0], states[0]
 
@@ -138,9 +141,15 @@ class SpeechFrontEnd:
 
     def __init__(self, config: FrontEndConfig, net: StudentNet, sha256: str = "") -> None:
         self.config, self.net, self.sha256 = config, net, sha256
+        # Every stream starts as if digital silence came before it: the student's layer histories after a
+        # silence, not zeros. Training lines all begin with a pause that warms the histories up, so a clip
+        # speaking from its first sample met zero histories nowhere in training: for ~0.3 s (the receptive
+        # field) its rows read as closed lips (p(closed) 0.6–0.8 on a shouted "Hurry!", 0.06–0.5 after 0.5 s
+        # of silence).
+        warm_up = self.config.receptive_rows + self.config.delay_rows + 8
+        _, self.silence_state = net.run(LevelNormaliser()(log_mel_silence(warm_up)))
         # What a long digital silence settles to: the rows frames before the audio (and windows past its end)
         # read, in training and at run time.
-        warm_up = self.config.receptive_rows + self.config.delay_rows + 8
         self.silence_row = self.from_log_mel(log_mel_silence(warm_up))[-1].copy()   # (n_features,)
 
     @property
@@ -169,7 +178,7 @@ class FrontEndStream:
         self._frontend = frontend
         self._log_mel = FeatureStream()
         self._level = LevelNormaliser()
-        self._state: list[np.ndarray] | None = None
+        self._state: list[np.ndarray] = [h.copy() for h in frontend.silence_state]
         self._skip = frontend.config.delay_rows      # the first outputs describe rows before the audio: drop them
         self._relative = np.zeros((0, N_MELS + 1), np.float32)   # input rows whose speech row is not out yet
         self._audio_rows = 0                         # rows of real audio pushed (not the silence after a flush)

@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from vasa_bridge.model.weights import DEFAULT_WEIGHTS
     from vasa_bridge.train.data import corpus_pairs
     from vasa_bridge.train.loop import TrainConfig, train
-    from vasa_bridge.train.recipe import (Recipe, distillation_set, packed_pairs, speech_frontend,
-                                          training_lines)
+    from vasa_bridge.train.recipe import (Recipe, articulation_head, distillation_set, packed_pairs,
+                                          speech_frontend, training_lines)
 
     torch.set_num_threads(args.threads)
     cfg = TrainConfig()
@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     model_cfg = ModelConfig(n_features=frontend.n_features)
     weights = train(packed, out, cfg, model_cfg, max_minutes=args.max_minutes,
                     info={"data": source, "hours": packed.hours, "frontend_sha256": frontend.sha256})
+    head_path = articulation_head(out, packed, frontend_path)
     complete = torch.load(weights, weights_only=False)["info"].get("complete")
     if complete and not args.corpus:
         from vasa_bridge.train.calibrate import calibrate_weights
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
             if f"{name}_in" in curves:
                 print(f"{name} curve from {curves['lines']} training lines: "
                       f"{np.round(curves[f'{name}_in'], 2).tolist()} → {np.round(curves[f'{name}_out'], 2).tolist()}")
-    print(f"wrote {weights}, {frontend_path} and {out / 'loss.png'}")
+    print(f"wrote {weights}, {frontend_path}, {head_path} and {out / 'loss.png'}")
     if args.install:
         if not torch.load(weights, weights_only=False)["info"].get("complete"):
             print("training not finished: run again to resume before --install copies the weights")
@@ -87,5 +88,6 @@ def run(args: argparse.Namespace) -> int:
         DEFAULT_WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(weights, DEFAULT_WEIGHTS)
         shutil.copyfile(frontend_path, DEFAULT_FRONTEND)
-        print(f"installed {DEFAULT_WEIGHTS} and {DEFAULT_FRONTEND}")
+        shutil.copyfile(head_path, DEFAULT_WEIGHTS.with_name(head_path.name))
+        print(f"installed {DEFAULT_WEIGHTS}, {DEFAULT_FRONTEND} and {head_path.name}")
     return 0

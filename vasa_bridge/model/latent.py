@@ -100,23 +100,12 @@ class PcaLatent:
         return PcaLatent(*(np.asarray(d.get(k, _EMPTY), np.float32) for k in fields))
 
 
-_RAISERS = ("mouthUpperUpLeft", "mouthUpperUpRight", "mouthLowerDownLeft", "mouthLowerDownRight")
-
-
 def seal_lips(frames: np.ndarray, knots_in: np.ndarray, knots_out: np.ndarray) -> np.ndarray:
     """(..., C) frames whose lip aperture (motion/measures.py) is mapped through the curve, closing only."""
+    from vasa_bridge.model.articulation import set_lip_aperture
     from vasa_bridge.motion.measures import lip_aperture
 
     flat = frames.reshape(-1, frames.shape[-1])
     aperture = lip_aperture(flat)
     target = np.minimum(np.interp(aperture, knots_in, knots_out), aperture)
-    close = aperture - target                                                  # (N,) ≥ 0
-    jaw, lid = flat[:, layout.channel("jawOpen")], layout.channel("mouthClose")
-    raise_close = np.minimum(close, np.maximum(jaw - flat[:, lid], 0.0))
-    flat[:, lid] += raise_close
-    rest = close - raise_close                                                 # left for the raisers (0.4 weight)
-    raisers = [layout.channel(n) for n in _RAISERS]
-    raised = 0.4 * flat[:, raisers].mean(axis=1)
-    scale = np.where(raised > 1e-6, np.clip(1.0 - rest / np.maximum(raised, 1e-6), 0.0, 1.0), 1.0)
-    flat[:, raisers] *= scale[:, None]
-    return flat.reshape(frames.shape)
+    return set_lip_aperture(flat, target).reshape(frames.shape)

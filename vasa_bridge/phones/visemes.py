@@ -54,7 +54,9 @@ ARPABET_VISEMES: dict[str, str] = {
     "CH": "CH", "JH": "CH", "SH": "CH", "ZH": "CH",
     "S": "SS", "Z": "SS",
     "N": "nn", "NG": "nn", "L": "nn", "EL": "nn", "EN": "nn",
-    # silences and fillers in pocketsphinx's en-us model
+    "AX": "E", "AXR": "RR",                    # flite's CMU phoneset: schwa and r-coloured schwa
+    # silences and fillers in pocketsphinx's en-us model (and flite's pause)
+    "PAU": "sil",
     "SIL": "sil", "SP": "sil", "+NSN+": "sil", "+SPN+": "sil", "+BREATH+": "sil", "+COUGH+": "sil",
     "+NOISE+": "sil", "+SMACK+": "sil", "+UH+": "aa", "+UM+": "PP",
 }

@@ -29,6 +29,7 @@ from vasa_bridge.model.conditioning import (LOOKAHEAD_MS, SPAN_BACK_FEATURES, co
                                             frame_spans)
 from vasa_bridge.model.inputs import CONTEXT, NEW, PAD, DenoiserInputs
 from vasa_bridge.motion import layout
+from vasa_bridge.motion.blink_governor import BlinkGovernor
 from vasa_bridge.motion.clip import MotionClip
 from vasa_bridge.motion.controls import Controls
 from vasa_bridge.runtime.backend import DEFAULT_GUIDANCE_SCALE, MotionChunk, SessionControls
@@ -69,12 +70,14 @@ class DiffusionMotionStream:
         self._feature_offset = 0
         self._history = np.zeros((0, self._latent_dim), np.float32)  # last (W - 1) committed latents
         self._audio_emb = np.zeros((0, backend.d_model), np.float32)  # embeddings of frames _emb_first..
+        self._articulation = np.zeros((0, 2), np.float32)              # articulation head rows, same frames
         self._emb_first: int | None = None
         self._context_from = 0        # frames before this one are shown to the model as padding
         self._glide_pending = False
         self._glide_offset: np.ndarray | None = None   # latent offset added to frames after a controls change
         self._glide_age = 0
         self._last_shown = np.zeros(self._latent_dim, np.float32)
+        self._blinks = BlinkGovernor()
         self.n_samples = 0
         self.next_frame = 0
         self._flush_requested = False
@@ -124,10 +127,11 @@ class DiffusionMotionStream:
         return frame_spans(self._features, start, first + self._window - start, self._frontend.silence_row,
                            self._feature_offset)
 
-    def _add_embeddings(self, audio_emb: np.ndarray, n_new: int) -> None:
+    def _add_embeddings(self, audio_emb: np.ndarray, articulation: np.ndarray, n_new: int) -> None:
         if self._emb_first is None:
             self._emb_first = self.next_frame + n_new - self._window
         self._audio_emb = np.concatenate([self._audio_emb, audio_emb])
+        self._articulation = np.concatenate([self._articulation, articulation])
 
     def _window_inputs(self, n_new: int, sigma_max: float) -> dict[str, np.ndarray]:
         w = self._window
@@ -145,8 +149,11 @@ class DiffusionMotionStream:
         return {"x": x, "kind": kind, "audio_emb": self._audio_emb[at: at + w],
                 "controls": controls_vector(self.controls.performance)}
 
-    def _commit(self, latents: np.ndarray) -> np.ndarray:
-        """Append generated latents to the stream; returns the latents to show (the glide after a change)."""
+    def _commit(self, latents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Append generated latents to the stream; returns the latents to show (the glide after a change) and
+        the articulation head's rows for those frames."""
+        at = self.next_frame - self._emb_first
+        articulation = self._articulation[at: at + len(latents)]
         if self._glide_pending:
             self._glide_pending = False
             self._glide_offset, self._glide_age = self._last_shown - latents[0], 0
@@ -166,13 +173,14 @@ class DiffusionMotionStream:
         drop_emb = self.next_frame - (self._window - 1) - self._emb_first
         if drop_emb > 0:
             self._audio_emb = self._audio_emb[drop_emb:]
+            self._articulation = self._articulation[drop_emb:]
             self._emb_first += drop_emb
         keep_from = FEATURES_PER_MOTION_FRAME * self.next_frame - SPAN_BACK_FEATURES
         drop = keep_from - self._feature_offset
         if drop > 0:
             self._features = self._features[drop:]
             self._feature_offset += drop
-        return shown
+        return shown, articulation
 
 
 class DiffusionBackend:
@@ -213,6 +221,7 @@ class DiffusionBackend:
         else:
             raise VasaBridgeError(f"unknown engine {engine!r}; choose from {ENGINES}")
         self.frontend = _load_matching_frontend(weights, onnx_path, self.engine)
+        self.articulation = _load_matching_articulation(weights, onnx_path, self.frontend)
         self.latent = self.engine.latent
         self.latent_dim = int(self.engine.config["latent_dim"])
         self.window_frames = int(self.engine.config["window_frames"])
@@ -239,16 +248,19 @@ class DiffusionBackend:
         rows = push_many([s._features_stream for s in streams], [s._take_pending() for s in streams],
                          [s._flush_requested for s in streams])
         todo = {s: s._ingest(r) for s, r in zip(streams, rows)}
-        out: dict[DiffusionMotionStream, list[np.ndarray]] = {s: [] for s in streams}
+        out: dict[DiffusionMotionStream, list[tuple[np.ndarray, np.ndarray]]] = {s: [] for s in streams}
         while True:
             active = [s for s in streams if todo[s] > 0]
             if not active:
                 break
             n_new = [min(self.max_new_frames, todo[s]) for s in active]
             spans = [s._unembedded_spans(n) for s, n in zip(active, n_new)]     # one encoder call for all
-            embedded = np.split(self.engine.embed_audio(np.concatenate(spans)), np.cumsum([len(a) for a in spans]))
-            for s, n, audio_emb in zip(active, n_new, embedded):
-                s._add_embeddings(audio_emb, n)
+            all_spans, cuts = np.concatenate(spans), np.cumsum([len(a) for a in spans])
+            embedded = np.split(self.engine.embed_audio(all_spans), cuts)
+            articulated = np.split(self.articulation(all_spans) if self.articulation is not None
+                                   else np.zeros((len(all_spans), 2), np.float32), cuts)
+            for s, n, audio_emb, head_rows in zip(active, n_new, embedded, articulated):
+                s._add_embeddings(audio_emb, head_rows, n)
             windows = [s._window_inputs(n, float(self.sigmas[0])) for s, n in zip(active, n_new)]
             batch = {k: np.stack([w[k] for w in windows]) for k in windows[0]}    # (B, W, ...)
             ones = np.ones(len(active), np.float32)
@@ -260,8 +272,12 @@ class DiffusionBackend:
                 todo[s] -= n
         chunks = {}
         for s, parts in out.items():
-            latents = np.concatenate(parts) if parts else np.zeros((0, self.latent_dim), np.float32)
-            chunks[s] = MotionChunk(self.latent.decode(latents), latents.astype(np.float32))
+            latents = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, self.latent_dim), np.float32)
+            frames = self.latent.decode(latents)
+            if self.articulation is not None and parts:
+                frames = self.articulation.apply(frames, np.concatenate([p[1] for p in parts]))
+            frames = s._blinks(frames)
+            chunks[s] = MotionChunk(frames, latents.astype(np.float32))
         return chunks
 
 
@@ -293,6 +309,24 @@ def _load_matching_frontend(weights: str | Path | None, onnx_path: str | Path | 
         raise ModelVersionError(f"{path} is not the speech front end {beside.name} was trained with: retrain with "
                                 "`make train`, or put the matching speech_frontend.npz beside it")
     return frontend
+
+
+def _load_matching_articulation(weights: str | Path | None, onnx_path: str | Path | None, frontend):
+    """The articulation head beside the weights (or the ONNX), or None when there is none (untrained weights);
+    refused when it was trained on another front end's rows."""
+    from vasa_bridge.errors import ModelVersionError
+    from vasa_bridge.model.articulation import ARTICULATION_FILE_NAME, load_articulation
+    from vasa_bridge.model.weights import DEFAULT_WEIGHTS
+
+    beside = Path(onnx_path) if onnx_path else Path(weights or DEFAULT_WEIGHTS)
+    path = beside.with_name(ARTICULATION_FILE_NAME)
+    if not path.exists():
+        return None
+    head = load_articulation(path)
+    if head.frontend_sha256 != frontend.sha256:
+        raise ModelVersionError(f"{path} was trained on another speech front end than {frontend.sha256[:12]}: "
+                                "retrain with `make train`, or remove it")
+    return head
 
 
 def default_onnx_path(weights: str | Path | None) -> Path:

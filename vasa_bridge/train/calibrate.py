@@ -54,6 +54,7 @@ def calibrate_weights(weights_path: Path, pairs, lines: int = 160, seed: int = 0
     backend = DiffusionBackend("torch", weights=weights_path)
     empty = np.zeros(0, np.float32)                  # fit on the model's own output, not a previous calibration's
     backend.latent = backend.latent.with_curves(eyelid_in=empty, eyelid_out=empty, lips_in=empty, lips_out=empty)
+    backend.articulation = None                      # the curves calibrate the denoiser; the head comes after them
     baked = generate_clips(backend, [p.audio_16k for p in chosen], [p.controls for p in chosen],
                            [seed + i for i in range(len(chosen))])
     model, teacher = [c.frames for c in baked], [p.frames for p in chosen]

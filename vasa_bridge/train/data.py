@@ -32,7 +32,11 @@ OTHER_LANGUAGE_SHARE = 0.3
 # silence under a teacher that is still talking.
 TRAIN_MBROLA_VOICES = {"mb-us1": "en", "mb-us2": "en", "mb-us3": "en", "mb-en1": "en", "mb-fr1": "fr",
                        "mb-fr4": "fr", "mb-nl2": "nl", "mb-br1": "pt-br", "mb-br3": "pt-br", "mb-pl1": "pl"}
-MBROLA_SHARE = 0.5              # of the synthesised lines; the rest are espeak-ng's formant voices
+MBROLA_SHARE = 0.5              # of the synthesised lines
+# Real speakers' statistical voices (flite, CMU ARCTIC recordings, English; phone end times from flite itself).
+# flite's kal, kal16 and slt are reserved for independent evaluation.
+TRAIN_FLITE_VOICES = ("flite-awb", "flite-rms")
+FLITE_SHARE = 0.15              # of the synthesised lines; the rest (0.35) are espeak-ng's formant voices
 NON_SPEECH_SHARE = 0.06         # items of noise or music with an idle face: sound alone must not move the lips
 LEVEL_DBFS_RANGE = (-40.0, -3.0)   # peak level of what the model hears
 
@@ -83,7 +87,7 @@ def _corrupt(audio: np.ndarray, rng: np.random.Generator, babble: list[np.ndarra
 
 def synth_pair(text: str, voice: str, language: str, rng: np.random.Generator, controls: Controls | None = None,
                corrupt: bool = True, babble: list[np.ndarray] | None = None) -> Pair:
-    """espeak-ng (or an MBROLA voice through it) speaks `text` at a random rate and pitch, sometimes sped up or
+    """espeak-ng (or an MBROLA voice through it, or a flite voice) speaks `text` at a random rate (and pitch), sometimes sped up or
     slowed like a tape (another vocal-tract length); the teacher performs it; silence of random length before
     and after; then the recording chain (`_corrupt`)."""
     from vasa_bridge.audio import resample
@@ -91,7 +95,13 @@ def synth_pair(text: str, voice: str, language: str, rng: np.random.Generator, c
     from vasa_bridge.phones.espeak import synthesize
     from vasa_bridge.teacher import perform
 
-    speech = synthesize(text, voice=voice, rate_wpm=int(rng.integers(120, 230)), pitch=int(rng.integers(25, 80)))
+    if voice.startswith("flite-"):
+        from vasa_bridge.phones.flite import synthesize_flite
+
+        speech = synthesize_flite(text, voice.removeprefix("flite-"), float(rng.uniform(0.8, 1.3)))
+    else:
+        speech = synthesize(text, voice=voice, rate_wpm=int(rng.integers(120, 230)),
+                            pitch=int(rng.integers(25, 80)))
     audio = resample(speech.audio, speech.sample_rate_hz, MODEL_SAMPLE_RATE_HZ).astype(np.float32)
     phones = speech.phones
     if corrupt and rng.random() < 0.4:
@@ -146,9 +156,12 @@ def synth_pairs(n_items: int, seed: int, voices: str = "train", progress: bool =
             voice, language = HELD_OUT_VOICES[0], "en"
         elif voices == "heldout-language":
             voice, language = HELD_OUT_LANGUAGES[0], "de"
-        elif voices == "train" and rng.random() < MBROLA_SHARE:
-            voice = str(rng.choice(list(TRAIN_MBROLA_VOICES)))
-            language = TRAIN_MBROLA_VOICES[voice]
+        elif voices == "train" and (draw := rng.random()) < MBROLA_SHARE + FLITE_SHARE:
+            if draw < MBROLA_SHARE:
+                voice = str(rng.choice(list(TRAIN_MBROLA_VOICES)))
+                language = TRAIN_MBROLA_VOICES[voice]
+            else:
+                voice, language = str(rng.choice(TRAIN_FLITE_VOICES)), "en"
         elif rng.random() < OTHER_LANGUAGE_SHARE:
             language = str(rng.choice(TRAIN_OTHER_LANGUAGES))
             voice = language + ("" if rng.random() < 0.5 else f"+{rng.choice(['m2', 'f2', 'm4', 'f3'])}")

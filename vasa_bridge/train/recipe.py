@@ -1,11 +1,12 @@
 """The shipped recipe, stage by stage, each cached in the output folder so a rerun resumes where it stopped:
 
-1. training lines: espeak-ng formant voices + MBROLA real-speaker diphones (exact phone events) performed by the
-   teacher, heard through the recording chain (train/data.py) — `lines.pkl`;
+1. training lines: espeak-ng formant voices + MBROLA real-speaker diphones (exact phone events) + flite real-speaker
+   voices (awb, rms) performed by the teacher, heard through the recording chain (train/data.py) — `lines.pkl`;
 2. the speech front end, distilled from Whisper's encoder on those lines and on unlabelled real Dutch dialogue
    (train/frontend.py) — `distill.npz`, `speech_frontend.npz`;
 3. the lines through the front end, packed for window sampling — `pairs.npz`;
-4. the motion denoiser (train/loop.py) — `motion_dit.pt`.
+4. the motion denoiser (train/loop.py) — `motion_dit.pt`;
+5. the articulation head on the same packed lines (train/articulation.py) — `articulation_head.npz`.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ class Recipe:
 
 def training_lines(out: Path, recipe: Recipe) -> list[Pair]:
     cache = out / "lines.pkl"
-    from vasa_bridge.train.data import TRAIN_MBROLA_VOICES
+    from vasa_bridge.train.data import TRAIN_FLITE_VOICES, TRAIN_MBROLA_VOICES
 
-    key = f"lines:{recipe.items}:{recipe.seed}:{sorted(TRAIN_MBROLA_VOICES)}"
+    key = f"lines:{recipe.items}:{recipe.seed}:{sorted(TRAIN_MBROLA_VOICES)}:{sorted(TRAIN_FLITE_VOICES)}"
     if cache.exists():
         with cache.open("rb") as f:
             stored_key, pairs = pickle.load(f)
@@ -83,11 +84,30 @@ def speech_frontend(out: Path, pairs: list[Pair], recipe: Recipe, steps: int | N
 def packed_pairs(out: Path, pairs: list[Pair], frontend_path: Path) -> PairSet:
     from vasa_bridge.audio.frontend import load_frontend
 
+    from vasa_bridge.audio.frontend import FEATURES_REVISION
+
     frontend = load_frontend(frontend_path)
     cache, source = out / "pairs.npz", out / "pairs.source"
-    if cache.exists() and source.exists() and source.read_text() == frontend.sha256:
+    key = f"{frontend.sha256}:features-r{FEATURES_REVISION}"
+    if cache.exists() and source.exists() and source.read_text() == key:
         return PairSet.load(cache)
     packed = PairSet.pack(pairs, frontend, progress=True)
     packed.save(cache)
-    source.write_text(frontend.sha256)
+    source.write_text(key)
     return packed
+
+
+def articulation_head(out: Path, packed: PairSet, frontend_path: Path) -> Path:
+    """The head trained on `packed` (out/pairs.npz); kept when it is newer than those packed lines and was trained
+    on this front end."""
+    from vasa_bridge.audio.frontend import load_frontend
+    from vasa_bridge.model.articulation import ARTICULATION_FILE_NAME, load_articulation
+    from vasa_bridge.train.articulation import train_articulation
+
+    frontend = load_frontend(frontend_path)
+    path, pairs_file = out / ARTICULATION_FILE_NAME, out / "pairs.npz"
+    fresh = path.exists() and (not pairs_file.exists() or path.stat().st_mtime >= pairs_file.stat().st_mtime)
+    if fresh and load_articulation(path).frontend_sha256 == frontend.sha256:
+        return path
+    train_articulation(packed, frontend, path)
+    return path

@@ -1,5 +1,6 @@
 // Which binding a VasaBridgeClient talks over, chosen by the URL's scheme: ws:// or wss:// → the WebSocket binding
-// (SPEC.md §9), tcp:// or no URL → ZeroMQ (§8). The session API above is the same for both.
+// (SPEC.md §9), tcp:// or no URL → ZeroMQ (§8). The session API above is the same for both. WebSocket runs on its
+// own thread (WebSocketLink), or pumped from Update over a socket bridge (PumpedWebSocketLink: WebGL players).
 using System;
 
 namespace VasaBridge
@@ -15,6 +16,19 @@ namespace VasaBridge
             if (!string.IsNullOrEmpty(url) && (url.StartsWith("ws://", StringComparison.OrdinalIgnoreCase) ||
                                                url.StartsWith("wss://", StringComparison.OrdinalIgnoreCase)))
             {
+                Func<IWebSocketBridge> bridge = opt.WebSocketBridge;
+#if UNITY_WEBGL && !UNITY_EDITOR
+                // No threads and no System.Net.WebSockets in a WebGL player: the browser's socket, pumped by Update.
+                if (bridge == null) bridge = () => new WebGLWebSocketBridge();
+#endif
+                if (bridge != null)
+                {
+                    var pumped = new PumpedWebSocketLink(bridge(), url, opt.WebSocket, onReply, onStream,
+                        onRequestLink, onStreamLink);
+                    requests = pumped.Requests;
+                    stream = pumped.Stream;
+                    return;
+                }
                 var ws = new WebSocketLink(url, opt.WebSocket, onReply, onStream, onRequestLink, onStreamLink);
                 requests = ws.Requests;
                 stream = ws.Stream;

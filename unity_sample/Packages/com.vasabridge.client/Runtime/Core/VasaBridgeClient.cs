@@ -1,8 +1,9 @@
 // The session API over the ZeroMQ binding (SPEC.md §8: a DEALER socket for requests, a SUB socket for the
-// stream) or the WebSocket binding (§9, WebSocketLink), chosen by the options' Url. Requests block the calling
-// thread until their reply (call them from a worker thread in an engine); stream messages are decoded on the
-// link's reader thread into each session's jitter buffer; everything the engine thread should react to is queued
-// as a VasaBridgeEvent.
+// stream) or the WebSocket binding (§9, WebSocketLink), chosen by the options' Url. Every request has a non-blocking
+// form (Begin*: returns a VasaRequest at once) and a blocking one (waits for the reply: call it from a worker thread
+// in an engine, never in a WebGL player); both go through VasaBridgeClient.Requests.cs. Stream messages are decoded
+// on the link's reader thread (in WebGL: inside Update) into each session's jitter buffer; everything the engine
+// thread should react to is queued as a VasaBridgeEvent.
 using System;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
@@ -34,26 +35,21 @@ namespace VasaBridge
         /// port); null: ZeroMQ at Host, RequestPort and StreamPort.</summary>
         public string Url;
         public WebSocketLinkOptions WebSocket = new WebSocketLinkOptions();
+        /// <summary>When set, a ws:// URL is served by a PumpedWebSocketLink over the bridge this makes (a WebGL
+        /// player's default is the .jslib bridge); the client then needs Update() called every frame.</summary>
+        public Func<IWebSocketBridge> WebSocketBridge;
     }
 
-    public sealed class VasaBridgeClient : IDisposable
+    public sealed partial class VasaBridgeClient : IDisposable
     {
-        sealed class Pending
-        {
-            public readonly ManualResetEventSlim Done = new ManualResetEventSlim(false);
-            public MsgPackMap Reply;
-            public string FailCode, FailMessage;
-        }
-
         readonly VasaBridgeClientOptions _opt;
         readonly IVasaLink _req;
         readonly IVasaLink _sub;
-        readonly Dictionary<long, Pending> _pending = new Dictionary<long, Pending>();
+        readonly IPumpedLink _pumped; // non-null when the link is pumped from Update (WebGL) instead of threads
         readonly ConcurrentQueue<VasaBridgeEvent> _events = new ConcurrentQueue<VasaBridgeEvent>();
         readonly object _sessionsLock = new object();
-        readonly object _helloLock = new object();
         readonly List<ArraySegment<byte>> _renderPayloads = new List<ArraySegment<byte>>();
-        readonly Timer _watchdog;
+        readonly Timer _watchdog; // null on a pumped link: Update does its work
         VasaSession[] _sessions = new VasaSession[0]; // copy-on-write: the reader thread scans it without a lock
         long _nextId;
         volatile bool _helloDone;
@@ -66,7 +62,8 @@ namespace VasaBridge
         {
             _opt = options ?? new VasaBridgeClientOptions();
             VasaLinks.Create(_opt, OnReply, OnStream, OnRequestLink, OnStreamLink, out _req, out _sub);
-            _watchdog = new Timer(Watch, null, Timeout.Infinite, Timeout.Infinite);
+            _pumped = _req as IPumpedLink;
+            if (_pumped == null) _watchdog = new Timer(Tick, null, Timeout.Infinite, Timeout.Infinite);
         }
 
         public VasaBridgeClientOptions Options { get { return _opt; } }
@@ -83,7 +80,24 @@ namespace VasaBridge
         {
             _req.Start();
             _sub.Start();
-            _watchdog.Change(250, 250);
+            if (_watchdog != null) _watchdog.Change(TickMs, TickMs);
+        }
+
+        /// <summary>Call every frame (MonoBehaviour.Update) when the link is pumped (WebGL): delivers the messages the
+        /// browser queued, sends requests that were waiting and expires late ones. Harmless elsewhere.</summary>
+        public void Update()
+        {
+            if (_pumped != null) _pumped.Poll();
+            Pump();
+            Watch();
+        }
+
+        const int TickMs = 50; // resends after retry_after_ms and timeouts are this prompt without Update
+
+        void Tick(object state)
+        {
+            Pump();
+            Watch();
         }
 
         /// <summary>Waits until both sockets are connected. False after the timeout.</summary>
@@ -98,57 +112,67 @@ namespace VasaBridge
             return true;
         }
 
-        void WaitRequestLink(int timeoutMs)
-        {
-            var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
-            while (!_req.IsConnected && DateTime.UtcNow < deadline && !_disposed) Thread.Sleep(5);
-        }
-
         public bool TryDequeueEvent(out VasaBridgeEvent e) { return _events.TryDequeue(out e); }
 
         void Raise(VasaBridgeEvent e) { _events.Enqueue(e); }
 
         // ---- requests ----------------------------------------------------------------------------------------
 
-        /// <summary>Version negotiation (§4.1). Called automatically before the first request and after every
+        /// <summary>Version negotiation (§4.1). Done automatically before the first request and after every
         /// reconnect; call it yourself to check the server early.</summary>
-        public ServerInfo Hello()
+        public ServerInfo Hello() { return Await(BeginHello()); }
+
+        /// <summary>Hello without waiting (see VasaRequest).</summary>
+        public VasaRequest<ServerInfo> BeginHello()
         {
-            lock (_helloLock)
+            var hello = NewHello();
+            Advance(hello);
+            return hello;
+        }
+
+        VasaRequest<ServerInfo> NewHello()
+        {
+            var map = NewRequest("hello");
+            map["protocol"] = ProtocolInfo.Version;
+            map["client"] = ProtocolInfo.ClientName;
+            if (_opt.Token != null) map["token"] = _opt.Token;
+            return new VasaRequest<ServerInfo>(map, null, "hello_ok", false, _opt.RequestTimeoutMs, FinishHello);
+        }
+
+        object FinishHello(MsgPackMap reply)
+        {
+            ServerInfo info;
+            try { info = ServerInfo.FromReply(reply); }
+            catch (MsgPackException e) { throw new VasaBridgeException("bad_reply", "hello_ok: " + e.Message); }
+            string major = info.Protocol.Split('.')[0];
+            if (major != ProtocolInfo.Version.Split('.')[0])
+                throw new VasaBridgeException("version_mismatch", "server speaks protocol " + info.Protocol + ", this client " + ProtocolInfo.Version);
+            lock (_sessionsLock)
             {
-                var map = NewRequest("hello");
-                map["protocol"] = ProtocolInfo.Version;
-                map["client"] = ProtocolInfo.ClientName;
-                if (_opt.Token != null) map["token"] = _opt.Token;
-                MsgPackMap reply = Call(map, null, 0, 0, "hello_ok", false);
-                ServerInfo info;
-                try { info = ServerInfo.FromReply(reply); }
-                catch (MsgPackException e) { throw new VasaBridgeException("bad_reply", "hello_ok: " + e.Message); }
-                string major = info.Protocol.Split('.')[0];
-                if (major != ProtocolInfo.Version.Split('.')[0])
-                    throw new VasaBridgeException("version_mismatch", "server speaks protocol " + info.Protocol + ", this client " + ProtocolInfo.Version);
                 if (_lastInstance != null && _lastInstance != info.Instance)
                     Raise(new VasaBridgeEvent(VasaBridgeEventKind.ServerRestarted, null, null,
                         "the sidecar restarted (instance " + _lastInstance + " -> " + info.Instance + "); earlier sessions are gone"));
                 _lastInstance = info.Instance;
-                _server = info;
-                _helloDone = true;
-                return info;
             }
-        }
-
-        void EnsureHello()
-        {
-            if (!_helloDone) Hello();
+            _server = info;
+            _helloDone = true;
+            return info;
         }
 
         /// <summary>Opens a session (§4.2) and subscribes to its stream.</summary>
         public VasaSession Open(OpenOptions options = null)
         {
+            if (!_helloDone) Hello(); // so BeginOpen can check the portrait against the server's message limit
+            return Await(BeginOpen(options));
+        }
+
+        /// <summary>Open without waiting. The session is registered when open_ok arrives, before any of its stream
+        /// messages are delivered.</summary>
+        public VasaRequest<VasaSession> BeginOpen(OpenOptions options = null)
+        {
             options = options ?? new OpenOptions();
             byte[] portrait;
             MsgPackMap map = BuildOpenRequest(options, Interlocked.Increment(ref _nextId) & 0xffffffffL, out portrait);
-            EnsureHello();
             ServerInfo server = _server;
             if (portrait != null && server != null && server.MaxMessageBytes > 0)
             {
@@ -160,8 +184,14 @@ namespace VasaBridge
                         server.MaxMessageBytes + " bytes: send a JPEG of about 1024 px (the face is rendered at 512 px at most)");
             }
             bool render = options.WantsRender;
-            MsgPackMap reply = Call(map, portrait, 0, portrait == null ? 0 : portrait.Length, "open_ok", true,
-                                    render ? Math.Max(_opt.RequestTimeoutMs, _opt.RenderOpenTimeoutMs) : _opt.RequestTimeoutMs);
+            return Submit<VasaSession>(map, portrait, "open_ok", true,
+                render ? Math.Max(_opt.RequestTimeoutMs, _opt.RenderOpenTimeoutMs) : _opt.RequestTimeoutMs,
+                reply => FinishOpen(reply, options));
+        }
+
+        VasaSession FinishOpen(MsgPackMap reply, OpenOptions options)
+        {
+            bool render = options.WantsRender;
             VasaSession s;
             try
             {
@@ -231,42 +261,50 @@ namespace VasaBridge
         /// the server drops with rate_limited or busy are resent after retry_after_ms.</summary>
         public double PushAudio(VasaSession session, byte[] data, int offset, int count)
         {
-            for (int attempt = 0; ; attempt++)
-            {
-                var map = NewRequest("audio");
-                map["session"] = session.Id;
-                try
-                {
-                    return Call(map, data, offset, count, "audio_ok", true).GetDouble("received_ms");
-                }
-                catch (VasaBridgeException e)
-                {
-                    if ((e.Code != "rate_limited" && e.Code != "busy") || attempt >= _opt.MaxAudioRetries) throw;
-                    Thread.Sleep((int)Math.Min(2000, Math.Max(10, e.RetryAfterMs)));
-                }
-            }
+            return Await(BeginPushAudio(session, data, offset, count));
         }
 
-        [ThreadStatic] static byte[] _pcmScratch;
+        /// <summary>PushAudio without waiting; the bytes are copied, so `data` may be reused at once.</summary>
+        public VasaRequest<double> BeginPushAudio(VasaSession session, byte[] data, int offset, int count)
+        {
+            var copy = new byte[count];
+            Buffer.BlockCopy(data, offset, copy, 0, count);
+            return SubmitAudio(session, copy);
+        }
+
+        VasaRequest<double> SubmitAudio(VasaSession session, byte[] chunk)
+        {
+            var map = NewRequest("audio");
+            map["session"] = session.Id;
+            return Submit<double>(map, chunk, "audio_ok", true, 0, ReceivedMs, _opt.MaxAudioRetries);
+        }
+
+        static object ReceivedMs(MsgPackMap reply) { return reply.GetDouble("received_ms"); }
 
         /// <summary>Pushes 16-bit samples (session opened with AudioFormat.Pcm16).</summary>
         public double PushPcm16(VasaSession session, short[] samples, int offset, int count)
         {
-            byte[] b = Scratch(count * 2);
+            var b = new byte[count * 2];
             for (int i = 0; i < count; i++)
             {
                 short v = samples[offset + i];
                 b[2 * i] = (byte)v;
                 b[2 * i + 1] = (byte)(v >> 8);
             }
-            return PushAudio(session, b, 0, count * 2);
+            return Await(SubmitAudio(session, b));
         }
 
         /// <summary>Pushes float samples converted to 16-bit (session opened with AudioFormat.Pcm16), the form an
         /// engine's audio clip gives (Unity AudioClip.GetData).</summary>
         public double PushFloatAsPcm16(VasaSession session, float[] samples, int offset, int count)
         {
-            byte[] b = Scratch(count * 2);
+            return Await(BeginPushFloatAsPcm16(session, samples, offset, count));
+        }
+
+        /// <summary>PushFloatAsPcm16 without waiting.</summary>
+        public VasaRequest<double> BeginPushFloatAsPcm16(VasaSession session, float[] samples, int offset, int count)
+        {
+            var b = new byte[count * 2];
             for (int i = 0; i < count; i++)
             {
                 float f = samples[offset + i];
@@ -274,53 +312,58 @@ namespace VasaBridge
                 b[2 * i] = (byte)v;
                 b[2 * i + 1] = (byte)(v >> 8);
             }
-            return PushAudio(session, b, 0, count * 2);
-        }
-
-        static byte[] Scratch(int n)
-        {
-            if (_pcmScratch == null || _pcmScratch.Length < n) _pcmScratch = new byte[Math.Max(n, 8192)];
-            return _pcmScratch;
+            return SubmitAudio(session, b);
         }
 
         /// <summary>No more audio (§4.4): the server emits the remaining frames then `end`. Returns received_ms.</summary>
-        public double EndAudio(VasaSession session)
+        public double EndAudio(VasaSession session) { return Await(BeginEndAudio(session)); }
+
+        /// <summary>EndAudio without waiting.</summary>
+        public VasaRequest<double> BeginEndAudio(VasaSession session)
         {
             var map = NewRequest("end_audio");
             map["session"] = session.Id;
-            return Call(map, null, 0, 0, "end_audio_ok", true).GetDouble("received_ms");
+            return Submit<double>(map, null, "end_audio_ok", true, 0, ReceivedMs);
         }
 
         /// <summary>Changes controls mid-stream (§4.5). Returns the complete controls now in effect.</summary>
         public MsgPackMap SetControls(VasaSession session, VasaControls controls, out long effectiveSeq)
         {
-            var map = NewRequest("controls");
-            map["session"] = session.Id;
-            map["controls"] = controls.ToMap();
-            MsgPackMap reply = Call(map, null, 0, 0, "controls_ok", true);
+            MsgPackMap reply = Await(BeginSetControls(session, controls));
             effectiveSeq = reply.GetInt("effective_seq");
             return reply.GetMap("controls");
         }
 
+        /// <summary>SetControls without waiting; the value is the controls_ok reply (effective_seq, controls).</summary>
+        public VasaRequest<MsgPackMap> BeginSetControls(VasaSession session, VasaControls controls)
+        {
+            var map = NewRequest("controls");
+            map["session"] = session.Id;
+            map["controls"] = controls.ToMap();
+            return Submit<MsgPackMap>(map, null, "controls_ok", true, 0, null);
+        }
+
         /// <summary>Closes the session now (§4.6); returns frames_total. The session stops receiving.</summary>
-        public long Close(VasaSession session)
+        public long Close(VasaSession session) { return Await(BeginClose(session)); }
+
+        /// <summary>Close without waiting; the session stops receiving when the request is done, even if it
+        /// failed.</summary>
+        public VasaRequest<long> BeginClose(VasaSession session)
         {
             var map = NewRequest("close");
             map["session"] = session.Id;
-            try
-            {
-                return Call(map, null, 0, 0, "close_ok", true).GetInt("frames_total");
-            }
-            finally
-            {
-                Forget(session, "closed", -1, false);
-            }
+            VasaRequest<long> r = Submit<long>(map, null, "close_ok", true, 0, reply => reply.GetInt("frames_total"));
+            r.OnDone(done => Forget(session, "closed", -1, false));
+            return r;
         }
 
         /// <summary>Server health (§4.7).</summary>
-        public MsgPackMap Status()
+        public MsgPackMap Status() { return Await(BeginStatus()); }
+
+        /// <summary>Status without waiting.</summary>
+        public VasaRequest<MsgPackMap> BeginStatus()
         {
-            return Call(NewRequest("status"), null, 0, 0, "status_ok", true);
+            return Submit<MsgPackMap>(NewRequest("status"), null, "status_ok", true, 0, null);
         }
 
         MsgPackMap NewRequest(string type)
@@ -331,69 +374,6 @@ namespace VasaBridge
             return map;
         }
 
-        MsgPackMap Call(MsgPackMap request, byte[] payload, int offset, int count, string expected, bool needsHello, int timeoutMs = 0)
-        {
-            try
-            {
-                return CallOnce(request, payload, offset, count, expected, needsHello, timeoutMs);
-            }
-            catch (VasaBridgeException e)
-            {
-                // The server forgot this client (it drops idle clients without sessions, §8.2, or it restarted
-                // while the TCP link survived): say hello again and repeat the request once.
-                if (e.Code != "hello_required" || !needsHello) throw;
-                request["id"] = Interlocked.Increment(ref _nextId) & 0xffffffffL;
-                return CallOnce(request, payload, offset, count, expected, needsHello, timeoutMs);
-            }
-        }
-
-        MsgPackMap CallOnce(MsgPackMap request, byte[] payload, int offset, int count, string expected, bool needsHello, int timeoutMs)
-        {
-            if (timeoutMs <= 0) timeoutMs = _opt.RequestTimeoutMs;
-            if (_disposed) throw new ObjectDisposedException("VasaBridgeClient");
-            if (needsHello) EnsureHello();
-            long id = (long)request["id"];
-            var writer = new MsgPackWriter(128);
-            writer.WriteValue(request);
-            var frames = new List<ArraySegment<byte>>(2) { new ArraySegment<byte>(writer.Buffer, 0, writer.Length) };
-            if (payload != null) frames.Add(new ArraySegment<byte>(payload, offset, count));
-            var p = new Pending();
-            lock (_pending) _pending[id] = p;
-            try
-            {
-                if (!_req.IsConnected) WaitRequestLink(_opt.ConnectWaitMs);
-                if (!_req.Send(frames))
-                    throw new VasaBridgeException("disconnected", "not connected to the sidecar at " + _req.Endpoint +
-                        " (is `vasa-bridge serve` running?); the client keeps retrying in the background");
-                if (!p.Done.Wait(timeoutMs))
-                    throw new VasaBridgeException("timeout", "no reply to '" + request["type"] + "' from " + _req.Endpoint +
-                        " within " + timeoutMs + " ms; the sidecar is unreachable or overloaded");
-            }
-            finally
-            {
-                lock (_pending) _pending.Remove(id);
-            }
-            if (p.FailCode != null) throw new VasaBridgeException(p.FailCode, p.FailMessage);
-            MsgPackMap reply = p.Reply;
-            object typeObj;
-            reply.TryGetValue("type", out typeObj);
-            string type = typeObj as string;
-            if (type == "error")
-            {
-                object code, message, retry;
-                reply.TryGetValue("code", out code);
-                reply.TryGetValue("message", out message);
-                reply.TryGetValue("retry_after_ms", out retry);
-                string c = code as string ?? "bad_reply";
-                if (c == "hello_required") _helloDone = false; // the server forgot us (restart): next call says hello
-                throw new VasaBridgeException(c, (message as string) ?? "(no message)",
-                                              retry is double ? (double)retry : retry is long ? (long)retry : 0);
-            }
-            if (type != expected)
-                throw new VasaBridgeException("bad_reply", "expected '" + expected + "' but got '" + (type ?? "?") + "'");
-            return reply;
-        }
-
         // ---- network threads ---------------------------------------------------------------------------------
 
         static bool IsRequestError(MsgPackMap reply)
@@ -401,17 +381,6 @@ namespace VasaBridge
             object type;
             reply.TryGetValue("type", out type);
             return (type as string) == "error" && !reply.ContainsKey("session");
-        }
-
-        /// <summary>The outstanding request with the lowest id (ids only grow, so the oldest); null if none.</summary>
-        Pending OldestPending()
-        {
-            lock (_pending)
-            {
-                long best = long.MaxValue;
-                foreach (long id in _pending.Keys) if (id < best) best = id;
-                return best == long.MaxValue ? null : _pending[best];
-            }
         }
 
         void OnReply(ZmtpMessage m)
@@ -431,10 +400,7 @@ namespace VasaBridge
             }
             object idObj = null;
             if (reply != null) reply.TryGetValue("id", out idObj);
-            Pending p = null;
-            if (idObj is long) lock (_pending) _pending.TryGetValue((long)idObj, out p);
-            else if (reply != null && idObj == null && IsRequestError(reply))
-                p = OldestPending(); // §3: an error with id nil answers a request whose id the server could not read
+            VasaRequest p = TakeInFlight(idObj, reply);
             if (p == null)
             {
                 // No request to hand it to: an error with id nil (§7), or garbage.
@@ -451,9 +417,7 @@ namespace VasaBridge
                 Raise(new VasaBridgeEvent(VasaBridgeEventKind.Error, null, "bad_reply", text));
                 return;
             }
-            if (problem != null) { p.FailCode = "bad_reply"; p.FailMessage = problem; }
-            else p.Reply = reply;
-            p.Done.Set();
+            Resolve(p, reply, problem);
         }
 
         void OnStream(ZmtpMessage m)
@@ -524,14 +488,7 @@ namespace VasaBridge
             }
             // A new TCP connection is a new client to the ROUTER (§8.2): hello again, and old sessions are gone.
             _helloDone = false;
-            List<Pending> failed;
-            lock (_pending) failed = new List<Pending>(_pending.Values);
-            foreach (Pending p in failed)
-            {
-                p.FailCode = "disconnected";
-                p.FailMessage = "lost the connection to the sidecar while waiting for a reply: " + reason;
-                p.Done.Set();
-            }
+            FailInFlight(reason);
             Raise(new VasaBridgeEvent(VasaBridgeEventKind.ConnectionLost, null, "disconnected",
                 reason + "; reconnecting with back-off (sessions opened before are gone: open new ones)"));
             foreach (VasaSession s in Volatile.Read(ref _sessions))
@@ -550,7 +507,8 @@ namespace VasaBridge
                 reason + "; reconnecting with back-off (stream messages sent meanwhile are lost)"));
         }
 
-        void Watch(object state)
+        /// <summary>Ends sessions whose stream went quiet for too long (§5.4).</summary>
+        void Watch()
         {
             ServerInfo server = _server;
             if (server == null || _disposed) return;
@@ -570,9 +528,10 @@ namespace VasaBridge
         {
             if (_disposed) return;
             _disposed = true;
-            _watchdog.Dispose();
+            if (_watchdog != null) _watchdog.Dispose();
             _req.Dispose();
             _sub.Dispose();
+            FailAll("disposed", "the VasaBridgeClient was disposed");
         }
     }
 }

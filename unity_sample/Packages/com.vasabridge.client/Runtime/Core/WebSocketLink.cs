@@ -13,6 +13,13 @@ using System.Threading.Tasks;
 
 namespace VasaBridge
 {
+    /// <summary>A link without threads of its own (a WebGL player's): VasaBridgeClient.Update calls Poll every frame
+    /// on the main thread, which delivers what arrived since.</summary>
+    public interface IPumpedLink
+    {
+        void Poll();
+    }
+
     /// <summary>What VasaBridgeClient needs from a binding's request side and stream side.</summary>
     public interface IVasaLink : IDisposable
     {
@@ -170,19 +177,22 @@ namespace VasaBridge
             return !hasId && sessionOffset >= 0;
         }
 
-        void Dispatch(byte[] buf, int count)
+        /// <summary>Hands one received WebSocket message to the reply or stream handler in ZeroMQ's terms (see
+        /// IsStreamMessage); `message` is reused. Shared with PumpedWebSocketLink (WebGL).</summary>
+        internal static void Dispatch(byte[] buf, int count, ZmtpMessage message, ZmtpSocket.MessageHandler onReply,
+                                      ZmtpSocket.MessageHandler onStream)
         {
             int sessionOff, sessionLen;
-            _message.Reset();
+            message.Reset();
             if (!IsStreamMessage(buf, count, out sessionOff, out sessionLen))
             {
-                Buffer.BlockCopy(buf, 0, _message.NextFrameBuffer(count), 0, count);
-                _onReply(_message);
+                Buffer.BlockCopy(buf, 0, message.NextFrameBuffer(count), 0, count);
+                onReply(message);
                 return;
             }
-            Buffer.BlockCopy(buf, sessionOff, _message.NextFrameBuffer(sessionLen), 0, sessionLen);
-            Buffer.BlockCopy(buf, 0, _message.NextFrameBuffer(count), 0, count);
-            _onStream(_message);
+            Buffer.BlockCopy(buf, sessionOff, message.NextFrameBuffer(sessionLen), 0, sessionLen);
+            Buffer.BlockCopy(buf, 0, message.NextFrameBuffer(count), 0, count);
+            onStream(message);
         }
 
         bool Send(IList<ArraySegment<byte>> frames)
@@ -284,7 +294,7 @@ namespace VasaBridge
                 } while (!result.EndOfMessage);
                 // The server sends only binary messages (§9.2); a text one is a protocol violation, reported as
                 // an undecodable reply.
-                Dispatch(_receive, length);
+                Dispatch(_receive, length, _message, _onReply, _onStream);
             }
             return "closed";
         }

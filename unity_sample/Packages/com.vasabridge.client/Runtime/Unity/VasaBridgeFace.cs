@@ -1,14 +1,14 @@
 // Makes a Unity face talk from the vasa_bridge motion stream: ARKit blendshapes onto SkinnedMeshRenderers, head
 // pose onto a head transform, gaze onto eye transforms, and the line's audio from an AudioSource in sync.
 //
-// Threads: a worker thread owns the blocking client calls (open, push audio, end, controls); the client's
-// network threads decode frames into the session's lock-free jitter buffer; Update() on the main thread samples
-// that buffer at the audio playback position and writes the rig. Nothing is locked or allocated per frame.
+// Threads: none of its own. Update() on the main thread steps the line (VasaLineStreamer: open, audio and end_audio
+// as non-blocking requests) and samples the session's jitter buffer at the audio playback position. On desktop the
+// client's network threads decode frames into that lock-free buffer; in a WebGL player VasaBridgeClient.Update does
+// it, on the main thread, from the browser's WebSocket (the sidecar's ws:// URL). Nothing waits for a reply, and
+// nothing is locked or allocated per frame while a line plays.
 using System;
-using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.IO;
-using System.Threading;
 using UnityEngine;
 using UnityEngine.Events;
 
@@ -111,15 +111,11 @@ namespace VasaBridge.Unity
         struct Binding { public SkinnedMeshRenderer renderer; public int shape; public int channel; public float scale; }
 
         VasaBridgeClient _client;
-        Thread _worker;
-        readonly ConcurrentQueue<Action> _jobs = new ConcurrentQueue<Action>();
-        readonly ConcurrentQueue<Action> _quickJobs = new ConcurrentQueue<Action>();
-        readonly AutoResetEvent _wake = new AutoResetEvent(false);
-        readonly ConcurrentQueue<VasaBridgeEvent> _workerEvents = new ConcurrentQueue<VasaBridgeEvent>();
-        volatile bool _stopping;
+        VasaLineStreamer _line;        // the line being sent (null between lines)
+        VasaLineStreamer _boundLine;   // the line whose session is bound to the rig
+        readonly List<VasaLineStreamer> _stoppedLines = new List<VasaLineStreamer>(); // stepped until their close is sent
 
-        VasaSession _pendingSession;   // handed from the worker to the main thread (Interlocked.Exchange)
-        VasaSession _session;          // main thread only
+        VasaSession _session;          // the session driving the face
         Binding[] _bindings = new Binding[0];
         float[] _frame = new float[0];
         int _chPitch = -1, _chYaw = -1, _chRoll = -1, _chGazeYaw = -1, _chGazePitch = -1;
@@ -131,7 +127,6 @@ namespace VasaBridge.Unity
         SampleStatus _lastStatus = SampleStatus.NoData;
         bool _endAnnounced;
         readonly PlaybackClock _clock = new PlaybackClock();
-        long _playbackMsForWorker = -1;   // AudioTimeMs for the worker's render pacing (Interlocked)
         byte[] _portraitBytes;            // SetPortrait(bytes): sent as is
         Texture2D _encodedFor;            // the texture _encodedPortrait was made from
         byte[] _encodedPortrait;
@@ -224,8 +219,8 @@ namespace VasaBridge.Unity
             }
         }
 
-        /// <summary>The portrait for a line, on the main thread: bytes set from code, the texture (encoded once
-        /// per texture), or null with the file path to read on the worker thread.</summary>
+        /// <summary>The portrait for a line: bytes set from code, the texture (encoded once per texture), or null
+        /// with the file path to read.</summary>
         byte[] PortraitForLine(out string filePath)
         {
             filePath = null;
@@ -254,7 +249,13 @@ namespace VasaBridge.Unity
             var data = new float[clip.samples * clip.channels];
             if (!clip.GetData(data, 0))
             {
+#if UNITY_WEBGL && !UNITY_EDITOR
+                // GetData is not among the AudioClip APIs Unity lists as supported in WebGL (browser-decoded audio).
+                RaiseError("cannot read the samples of '" + clip.name + "' in a WebGL player: decode them yourself "
+                    + "(e.g. a WAV shipped as a TextAsset) and call SpeakSamples, playing the audio your own way");
+#else
                 RaiseError("cannot read the samples of '" + clip.name + "': set its Load Type to Decompress On Load");
+#endif
                 return;
             }
             float[] mono = data;
@@ -286,13 +287,7 @@ namespace VasaBridge.Unity
         /// <summary>Changes performance controls of the current line (emotion, gaze target, head distance).</summary>
         public void SetControls(VasaControls controls)
         {
-            EnqueueQuick(() =>
-            {
-                VasaSession s = _workerSession;
-                if (s == null || s.State != SessionState.Open) return;
-                long seq;
-                _client.SetControls(s, controls, out seq);
-            });
+            if (_line != null) _line.SetControls(controls);
         }
 
         /// <summary>Stops the current line: audio stops, the session is closed, the face eases back to rest.</summary>
@@ -301,24 +296,19 @@ namespace VasaBridge.Unity
             if (audioSource != null && audioSource.isPlaying) audioSource.Stop();
             _audioScheduled = false;
             AudioTimeMs = -1;
-            Interlocked.Increment(ref _line); // a line still being pushed by the worker stops and is closed
-            VasaSession old = _session;
             _session = null;
-            Interlocked.Exchange(ref _pendingSession, null);
-            if (old != null && old.State == SessionState.Open)
-                EnqueueQuick(() => { try { _client.Close(old); } catch (VasaBridgeException) { /* already gone */ } });
+            if (_line == null) return;
+            _line.Stop(); // no more audio; its session is closed now, or by a later Update once open_ok arrives
+            if (!_line.IsDone) _stoppedLines.Add(_line);
+            _line = null;
         }
 
-        // ---- worker thread -------------------------------------------------------------------------------------
-
-        VasaSession _workerSession; // worker thread only
-        int _line;                  // incremented per line; the worker abandons a line whose number is stale
+        // ---- the line ------------------------------------------------------------------------------------------
 
         void StartLine(float[] mono, int sampleRateHz)
         {
             EnsureClient();
             var initial = new VasaControls().Emotion(string.IsNullOrEmpty(emotion) ? "neutral" : emotion, emotionIntensity);
-            int line = Interlocked.Increment(ref _line);
             var outputs = new List<string>();
             if (renderedFrames == RenderedFrames.Jpeg) outputs.Add("frames_jpeg");
             if (renderedFrames == RenderedFrames.Rgba) outputs.Add("frames_rgba");
@@ -326,7 +316,6 @@ namespace VasaBridge.Unity
             string portraitPath = null;
             byte[] portraitBytes = rendering ? PortraitForLine(out portraitPath) : null;
             double aheadMs = Math.Max(1000.0, renderAheadMs);
-            Interlocked.Exchange(ref _playbackMsForWorker, -1);
             var options = new OpenOptions { SampleRateHz = sampleRateHz, Controls = initial };
             options.ExtraOutputs.AddRange(outputs);
             if (rendering)
@@ -337,58 +326,42 @@ namespace VasaBridge.Unity
                 // Room for everything pushed ahead of playback, plus the images of the lookahead and a margin.
                 options.RenderBufferFrames = Math.Max(OpenOptions.DefaultRenderBufferFrames, (int)((aheadMs + 2000.0) / 40.0));
             }
-            Enqueue(() =>
+            try
             {
-                if (portraitPath != null) options.Portrait = ReadPortraitFile(portraitPath);
-                else options.Portrait = portraitBytes;
-                if (Volatile.Read(ref _line) != line) return; // stopped before it started
-                if (!_client.WaitConnected(3000))
-                {
-                    string where = string.IsNullOrEmpty(url)
-                        ? "tcp://" + host + ":" + requestPort + " and :" + streamPort : url;
-                    throw new VasaBridgeException("disconnected", "cannot reach the sidecar at " + where +
-                        "; start it with `vasa-bridge serve` (the client keeps retrying)");
-                }
-                VasaSession s = _client.Open(options);
-                if (Volatile.Read(ref _line) != line) { CloseQuietly(s); return; }
-                _workerSession = s;
-                Interlocked.Exchange(ref _pendingSession, s);
-                // Push as fast as the sidecar accepts (it rate-limits at many times real time): the face is
-                // scheduled on the audio clock, so arriving early only fills the jitter buffer.
-                int chunk = Math.Max(1, sampleRateHz / 10);
-                for (int off = 0; off < mono.Length && s.State == SessionState.Open; off += chunk)
-                {
-                    if (_stopping || Volatile.Read(ref _line) != line)
-                    {
-                        CloseQuietly(s);
-                        return;
-                    }
-                    // Rendered images arrive as fast as audio is pushed and wait in the render buffer until
-                    // their pts is played: keep the pushed audio within renderAheadMs of playback.
-                    double pushedMs = off * 1000.0 / sampleRateHz;
-                    while (rendering && pushedMs - Math.Max(0, Interlocked.Read(ref _playbackMsForWorker)) > aheadMs &&
-                           !_stopping && Volatile.Read(ref _line) == line && s.State == SessionState.Open)
-                    {
-                        RunQuickJobs(); // controls changed meanwhile go out now, not after the line
-                        _wake.WaitOne(20);
-                    }
-                    if (_stopping || Volatile.Read(ref _line) != line)
-                    {
-                        CloseQuietly(s);
-                        return;
-                    }
-                    _client.PushFloatAsPcm16(s, mono, off, Math.Min(chunk, mono.Length - off));
-                }
-                if (s.State == SessionState.Open) _client.EndAudio(s);
-            });
+                options.Portrait = portraitPath != null ? ReadPortraitFile(portraitPath) : portraitBytes;
+                // Audio goes as fast as the sidecar accepts it (it rate-limits at many times real time): the face
+                // is scheduled on the audio clock, so arriving early only fills the jitter buffer. Rendered images
+                // wait in the render buffer until played, so then pushing stays within renderAheadMs of playback.
+                _line = new VasaLineStreamer(_client, options, mono, sampleRateHz,
+                                             rendering ? aheadMs : double.PositiveInfinity);
+            }
+            catch (VasaBridgeException e) { RaiseError(e.Message); } // bad options or portrait: nothing was sent
         }
 
-        /// <summary>Closes a stale line's session unless StopLine's close got there first (worker thread).</summary>
-        void CloseQuietly(VasaSession s)
+        /// <summary>Moves the current line and stopped ones on (main thread, every frame).</summary>
+        void StepLines()
         {
-            if (s.State != SessionState.Open) return;
-            try { _client.Close(s); }
-            catch (VasaBridgeException) { /* already closed or gone with the connection */ }
+            for (int i = _stoppedLines.Count - 1; i >= 0; i--)
+            {
+                _stoppedLines[i].Step(-1);
+                if (_stoppedLines[i].IsDone) _stoppedLines.RemoveAt(i);
+            }
+            if (_line == null) return;
+            _line.Step(AudioTimeMs);
+            if (_line.Error != null)
+            {
+                VasaBridgeException e = _line.Error;
+                _line = null;
+                string where = string.IsNullOrEmpty(url) ? "tcp://" + host + ":" + requestPort + " and :" + streamPort : url;
+                RaiseError(e.Code == "disconnected" ? "cannot reach the sidecar at " + where
+                    + "; start it with `vasa-bridge serve` (the client keeps retrying): " + e.Message : e.Message);
+                return;
+            }
+            if (_line.Session != null && _boundLine != _line)
+            {
+                _boundLine = _line;
+                Bind(_line.Session);
+            }
         }
 
         static byte[] ReadPortraitFile(string path)
@@ -411,63 +384,19 @@ namespace VasaBridge.Unity
                 Host = host, RequestPort = requestPort, StreamPort = streamPort,
                 Url = string.IsNullOrEmpty(url) ? null : url,
                 Token = string.IsNullOrEmpty(token) ? null : token,
+                ConnectWaitMs = 3000, // the first line may start right after the client: give the link time to connect
             };
             _client = new VasaBridgeClient(options);
             _client.Start();
-            _stopping = false;
-            _worker = new Thread(WorkerLoop) { IsBackground = true, Name = "VasaBridgeFace worker" };
-            _worker.Start();
-        }
-
-        void Enqueue(Action job)
-        {
-            _jobs.Enqueue(job);
-            _wake.Set();
-        }
-
-        /// <summary>Short requests (controls, close) that may run while a rendered line's audio push waits for
-        /// playback to catch up.</summary>
-        void EnqueueQuick(Action job)
-        {
-            _quickJobs.Enqueue(job);
-            _wake.Set();
-        }
-
-        void RunJob(Action job)
-        {
-            try { job(); }
-            catch (VasaBridgeException e) { _workerEvents.Enqueue(new VasaBridgeEvent(VasaBridgeEventKind.Error, null, e.Code, e.Message)); }
-            catch (Exception e) { _workerEvents.Enqueue(new VasaBridgeEvent(VasaBridgeEventKind.Error, null, "internal", e.ToString())); }
-        }
-
-        void RunQuickJobs()
-        {
-            Action job;
-            while (!_stopping && _quickJobs.TryDequeue(out job)) RunJob(job);
-        }
-
-        void WorkerLoop()
-        {
-            while (!_stopping)
-            {
-                _wake.WaitOne(200);
-                RunQuickJobs();
-                Action job;
-                while (!_stopping && _jobs.TryDequeue(out job))
-                {
-                    RunJob(job);
-                    RunQuickJobs();
-                }
-            }
         }
 
         // ---- main thread, every frame --------------------------------------------------------------------------
 
         void Update()
         {
+            if (_client != null) _client.Update(); // WebGL: delivers the browser's messages; elsewhere: cheap
+            StepLines();
             DrainEvents();
-            VasaSession incoming = Interlocked.Exchange(ref _pendingSession, null);
-            if (incoming != null) Bind(incoming);
             VasaSession s = _session;
             if (s == null) { EaseToRest(); return; }
 
@@ -485,7 +414,6 @@ namespace VasaBridge.Unity
                 else return;
             }
             AudioTimeMs = AudioClockMs();
-            Interlocked.Exchange(ref _playbackMsForWorker, (long)AudioTimeMs);
             if (AudioTimeMs < 0) return;
             _lastStatus = s.Motion.Sample(AudioTimeMs, _frame);
             if (_lastStatus == SampleStatus.NoData) return;
@@ -600,7 +528,6 @@ namespace VasaBridge.Unity
         void DrainEvents()
         {
             VasaBridgeEvent e;
-            while (_workerEvents.TryDequeue(out e)) Dispatch(e);
             if (_client == null) return;
             while (_client.TryDequeueEvent(out e)) Dispatch(e);
         }
@@ -640,9 +567,7 @@ namespace VasaBridge.Unity
 
         void OnDestroy()
         {
-            _stopping = true;
-            _wake.Set();
-            if (_worker != null) _worker.Join(1000);
+            // Closing the connection ends its sessions at the sidecar, including a stopped line still opening.
             if (_client != null) _client.Dispose();
             _client = null;
         }

@@ -1,0 +1,190 @@
+"""The articulation head: it moves the lips to the aperture asked for, seals them when it hears a closure, is
+applied to the right frames whether streamed or baked, learns closures from the teacher's lips, and its file is
+versioned and tied to the front end it was trained on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vasa_bridge.errors import ModelVersionError
+from vasa_bridge.model.articulation import (ARTICULATION_FILE_NAME, ArticulationConfig, ArticulationHead,
+                                            load_articulation, save_articulation, set_lip_aperture,
+                                            untrained_articulation)
+from vasa_bridge.motion import layout
+from vasa_bridge.motion.measures import LIPS_CLOSED_BELOW, lip_aperture
+
+
+def mouth_frames(n: int = 6, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    frames = np.zeros((n, layout.N_CHANNELS), np.float32)
+    for name in ("jawOpen", "mouthUpperUpLeft", "mouthUpperUpRight", "mouthLowerDownLeft", "mouthLowerDownRight"):
+        frames[:, layout.channel(name)] = rng.uniform(0.1, 0.4, n)
+    return frames
+
+
+def test_set_lip_aperture_opens_and_closes_to_the_target_and_keeps_blendshapes_valid():
+    frames = mouth_frames()
+    target = np.array([0.0, 0.02, 0.15, 0.3, 0.5, 0.8], np.float32)
+    moved = set_lip_aperture(frames, target)
+    np.testing.assert_allclose(lip_aperture(moved), target, atol=1e-5)
+    assert moved[:, layout.BLENDSHAPE_SLICE].min() >= 0 and moved[:, layout.BLENDSHAPE_SLICE].max() <= 1
+    other = [c for c in range(layout.N_CHANNELS) if c not in
+             [layout.channel(n) for n in ("jawOpen", "mouthClose", "mouthUpperUpLeft", "mouthUpperUpRight",
+                                          "mouthLowerDownLeft", "mouthLowerDownRight")]]
+    np.testing.assert_array_equal(moved[:, other], frames[:, other])     # only the lips move
+    np.testing.assert_array_equal(set_lip_aperture(frames, lip_aperture(frames)), frames)
+
+
+def head_with_output(p_closed: float, aperture: float, blend: float = 0.7) -> ArticulationHead:
+    """A head whose output is constant: zero weights, the answer in the last bias."""
+    config = ArticulationConfig(n_features=3, span=2, hidden=4, blend=blend)
+    logit = np.log(p_closed / (1 - p_closed))
+    params = {"w1": np.zeros((6, 4)), "b1": np.zeros(4), "w2": np.zeros((4, 4)), "b2": np.zeros(4),
+              "w3": np.zeros((4, 2)), "b3": np.array([logit, aperture])}
+    return ArticulationHead(config, params)
+
+
+def test_apply_blends_the_aperture_and_seals_the_lips_when_a_closure_is_heard():
+    frames = mouth_frames()
+    spans = np.zeros((len(frames), 2, 3), np.float32)
+    open_head = head_with_output(0.01, 0.3, blend=0.5)
+    out = open_head(spans)
+    np.testing.assert_allclose(out, [[0.01, 0.3]] * len(frames), atol=1e-6)
+    np.testing.assert_allclose(lip_aperture(open_head.apply(frames, out)),
+                               0.5 * lip_aperture(frames) + 0.5 * 0.3, atol=1e-5)
+    closing_head = head_with_output(0.9, 0.3)
+    assert lip_aperture(closing_head.apply(frames, closing_head(spans))).max() < LIPS_CLOSED_BELOW
+    half = head_with_output(0.55, 0.3)       # halfway between close_from and close_full: half the aperture
+    blended = 0.3 * lip_aperture(frames) + 0.7 * 0.3
+    np.testing.assert_allclose(lip_aperture(half.apply(frames, half(spans))), 0.5 * blended, atol=1e-4)
+
+
+def test_head_file_round_trips_and_bad_files_are_refused(tmp_path):
+    head = untrained_articulation(n_features=5)
+    head.frontend_sha256 = "f" * 64
+    path = tmp_path / ARTICULATION_FILE_NAME
+    save_articulation(path, head, {"note": "test"})
+    loaded = load_articulation(path)
+    assert loaded.sha256 == head.sha256 and loaded.frontend_sha256 == head.frontend_sha256
+    spans = np.random.default_rng(0).normal(size=(7, loaded.config.span, 5)).astype(np.float32)
+    np.testing.assert_array_equal(loaded(spans), head(spans))
+    path.write_bytes(b"not a numpy file")
+    with pytest.raises(ModelVersionError, match="not a vasa_bridge articulation head"):
+        load_articulation(path)
+
+
+def test_short_closures_are_the_contacts_inside_speech():
+    from vasa_bridge.train.articulation import short_closures
+
+    closed = np.array([1, 1, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 0, 1], bool)
+    #                  leading pause  contact   too long (5)      trailing
+    np.testing.assert_array_equal(short_closures(closed), [0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+
+
+def test_training_learns_closures_from_the_teachers_lips(tmp_path):
+    """Lines whose first feature is high exactly while the teacher's lips are closed: the head must find that."""
+    import dataclasses
+
+    from vasa_bridge.audio.frontend import FrontEndConfig, SpeechFrontEnd, StudentNet, untrained_params
+    from vasa_bridge.model.conditioning import frame_spans
+    from vasa_bridge.train.articulation import ArticulationTrainConfig, train_articulation
+    from vasa_bridge.train.data import PairSet
+
+    rng = np.random.default_rng(0)
+    fe_config = FrontEndConfig(channels=8)
+    frontend = SpeechFrontEnd(fe_config, StudentNet(fe_config, untrained_params(fe_config)), "a" * 64)
+    n_lines, n_frames, f = 12, 60, fe_config.n_features
+    frames = np.zeros((n_lines * n_frames, layout.N_CHANNELS), np.float32)
+    frames[:, layout.channel("jawOpen")] = rng.uniform(0.15, 0.4, len(frames))
+    closed = rng.random(len(frames)) < 0.3
+    frames[closed, layout.channel("jawOpen")] = 0.0
+    rows = rng.normal(0, 0.3, (n_lines * (4 * n_frames + 40), f)).astype(np.float32)
+    feature_start = np.arange(n_lines) * (4 * n_frames + 40) + 20
+    for k in range(n_lines):
+        for i in range(n_frames):      # frame i's rows are 4i .. 4i+3 of its line
+            rows[feature_start[k] + 4 * i: feature_start[k] + 4 * i + 4, 0] = 3.0 * closed[k * n_frames + i]
+    packed = PairSet(rows.astype(np.float16), frames, feature_start, np.arange(n_lines) * n_frames,
+                     np.full(n_lines, n_frames), np.zeros((n_lines, 9), np.float32))
+    cfg = dataclasses.replace(ArticulationTrainConfig(), steps=300, batch=256, dropout=0.0)
+    head = train_articulation(packed, frontend, tmp_path / ARTICULATION_FILE_NAME, cfg)
+    assert load_articulation(tmp_path / ARTICULATION_FILE_NAME).frontend_sha256 == frontend.sha256
+    spans = frame_spans(rows[feature_start[0]:feature_start[0] + 4 * n_frames].astype(np.float32), 0, n_frames,
+                        frontend.silence_row)
+    predicted = head(spans)[:, 0] > 0.5
+    assert np.mean(predicted == closed[:n_frames]) > 0.9
+
+
+@pytest.fixture(scope="module")
+def weights_with_head(tmp_path_factory):
+    from vasa_bridge.audio.frontend import load_frontend
+    from vasa_bridge.model.untrained import write_untrained
+    from vasa_bridge.train.data import synth_pairs
+    from vasa_bridge.motion.controls import Controls
+
+    line = synth_pairs(1, seed=11, voices="heldout-voice", corrupt=False, controls=Controls())[0]
+    weights = write_untrained(tmp_path_factory.mktemp("model"), line.frames, d_model=64, n_layers=2)
+    frontend = load_frontend(weights.with_name("speech_frontend.npz"))
+    head = untrained_articulation(frontend.n_features, seed=3)
+    head.frontend_sha256 = frontend.sha256
+    save_articulation(weights.with_name(ARTICULATION_FILE_NAME), head, {})
+    return weights, line.audio_16k[:32000]
+
+
+def test_streamed_frames_get_the_head_rows_of_their_own_audio_span(weights_with_head):
+    from vasa_bridge.model.conditioning import frame_spans
+    from vasa_bridge.runtime.backend import SessionControls
+    from vasa_bridge.runtime.diffusion import DiffusionBackend
+
+    weights, audio = weights_with_head
+    backend = DiffusionBackend("onnxruntime", weights=weights, steps=2)
+    assert backend.articulation is not None
+    stream = backend.new_stream(SessionControls(), 0)
+    frames, latents = [], []
+    for i in range(0, len(audio), 320):
+        stream.push(audio[i:i + 320])
+        chunk = backend.step([stream])[stream]
+        frames.append(chunk.frames)
+        latents.append(chunk.latent)
+    stream.flush()
+    chunk = backend.step([stream])[stream]
+    frames, latents = np.concatenate(frames + [chunk.frames]), np.concatenate(latents + [chunk.latent])
+    spans = frame_spans(backend.frontend.features(audio), 0, len(frames), backend.frontend.silence_row)
+    from vasa_bridge.motion.blink_governor import BlinkGovernor
+
+    expected = BlinkGovernor()(backend.articulation.apply(backend.latent.decode(latents), backend.articulation(spans)))
+    np.testing.assert_allclose(frames, expected, atol=1e-4)      # batched vs one-call matmul rounding
+
+
+def test_a_head_trained_on_another_front_end_is_refused(weights_with_head, tmp_path):
+    import shutil
+
+    from vasa_bridge.runtime.diffusion import DiffusionBackend
+
+    weights, _ = weights_with_head
+    for path in weights.parent.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    head = untrained_articulation(load_articulation(weights.with_name(ARTICULATION_FILE_NAME)).config.n_features)
+    head.frontend_sha256 = "0" * 64
+    save_articulation(tmp_path / ARTICULATION_FILE_NAME, head, {})
+    with pytest.raises(ModelVersionError, match="another speech front end"):
+        DiffusionBackend("onnxruntime", weights=tmp_path / weights.name)
+
+
+def test_blink_governor_holds_a_reclosure_sooner_than_the_gap_and_keeps_later_blinks():
+    from vasa_bridge.motion.blink_governor import MIN_GAP_FRAMES, BlinkGovernor
+    from vasa_bridge.motion.measures import blink_onsets, eye_closure
+
+    lids = np.zeros(60, np.float32)
+    lids[5:9] = [0.6, 1.0, 0.8, 0.2]          # a blink
+    lids[10:13] = [0.7, 0.9, 0.3]            # a flutter 5 frames later
+    lids[40:43] = [0.7, 1.0, 0.4]            # a blink well after the gap
+    frames = np.zeros((60, layout.N_CHANNELS), np.float32)
+    frames[:, layout.channel("eyeBlinkLeft")] = frames[:, layout.channel("eyeBlinkRight")] = lids
+    governor = BlinkGovernor()
+    # in chunks of 3 frames, as a stream delivers them
+    out = np.concatenate([governor(frames[i:i + 3]) for i in range(0, 60, 3)])
+    np.testing.assert_array_equal(blink_onsets(out), [5, 40])
+    assert np.all(np.diff(eye_closure(out)[8:20]) <= 1e-6)              # after the blink the lids only open
+    np.testing.assert_array_equal(out[40:43], frames[40:43])
+    assert 40 - 5 >= MIN_GAP_FRAMES
