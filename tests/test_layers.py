@@ -120,3 +120,13 @@ def test_the_allow_list_names_only_functions_that_exist_and_are_long():
         lengths = [n.end_lineno - n.lineno + 1 for n in ast.walk(tree)
                    if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name]
         assert lengths and max(lengths) > MAX_FUNCTION_LINES and reason, (rel, name)
+
+
+def test_the_diffusion_backend_drives_its_streams_only_through_public_methods():
+    """runtime/ is the one streaming scheduler: `DiffusionBackend.step` calls the stream's scheduling methods, it
+    does not reach into the stream's private state (it used to drive five private methods)."""
+    tree = ast.parse((PACKAGE / "runtime" / "diffusion.py").read_text(encoding="utf-8"))
+    backend = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "DiffusionBackend")
+    private = sorted({f"{n.value.id}.{n.attr}" for n in ast.walk(backend) if isinstance(n, ast.Attribute)
+                      and n.attr.startswith("_") and isinstance(n.value, ast.Name) and n.value.id != "self"})
+    assert private == []
