@@ -118,7 +118,7 @@ def test_training_learns_closures_from_the_teachers_lips(tmp_path):
 @pytest.fixture(scope="module")
 def weights_with_head(tmp_path_factory):
     from vasa_bridge.audio.frontend import load_frontend
-    from vasa_bridge.model.untrained import write_untrained
+    from vasa_bridge.export.untrained import write_untrained
     from vasa_bridge.train.data import synth_pairs
     from vasa_bridge.motion.controls import Controls
 
@@ -173,7 +173,7 @@ def test_a_head_trained_on_another_front_end_is_refused(weights_with_head, tmp_p
 
 def test_blink_governor_holds_a_reclosure_sooner_than_the_gap_and_keeps_later_blinks():
     from vasa_bridge.motion.blink_governor import MIN_GAP_FRAMES, BlinkGovernor
-    from vasa_bridge.motion.measures import blink_onsets, eye_closure
+    from vasa_bridge.motion.measures import blink_onset_frames, eye_closure
 
     lids = np.zeros(60, np.float32)
     lids[5:9] = [0.6, 1.0, 0.8, 0.2]          # a blink
@@ -184,7 +184,7 @@ def test_blink_governor_holds_a_reclosure_sooner_than_the_gap_and_keeps_later_bl
     governor = BlinkGovernor()
     # in chunks of 3 frames, as a stream delivers them
     out = np.concatenate([governor(frames[i:i + 3]) for i in range(0, 60, 3)])
-    np.testing.assert_array_equal(blink_onsets(out), [5, 40])
+    np.testing.assert_array_equal(blink_onset_frames(out), [5, 40])
     assert np.all(np.diff(eye_closure(out)[8:20]) <= 1e-6)              # after the blink the lids only open
     np.testing.assert_array_equal(out[40:43], frames[40:43])
     assert 40 - 5 >= MIN_GAP_FRAMES

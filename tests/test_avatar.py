@@ -17,6 +17,7 @@ import pytest
 
 from vasa_bridge.avatar import AvatarError, build_avatar
 from vasa_bridge.avatar import head as H
+from vasa_bridge.avatar.parts import build_head
 from vasa_bridge.avatar.gltf import glb_bytes, read_mesh_json, write_avatar
 from vasa_bridge.motion.layout import ARKIT_NAMES
 
@@ -32,7 +33,7 @@ def avatar():
 
 @pytest.fixture(scope="module")
 def rig():
-    return H.build_head().rig
+    return build_head().rig
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from vasa_bridge.cli import main
+from vasa_bridge.cli import build_parser, main
 from vasa_bridge.motion.clip_io import read_clip
 
 LINE = "Maybe Bob bought a map of the bumpy path."
@@ -31,6 +31,26 @@ def test_help_is_instant_and_lists_commands():
                             "print(sorted(m for m in ('torch','scipy','matplotlib','zmq') if m in sys.modules))"],
                            capture_output=True, text=True, timeout=30)
     assert heavy.stdout.strip() == "[]", heavy.stdout
+
+
+def test_serve_and_its_flags_default_to_the_server_settings(monkeypatch):
+    """`vasa-bridge serve` with no flags runs ServerConfig() and RenderConfig() (the flags read their defaults)."""
+    import argparse
+
+    from vasa_bridge.commands import serve
+    from vasa_bridge.runtime.backend import DEFAULT_GUIDANCE_SCALE
+    from vasa_bridge.transport.config import ServerConfig
+    from vasa_bridge.transport.rendering import RenderConfig
+
+    monkeypatch.delenv("VASA_BRIDGE_TOKEN", raising=False)
+    parser = argparse.ArgumentParser()
+    serve.add_arguments(parser)
+    args = parser.parse_args([])
+    assert serve.server_config(args) == ServerConfig()
+    render = RenderConfig()
+    assert (args.render_device, args.render_size, args.max_portrait_pixels) == (
+        render.device, render.default_size, render.max_portrait_pixels)
+    assert build_parser().parse_args(["bake", "x.wav", "-o", "x.json"]).guidance_scale == DEFAULT_GUIDANCE_SCALE
 
 
 def test_bake_writes_csv_and_plot(spoken_line, tmp_path, capsys):

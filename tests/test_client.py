@@ -18,7 +18,8 @@ import pytest
 
 from vasa_bridge.audio import load_audio
 from vasa_bridge.baselines import amplitude_baseline
-from vasa_bridge.client import AsyncClient, Client, ConnectionLost, stream_file
+from vasa_bridge.client import AsyncClient, Client, ConnectionLost
+from vasa_bridge.private_sidecar import stream_file_private
 from vasa_bridge.motion import clip_io
 from vasa_bridge.transport.config import ServerConfig
 from vasa_bridge.transport.runner import BackgroundServer
@@ -61,7 +62,7 @@ def test_docs_example_runs_against_a_live_sidecar(server, speech_wav):
 
 @pytest.mark.parametrize("ws", [False, True])
 def test_stream_file_gives_the_same_motion_as_the_offline_bake(speech_wav, ws):
-    clip = stream_file(speech_wav, ws=ws, speed=0)  # a private sidecar on free ports
+    clip = stream_file_private(speech_wav, ws=ws, speed=0).clip  # a private sidecar on free ports
     offline = amplitude_baseline(load_audio(speech_wav))
     assert clip.metadata["synthetic"] is True and clip.metadata["binding"] == ("ws" if ws else "zmq")
     assert len(clip) == len(offline)

@@ -282,9 +282,9 @@ def test_datagen_command_small_build_and_bad_family(tmp_path, capsys) -> None:
 
 
 def test_corpus_throughput_reports_wall_and_cpu_rates() -> None:
-    from vasa_bridge.datagen import corpus_throughput
+    from vasa_bridge.bench.corpus import measure_corpus_throughput
 
-    figures = corpus_throughput(items_per_family=2, families=("espeak",))
+    figures = measure_corpus_throughput(items_per_family=2, families=("espeak",))
     espeak = figures["espeak"]
     assert espeak["items"] == 2 and espeak["audio_s"] > 1.0
     assert espeak["realtime_factor"] > 1.0                      # espeak-ng + teacher beat real time by far

@@ -8,7 +8,8 @@ import torch
 
 from vasa_bridge.errors import ModelVersionError, VasaBridgeError
 from vasa_bridge.model.conditioning import LOOKAHEAD_MS, controls_vector, features_needed, frame_spans
-from vasa_bridge.model.denoiser import CONTEXT, NEW, PAD, ModelConfig
+from vasa_bridge.model.denoiser import ModelConfig
+from vasa_bridge.model.inputs import CONTEXT, NEW, PAD
 from vasa_bridge.model.latent import PcaLatent
 from vasa_bridge.model.untrained import untrained_model
 from vasa_bridge.model.weights import DEFAULT_WEIGHTS, load_weights, save_weights
@@ -67,7 +68,7 @@ def _inputs(config, batch=3, seed=0):
     """Inputs of `forward`: the denoiser's example inputs with raw audio spans in place of the embedding."""
     from vasa_bridge.export.onnx import example_audio, example_inputs
 
-    inputs = example_inputs(config, batch, seed)
+    inputs = example_inputs(config, batch, seed)._asdict()
     spans = example_audio(config, batch * config.window_frames, seed)
     inputs["audio_emb"] = spans.reshape(batch, config.window_frames, *spans.shape[1:])
     return {("audio" if k == "audio_emb" else k): torch.from_numpy(v) for k, v in inputs.items()}
@@ -94,6 +95,33 @@ def test_forward_is_the_denoiser_on_embedded_audio_and_embedding_is_per_frame(fr
         assert torch.allclose(net(*inp.values()), net.denoise(*{**inp, "audio": embedded}.values()))
     assert embedded.shape == (3, net.config.window_frames, net.config.d_model)
     assert torch.allclose(one_frame, embedded[1, 5], atol=1e-6)   # a span's embedding ignores its neighbours
+
+
+def test_denoiser_inputs_name_the_onnx_inputs_and_the_denoise_parameters(tmp_path, frames):
+    import inspect
+
+    import onnx
+
+    from vasa_bridge.export.onnx import export_onnx
+    from vasa_bridge.model.denoiser import MotionDenoiser
+    from vasa_bridge.model.inputs import DENOISER_INPUT_NAMES
+
+    assert tuple(inspect.signature(MotionDenoiser.denoise).parameters)[1:] == DENOISER_INPUT_NAMES
+    path = export_onnx(untrained_model(frames, d_model=32, n_layers=1, n_heads=2), tmp_path / "m.onnx")
+    assert tuple(i.name for i in onnx.load(str(path)).graph.input) == DENOISER_INPUT_NAMES
+
+
+@pytest.mark.parametrize("sigma_data", [1.0, 0.5])
+def test_edm_scalings_follow_sigma_data(sigma_data):
+    """At σ = 0 the denoiser returns its input; the loss weight is 1 / c_out², whatever σ_data is."""
+    from vasa_bridge.model.edm import edm_loss_weight, edm_scalings
+
+    sigma = torch.tensor([0.0, 0.3, 2.0, 40.0])
+    c_skip, c_out, c_in = edm_scalings(sigma, sigma_data)
+    assert c_skip[0] == 1.0 and c_out[0] == 0.0
+    torch.testing.assert_close(c_in, 1.0 / torch.sqrt(sigma ** 2 + sigma_data ** 2))
+    torch.testing.assert_close(edm_loss_weight(sigma[1:], sigma_data), 1.0 / c_out[1:] ** 2)
+    torch.testing.assert_close(c_skip + c_out ** 2 / sigma_data ** 2, torch.ones(4))   # unit-variance target
 
 
 def test_dropping_audio_or_controls_changes_the_prediction(frames):
@@ -164,6 +192,28 @@ def test_short_training_lowers_the_loss_and_resumes(tmp_path, pairs, frontend):
     assert history[-1][1] < history[0][1]
     assert (tmp_path / "loss.png").stat().st_size > 1000
     assert load_weights(path).info["complete"]
+
+
+def test_training_loss_weights_by_the_models_own_sigma_data(pairs, frames, frontend, monkeypatch):
+    """Training and the denoiser share one σ_data (the loss used to hard-code 1 while the network read its config)."""
+    import vasa_bridge.train.loop as loop
+    from vasa_bridge.train.data import PairSet
+
+    seen: list[float] = []
+    weight = loop.edm_loss_weight
+
+    def spy(sigma, sigma_data):
+        seen.append(sigma_data)
+        return weight(sigma, sigma_data)
+
+    monkeypatch.setattr(loop, "edm_loss_weight", spy)
+    config = ModelConfig(d_model=32, n_layers=1, n_heads=2, audio_hidden=32, sigma_data=0.5)
+    net = loop.MotionDenoiser(config)
+    latent = PcaLatent.fit(frames, config.latent_dim)
+    batch = loop.WindowSampler(PairSet.pack(pairs, frontend), latent, config, seed=0).sample(4)
+    gen = torch.Generator().manual_seed(0)
+    loss = loop.denoising_loss(net, batch, torch.eye(config.latent_dim, 60), loop.TrainConfig(), gen)
+    assert seen == [0.5] and torch.isfinite(loss)
 
 
 @pytest.mark.parametrize("p_context_drop", [0.5, 1.0])

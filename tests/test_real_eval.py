@@ -12,7 +12,7 @@ from vasa_bridge.motion.controls import Controls
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
-    from vasa_bridge.model.untrained import write_untrained
+    from vasa_bridge.export.untrained import write_untrained
     from vasa_bridge.runtime.diffusion import DiffusionBackend
     from vasa_bridge.train.data import synth_pairs
 

@@ -20,7 +20,7 @@ def line():
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory, line):
-    from vasa_bridge.model.untrained import write_untrained
+    from vasa_bridge.export.untrained import write_untrained
 
     return write_untrained(tmp_path_factory.mktemp("model"), line.frames, d_model=64, n_layers=2)
 
@@ -83,7 +83,7 @@ def test_torch_and_onnxruntime_agree(weights, line):
 
     t, o = TorchEngine(weights), OrtEngine(weights.with_suffix(".onnx"))
     inputs = example_inputs(t.network.config, batch=5, seed=3)
-    np.testing.assert_allclose(o(**inputs), t(**inputs), atol=1e-4)
+    np.testing.assert_allclose(o(inputs), t(inputs), atol=1e-4)
     spans = example_audio(t.network.config, n=37, seed=3)
     np.testing.assert_allclose(o.embed_audio(spans), t.embed_audio(spans), atol=1e-4)
     a = generate_clip(DiffusionBackend("torch", weights=weights, steps=3), line.audio_16k[:32000], seed=4)
@@ -169,7 +169,7 @@ def test_tensorrt_engine_matches_onnxruntime(weights):
     trt_engine, ort_engine = TensorRtEngine(onnx_path, max_batch=8), OrtEngine(onnx_path)
     config = ModelConfig(**ort_engine.config)
     inputs = example_inputs(config, batch=8, seed=5)
-    np.testing.assert_allclose(trt_engine(**inputs), ort_engine(**inputs), atol=1e-3)
+    np.testing.assert_allclose(trt_engine(inputs), ort_engine(inputs), atol=1e-3)
     spans = example_audio(config, n=8 * config.window_frames, seed=5)
     np.testing.assert_allclose(trt_engine.embed_audio(spans), ort_engine.embed_audio(spans), atol=1e-3)
 

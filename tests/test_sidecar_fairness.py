@@ -18,7 +18,7 @@ from vasa_bridge import protocol as m
 from vasa_bridge.client import AsyncClient, ServerError
 from vasa_bridge.runtime.backend import AmplitudeBackend
 from vasa_bridge.transport.config import ServerConfig
-from vasa_bridge.transport.loadtest import flooding
+from vasa_bridge.bench.loadtest import flooding
 from vasa_bridge.transport.runner import BackgroundServer
 
 from sidecar_helpers import sidecar_process

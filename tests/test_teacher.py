@@ -96,7 +96,7 @@ def test_same_seed_same_clip_new_seed_new_performance():
     a, b, c = (perform(phones, audio, seed=s) for s in (7, 7, 8))
     assert np.array_equal(a.frames, b.frames)
     assert not np.allclose(a["headYaw"], c["headYaw"], atol=1e-3)
-    assert not np.array_equal(measures.blink_onsets(a.frames), measures.blink_onsets(c.frames)) or \
+    assert not np.array_equal(measures.blink_onset_frames(a.frames), measures.blink_onset_frames(c.frames)) or \
         not np.allclose(a["gazeYaw"], c["gazeYaw"], atol=1e-3)
     # ...but the same line: mouth opening agrees closely between performances.
     assert np.corrcoef(measures.lip_aperture(a.frames), measures.lip_aperture(c.frames))[0, 1] > 0.8
@@ -133,7 +133,7 @@ def test_gaze_target_and_head_distance_controls_are_followed():
 def test_silence_gives_a_calm_idle_face():
     clip = perform([], np.zeros(16000 * 10, np.float32), seed=0)
     assert clip["jawOpen"].max() < 0.02
-    assert measures.blink_onsets(clip.frames).size >= 1  # alive: it still blinks
+    assert measures.blink_onset_frames(clip.frames).size >= 1  # alive: it still blinks
     assert 0.002 < np.abs(clip["headYaw"]).max() < 0.12  # ...and sways a little, no more
     assert np.all((clip.blendshapes >= 0) & (clip.blendshapes <= 1)) and np.isfinite(clip.frames).all()
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from vasa_bridge.avatar.head import AvatarMesh, build_head
+from vasa_bridge.avatar.head import AvatarMesh
+from vasa_bridge.avatar.parts import build_head
 from vasa_bridge.errors import VasaBridgeError
 
 __all__ = ["AvatarError", "AvatarMesh", "build_avatar"]

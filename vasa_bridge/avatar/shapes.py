@@ -9,9 +9,12 @@ eyeLook* shapes move the eyelids with the eye (lids follow gaze), so no shape is
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from vasa_bridge.avatar import head as H
+from vasa_bridge.avatar.parts import lid_margin_elevation
 from vasa_bridge.motion.layout import ARKIT_NAMES
 
 JAW_OPEN_RAD = 0.30  # ~3 cm at the chin
@@ -118,138 +121,30 @@ def _lid_deltas(p: np.ndarray, rig: H.HeadRig, select: np.ndarray, margin_shift_
     return d
 
 
+@dataclass(frozen=True)
+class _Mesh:
+    """What every group of shapes reads: the neutral head's vertices (N, 3), its rig and its regions."""
+
+    p: np.ndarray
+    rig: H.HeadRig
+    r: _Regions
+
+    @property
+    def n(self) -> int:
+        return len(self.p)
+
+
 def head_blendshapes(model: H.HeadModel) -> dict[str, np.ndarray]:
     """All 52 ARKit shapes of the head mesh, name -> (N, 3) float32 deltas in ARKit order."""
-    rig = model.rig
     p = model.head.vertices.astype(np.float64)
-    n = len(p)
-    r = _Regions(p, rig)
-    x, y, z = r.x, r.y, r.z
+    c = _Mesh(p, model.rig, _Regions(p, model.rig))
     shapes: dict[str, np.ndarray] = {}
-    lid = rig.part == H.LID
-
-    def vec(weight: np.ndarray, dx: float, dy: float, dz: float) -> np.ndarray:
-        return weight[:, None] * np.array([dx, dy, dz])
-
-    def lids(side: float, upper: bool) -> np.ndarray:
-        return lid & (rig.side == side) & (rig.lid_upper == upper)
-
-    def lid_shift(side: float, upper_deg: float, lower_deg: float, az_deg: float = 0.0) -> np.ndarray:
-        shift = np.zeros(n)
-        shift[lids(side, True)] = np.deg2rad(upper_deg)
-        shift[lids(side, False)] = np.deg2rad(lower_deg)
-        sel = lids(side, True) | lids(side, False)
-        return _lid_deltas(p, rig, sel, shift, np.deg2rad(az_deg))
-
-    def blink(side: float) -> np.ndarray:
-        # the upper margin comes down to just past the lower margin, which itself rises a little
-        shift = np.zeros(n)
-        up, lo = lids(side, True), lids(side, False)
-        shift[lo] = np.deg2rad(5.0) * np.cos(np.clip(rig.lid_azimuth[lo] / H.LID_CORNER_AZIMUTH_RAD, -1, 1) * np.pi / 2)
-        lower_margin_there = H.lid_margin_elevation(rig.lid_azimuth[up], upper=False)
-        closed = lower_margin_there + np.deg2rad(5.0) * np.cos(
-            np.clip(rig.lid_azimuth[up] / H.LID_CORNER_AZIMUTH_RAD, -1, 1) * np.pi / 2) - np.deg2rad(3.0)
-        shift[up] = closed - rig.lid_margin[up]
-        d = _lid_deltas(p, rig, up | lo, shift)
-        # the skin just above the eye follows the lid down a little
-        ex = rig.eye_centers[0 if side > 0 else 1][0]
-        d += vec(r.face * (rig.part == H.SKIN) * _gauss2(x, y, ex, H.EYE_Y_M + 0.011, 0.012, 0.004), 0, -0.0015, 0)
-        return d
-
-    for side, sfx in ((1.0, "Left"), (-1.0, "Right")):
-        ex = rig.eye_centers[0 if side > 0 else 1][0]
-        shapes[f"eyeBlink{sfx}"] = blink(side)
-        # lids follow the eyeball: down lowers both lids, up raises them; in/out turn the lid margins sideways
-        shapes[f"eyeLookDown{sfx}"] = lid_shift(side, -14.0, -6.0)
-        shapes[f"eyeLookUp{sfx}"] = lid_shift(side, 10.0, 5.0)
-        # "in" is toward the nose: -X for the left eye, +X for the right one
-        shapes[f"eyeLookIn{sfx}"] = lid_shift(side, 0.0, 0.0, az_deg=-6.0 * side)
-        shapes[f"eyeLookOut{sfx}"] = lid_shift(side, 0.0, 0.0, az_deg=6.0 * side)
-        cheek_up = r.face * (rig.part == H.SKIN) * _gauss2(x, y, ex + side * 0.006, H.EYE_Y_M - 0.022, 0.014, 0.009)
-        shapes[f"eyeSquint{sfx}"] = lid_shift(side, -6.0, 14.0) + vec(cheek_up, 0, 0.002, 0.0005)
-        brow_lift = r.face * (rig.part == H.SKIN) * _gauss2(x, y, ex, H.EYE_Y_M + 0.014, 0.014, 0.005)
-        shapes[f"eyeWide{sfx}"] = lid_shift(side, 14.0, -4.0) + vec(brow_lift, 0, 0.0012, 0)
-
-    # ---- jaw
-    centre_weight = np.clip(1.0 - (x / (H.MOUTH_CORNER_X_M + 0.004)) ** 2, 0.0, 1.0)
-    hinge = np.asarray(H.JAW_HINGE_M)
-    jaw_rot = _rotation_delta(p, _rot_x(JAW_OPEN_RAD), hinge)
-    # the upper lip edge lifts a little in the middle so the opening is an oval, not a trapezoid
-    shapes["jawOpen"] = r.jaw[:, None] * jaw_rot + vec(r.lip_edge * r.upper * centre_weight, 0, 0.002, 0)
-    shapes["jawForward"] = vec(r.jaw, 0, 0, 0.006)
-    for side, name in ((1.0, "jawLeft"), (-1.0, "jawRight")):
-        yaw = _rotation_delta(p, _rot_y(side * np.deg2rad(3.5)), hinge + np.array([0, 0, -0.04]))
-        shapes[name] = r.jaw[:, None] * (yaw + np.array([side * 0.003, 0.0, 0.0]))
-
-    # ---- mouth
-    lips, upper, lower = r.lips, r.upper, r.lower
-    upper_lip, lower_lip = lips * upper, lips * lower
-    # mouthClose undoes the jaw for the lips only: with jawOpen it closes the lips over an open jaw
-    lower_follows_jaw = lower_lip * _smooth(0.0, 0.5, r.jaw)
-    shapes["mouthClose"] = -0.95 * lower_follows_jaw[:, None] * jaw_rot + vec(upper_lip, 0, -0.0012, 0)
-    inward = np.stack([-x, np.zeros(n), np.zeros(n)], axis=1)  # toward the midline, proportional to |x|
-    # funnel: lips flare forward and part into a rounded opening; corners come in
-    part_open = r.lip_edge * centre_weight
-    shapes["mouthFunnel"] = (vec(lips, 0, 0, 0.006) + 0.25 * lips[:, None] * inward
-                             + vec(part_open * upper, 0, 0.0035, 0.001) + vec(part_open * lower, 0, -0.0045, 0.001))
-    # pucker: lips pushed forward and gathered to the middle, closed
-    squeeze = np.stack([-0.5 * x, 0.12 * r.dy, np.zeros(n)], axis=1)  # narrower, a little fuller
-    shapes["mouthPucker"] = (vec(lips * (0.5 + 0.5 * centre_weight), 0, 0, 0.011)
-                             + (r.mouth_area * _smooth(0.0, 0.4, r.mouth_area))[:, None] * squeeze)
-    for side, sfx in ((1.0, "Left"), (-1.0, "Right")):
-        half = r.half(side)
-        # corner shapes fade out across the midline so the other corner stays put
-        corner = r.corner(side) * half
-        wide = r.corner(side, sigma=0.016) * half
-        shapes[f"mouth{sfx}"] = vec(r.mouth_area, side * 0.010, 0, -0.001)
-        shapes[f"mouthSmile{sfx}"] = vec(corner, side * 0.006, 0.008, -0.004) + vec(wide * 0.4, 0, 0.003, 0.002)
-        shapes[f"mouthFrown{sfx}"] = vec(corner, side * 0.002, -0.007, -0.001)
-        shapes[f"mouthDimple{sfx}"] = vec(corner, side * 0.004, 0.0008, -0.005)
-        shapes[f"mouthStretch{sfx}"] = vec(wide, side * 0.008, -0.003, -0.002)
-        press = lips * half
-        shapes[f"mouthPress{sfx}"] = (np.stack([np.zeros(n), -0.3 * r.dy, np.full(n, -0.0015)], axis=1)
-                                      * press[:, None])
-        shapes[f"mouthLowerDown{sfx}"] = vec(lower_lip * half * (0.4 + 0.6 * centre_weight), 0, -0.006, 0.0008)
-        shapes[f"mouthUpperUp{sfx}"] = vec(upper_lip * half * (0.4 + 0.6 * centre_weight), 0, 0.005, 0.0008)
-    # rolls: the lip turns in over the teeth (its edge goes back most)
-    shapes["mouthRollLower"] = vec(lower_lip, 0, 0.0012, -0.002) + vec(r.lip_edge * lower, 0, 0.001, -0.003)
-    shapes["mouthRollUpper"] = vec(upper_lip, 0, -0.0012, -0.002) + vec(r.lip_edge * upper, 0, -0.001, -0.003)
-    chin = r.face * (rig.part == H.SKIN) * _gauss2(x, y, 0.0, H.MOUTH_Y_M - 0.028, 0.016, 0.016)
-    shapes["mouthShrugLower"] = vec(lower_lip + chin * lower, 0, 0.004, 0.002)
-    shapes["mouthShrugUpper"] = vec(upper_lip, 0, 0.002, 0.0015)
-
-    # ---- brows, cheeks, nose
-    skin_face = r.face * (rig.part == H.SKIN)
-    for side, sfx in ((1.0, "Left"), (-1.0, "Right")):
-        brow = skin_face * _gauss2(x, y, side * 0.031, H.BROW_Y_M + 0.002, 0.017, 0.010)
-        shapes[f"browDown{sfx}"] = vec(brow, -side * 0.0015, -0.005, -0.001)
-        outer = skin_face * _gauss2(x, y, side * 0.046, H.BROW_Y_M, 0.011, 0.011)
-        shapes[f"browOuterUp{sfx}"] = vec(outer, side * 0.0005, 0.006, 0)
-    inner = skin_face * (_gauss2(x, y, 0.016, H.BROW_Y_M, 0.009, 0.011) + _gauss2(x, y, -0.016, H.BROW_Y_M, 0.009, 0.011))
-    shapes["browInnerUp"] = vec(inner, 0, 0.007, 0)
-    cheeks = skin_face * (_gauss2(x, y, 0.046, H.MOUTH_Y_M + 0.004, 0.014, 0.016)
-                          + _gauss2(x, y, -0.046, H.MOUTH_Y_M + 0.004, 0.014, 0.016))
-    outward = np.stack([x, np.zeros(n), np.full(n, 0.02)], axis=1)
-    outward /= np.linalg.norm(outward, axis=1, keepdims=True)
-    shapes["cheekPuff"] = 0.009 * cheeks[:, None] * outward + vec(lips, 0, 0, 0.0015)
-    for side, sfx in ((1.0, "Left"), (-1.0, "Right")):
-        ex = side * H.EYE_X_M
-        cheek = skin_face * _gauss2(x, y, ex + side * 0.01, H.EYE_Y_M - 0.025, 0.014, 0.010)
-        shapes[f"cheekSquint{sfx}"] = vec(cheek, 0, 0.004, 0.001) + lid_shift(side, 0.0, 6.0)
-        wing = skin_face * _gauss2(x, y, side * 0.010, 0.024, 0.007, 0.010)
-        brow_in = skin_face * _gauss2(x, y, side * 0.014, H.BROW_Y_M - 0.004, 0.008, 0.008)
-        lip_side = upper_lip * _gauss2(x, y, side * 0.010, H.MOUTH_Y_M, 0.008, 0.02)
-        shapes[f"noseSneer{sfx}"] = (vec(wing, side * 0.0008, 0.004, 0.001) + vec(brow_in, 0, -0.002, 0)
-                                     + vec(lip_side, 0, 0.0015, 0))
-
-    # ---- tongue slides out, its tip leading
-    tongue = rig.part == H.TONGUE
-    tz = z[tongue]
-    lead = np.zeros(n)
-    lead[tongue] = _smooth(tz.min(), tz.max(), tz) * 0.6 + 0.4
-    # it rises as it comes out so it clears the lower teeth and lip
-    shapes["tongueOut"] = vec(lead * tongue, 0, 0.006, 0.030)
-
+    _eye_shapes(c, shapes)
+    jaw_rot, centre_weight = _jaw_shapes(c, shapes)
+    _mouth_shapes(c, shapes, jaw_rot, centre_weight)
+    _brow_cheek_nose_shapes(c, shapes)
+    _tongue_shape(c, shapes)
+    x = c.r.x
     # one-sided shapes of the upper face stop at the midline (the lower face keeps a soft seam: one mouth)
     for name in ARKIT_NAMES:
         if name.startswith(("eye", "brow", "cheekSquint", "noseSneer")) and name.endswith(("Left", "Right")):
@@ -262,6 +157,159 @@ def head_blendshapes(model: H.HeadModel) -> dict[str, np.ndarray]:
         d = np.where(np.abs(d) < DELTA_EPSILON_M, 0.0, d)
         out[name] = d.astype(np.float32)
     return out
+
+
+def _vec(weight: np.ndarray, dx: float, dy: float, dz: float) -> np.ndarray:
+    return weight[:, None] * np.array([dx, dy, dz])
+
+
+def _lids(c: _Mesh, side: float, upper: bool) -> np.ndarray:
+    return (c.rig.part == H.LID) & (c.rig.side == side) & (c.rig.lid_upper == upper)
+
+
+def _lid_shift(c: _Mesh, side: float, upper_deg: float, lower_deg: float, az_deg: float = 0.0) -> np.ndarray:
+    shift = np.zeros(c.n)
+    shift[_lids(c, side, True)] = np.deg2rad(upper_deg)
+    shift[_lids(c, side, False)] = np.deg2rad(lower_deg)
+    sel = _lids(c, side, True) | _lids(c, side, False)
+    return _lid_deltas(c.p, c.rig, sel, shift, np.deg2rad(az_deg))
+
+
+def _blink(c: _Mesh, side: float) -> np.ndarray:
+    p, rig, r, n = c.p, c.rig, c.r, c.n
+    x, y = r.x, r.y
+    # the upper margin comes down to just past the lower margin, which itself rises a little
+    shift = np.zeros(n)
+    up, lo = _lids(c, side, True), _lids(c, side, False)
+    shift[lo] = np.deg2rad(5.0) * np.cos(np.clip(rig.lid_azimuth[lo] / H.LID_CORNER_AZIMUTH_RAD, -1, 1) * np.pi / 2)
+    lower_margin_there = lid_margin_elevation(rig.lid_azimuth[up], upper=False)
+    closed = lower_margin_there + np.deg2rad(5.0) * np.cos(
+        np.clip(rig.lid_azimuth[up] / H.LID_CORNER_AZIMUTH_RAD, -1, 1) * np.pi / 2) - np.deg2rad(3.0)
+    shift[up] = closed - rig.lid_margin[up]
+    d = _lid_deltas(p, rig, up | lo, shift)
+    # the skin just above the eye follows the lid down a little
+    ex = rig.eye_centers[0 if side > 0 else 1][0]
+    d += _vec(r.face * (rig.part == H.SKIN) * _gauss2(x, y, ex, H.EYE_Y_M + 0.011, 0.012, 0.004), 0, -0.0015, 0)
+    return d
+
+
+def _eye_shapes(c: _Mesh, shapes: dict[str, np.ndarray]) -> None:
+    rig, r = c.rig, c.r
+    x, y = r.x, r.y
+    for side, sfx in ((1.0, "Left"), (-1.0, "Right")):
+        ex = rig.eye_centers[0 if side > 0 else 1][0]
+        shapes[f"eyeBlink{sfx}"] = _blink(c, side)
+        # lids follow the eyeball: down lowers both lids, up raises them; in/out turn the lid margins sideways
+        shapes[f"eyeLookDown{sfx}"] = _lid_shift(c, side, -14.0, -6.0)
+        shapes[f"eyeLookUp{sfx}"] = _lid_shift(c, side, 10.0, 5.0)
+        # "in" is toward the nose: -X for the left eye, +X for the right one
+        shapes[f"eyeLookIn{sfx}"] = _lid_shift(c, side, 0.0, 0.0, az_deg=-6.0 * side)
+        shapes[f"eyeLookOut{sfx}"] = _lid_shift(c, side, 0.0, 0.0, az_deg=6.0 * side)
+        cheek_up = r.face * (rig.part == H.SKIN) * _gauss2(x, y, ex + side * 0.006, H.EYE_Y_M - 0.022, 0.014, 0.009)
+        shapes[f"eyeSquint{sfx}"] = _lid_shift(c, side, -6.0, 14.0) + _vec(cheek_up, 0, 0.002, 0.0005)
+        brow_lift = r.face * (rig.part == H.SKIN) * _gauss2(x, y, ex, H.EYE_Y_M + 0.014, 0.014, 0.005)
+        shapes[f"eyeWide{sfx}"] = _lid_shift(c, side, 14.0, -4.0) + _vec(brow_lift, 0, 0.0012, 0)
+
+
+def _jaw_shapes(c: _Mesh, shapes: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """jawOpen, jawForward, jawLeft/Right; returns the jaw's rotation delta and the mouth's centre weight (the
+    mouth shapes use both)."""
+    p, r = c.p, c.r
+    x = r.x
+    # ---- jaw
+    centre_weight = np.clip(1.0 - (x / (H.MOUTH_CORNER_X_M + 0.004)) ** 2, 0.0, 1.0)
+    hinge = np.asarray(H.JAW_HINGE_M)
+    jaw_rot = _rotation_delta(p, _rot_x(JAW_OPEN_RAD), hinge)
+    # the upper lip edge lifts a little in the middle so the opening is an oval, not a trapezoid
+    shapes["jawOpen"] = r.jaw[:, None] * jaw_rot + _vec(r.lip_edge * r.upper * centre_weight, 0, 0.002, 0)
+    shapes["jawForward"] = _vec(r.jaw, 0, 0, 0.006)
+    for side, name in ((1.0, "jawLeft"), (-1.0, "jawRight")):
+        yaw = _rotation_delta(p, _rot_y(side * np.deg2rad(3.5)), hinge + np.array([0, 0, -0.04]))
+        shapes[name] = r.jaw[:, None] * (yaw + np.array([side * 0.003, 0.0, 0.0]))
+    return jaw_rot, centre_weight
+
+
+def _mouth_shapes(c: _Mesh, shapes: dict[str, np.ndarray], jaw_rot: np.ndarray, centre_weight: np.ndarray) -> None:
+    rig, r, n = c.rig, c.r, c.n
+    x, y = r.x, r.y
+    # ---- mouth
+    lips, upper, lower = r.lips, r.upper, r.lower
+    upper_lip, lower_lip = lips * upper, lips * lower
+    # mouthClose undoes the jaw for the lips only: with jawOpen it closes the lips over an open jaw
+    lower_follows_jaw = lower_lip * _smooth(0.0, 0.5, r.jaw)
+    shapes["mouthClose"] = -0.95 * lower_follows_jaw[:, None] * jaw_rot + _vec(upper_lip, 0, -0.0012, 0)
+    inward = np.stack([-x, np.zeros(n), np.zeros(n)], axis=1)  # toward the midline, proportional to |x|
+    # funnel: lips flare forward and part into a rounded opening; corners come in
+    part_open = r.lip_edge * centre_weight
+    shapes["mouthFunnel"] = (_vec(lips, 0, 0, 0.006) + 0.25 * lips[:, None] * inward
+                             + _vec(part_open * upper, 0, 0.0035, 0.001) + _vec(part_open * lower, 0, -0.0045, 0.001))
+    # pucker: lips pushed forward and gathered to the middle, closed
+    squeeze = np.stack([-0.5 * x, 0.12 * r.dy, np.zeros(n)], axis=1)  # narrower, a little fuller
+    shapes["mouthPucker"] = (_vec(lips * (0.5 + 0.5 * centre_weight), 0, 0, 0.011)
+                             + (r.mouth_area * _smooth(0.0, 0.4, r.mouth_area))[:, None] * squeeze)
+    for side, sfx in ((1.0, "Left"), (-1.0, "Right")):
+        half = r.half(side)
+        # corner shapes fade out across the midline so the other corner stays put
+        corner = r.corner(side) * half
+        wide = r.corner(side, sigma=0.016) * half
+        shapes[f"mouth{sfx}"] = _vec(r.mouth_area, side * 0.010, 0, -0.001)
+        shapes[f"mouthSmile{sfx}"] = _vec(corner, side * 0.006, 0.008, -0.004) + _vec(wide * 0.4, 0, 0.003, 0.002)
+        shapes[f"mouthFrown{sfx}"] = _vec(corner, side * 0.002, -0.007, -0.001)
+        shapes[f"mouthDimple{sfx}"] = _vec(corner, side * 0.004, 0.0008, -0.005)
+        shapes[f"mouthStretch{sfx}"] = _vec(wide, side * 0.008, -0.003, -0.002)
+        press = lips * half
+        shapes[f"mouthPress{sfx}"] = (np.stack([np.zeros(n), -0.3 * r.dy, np.full(n, -0.0015)], axis=1)
+                                      * press[:, None])
+        shapes[f"mouthLowerDown{sfx}"] = _vec(lower_lip * half * (0.4 + 0.6 * centre_weight), 0, -0.006, 0.0008)
+        shapes[f"mouthUpperUp{sfx}"] = _vec(upper_lip * half * (0.4 + 0.6 * centre_weight), 0, 0.005, 0.0008)
+    # rolls: the lip turns in over the teeth (its edge goes back most)
+    shapes["mouthRollLower"] = _vec(lower_lip, 0, 0.0012, -0.002) + _vec(r.lip_edge * lower, 0, 0.001, -0.003)
+    shapes["mouthRollUpper"] = _vec(upper_lip, 0, -0.0012, -0.002) + _vec(r.lip_edge * upper, 0, -0.001, -0.003)
+    chin = r.face * (rig.part == H.SKIN) * _gauss2(x, y, 0.0, H.MOUTH_Y_M - 0.028, 0.016, 0.016)
+    shapes["mouthShrugLower"] = _vec(lower_lip + chin * lower, 0, 0.004, 0.002)
+    shapes["mouthShrugUpper"] = _vec(upper_lip, 0, 0.002, 0.0015)
+
+
+def _brow_cheek_nose_shapes(c: _Mesh, shapes: dict[str, np.ndarray]) -> None:
+    rig, r, n = c.rig, c.r, c.n
+    x, y = r.x, r.y
+    lips, upper_lip = r.lips, r.lips * r.upper
+    # ---- brows, cheeks, nose
+    skin_face = r.face * (rig.part == H.SKIN)
+    for side, sfx in ((1.0, "Left"), (-1.0, "Right")):
+        brow = skin_face * _gauss2(x, y, side * 0.031, H.BROW_Y_M + 0.002, 0.017, 0.010)
+        shapes[f"browDown{sfx}"] = _vec(brow, -side * 0.0015, -0.005, -0.001)
+        outer = skin_face * _gauss2(x, y, side * 0.046, H.BROW_Y_M, 0.011, 0.011)
+        shapes[f"browOuterUp{sfx}"] = _vec(outer, side * 0.0005, 0.006, 0)
+    inner = skin_face * (_gauss2(x, y, 0.016, H.BROW_Y_M, 0.009, 0.011)
+                         + _gauss2(x, y, -0.016, H.BROW_Y_M, 0.009, 0.011))
+    shapes["browInnerUp"] = _vec(inner, 0, 0.007, 0)
+    cheeks = skin_face * (_gauss2(x, y, 0.046, H.MOUTH_Y_M + 0.004, 0.014, 0.016)
+                          + _gauss2(x, y, -0.046, H.MOUTH_Y_M + 0.004, 0.014, 0.016))
+    outward = np.stack([x, np.zeros(n), np.full(n, 0.02)], axis=1)
+    outward /= np.linalg.norm(outward, axis=1, keepdims=True)
+    shapes["cheekPuff"] = 0.009 * cheeks[:, None] * outward + _vec(lips, 0, 0, 0.0015)
+    for side, sfx in ((1.0, "Left"), (-1.0, "Right")):
+        ex = side * H.EYE_X_M
+        cheek = skin_face * _gauss2(x, y, ex + side * 0.01, H.EYE_Y_M - 0.025, 0.014, 0.010)
+        shapes[f"cheekSquint{sfx}"] = _vec(cheek, 0, 0.004, 0.001) + _lid_shift(c, side, 0.0, 6.0)
+        wing = skin_face * _gauss2(x, y, side * 0.010, 0.024, 0.007, 0.010)
+        brow_in = skin_face * _gauss2(x, y, side * 0.014, H.BROW_Y_M - 0.004, 0.008, 0.008)
+        lip_side = upper_lip * _gauss2(x, y, side * 0.010, H.MOUTH_Y_M, 0.008, 0.02)
+        shapes[f"noseSneer{sfx}"] = (_vec(wing, side * 0.0008, 0.004, 0.001) + _vec(brow_in, 0, -0.002, 0)
+                                     + _vec(lip_side, 0, 0.0015, 0))
+
+
+def _tongue_shape(c: _Mesh, shapes: dict[str, np.ndarray]) -> None:
+    rig, n = c.rig, c.n
+    z = c.r.z
+    # ---- tongue slides out, its tip leading
+    tongue = rig.part == H.TONGUE
+    tz = z[tongue]
+    lead = np.zeros(n)
+    lead[tongue] = _smooth(tz.min(), tz.max(), tz) * 0.6 + 0.4
+    # it rises as it comes out so it clears the lower teeth and lip
+    shapes["tongueOut"] = _vec(lead * tongue, 0, 0.006, 0.030)
 
 
 def normal_deltas(mesh: H.AvatarMesh, epsilon: float = 2e-3) -> dict[str, np.ndarray]:

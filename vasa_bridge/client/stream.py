@@ -122,28 +122,29 @@ def read_audio_native(path: str | Path) -> tuple[np.ndarray, int]:
     return data.mean(axis=1).astype(np.float32), int(rate)
 
 
-def stream_file(path: str | Path, url: str | None = None, *, ws: bool = False, speed: float = 1.0,
+def stream_file(path: str | Path, url: str, *, speed: float = 1.0,
                 chunk_ms: float = 40.0, controls: dict | None = None, seed: int | None = None,
                 token: str | None = None, timeout_s: float = 10.0) -> MotionClip:
-    """Stream a speech file through a sidecar and return the clip that came back (metadata: synthetic, latency).
-
-    With `url=None` a private sidecar is started on free loopback ports for the call, so this works without a
-    running `vasa-bridge serve` (the demo uses that)."""
-    return stream_file_result(path, url, ws=ws, speed=speed, chunk_ms=chunk_ms, controls=controls, seed=seed,
+    """Stream a speech file through the sidecar at `url` and return the clip that came back (metadata: synthetic,
+    latency). Without a running sidecar, `vasa_bridge.private_sidecar.stream_file_private` starts one for the
+    call (the client never imports server code)."""
+    return stream_file_result(path, url, speed=speed, chunk_ms=chunk_ms, controls=controls, seed=seed,
                               token=token, timeout_s=timeout_s).clip
 
 
-def stream_file_result(path: str | Path, url: str | None = None, *, ws: bool = False, speed: float = 1.0,
+def stream_file_result(path: str | Path, url: str, *, speed: float = 1.0,
                        chunk_ms: float = 40.0, controls: dict | None = None, seed: int | None = None,
                        token: str | None = None, timeout_s: float = 10.0, image_format: str | None = None,
                        portrait: "str | Path | None" = None, render: dict | None = None,
-                       on_motion: "Callable[[MotionBatch], None] | None" = None) -> StreamResult:
-    """As `stream_file`, with the whole StreamResult; `image_format` asks for rendered frames too (the private
-    sidecar of `url=None` then runs the renderer); `on_motion` as in `stream_audio`."""
+                       on_motion: "Callable[[MotionBatch], None] | None" = None,
+                       stream_url: str | None = None) -> StreamResult:
+    """As `stream_file`, with the whole StreamResult; `image_format` asks for rendered frames too; `on_motion` as
+    in `stream_audio`; `stream_url` is a ZeroMQ server's stream socket when it is not the default one. The url's
+    scheme picks the binding (tcp:// ZeroMQ, ws:// WebSocket)."""
     samples, rate = read_audio_native(path)
 
-    async def run(target: str, stream_url: str | None = None) -> StreamResult:
-        client = await AsyncClient.connect(target, stream_url=stream_url, token=token, timeout_s=timeout_s)
+    async def run() -> StreamResult:
+        client = await AsyncClient.connect(url, stream_url=stream_url, token=token, timeout_s=timeout_s)
         try:
             result = await stream_audio(client, samples, rate, speed=speed, chunk_ms=chunk_ms, controls=controls,
                                         seed=seed, timeout_s=timeout_s, image_format=image_format,
@@ -154,20 +155,7 @@ def stream_file_result(path: str | Path, url: str | None = None, *, ws: bool = F
                                      "bytes_per_frame": result.bytes_per_frame, "audio": str(path)})
         return result
 
-    if url is not None:
-        return asyncio.run(run(url))
-    from vasa_bridge.transport.runner import BackgroundServer
-
-    renderer = None
-    if image_format:
-        from vasa_bridge.transport.rendering import RenderService
-
-        renderer = RenderService()
-    with BackgroundServer(renderer=renderer) as server:
-        endpoints = server.endpoints
-        if ws:
-            return asyncio.run(run(endpoints.ws_url))
-        return asyncio.run(run(endpoints.zmq_url, endpoints.zmq_stream_url))
+    return asyncio.run(run())
 
 
 __all__ = ["StreamResult", "stream_audio", "stream_file", "stream_file_result", "read_audio_native",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from vasa_bridge.motion.controls import EMOTIONS
+from vasa_bridge.runtime.backend import DEFAULT_GUIDANCE_SCALE
 
 
 def parse_gaze(text: str) -> tuple[float, float]:
@@ -58,7 +59,8 @@ def performance_from_args(args: argparse.Namespace, audio_16k, source_name: str)
 def add_motion_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text", default=None, help="what is said (English): use the phonetic teacher on its "
                         "aligned phones instead of the audio-only motion model")
-    parser.add_argument("--guidance-scale", type=float, default=2.0, help="model only: classifier-free guidance "
-                        "(1 = off; 2 follows the audio more closely, at twice the compute)")
+    parser.add_argument("--guidance-scale", type=float, default=DEFAULT_GUIDANCE_SCALE,
+                        help="model only: classifier-free guidance (1 = off; 2 follows the audio more closely, at "
+                        "twice the compute)")
     parser.add_argument("--weights", default=None, help="model only: weights file (default: the shipped one)")
     add_control_arguments(parser)

@@ -52,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"   JSON clip:          {json_path}")
     print(f"   plot:               {png_path}")
 
-    from vasa_bridge.client import stream_file_result
+    from vasa_bridge.private_sidecar import stream_file_private
 
-    result = stream_file_result(wav_path, speed=1.0)  # a private sidecar on free loopback ports, real-time pacing
+    result = stream_file_private(wav_path, speed=1.0)  # a private sidecar on free loopback ports, real-time pacing
     streamed_csv, streamed_png = out / "streamed.csv", out / "streamed.png"
     write_clip(result.clip, streamed_csv)
     plot_clip(result.clip, audio, MODEL_SAMPLE_RATE_HZ, streamed_png, title="received from the sidecar "

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from vasa_bridge.runtime.backend import DEFAULT_GUIDANCE_SCALE
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default=None, help="weights file (default: the shipped one)")
@@ -12,7 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lines", type=int, default=24, help="lines per evaluation set")
     parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: the runtime's)")
     parser.add_argument("--sampler", default=None, choices=("ddim", "dpmpp_2m"))
-    parser.add_argument("--guidance-scale", type=float, default=2.0, help="classifier-free guidance scale")
+    parser.add_argument("--guidance-scale", type=float, default=DEFAULT_GUIDANCE_SCALE,
+                        help="classifier-free guidance scale")
     parser.add_argument("--corpus", default=None, help="also evaluate each held-out voice of a built corpus' "
                         "test split (--lines per voice)")
     parser.add_argument("--out", default="out/eval", help="folder for eval.png and eval.json")

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         ort_engine, torch_engine = OrtEngine(out), TorchEngine(loaded=model)
         inputs = example_inputs(model.network.config, batch=8, seed=1)
         spans = example_audio(model.network.config, n=40, seed=1)
-        diff = max(float(np.max(np.abs(ort_engine(**inputs) - torch_engine(**inputs)))),
+        diff = max(float(np.max(np.abs(ort_engine(inputs) - torch_engine(inputs)))),
                    float(np.max(np.abs(ort_engine.embed_audio(spans) - torch_engine.embed_audio(spans)))))
         print(f"onnxruntime vs torch: max |Δ| = {diff:.2e}")
         if diff > 1e-4:

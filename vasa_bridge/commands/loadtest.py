@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     from vasa_bridge.errors import VasaBridgeError
     from vasa_bridge.transport.config import ServerConfig
-    from vasa_bridge.transport.loadtest import ramp
+    from vasa_bridge.bench.loadtest import ramp
     from vasa_bridge.transport.runner import SubprocessServer
 
     try:

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vasa_bridge.transport.config import ServerConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="interface for both bindings (default loopback)")
-    parser.add_argument("--zmq-port", type=int, default=5570, help="ZeroMQ request port (stream = --zmq-stream-port)")
+    # The defaults are the settings' own (one source of truth); both modules are light (no zmq, no torch).
+    from vasa_bridge.transport.config import ServerConfig
+    from vasa_bridge.transport.rendering import RenderConfig
+
+    config, render = ServerConfig(), RenderConfig()
+    parser.add_argument("--host", default=config.host, help="interface for both bindings (default loopback)")
+    parser.add_argument("--zmq-port", type=int, default=config.zmq_port,
+                        help="ZeroMQ request port (stream = --zmq-stream-port)")
     parser.add_argument("--zmq-stream-port", type=int, default=None, help="ZeroMQ stream port (default zmq-port+1)")
-    parser.add_argument("--ws-port", type=int, default=5572, help="WebSocket port")
+    parser.add_argument("--ws-port", type=int, default=config.ws_port, help="WebSocket port")
     parser.add_argument("--no-zmq", action="store_true", help="disable the ZeroMQ binding")
     parser.add_argument("--no-ws", action="store_true", help="disable the WebSocket binding")
     parser.add_argument("--token", default=os.environ.get("VASA_BRIDGE_TOKEN"),
@@ -21,15 +31,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--curve", metavar="DIR", help="enable ZeroMQ CURVE with the keys in DIR (vasa-bridge keys)")
     parser.add_argument("--curve-clients", metavar="DIR", help="admit only CURVE clients whose public keys are in DIR")
     parser.add_argument("--insecure", action="store_true", help="allow a non-loopback --host without keys/token")
-    parser.add_argument("--max-sessions", type=int, default=128)
-    parser.add_argument("--max-sessions-per-client", type=int, default=64)
-    parser.add_argument("--max-message-bytes", type=int, default=1 << 20)
-    parser.add_argument("--audio-rate-x", type=float, default=64.0, help="sustained audio per client, x real time")
-    parser.add_argument("--audio-burst-s", type=float, default=30.0, help="audio burst per client, seconds")
-    parser.add_argument("--idle-timeout-s", type=float, default=60.0)
-    parser.add_argument("--heartbeat-ms", type=float, default=1000.0)
-    parser.add_argument("--request-rate", type=float, default=5000.0, help="requests/s per client, sustained")
-    parser.add_argument("--max-load", type=float, default=0.8,
+    parser.add_argument("--max-sessions", type=int, default=config.max_sessions)
+    parser.add_argument("--max-sessions-per-client", type=int, default=config.max_sessions_per_client)
+    parser.add_argument("--max-message-bytes", type=int, default=config.max_message_bytes)
+    parser.add_argument("--audio-rate-x", type=float, default=config.audio_rate_x,
+                        help="sustained audio per client, x real time")
+    parser.add_argument("--audio-burst-s", type=float, default=config.audio_burst_s,
+                        help="audio burst per client, seconds")
+    parser.add_argument("--idle-timeout-s", type=float, default=config.idle_timeout_s)
+    parser.add_argument("--heartbeat-ms", type=float, default=config.heartbeat_ms)
+    parser.add_argument("--request-rate", type=float, default=config.request_rate_per_s,
+                        help="requests/s per client, sustained")
+    parser.add_argument("--max-load", type=float, default=config.max_load,
                         help="refuse new sessions (overloaded) when the motion worker would be busier than this")
     parser.add_argument("--backend", default="diffusion", choices=("diffusion", "amplitude"),
                         help="motion source: the diffusion model (whole face; default) or the amplitude baseline "
@@ -39,10 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--render", action="store_true",
                         help="also stream rendered frames of a portrait (outputs frames_jpeg / frames_rgba; the "
                              "client uploads the portrait in open, or gets the demo portrait)")
-    parser.add_argument("--render-device", default="cpu", help="torch device of the renderer, e.g. cpu or cuda")
-    parser.add_argument("--render-size", type=int, default=256, choices=(256, 512),
+    parser.add_argument("--render-device", default=render.device, help="torch device of the renderer, e.g. cpu or cuda")
+    parser.add_argument("--render-size", type=int, default=render.default_size, choices=(256, 512),
                         help="render size when a client does not ask for one")
-    parser.add_argument("--max-portrait-pixels", type=int, default=40_000_000,
+    parser.add_argument("--max-portrait-pixels", type=int, default=render.max_portrait_pixels,
                         help="largest portrait accepted (decoded width x height)")
     parser.add_argument("--livelink", metavar="HOST:PORT",
                         help="let sessions forward their motion to Unreal as Live Link Face packets (open option "
@@ -53,21 +66,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import logging
 
-    from vasa_bridge.transport.config import ServerConfig
     from vasa_bridge.transport.logs import setup_logging
     from vasa_bridge.transport.runner import serve_forever
 
     setup_logging(getattr(logging, args.log_level.upper()))
-    livelink_target = _livelink_target(args.livelink) if args.livelink else None
-    config = ServerConfig(
-        host=args.host, zmq_port=None if args.no_zmq else args.zmq_port,
-        zmq_stream_port=None if args.no_zmq else (args.zmq_stream_port or args.zmq_port + 1),
-        ws_port=None if args.no_ws else args.ws_port, token=args.token, allow_origins=tuple(args.allow_origin),
-        curve_dir=args.curve, curve_clients_dir=args.curve_clients, insecure=args.insecure,
-        max_message_bytes=args.max_message_bytes, max_sessions=args.max_sessions,
-        max_sessions_per_client=args.max_sessions_per_client, audio_rate_x=args.audio_rate_x,
-        audio_burst_s=args.audio_burst_s, idle_timeout_s=args.idle_timeout_s, heartbeat_ms=args.heartbeat_ms,
-        request_rate_per_s=args.request_rate, max_load=args.max_load, livelink_target=livelink_target)
+    config = server_config(args)
     if args.backend == "diffusion":
         from vasa_bridge.runtime.diffusion import DiffusionBackend
 
@@ -83,6 +86,22 @@ def run(args: argparse.Namespace) -> int:
         renderer = RenderService(RenderConfig(device=args.render_device, default_size=args.render_size,
                                               max_portrait_pixels=args.max_portrait_pixels))
     return serve_forever(config, backend, renderer)
+
+
+def server_config(args: argparse.Namespace) -> "ServerConfig":
+    """The ServerConfig the parsed flags describe (flags not given keep ServerConfig's defaults)."""
+    from vasa_bridge.transport.config import ServerConfig
+
+    livelink_target = _livelink_target(args.livelink) if args.livelink else None
+    return ServerConfig(
+        host=args.host, zmq_port=None if args.no_zmq else args.zmq_port,
+        zmq_stream_port=None if args.no_zmq else (args.zmq_stream_port or args.zmq_port + 1),
+        ws_port=None if args.no_ws else args.ws_port, token=args.token, allow_origins=tuple(args.allow_origin),
+        curve_dir=args.curve, curve_clients_dir=args.curve_clients, insecure=args.insecure,
+        max_message_bytes=args.max_message_bytes, max_sessions=args.max_sessions,
+        max_sessions_per_client=args.max_sessions_per_client, audio_rate_x=args.audio_rate_x,
+        audio_burst_s=args.audio_burst_s, idle_timeout_s=args.idle_timeout_s, heartbeat_ms=args.heartbeat_ms,
+        request_rate_per_s=args.request_rate, max_load=args.max_load, livelink_target=livelink_target)
 
 
 def _livelink_target(text: str) -> tuple[str, int]:

@@ -53,11 +53,16 @@ def run(args: argparse.Namespace) -> int:
     for name in args.preset:  # fail before streaming, not after
         get_preset(name)
     pacer = _live_link_pacer(args) if args.livelink else None
+    options = dict(speed=args.speed, chunk_ms=args.chunk_ms, controls=controls, seed=args.seed, token=args.token,
+                   image_format="jpeg" if args.video else None, portrait=args.portrait, render=render,
+                   on_motion=(lambda b: pacer.push(b.frames)) if pacer else None)
     try:
-        result = stream_file_result(args.audio, url, ws=args.ws, speed=args.speed, chunk_ms=args.chunk_ms,
-                                    controls=controls, seed=args.seed, token=args.token,
-                                    image_format="jpeg" if args.video else None, portrait=args.portrait,
-                                    render=render, on_motion=(lambda b: pacer.push(b.frames)) if pacer else None)
+        if url is None:
+            from vasa_bridge.private_sidecar import stream_file_private
+
+            result = stream_file_private(args.audio, ws=args.ws, **options)
+        else:
+            result = stream_file_result(args.audio, url, **options)
     except BaseException:
         if pacer:
             pacer.close(drain=False)

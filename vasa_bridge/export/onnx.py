@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from vasa_bridge.errors import ModelVersionError, VasaBridgeError
+from vasa_bridge.model.inputs import CONTEXT, DENOISER_INPUT_NAMES, NEW, PAD, DenoiserInputs
 from vasa_bridge.model.latent import PcaLatent
 from vasa_bridge.model.weights import MODEL_FORMAT_VERSION, LoadedModel
 from vasa_bridge.motion.layout import MOTION_LAYOUT_VERSION
 
-INPUT_NAMES = ("x", "sigma", "kind", "audio_emb", "controls", "audio_keep", "controls_keep")
 OUTPUT_NAME = "denoised"
 AUDIO_INPUT_NAME, AUDIO_OUTPUT_NAME = "audio", "audio_emb"
 OPSET = 17
@@ -42,19 +42,19 @@ def example_audio(config, n: int = 20, seed: int = 0) -> np.ndarray:
     return (rng.standard_normal((n, config.span_features, config.n_features)) * 2).astype(np.float32)
 
 
-def example_inputs(config, batch: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
+def example_inputs(config, batch: int = 2, seed: int = 0) -> DenoiserInputs:
     """Random but valid denoiser inputs (used for tracing and parity checks)."""
     rng = np.random.default_rng(seed)
     w = config.window_frames
-    kind = np.ones((batch, w), np.int64)
-    kind[:, -config.max_new_frames:] = 2
-    kind[0, :3] = 0
-    return {"x": rng.standard_normal((batch, w, config.latent_dim)).astype(np.float32),
-            "sigma": np.exp(rng.uniform(-3, 2, batch)).astype(np.float32),
-            "kind": kind,
-            "audio_emb": rng.standard_normal((batch, w, config.d_model)).astype(np.float32),
-            "controls": rng.uniform(-1, 1, (batch, config.n_controls)).astype(np.float32),
-            "audio_keep": np.ones(batch, np.float32), "controls_keep": np.ones(batch, np.float32)}
+    kind = np.full((batch, w), CONTEXT, np.int64)
+    kind[:, -config.max_new_frames:] = NEW
+    kind[0, :3] = PAD
+    return DenoiserInputs(x=rng.standard_normal((batch, w, config.latent_dim)).astype(np.float32),
+                          sigma=np.exp(rng.uniform(-3, 2, batch)).astype(np.float32),
+                          kind=kind,
+                          audio_emb=rng.standard_normal((batch, w, config.d_model)).astype(np.float32),
+                          controls=rng.uniform(-1, 1, (batch, config.n_controls)).astype(np.float32),
+                          audio_keep=np.ones(batch, np.float32), controls_keep=np.ones(batch, np.float32))
 
 
 def _traceable(network, method: str):
@@ -85,7 +85,7 @@ def export_onnx(model: LoadedModel, path: str | Path, weights_sha256: str = "") 
             "export_format_version": str(EXPORT_FORMAT_VERSION), "config": json.dumps(net.config.to_dict()),
             "latent": json.dumps({k: np.asarray(v).tolist() for k, v in model.latent.to_dict().items()}),
             "weights_sha256": weights_sha256, "frontend_sha256": str(model.info.get("frontend_sha256", ""))}
-    graphs = [(_traceable(net, "denoise"), tuple(example_inputs(net.config).values()), INPUT_NAMES, OUTPUT_NAME,
+    graphs = [(_traceable(net, "denoise"), tuple(example_inputs(net.config)), DENOISER_INPUT_NAMES, OUTPUT_NAME,
                path),
               (_traceable(net, "embed_audio"), (example_audio(net.config),), (AUDIO_INPUT_NAME,), AUDIO_OUTPUT_NAME,
                audio_encoder_path(path))]

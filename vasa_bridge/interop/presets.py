@@ -80,10 +80,6 @@ def load_presets() -> dict[str, RigPreset]:
     return _parse(json.loads(PRESETS_PATH.read_text()))
 
 
-def preset_names() -> tuple[str, ...]:
-    return tuple(load_presets())
-
-
 def get_preset(name: str) -> RigPreset:
     presets = load_presets()
     if name not in presets:

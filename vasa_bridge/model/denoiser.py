@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from vasa_bridge.model.conditioning import N_CONTROLS, SPAN_FEATURES
-
-PAD, CONTEXT, NEW = 0, 1, 2  # token kinds
+from vasa_bridge.model.edm import edm_c_noise, edm_scalings
+from vasa_bridge.model.inputs import NEW, N_TOKEN_KINDS
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class MotionDenoiser(nn.Module):
         self.register_buffer("feature_mean", torch.zeros(c.n_features) if feature_mean is None else feature_mean)
         self.register_buffer("feature_std", torch.ones(c.n_features) if feature_std is None else feature_std)
         self.latent_in = nn.Linear(c.latent_dim, d)
-        self.kind_emb = nn.Embedding(3, d)
+        self.kind_emb = nn.Embedding(N_TOKEN_KINDS, d)
         self.pos_emb = nn.Parameter(torch.zeros(c.window_frames, d))
         self.audio_frame = nn.Linear(c.n_features, c.audio_frame_dim)
         self.audio_mlp = nn.Sequential(nn.Linear(c.span_features * c.audio_frame_dim, c.audio_hidden), nn.GELU(),
@@ -108,16 +108,10 @@ class MotionDenoiser(nn.Module):
 
     def denoise(self, x: torch.Tensor, sigma: torch.Tensor, kind: torch.Tensor, audio_emb: torch.Tensor,
                 controls: torch.Tensor, audio_keep: torch.Tensor, controls_keep: torch.Tensor) -> torch.Tensor:
-        """One evaluation on embedded audio: x (B, W, L) latent window; sigma (B,); kind (B, W) int64; audio_emb
-        (B, W, D) from `embed_audio`; controls (B, N_CONTROLS); audio_keep, controls_keep (B,) in {0, 1}. Returns
-        the x0 estimate (B, W, L)."""
-        c = self.config
+        """One evaluation on embedded audio; the parameters are `model.inputs.DenoiserInputs` (shapes there), in
+        its order. Returns the x0 estimate (B, W, L)."""
         b, w, _ = x.shape
-        sd2 = c.sigma_data ** 2
-        s = sigma.reshape(b, 1, 1)
-        c_skip = sd2 / (s ** 2 + sd2)
-        c_out = s * c.sigma_data / torch.sqrt(s ** 2 + sd2)
-        c_in = 1.0 / torch.sqrt(s ** 2 + sd2)
+        c_skip, c_out, c_in = edm_scalings(sigma.reshape(b, 1, 1), self.config.sigma_data)       # each (B, 1, 1)
         is_new = (kind == NEW).to(x.dtype).unsqueeze(-1)                            # (B, W, 1)
         x_in = is_new * (c_in * x) + (1.0 - is_new) * x                             # context tokens are clean
 
@@ -126,7 +120,7 @@ class MotionDenoiser(nn.Module):
         ctl = self.controls_mlp(controls)                                           # (B, D)
         ck = controls_keep.reshape(b, 1).to(x.dtype)
         ctl = ck * ctl + (1.0 - ck) * self.controls_null
-        sig = self._sigma_embedding(torch.log(sigma.clamp_min(1e-5)) / 4.0)         # (B, D)
+        sig = self._sigma_embedding(edm_c_noise(sigma))                           # (B, D)
 
         h = (self.latent_in(x_in) + self.kind_emb(kind) + self.pos_emb[None, :w] + a
              + ctl[:, None, :] + is_new * sig[:, None, :])                          # (B, W, D)

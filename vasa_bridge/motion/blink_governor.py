@@ -15,7 +15,7 @@ import numpy as np
 
 from vasa_bridge.motion import layout
 
-CLOSED_AT = 0.5            # eye closure at which a blink starts (motion/measures.blink_onsets)
+CLOSED_AT = 0.5            # eye closure at which a blink starts (motion/measures.blink_onset_frames)
 MIN_GAP_FRAMES = 15        # 0.6 s: the teacher's minimum interval between blinks
 REOPEN_PER_FRAME = 0.25    # a held re-closure: the lids keep opening at the teacher's speed (160 ms)
 _LIDS = [layout.channel("eyeBlinkLeft"), layout.channel("eyeBlinkRight")]

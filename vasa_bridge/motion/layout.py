@@ -10,7 +10,6 @@ from __future__ import annotations
 MOTION_LAYOUT_VERSION = 1
 
 FPS = 25  # VASA-1's video rate; clients interpolate to their own frame rate using pts.
-FRAME_MS = 1000.0 / FPS
 
 # ARKit blendshape names (camelCase, as ARFaceAnchor.BlendShapeLocation), in Live Link Face CSV column order.
 ARKIT_NAMES: tuple[str, ...] = (

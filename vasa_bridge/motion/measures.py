@@ -29,7 +29,7 @@ def eye_closure(frames: np.ndarray) -> np.ndarray:
     return _mean(frames, "eyeBlinkLeft", "eyeBlinkRight")
 
 
-def blink_onsets(frames: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+def blink_onset_frames(frames: np.ndarray, threshold: float = 0.5) -> np.ndarray:
     """Frame indices where the eyes cross into closed (a blink starts)."""
     closed = eye_closure(frames) >= threshold
     return np.flatnonzero(closed[1:] & ~closed[:-1]) + 1
@@ -37,7 +37,7 @@ def blink_onsets(frames: np.ndarray, threshold: float = 0.5) -> np.ndarray:
 
 def blinks_per_minute(frames: np.ndarray, fps: float = layout.FPS) -> float:
     minutes = len(frames) / fps / 60.0
-    return float(len(blink_onsets(frames)) / minutes) if minutes > 0 else 0.0
+    return float(len(blink_onset_frames(frames)) / minutes) if minutes > 0 else 0.0
 
 
 def blink_depth(frames: np.ndarray, min_peak: float = 0.3) -> float:

@@ -101,7 +101,7 @@ class SpeechWithPhones:
 
 
 @dataclass(frozen=True)
-class EspeakVoice:
+class EspeakVoiceInfo:
     language: str       # its main language code; `synthesize(voice=...)` accepts it, e.g. "en-gb-x-rp"
     name: str           # espeak-ng's display name, e.g. "English_(Received_Pronunciation)"
     identifier: str     # file under espeak-ng-data/voices, e.g. "gmw/en-GB-x-rp"
@@ -370,7 +370,7 @@ def ipa(text: str, voice: str = "en-us") -> str:
 
 
 @functools.lru_cache(maxsize=4)   # espeak rescans its voice files on every call; they do not change under us
-def _list(spec_language: str | None) -> tuple[EspeakVoice, ...]:
+def _list(spec_language: str | None) -> tuple[EspeakVoiceInfo, ...]:
     with _LOCK:
         lib = _library()
         spec = None
@@ -384,7 +384,7 @@ def _list(spec_language: str | None) -> tuple[EspeakVoice, ...]:
         while array[i]:
             entry = array[i].contents
             languages = _language_codes(entry.languages)
-            voices.append(EspeakVoice(language=languages[0] if languages else "",
+            voices.append(EspeakVoiceInfo(language=languages[0] if languages else "",
                                       name=(entry.name or b"").decode(errors="replace"),
                                       identifier=(entry.identifier or b"").decode(errors="replace"),
                                       languages=languages))
@@ -402,7 +402,7 @@ def _language_codes(address: int | None) -> tuple[str, ...]:
     return tuple(codes)
 
 
-def list_voices() -> tuple[EspeakVoice, ...]:
+def list_voices() -> tuple[EspeakVoiceInfo, ...]:
     """Every espeak-ng language voice; `synthesize(voice=v.language)` accepts each."""
     return _list(None)
 

@@ -55,12 +55,12 @@ def _controls_full() -> dict:
 
 def build_vectors() -> dict[str, dict]:
     """name -> logical message. Key order here is the order in the .msgpack files."""
+    return {**_handshake_vectors(), **_open_vectors(), **_request_vectors(), **_error_vectors(),
+            **_stream_vectors()}
+
+
+def _handshake_vectors() -> dict[str, dict]:
     v = protocol_version()
-    pcm16 = np.array([0, 1000, -1000, 32767, -32768, 256, -256, 0], "<i2").tobytes()
-    frames3 = _motion_frames(3)
-    frames2 = _motion_frames(2)
-    latent2 = np.arange(2 * 4, dtype="<f4").reshape(2, 4) / np.float32(8.0)
-    rgba_2x1 = bytes([255, 0, 0, 255, 0, 255, 0, 255])  # two pixels: red, green
     limits = {"max_message_bytes": 1 << 20, "max_sessions": 128, "max_sessions_per_client": 64,
               "audio_rate_x": 64.0, "audio_burst_s": 30.0, "idle_timeout_s": 60.0, "max_buffered_audio_s": 10.0,
               "max_queued_requests": 256, "max_queued_bytes": 32 << 20, "request_rate_per_s": 5000.0,
@@ -84,6 +84,11 @@ def build_vectors() -> dict[str, dict]:
                             "render": {"sizes": [256, 512], "formats": ["jpeg", "rgba"], "default_size": 256,
                                        "jpeg_quality": 85, "default_portrait": True, "max_portrait_pixels": 40000000,
                                        "mark_positions": ["bottom-right", "bottom-left", "top-right", "top-left"]}},
+    }
+
+
+def _open_vectors() -> dict[str, dict]:
+    return {
         "open": {"type": "open", "id": 2, "audio": {"format": "pcm16", "sample_rate_hz": 48000},
                  "outputs": ["motion"], "fps": 25.0, "frames_dtype": "f32",
                  "controls": {"emotion": "happy", "emotion_intensity": 0.5, "gaze_yaw_rad": 0.1}, "seed": 7},
@@ -128,6 +133,12 @@ def build_vectors() -> dict[str, dict]:
                             "controls": {**_controls_full(), "emotion": "neutral", "emotion_intensity": 1.0,
                                          "gaze_yaw_rad": None},
                             "lookahead_ms": 20.0, "synthetic": True, "viseme_names": list(VISEME_NAMES)},
+    }
+
+
+def _request_vectors() -> dict[str, dict]:
+    pcm16 = np.array([0, 1000, -1000, 32767, -32768, 256, -256, 0], "<i2").tobytes()
+    return {
         "audio": {"type": "audio", "id": 3, "session": SESSION, "audio": pcm16},
         "audio_ok": {"type": "audio_ok", "id": 3, "session": SESSION, "received_ms": 0.16666666666666666},
         "end_audio": {"type": "end_audio", "id": 4, "session": SESSION},
@@ -144,6 +155,11 @@ def build_vectors() -> dict[str, dict]:
         "status_ok": {"type": "status_ok", "id": 7, "instance": INSTANCE, "sessions": 3, "max_sessions": 128,
                       "clients": 2, "load": 0.25, "step_ms_p50": 0.5, "step_ms_p95": 1.5, "frames_total": 1200,
                       "uptime_s": 61.5},
+    }
+
+
+def _error_vectors() -> dict[str, dict]:
+    return {
         "error": {"type": "error", "id": 8, "code": "unknown_session",
                   "message": "no session 00000000deadbeef (closed, reaped, or opened before a server restart)",
                   "session": "00000000deadbeef"},
@@ -164,6 +180,15 @@ def build_vectors() -> dict[str, dict]:
                                         "later or use another server", "retry_after_ms": 5000.0},
         "error_undecodable": {"type": "error", "id": None, "code": "bad_message",
                               "message": "not a single msgpack value"},
+    }
+
+
+def _stream_vectors() -> dict[str, dict]:
+    frames3 = _motion_frames(3)
+    frames2 = _motion_frames(2)
+    latent2 = np.arange(2 * 4, dtype="<f4").reshape(2, 4) / np.float32(8.0)
+    rgba_2x1 = bytes([255, 0, 0, 255, 0, 255, 0, 255])  # two pixels: red, green
+    return {
         "motion": {"type": "motion", "session": SESSION, "seq": 10, "n": 3, "pts_ms": 400.0,
                    "channels": layout.N_CHANNELS, "dtype": "f32", "frames": frames3.astype("<f4").tobytes(),
                    "synthetic": True},

@@ -14,15 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 from scipy.spatial import Delaunay
 
 from vasa_bridge.motion import layout
 from vasa_bridge.render import topology as topo
+from vasa_bridge.render.basis import JAW_OPEN_IOD, build_blendshape_basis
 from vasa_bridge.render.portrait import Portrait
 
-# Blendshape amplitudes in IOD units (displacement at weight 1). Chosen from facial anatomy: a fully open jaw
-# parts the incisors by ~45 mm (0.7 IOD) but the visible lip gap is smaller; brows travel ~10 mm.
-JAW_OPEN_IOD = 0.42
 INNER_RING_SCALE = 1.22      # ring following the head (x face-oval radius)
 OUTER_RING_SCALE = 1.55      # fixed ring: nothing outside it moves
 INNER_RING_POSE_SHARE = 0.8  # how much of the head motion the hair ring follows
@@ -101,15 +100,6 @@ class Rig:
         return len(self.vertices_px)
 
 
-def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
-    t = np.clip((x - e0) / (e1 - e0), 0.0, 1.0)
-    return t * t * (3 - 2 * t)
-
-
-def _gauss(f: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
-    return np.exp(-np.sum((f - centre) ** 2, axis=1) / (2 * radius ** 2))
-
-
 def polygon_mask(poly_xy: np.ndarray, h: int, w: int) -> np.ndarray:
     """(H, W) bool: pixel centres inside a polygon (even-odd rule)."""
     from matplotlib.path import Path as MplPath
@@ -125,122 +115,52 @@ def polygon_mask(poly_xy: np.ndarray, h: int, w: int) -> np.ndarray:
     return out
 
 
-def build_blendshape_basis(f: np.ndarray) -> np.ndarray:
-    """(52, 468, 2) displacements in IOD units for the mesh points `f` (468, 2) in the face frame.
-    Subject's left is image right (+x) for a frontal portrait."""
-    n = len(f)
-    basis = np.zeros((layout.N_BLENDSHAPES, n, 2))
-    B = {name: basis[i] for i, name in enumerate(layout.ARKIT_NAMES)}   # views: writing B[...] fills basis
-    upper_lip = np.zeros(n, bool)
-    upper_lip[list(topo.LIP_UPPER_INNER + topo.LIP_UPPER_OUTER)] = True
-    lower_lip = np.zeros(n, bool)
-    lower_lip[list(topo.LIP_LOWER_INNER + topo.LIP_LOWER_OUTER)] = True
-    corners = [topo.MOUTH_CORNER_IMAGE_LEFT, topo.MOUTH_CORNER_IMAGE_RIGHT, 78, 308]
-    mouth_c = (f[13] + f[14]) / 2
-    half_w = abs(f[topo.MOUTH_CORNER_IMAGE_RIGHT, 0] - f[topo.MOUTH_CORNER_IMAGE_LEFT, 0]) / 2
-    x, y = f[:, 0], f[:, 1]
-
-    # Jaw: the chin and lower lip drop; the weight fades up towards the mouth line and out towards the ears.
-    lateral = np.clip(1.0 - np.clip(np.abs(x - mouth_c[0]) - 0.45, 0, None) / 0.7, 0.0, 1.0)
-    # The mandible is rigid: skin below the lower lip and the chin drop as much as the lip does (a softer ramp
-    # squashes the chin, and the face mesh then reads a smaller opening than the one drawn).
-    w_jaw = _smoothstep(mouth_c[1] - 0.05, mouth_c[1] + 0.16, y) * lateral
-    w_jaw[upper_lip] = 0.0
-    lens = np.clip(1.0 - 0.55 * ((x - mouth_c[0]) / half_w) ** 2, 0.3, 1.0)   # lip gap is widest mid-mouth
-    w_jaw[lower_lip] = lens[lower_lip]
-    w_jaw[corners] = 0.35
-    B["jawOpen"][:, 1] = JAW_OPEN_IOD * w_jaw
-    B["jawOpen"][:, 0] = -0.14 * (x - mouth_c[0]) * _gauss(f, mouth_c, 0.45)   # the mouth narrows as it opens
-    B["jawLeft"][:, 0] = 0.12 * w_jaw       # jawLeft moves the jaw to the subject's left: image right (+x)
-    B["jawRight"][:, 0] = -0.12 * w_jaw
-    B["jawForward"][:, 1] = 0.04 * w_jaw
-
-    mouth_region = _gauss(f, mouth_c, 0.35)
-    lips = (upper_lip | lower_lip).astype(float)
-    towards_c = (mouth_c - f) * lips[:, None]
-    B["mouthFunnel"][:] = 0.25 * towards_c * np.array([1.0, 0.0])
-    B["mouthFunnel"][:, 1] += 0.05 * (lower_lip.astype(float) - upper_lip.astype(float))
-    B["mouthPucker"][:] = 0.4 * towards_c * np.array([1.0, 0.0])
-    B["mouthLeft"][:, 0] = 0.15 * np.maximum(mouth_region, lips)
-    B["mouthRight"][:, 0] = -0.15 * np.maximum(mouth_region, lips)
-
-    def at_corner(idx: int, dx: float, dy: float, radius: float = 0.28) -> np.ndarray:
-        out = np.zeros((n, 2))
-        out += _gauss(f, f[idx], radius)[:, None] * np.array([dx, dy])
-        return out
-    L, R = topo.MOUTH_CORNER_IMAGE_RIGHT, topo.MOUTH_CORNER_IMAGE_LEFT   # subject's left corner is image right
-    B["mouthSmileLeft"][:] = at_corner(L, 0.10, -0.11)
-    B["mouthSmileRight"][:] = at_corner(R, -0.10, -0.11)
-    B["mouthFrownLeft"][:] = at_corner(L, 0.02, 0.09)
-    B["mouthFrownRight"][:] = at_corner(R, -0.02, 0.09)
-    B["mouthDimpleLeft"][:] = at_corner(L, 0.06, 0.0, 0.2)
-    B["mouthDimpleRight"][:] = at_corner(R, -0.06, 0.0, 0.2)
-    B["mouthStretchLeft"][:] = at_corner(L, 0.11, 0.03)
-    B["mouthStretchRight"][:] = at_corner(R, -0.11, 0.03)
-    upper_outer = np.zeros(n, bool)
-    upper_outer[list(topo.LIP_UPPER_OUTER[1:-1])] = True
-    lower_outer = np.zeros(n, bool)
-    lower_outer[list(topo.LIP_LOWER_OUTER[1:-1])] = True
-    B["mouthRollLower"][:, 1] = -0.05 * lower_outer
-    B["mouthRollUpper"][:, 1] = 0.05 * upper_outer
-    B["mouthShrugLower"][:, 1] = -0.06 * (lower_lip | (w_jaw > 0.5)) * mouth_region
-    B["mouthShrugUpper"][:, 1] = -0.04 * upper_lip
-    side_l = _smoothstep(-0.1, 0.3, x - mouth_c[0])
-    side_r = _smoothstep(-0.1, 0.3, mouth_c[0] - x)
-    press = 0.02 * (lower_lip.astype(float) * -1 + upper_lip.astype(float))
-    B["mouthPressLeft"][:, 1] = press * side_l
-    B["mouthPressRight"][:, 1] = press * side_r
-    B["mouthLowerDownLeft"][:, 1] = 0.10 * lower_lip * side_l
-    B["mouthLowerDownRight"][:, 1] = 0.10 * lower_lip * side_r
-    B["mouthUpperUpLeft"][:, 1] = -0.08 * upper_lip * side_l
-    B["mouthUpperUpRight"][:, 1] = -0.08 * upper_lip * side_r
-
-    # Brows: the whole brow band moves, fading into the forehead and the upper lid.
-    brow_l, brow_r = list(topo.BROW_IMAGE_RIGHT), list(topo.BROW_IMAGE_LEFT)
-    for side, brow, sign, down_name, outer_name in ((1, brow_l, 1.0, "browDownLeft", "browOuterUpLeft"),
-                                                   (-1, brow_r, -1.0, "browDownRight", "browOuterUpRight")):
-        bc = f[brow].mean(0)
-        region = _gauss(f, bc, 0.3)
-        B[down_name][:] = region[:, None] * np.array([-0.03 * sign, 0.10])
-        outer_c = bc + np.array([0.18 * sign, 0.0])
-        B[outer_name][:, 1] = -0.11 * _gauss(f, outer_c, 0.2)
-        inner_c = bc - np.array([0.2 * sign, 0.0])
-        B["browInnerUp"][:, 1] += -0.12 * _gauss(f, inner_c, 0.18)
-
-    cheek_l = f[topo.MOUTH_CORNER_IMAGE_RIGHT] + np.array([0.2, -0.35])
-    cheek_r = f[topo.MOUTH_CORNER_IMAGE_LEFT] + np.array([-0.2, -0.35])
-    B["cheekPuff"][:, 0] = 0.07 * (_gauss(f, cheek_l, 0.3) - _gauss(f, cheek_r, 0.3))
-    B["cheekSquintLeft"][:, 1] = -0.05 * _gauss(f, cheek_l, 0.25)
-    B["cheekSquintRight"][:, 1] = -0.05 * _gauss(f, cheek_r, 0.25)
-    nose_l = f[topo.NOSE_TIP] + np.array([0.17, -0.1])
-    nose_r = f[topo.NOSE_TIP] + np.array([-0.17, -0.1])
-    B["noseSneerLeft"][:, 1] = -0.05 * _gauss(f, nose_l, 0.12)
-    B["noseSneerRight"][:, 1] = -0.05 * _gauss(f, nose_r, 0.12)
-
-    # Eyelids: lid margins close onto each other (80% upper lid, 20% lower lid, as in a real blink); squint
-    # lifts the lower lid; wide lifts the upper lid. The lid skin above follows with a short falloff.
-    for eye, blink, squint, wide in ((topo.EYE_IMAGE_RIGHT, "eyeBlinkLeft", "eyeSquintLeft", "eyeWideLeft"),
-                                     (topo.EYE_IMAGE_LEFT, "eyeBlinkRight", "eyeSquintRight", "eyeWideRight")):
-        up, lo = np.array(eye.upper[1:-1]), np.array(eye.lower[1:-1])
-        gap = f[lo] - f[up]                      # (n, 2) upper → lower
-        B[blink][up] += 0.8 * gap
-        B[blink][lo] += -0.2 * gap
-        B[squint][lo] += -0.35 * gap
-        B[squint][up] += 0.1 * gap
-        B[wide][up] += -0.25 * gap
-        # Skin just above the upper lid unfolds downwards with the lid: spread from the lid points.
-        eye_c = f[list(eye.upper) + list(eye.lower)].mean(0)
-        contour = np.zeros(n, bool)
-        contour[list(eye.upper) + list(eye.lower)] = True
-        above = (~contour) & (y < eye_c[1]) & (np.abs(x - eye_c[0]) < 0.3)
-        closeness = _gauss(f, eye_c, 0.12) * above
-        B[blink][:, 1] += 0.35 * float(np.mean(gap[:, 1])) * closeness
-        B[wide][:, 1] += -0.1 * float(np.mean(gap[:, 1])) * closeness
-    return basis
-
-
 def build_rig(portrait: Portrait) -> Rig:
     size = portrait.size
+    face = _face_frame(portrait)
+    ctrl = _control_vertices(face, size)
+    basis_px = np.zeros((layout.N_BLENDSHAPES, len(ctrl.vertices), 2))
+    basis_px[:, :len(face.pts)] = (build_blendshape_basis(face.f) @ face.rot.T) * face.iod
+    warp_roi, coarse_hw, q, rows, cols, bary = _field_grid(ctrl.vertices, ctrl.outer, size, face.iod)
+    img = portrait.image.astype(np.float64)
+    up_in, lo_in, close_up, close_low = _lip_closure_weights(face, len(ctrl.vertices))
+    mouth = _mouth_appearance(img, face, size)
+    eyes, src_eye, src_iris = _eye_rigs(img, face, size)
+    teeth_rgb = mouth.pop("teeth_rgb")
+    if teeth_rgb is None:
+        teeth_rgb = _teeth_from_eye_whites(img, face.pts, eyes, size)
+    return Rig(size=size, iod_px=face.iod, origin_px=face.origin, ex=face.ex, ey=face.ey,
+               vertices_px=ctrl.vertices.astype(np.float32), depth_iod=ctrl.depth.astype(np.float32),
+               seam_index=ctrl.seam_index, seam_upper=ctrl.seam_upper, seam_lower=ctrl.seam_lower,
+               seam_mix=ctrl.seam_mix.astype(np.float32),
+               head_centre_face=np.array([0.0, HEAD_CENTRE_HEIGHT_IOD, ctrl.pivot_depth], np.float32),
+               pose_share=ctrl.pose_share.astype(np.float32),
+               basis_px=basis_px.astype(np.float32), lip_upper_inner=up_in, lip_lower_inner=lo_in,
+               closure_up_weights=close_up.astype(np.float32), closure_low_weights=close_low.astype(np.float32),
+               teeth_rgb=teeth_rgb.astype(np.float32), **mouth,
+               src_eye_mask=src_eye.astype(np.float32), src_iris_mask=src_iris.astype(np.float32),
+               src_opening_eye=ndimage.binary_dilation(src_eye, iterations=max(1, int(round(0.02 * face.iod)))),
+               eyes=(eyes[0], eyes[1]), warp_roi=warp_roi, coarse_hw=coarse_hw, coarse_points=q.astype(np.float32),
+               bary_rows=rows, bary_cols=cols.ravel(), bary_vals=bary.ravel().astype(np.float32),
+               feather_coarse=_feather(ctrl.inner, ctrl.outer, q, *coarse_hw))
+
+
+@dataclass(frozen=True)
+class _FaceFrame:
+    """The portrait's mesh in pixels and in the face frame (origin between the irises, unit = IOD)."""
+
+    pts: np.ndarray      # (468, 3) mesh points, crop pixels (z: MediaPipe's relative depth)
+    iris: np.ndarray     # (2, 5, 2) iris centre + rim points, crop pixels
+    origin: np.ndarray   # (2,) between the iris centres
+    ex: np.ndarray       # (2,) unit vector along the eye line
+    ey: np.ndarray       # (2,) unit vector down the face
+    rot: np.ndarray      # (2, 2) face → pixel directions
+    iod: float           # interocular distance, pixels
+    f: np.ndarray        # (468, 2) mesh points in the face frame
+    depth: np.ndarray    # (468,) depth in IOD units, mean 0
+
+
+def _face_frame(portrait: Portrait) -> _FaceFrame:
     pts = portrait.points.astype(np.float64)
     iris = portrait.iris.astype(np.float64)
     origin = (iris[0, 0] + iris[1, 0]) / 2
@@ -253,9 +173,25 @@ def build_rig(portrait: Portrait) -> Rig:
     rot = np.stack([ex, ey], axis=1)                     # face → pixel directions (2, 2)
     f = ((pts[:, :2] - origin) @ rot) / iod              # (468, 2) face frame
     depth = (pts[:, 2] - pts[:, 2].mean()) / iod
+    return _FaceFrame(pts, iris, origin, ex, ey, rot, iod, f, depth)
 
-    basis_face = build_blendshape_basis(f)               # (52, 468, 2)
 
+@dataclass(frozen=True)
+class _ControlVertices:
+    vertices: np.ndarray     # (V, 2) mesh points, inner ring, outer ring, border, seams: crop pixels
+    inner: np.ndarray        # (k, 2) the ring that follows the head partly
+    outer: np.ndarray        # (k, 2) the fixed ring
+    seam_index: np.ndarray   # (S,) the seam vertices' indices (the last S)
+    seam_upper: np.ndarray   # (S,) mesh index of each seam vertex's upper partner
+    seam_lower: np.ndarray   # (S,)
+    seam_mix: np.ndarray     # (S,)
+    pose_share: np.ndarray   # (V,)
+    depth: np.ndarray        # (V,) face-frame depth, IOD units
+    pivot_depth: float
+
+
+def _control_vertices(face: _FaceFrame, size: int) -> _ControlVertices:
+    pts, depth = face.pts, face.depth
     # Rings around the face: centre = the oval's centroid; border points along the crop edges.
     oval = pts[list(topo.FACE_OVAL), :2]
     centre = oval.mean(0)
@@ -294,10 +230,13 @@ def build_rig(portrait: Portrait) -> Rig:
     # would reveal behind the nose.
     depth_all[:n_mesh] = pivot_depth - FRONT_RELIEF * np.maximum(pivot_depth - depth, 0.0)
     depth_all[n_mesh:n_mesh + n_inner] = pivot_depth
+    return _ControlVertices(vertices, inner, outer, seam_index, seam_up_a, seam_low_a, seam_mix_a, pose_share,
+                            depth_all, pivot_depth)
 
-    basis_px = np.zeros((layout.N_BLENDSHAPES, len(vertices), 2))
-    basis_px[:, :n_mesh] = (basis_face @ rot.T) * iod
 
+def _field_grid(vertices: np.ndarray, outer: np.ndarray, size: int, iod: float):
+    """The warp ROI, its coarse field grid (hc, wc), the grid's cell centres q (P, 2) and the sparse barycentric
+    matrix (rows, cols (P, 3), weights (P, 3)) from vertices to grid cells."""
     # Warp ROI = bounding box of the outer ring; rasterise the triangulation there once.
     x0, y0 = np.floor(outer.min(0)).astype(int)
     x1, y1 = np.ceil(outer.max(0)).astype(int)
@@ -330,23 +269,31 @@ def build_rig(portrait: Portrait) -> Rig:
     bary = np.concatenate([b2, 1 - b2.sum(1, keepdims=True)], axis=1)   # (P, 3)
     bary[~inside] = 0.0
     rows = np.repeat(np.arange(len(q)), 3)
+    return (y0, y1, x0, x1), (int(hc), int(wc)), q, rows, cols, bary
 
+
+def _feather(inner: np.ndarray, outer: np.ndarray, q: np.ndarray, hc: int, wc: int) -> np.ndarray:
     # Feather (on the field grid): 1 inside the inner ring, fading to 0 at the outer ring.
     from matplotlib.path import Path as MplPath
     inner_m = MplPath(inner).contains_points(q).reshape(hc, wc).astype(np.float32)
     outer_m = MplPath(outer).contains_points(q).reshape(hc, wc)
-    from scipy import ndimage
     dist_out = ndimage.distance_transform_edt(outer_m)
     dist_in = ndimage.distance_transform_edt(1 - inner_m)
     feather = np.where(inner_m > 0, 1.0, dist_out / np.maximum(dist_out + dist_in, 1e-6)).astype(np.float32)
     feather = np.clip(feather * 1.5, 0, 1) * outer_m
+    return feather.astype(np.float32)
 
+
+def _lip_closure_weights(face: _FaceFrame, n_vertices: int
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Inner-lip pairs (upper, lower indices) and (V, 11) weights: how much each vertex follows each inner-lip
+    point when the lips seal."""
+    pts, f = face.pts, face.f
     # Mouth: lip pairs, closure weights, static masks and colours.
-    img = portrait.image.astype(np.float64)
     up_in, lo_in = np.array(topo.LIP_UPPER_INNER), np.array(topo.LIP_LOWER_INNER)
     up_out, lo_out = np.array(topo.LIP_UPPER_OUTER), np.array(topo.LIP_LOWER_OUTER)
-    close_up = np.zeros((len(vertices), len(up_in)))
-    close_low = np.zeros((len(vertices), len(lo_in)))
+    close_up = np.zeros((n_vertices, len(up_in)))
+    close_low = np.zeros((n_vertices, len(lo_in)))
     # Each lip point follows its inner-lip partner; the skin around follows with a short falloff so that sealing
     # lips over an open jaw does not tear the philtrum or the chin.
     lips_all = set(topo.LIP_UPPER_INNER + topo.LIP_UPPER_OUTER + topo.LIP_LOWER_INNER + topo.LIP_LOWER_OUTER)
@@ -365,6 +312,14 @@ def build_rig(portrait: Portrait) -> Rig:
         total = weights.sum(1, keepdims=True)
         peak = weights.max(1, keepdims=True)
         np.divide(weights * peak, total, out=weights, where=total > 0)
+    return up_in, lo_in, close_up, close_low
+
+
+def _mouth_appearance(img: np.ndarray, face: _FaceFrame, size: int) -> dict:
+    """The Rig's mouth fields: static masks of the photo's opening, lip and teeth colours (teeth_rgb None when
+    the photo shows no teeth), the mouth's ROI."""
+    pts, iod = face.pts, face.iod
+    up_in, lo_in = np.array(topo.LIP_UPPER_INNER), np.array(topo.LIP_LOWER_INNER)
     mouth_poly = np.array(topo.inner_lip_polygon())
     H = W = size
     src_mouth = polygon_mask(pts[mouth_poly, :2], H, W)
@@ -377,9 +332,8 @@ def build_rig(portrait: Portrait) -> Rig:
     src_mouth_lower = (src_mouth & ~upper_half).astype(np.float32)
     # Teeth often show a pixel or two beyond the mesh's inner-lip contour: the mask that says "the warp fetched
     # the photo's opening" (used to seal lips) is dilated by ~1% of the IOD so no teeth ghost through.
-    from scipy import ndimage as _ndi
     grow = max(1, int(round(0.015 * iod)))
-    src_opening_mouth = _ndi.binary_dilation(src_mouth, iterations=grow)
+    src_opening_mouth = ndimage.binary_dilation(src_mouth, iterations=grow)
     # Colour of each lip's inner edge per column: sealed lips are drawn with it (lips pressed together).
     lip_edge_rgb = np.zeros((2, W, 3), np.float32)
     up_y = np.interp(np.arange(W) + 0.5, *_sorted_xy(pts[up_in, :2]))
@@ -403,7 +357,15 @@ def build_rig(portrait: Portrait) -> Rig:
     mx0, my0 = mouth_pts.min(0) - 0.25 * iod
     mx1, my1 = mouth_pts.max(0) + np.array([0.25 * iod, (JAW_OPEN_IOD + 0.3) * iod])
     mouth_roi = _roi(my0, my1, mx0, mx1, size)
+    return dict(mouth_polygon=mouth_poly, mouth_roi=mouth_roi, mouth_rest_gap_px=rest_gap, teeth_rgb=teeth_rgb,
+                lip_rgb=lip_rgb.astype(np.float32), src_mouth_upper_mask=src_mouth_upper,
+                src_mouth_lower_mask=src_mouth_lower, src_opening_mouth=src_opening_mouth, lip_edge_rgb=lip_edge_rgb)
 
+
+def _eye_rigs(img: np.ndarray, face: _FaceFrame, size: int) -> tuple[list[EyeRig], np.ndarray, np.ndarray]:
+    """Both eyes' rigs, and the (H, W) masks of the photo's eye openings and iris discs."""
+    pts, iris, ey, iod = face.pts, face.iris, face.ey, face.iod
+    H = W = size
     eyes = []
     src_eye = np.zeros((H, W), bool)
     src_iris = np.zeros((H, W), bool)
@@ -435,38 +397,24 @@ def build_rig(portrait: Portrait) -> Rig:
         ex1, ey1 = e_pts.max(0) + 0.12 * iod
         eyes.append(EyeRig(up, lo, poly, c, r, _roi(ey0, ey1, ex0, ex1, size), sclera_rgb, iris_rgb, lid_rgb,
                            opening))
+    return eyes, src_eye, src_iris
 
-    if teeth_rgb is None:
-        # Teeth the photo does not show take the colour of its eye whites, a little dimmer (teeth sit in the
-        # mouth's shade): the photo's white balance, varnish or paint, never a clean white on a yellowed painting.
-        # Eye whites behind glasses or in shadow read dark: the teeth are then lifted to 85% of the brightness of
-        # the face's highlights (keeping the whites' hue).
-        # Only a third of their hue is kept: small or shaded eyes give a skin-coloured "white".
-        whites = 0.92 * np.mean([e.sclera_rgb for e in eyes], axis=0)
-        teeth_rgb = whites.mean() + TEETH_HUE_SHARE * (whites - whites.mean())
-        face_px = img[polygon_mask(pts[list(topo.FACE_OVAL), :2], H, W)]
-        if len(face_px) > 20:
-            highlight = float(np.percentile(face_px.mean(1), 90))
-            teeth_rgb = teeth_rgb * max(1.0, 0.85 * highlight / max(float(teeth_rgb.mean()), 1.0))
-        teeth_rgb = np.minimum(teeth_rgb, ENAMEL_RGB)
-    return Rig(size=size, iod_px=iod, origin_px=origin, ex=ex, ey=ey, vertices_px=vertices.astype(np.float32),
-               depth_iod=depth_all.astype(np.float32), seam_index=seam_index, seam_upper=seam_up_a,
-               seam_lower=seam_low_a, seam_mix=seam_mix_a.astype(np.float32),
-               head_centre_face=np.array([0.0, HEAD_CENTRE_HEIGHT_IOD, pivot_depth], np.float32),
-               pose_share=pose_share.astype(np.float32),
-               basis_px=basis_px.astype(np.float32), lip_upper_inner=up_in, lip_lower_inner=lo_in,
-               closure_up_weights=close_up.astype(np.float32), closure_low_weights=close_low.astype(np.float32),
-               mouth_polygon=mouth_poly, mouth_roi=mouth_roi, mouth_rest_gap_px=rest_gap,
-               teeth_rgb=teeth_rgb.astype(np.float32), lip_rgb=lip_rgb.astype(np.float32),
 
-               src_mouth_upper_mask=src_mouth_upper, src_mouth_lower_mask=src_mouth_lower,
-               src_opening_mouth=src_opening_mouth, lip_edge_rgb=lip_edge_rgb,
-               src_eye_mask=src_eye.astype(np.float32), src_iris_mask=src_iris.astype(np.float32),
-               src_opening_eye=_ndi.binary_dilation(src_eye, iterations=max(1, int(round(0.02 * iod)))),
-               eyes=(eyes[0], eyes[1]), warp_roi=(y0, y1, x0, x1),
-               coarse_hw=(int(hc), int(wc)), coarse_points=q.astype(np.float32), bary_rows=rows, bary_cols=cols.ravel(),
-               bary_vals=bary.ravel().astype(np.float32),
-               feather_coarse=feather.astype(np.float32))
+def _teeth_from_eye_whites(img: np.ndarray, pts: np.ndarray, eyes: list[EyeRig], size: int) -> np.ndarray:
+    """Teeth the photo does not show take the colour of its eye whites, a little dimmer (teeth sit in the mouth's
+    shade): the photo's white balance, varnish or paint, never a clean white on a yellowed painting."""
+    H = W = size
+    # Eye whites behind glasses or in shadow read dark: the teeth are then lifted to 85% of the brightness of
+    # the face's highlights (keeping the whites' hue).
+    # Only a third of their hue is kept: small or shaded eyes give a skin-coloured "white".
+    whites = 0.92 * np.mean([e.sclera_rgb for e in eyes], axis=0)
+    teeth_rgb = whites.mean() + TEETH_HUE_SHARE * (whites - whites.mean())
+    face_px = img[polygon_mask(pts[list(topo.FACE_OVAL), :2], H, W)]
+    if len(face_px) > 20:
+        highlight = float(np.percentile(face_px.mean(1), 90))
+        teeth_rgb = teeth_rgb * max(1.0, 0.85 * highlight / max(float(teeth_rgb.mean()), 1.0))
+    teeth_rgb = np.minimum(teeth_rgb, ENAMEL_RGB)
+    return teeth_rgb
 
 
 def _sorted_xy(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -24,9 +24,10 @@ from typing import Sequence
 import numpy as np
 
 from vasa_bridge.audio.constants import FEATURES_PER_MOTION_FRAME, HOP_LENGTH_SAMPLES
-from vasa_bridge.audio.frontend import push_many
+from vasa_bridge.audio.frontend import FrontEndStream, push_many
 from vasa_bridge.model.conditioning import (LOOKAHEAD_MS, SPAN_BACK_FEATURES, controls_vector, features_needed,
                                             frame_spans)
+from vasa_bridge.model.inputs import CONTEXT, NEW, PAD, DenoiserInputs
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.blink_governor import BlinkGovernor
 from vasa_bridge.motion.clip import MotionClip
@@ -35,7 +36,6 @@ from vasa_bridge.runtime.backend import DEFAULT_GUIDANCE_SCALE, MotionChunk, Ses
 from vasa_bridge.sampling.samplers import SAMPLERS, guided
 from vasa_bridge.sampling.schedules import karras_sigmas
 
-PAD, CONTEXT, NEW = 0, 1, 2          # token kinds (same values as model/denoiser.py, which needs torch)
 SAMPLES_PER_FRAME = HOP_LENGTH_SAMPLES * FEATURES_PER_MOTION_FRAME   # 640
 DEFAULT_STEPS = 4
 # Windows of at least 3 new frames when streaming. Each window re-draws the noise, and the model continues its own
@@ -54,7 +54,9 @@ FRONTEND_FILE_NAME = "speech_frontend.npz"
 
 
 class DiffusionMotionStream:
-    """One session. `push`, `flush` and `set_controls` only buffer; the backend's `step` computes."""
+    """One session. `push`, `flush` and `set_controls` (the MotionStream protocol) only buffer; the backend's
+    `step` computes, through the scheduling methods below: public, so the scheduler never reaches into a stream's
+    state, and called by nothing else."""
 
     def __init__(self, backend: "DiffusionBackend", controls: SessionControls, seed: int) -> None:
         self.lookahead_ms = backend.lookahead_ms
@@ -99,14 +101,15 @@ class DiffusionMotionStream:
             self._glide_pending = True
         self.controls = controls
 
-    # --- used by the backend's step ----------------------------------------------------------------------------
-    def _take_pending(self) -> list[np.ndarray]:
-        """The audio pushed since the last step (the backend runs every stream's front end in one call)."""
+    # --- the scheduler's side: DiffusionBackend.step calls these, in this order, every round --------------------
+    def take_audio(self) -> tuple[FrontEndStream, list[np.ndarray], bool]:
+        """The audio pushed since the last step, the front-end stream it goes through and whether the stream is
+        flushed (the backend runs every stream's front end in one batched call)."""
         pending, self._pending = self._pending, []
         self.n_samples += sum(len(a) for a in pending)
-        return pending
+        return self._features_stream, pending, self._flush_requested
 
-    def _ingest(self, rows: np.ndarray) -> int:
+    def frames_ready(self, rows: np.ndarray) -> int:
         """Add the front end's new rows; return how many frames are ready to generate."""
         if len(rows):
             self._features = np.concatenate([self._features, rows])
@@ -119,7 +122,7 @@ class DiffusionMotionStream:
                 return 0
         return max(0, last - self.next_frame)
 
-    def _unembedded_spans(self, n_new: int) -> np.ndarray:
+    def unembedded_spans(self, n_new: int) -> np.ndarray:
         """(k, SPAN, F) audio spans of the next window's frames that have no embedding yet: the new frames, and in
         the stream's first window the padding frames before it too."""
         first = self.next_frame + n_new - self._window                        # stream frame index of token 0
@@ -127,13 +130,13 @@ class DiffusionMotionStream:
         return frame_spans(self._features, start, first + self._window - start, self._frontend.silence_row,
                            self._feature_offset)
 
-    def _add_embeddings(self, audio_emb: np.ndarray, articulation: np.ndarray, n_new: int) -> None:
+    def add_embeddings(self, audio_emb: np.ndarray, articulation: np.ndarray, n_new: int) -> None:
         if self._emb_first is None:
             self._emb_first = self.next_frame + n_new - self._window
         self._audio_emb = np.concatenate([self._audio_emb, audio_emb])
         self._articulation = np.concatenate([self._articulation, articulation])
 
-    def _window_inputs(self, n_new: int, sigma_max: float) -> dict[str, np.ndarray]:
+    def window_inputs(self, n_new: int, sigma_max: float) -> dict[str, np.ndarray]:
         w = self._window
         first = self.next_frame + n_new - w                                   # stream frame index of token 0
         frame = first + np.arange(w)
@@ -149,7 +152,7 @@ class DiffusionMotionStream:
         return {"x": x, "kind": kind, "audio_emb": self._audio_emb[at: at + w],
                 "controls": controls_vector(self.controls.performance)}
 
-    def _commit(self, latents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def commit(self, latents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Append generated latents to the stream; returns the latents to show (the glide after a change) and
         the articulation head's rows for those frames."""
         at = self.next_frame - self._emb_first
@@ -181,6 +184,11 @@ class DiffusionMotionStream:
             self._features = self._features[drop:]
             self._feature_offset += drop
         return shown, articulation
+
+    def govern_blinks(self, frames: np.ndarray) -> np.ndarray:
+        """The round's decoded frames (n, 60) with this stream's blinks governed across rounds (the governor
+        keeps state: motion/blink_governor.py)."""
+        return self._blinks(frames)
 
 
 class DiffusionBackend:
@@ -242,34 +250,33 @@ class DiffusionBackend:
 
     def _denoise(self, x: np.ndarray, sigma: np.ndarray, **extra: np.ndarray) -> np.ndarray:
         self.evaluations += 1
-        return self.engine(x, sigma.astype(np.float32), extra["kind"], extra["audio_emb"], extra["controls"],
-                           extra["audio_keep"], extra["controls_keep"])
+        return self.engine(DenoiserInputs(x=x, sigma=sigma.astype(np.float32), **extra))
 
     def step(self, streams: Sequence[DiffusionMotionStream]) -> dict[DiffusionMotionStream, MotionChunk]:
-        rows = push_many([s._features_stream for s in streams], [s._take_pending() for s in streams],
-                         [s._flush_requested for s in streams])
-        todo = {s: s._ingest(r) for s, r in zip(streams, rows)}
+        taken = [s.take_audio() for s in streams]
+        rows = push_many([t[0] for t in taken], [t[1] for t in taken], [t[2] for t in taken])
+        todo = {s: s.frames_ready(r) for s, r in zip(streams, rows)}
         out: dict[DiffusionMotionStream, list[tuple[np.ndarray, np.ndarray]]] = {s: [] for s in streams}
         while True:
             active = [s for s in streams if todo[s] > 0]
             if not active:
                 break
             n_new = [min(self.max_new_frames, todo[s]) for s in active]
-            spans = [s._unembedded_spans(n) for s, n in zip(active, n_new)]     # one encoder call for all
+            spans = [s.unembedded_spans(n) for s, n in zip(active, n_new)]     # one encoder call for all
             all_spans, cuts = np.concatenate(spans), np.cumsum([len(a) for a in spans])
             embedded = np.split(self.engine.embed_audio(all_spans), cuts)
             articulated = np.split(self.articulation(all_spans) if self.articulation is not None
                                    else np.zeros((len(all_spans), 2), np.float32), cuts)
             for s, n, audio_emb, head_rows in zip(active, n_new, embedded, articulated):
-                s._add_embeddings(audio_emb, head_rows, n)
-            windows = [s._window_inputs(n, float(self.sigmas[0])) for s, n in zip(active, n_new)]
+                s.add_embeddings(audio_emb, head_rows, n)
+            windows = [s.window_inputs(n, float(self.sigmas[0])) for s, n in zip(active, n_new)]
             batch = {k: np.stack([w[k] for w in windows]) for k in windows[0]}    # (B, W, ...)
             ones = np.ones(len(active), np.float32)
             model = guided(self._denoise, np.array([s.controls.guidance_scale for s in active], np.float32))
             x0 = self.sampler(model, batch.pop("x"), self.sigmas,
                               extra_args={**batch, "audio_keep": ones, "controls_keep": ones})   # (B, W, L)
             for s, n, latents in zip(active, n_new, x0):
-                out[s].append(s._commit(latents[-n:]))
+                out[s].append(s.commit(latents[-n:]))
                 todo[s] -= n
         chunks = {}
         for s, parts in out.items():
@@ -277,7 +284,7 @@ class DiffusionBackend:
             frames = self.latent.decode(latents)
             if self.articulation is not None and parts:
                 frames = self.articulation.apply(frames, np.concatenate([p[1] for p in parts]))
-            frames = s._blinks(frames)
+            frames = s.govern_blinks(frames)
             chunks[s] = MotionChunk(frames, latents.astype(np.float32))
         return chunks
 

@@ -1,7 +1,7 @@
 """Denoiser evaluators behind one interface, numpy in and out (shapes: model/denoiser.py):
 
     engine.embed_audio(spans) -> audio_emb          (N, SPAN, F) -> (N, D), once per motion frame
-    engine(x, sigma, kind, audio_emb, controls, audio_keep, controls_keep) -> denoised
+    engine(inputs: DenoiserInputs) -> denoised      (B, W, L), one evaluation (model/inputs.py)
 
 `TorchEngine` runs the network itself, `OrtEngine` the two exported ONNX graphs with onnxruntime (the CPU default;
 it never imports torch), `TensorRtEngine` TensorRT engines built from the same ONNX (CUDA machines only). Each has
@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from vasa_bridge.errors import VasaBridgeError
-from vasa_bridge.export.onnx import AUDIO_INPUT_NAME, INPUT_NAMES, audio_encoder_path, read_onnx_metadata
+from vasa_bridge.export.onnx import AUDIO_INPUT_NAME, audio_encoder_path, read_onnx_metadata
+from vasa_bridge.model.inputs import DenoiserInputs
 from vasa_bridge.model.latent import PcaLatent
 
 # One thread: on this 2-core machine (shared) two intra-op threads ran the small per-window graphs 2× slower.
@@ -40,13 +41,11 @@ class TorchEngine:
         with torch.no_grad():
             return self.network.embed_audio(torch.from_numpy(np.ascontiguousarray(spans))).numpy()
 
-    def __call__(self, x: np.ndarray, sigma: np.ndarray, kind: np.ndarray, audio_emb: np.ndarray,
-                 controls: np.ndarray, audio_keep: np.ndarray, controls_keep: np.ndarray) -> np.ndarray:
+    def __call__(self, inputs: DenoiserInputs) -> np.ndarray:
         import torch
 
         with torch.no_grad():
-            out = self.network.denoise(*(torch.from_numpy(np.ascontiguousarray(a)) for a in
-                                         (x, sigma, kind, audio_emb, controls, audio_keep, controls_keep)))
+            out = self.network.denoise(*(torch.from_numpy(np.ascontiguousarray(a)) for a in inputs))
         return out.numpy()
 
 
@@ -70,10 +69,8 @@ class OrtEngine:
     def embed_audio(self, spans: np.ndarray) -> np.ndarray:
         return self.audio_session.run(None, {AUDIO_INPUT_NAME: spans})[0]
 
-    def __call__(self, x: np.ndarray, sigma: np.ndarray, kind: np.ndarray, audio_emb: np.ndarray,
-                 controls: np.ndarray, audio_keep: np.ndarray, controls_keep: np.ndarray) -> np.ndarray:
-        feeds = dict(zip(INPUT_NAMES, (x, sigma, kind, audio_emb, controls, audio_keep, controls_keep)))
-        return self.session.run(None, feeds)[0]
+    def __call__(self, inputs: DenoiserInputs) -> np.ndarray:
+        return self.session.run(None, inputs._asdict())[0]
 
 
 def _ort_session(path: Path, threads: int, providers: list[str] | None):
@@ -120,10 +117,8 @@ class TensorRtEngine:
     def embed_audio(self, spans: np.ndarray) -> np.ndarray:
         return self.audio_encoder.run({AUDIO_INPUT_NAME: spans}, self.stream)
 
-    def __call__(self, x: np.ndarray, sigma: np.ndarray, kind: np.ndarray, audio_emb: np.ndarray,
-                 controls: np.ndarray, audio_keep: np.ndarray, controls_keep: np.ndarray) -> np.ndarray:
-        arrays = dict(zip(INPUT_NAMES, (x, sigma, kind, audio_emb, controls, audio_keep, controls_keep)))
-        return self.denoiser.run(arrays, self.stream)
+    def __call__(self, inputs: DenoiserInputs) -> np.ndarray:
+        return self.denoiser.run(inputs._asdict(), self.stream)
 
 
 class _TrtGraph:

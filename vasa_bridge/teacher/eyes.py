@@ -52,9 +52,9 @@ def blink_curve(times_s: np.ndarray, onsets_s: np.ndarray, style: EyeStyle, rng:
     return closure
 
 
-def blink_onsets(duration_s: float, pauses_s: list[tuple[float, float]], style: EyeStyle,
+def blink_onsets_s(duration_s: float, pauses_s: list[tuple[float, float]], style: EyeStyle,
                  rng: np.random.Generator) -> np.ndarray:
-    """Blink start times: a renewal process at the target rate, nudged into nearby pauses."""
+    """Blink start times in seconds: a renewal process at the target rate, nudged into nearby pauses."""
     mean_interval = 60.0 / style.blinks_per_min
     scale = mean_interval / style.interval_shape
     onsets: list[float] = []

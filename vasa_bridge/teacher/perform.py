@@ -74,7 +74,7 @@ def perform(phones: Sequence[Phone], audio_16k: np.ndarray, controls: Controls =
         rng.uniform(12.0, 19.0) * (1.0 + intensity * (emotion.blink_rate_gain - 1.0))))
     silent = pauses(speech_phones, duration_s) if speech_phones else [(0.0, duration_s)]
     gaze_yaw, gaze_pitch, big_saccades = eyes.gaze_track(times_s, controls, eye_style, rng)
-    onsets = eyes.blink_onsets(duration_s, silent, eye_style, rng)
+    onsets = eyes.blink_onsets_s(duration_s, silent, eye_style, rng)
     with_saccade = [s for s in big_saccades if rng.random() < 0.25 and np.all(np.abs(onsets - s) > 0.8)]
     onsets = np.sort(np.concatenate([onsets, np.array(with_saccade)]))
     closure = eyes.blink_curve(times_s, onsets, eye_style, rng)

@@ -23,6 +23,7 @@ from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.controls import Controls
 from vasa_bridge.motion.measures import LIPS_CLOSED_BELOW, blink_depth, blinks_per_minute, lip_aperture
+from vasa_bridge.runtime.backend import DEFAULT_GUIDANCE_SCALE
 
 MAX_LAG_FRAMES = 6
 BILABIAL_TOLERANCE_S = 1.0 / layout.FPS
@@ -107,7 +108,7 @@ def score(outputs: list[np.ndarray], references: list[np.ndarray], phones: list)
         head_yaw_std_deg=float(pose[1]), head_roll_std_deg=float(pose[2]))
 
 
-def _streamed(backend, pairs, seed: int, guidance_scale: float = 2.0) -> list[np.ndarray]:
+def _streamed(backend, pairs, seed: int, guidance_scale: float = DEFAULT_GUIDANCE_SCALE) -> list[np.ndarray]:
     """The model fed in STREAM_CHUNK_MS chunks, all clips' streams batched per step, as the sidecar runs it."""
     from vasa_bridge.runtime.backend import SessionControls
 
@@ -126,7 +127,8 @@ def _streamed(backend, pairs, seed: int, guidance_scale: float = 2.0) -> list[np
     return [np.concatenate(p) for p in parts]
 
 
-def control_adherence(backend, pairs, seed: int, guidance_scale: float = 2.0) -> list[tuple[str, float, float, str]]:
+def control_adherence(backend, pairs, seed: int, guidance_scale: float = DEFAULT_GUIDANCE_SCALE
+                      ) -> list[tuple[str, float, float, str]]:
     """(what, model Δ, teacher Δ, what it should be) for each control, on the same clips."""
     from vasa_bridge.runtime.diffusion import generate_clips
     from vasa_bridge.teacher import perform
@@ -158,7 +160,8 @@ def control_adherence(backend, pairs, seed: int, guidance_scale: float = 2.0) ->
     return rows
 
 
-def evaluate_set(backend, pairs, seed: int = 1000, streamed: bool = False, guidance_scale: float = 2.0) -> dict:
+def evaluate_set(backend, pairs, seed: int = 1000, streamed: bool = False,
+                 guidance_scale: float = DEFAULT_GUIDANCE_SCALE) -> dict:
     """Scores of model, amplitude baseline and teacher (another seed) on one evaluation set."""
     from vasa_bridge.baselines import amplitude_baseline
     from vasa_bridge.runtime.diffusion import generate_clips

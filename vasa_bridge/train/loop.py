@@ -19,7 +19,9 @@ import torch
 from vasa_bridge.audio.constants import FEATURES_PER_MOTION_FRAME
 from vasa_bridge.errors import VasaBridgeError
 from vasa_bridge.model.conditioning import SPAN_BACK_FEATURES, SPAN_FEATURES
-from vasa_bridge.model.denoiser import CONTEXT, NEW, PAD, ModelConfig, MotionDenoiser
+from vasa_bridge.model.denoiser import ModelConfig, MotionDenoiser
+from vasa_bridge.model.edm import edm_loss_weight
+from vasa_bridge.model.inputs import CONTEXT, NEW, PAD
 from vasa_bridge.model.latent import PcaLatent
 from vasa_bridge.model.weights import save_weights
 from vasa_bridge.motion import layout
@@ -126,7 +128,7 @@ def denoising_loss(net: MotionDenoiser, batch: dict[str, torch.Tensor], decode_w
     audio_keep = (torch.rand(b, generator=gen) >= cfg.p_drop_audio).float()
     controls_keep = (torch.rand(b, generator=gen) >= cfg.p_drop_controls).float()
     denoised = net(x, sigma, kind, batch["audio"], batch["controls"], audio_keep, controls_keep)
-    weight = ((sigma ** 2 + 1.0) / sigma ** 2)[:, None, None]                                    # λ(σ), σ_data = 1
+    weight = edm_loss_weight(sigma, net.config.sigma_data)[:, None, None]                        # λ(σ)
     err = (denoised - x0) @ decode_w                                                              # (B, W, C)
     frame_w = 1.0 if latent is None else 1.0 + (cfg.closure_weight - 1.0) * closed_lips(x0, latent)   # (B, W, 1)
     x0_loss = (weight * frame_w * is_new * err ** 2).sum() / (is_new.sum() * err.shape[-1])

@@ -19,6 +19,7 @@ from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.controls import Controls
 from vasa_bridge.motion.measures import blink_depth, blinks_per_minute, lip_aperture
+from vasa_bridge.runtime.backend import DEFAULT_GUIDANCE_SCALE
 from vasa_bridge.train.evaluate import _streamed, av_offset_frames, bilabial_hits, pearson
 
 SAMPLES_PER_FRAME = MODEL_SAMPLE_RATE_HZ // layout.FPS
@@ -134,7 +135,8 @@ MIN_SCORED_S = 120.0
 MAX_SEEDS = 4
 
 
-def evaluate_real_set(backend, clips: list[EvalClip], seed: int = 2000, guidance_scale: float = 2.0) -> dict:
+def evaluate_real_set(backend, clips: list[EvalClip], seed: int = 2000,
+                      guidance_scale: float = DEFAULT_GUIDANCE_SCALE) -> dict:
     """Scores of bake, streamed, loudness (and for aligned sets the teacher, another seed) on one set; sets
     shorter than MIN_SCORED_S run each clip with up to MAX_SEEDS seeds."""
     seconds = sum(len(c.audio_16k) for c in clips) / MODEL_SAMPLE_RATE_HZ

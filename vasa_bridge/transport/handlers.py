@@ -25,7 +25,7 @@ from vasa_bridge.runtime.backend import SessionControls
 from vasa_bridge.transport.fairness import MIN_RETRY_AFTER_MS
 from vasa_bridge.transport.livelink import SessionLiveLink, check_subject
 from vasa_bridge.transport.logs import log_event
-from vasa_bridge.transport.state import ClientState, Session
+from vasa_bridge.transport.state import ClientState, SessionState
 
 if TYPE_CHECKING:
     from vasa_bridge.transport.server import Sidecar
@@ -34,7 +34,7 @@ BUSY_AUDIO_RETRY_MS = 200.0
 OVERLOADED_RETRY_MS = 5000.0
 
 
-def _session(client: ClientState, msg: dict) -> Session:
+def _session(client: ClientState, msg: dict) -> SessionState:
     session = client.sessions.get(msg["session"])
     if session is None or session.closed:
         raise m.ProtocolError("unknown_session", f"no session {msg['session']} (closed, reaped, or opened "
@@ -147,7 +147,7 @@ async def on_open(core: "Sidecar", client: ClientState, msg: dict) -> dict:
     while session_id in core.sessions:
         session_id = secrets.token_hex(8)
     resampler = StreamingResampler(rate, MODEL_SAMPLE_RATE_HZ)
-    session = Session(session_id, client, stream, audio["format"], rate, msg.get("frames_dtype", "f32"),
+    session = SessionState(session_id, client, stream, audio["format"], rate, msg.get("frames_dtype", "f32"),
                       outputs, controls, resampler, render=session_render, livelink=livelink)
     core.sessions[session_id] = session
     client.sessions[session_id] = session

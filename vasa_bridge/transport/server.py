@@ -34,7 +34,7 @@ from vasa_bridge.transport.config import ServerConfig
 from vasa_bridge.transport.fairness import RequestGate
 from vasa_bridge.transport.handlers import HANDLERS
 from vasa_bridge.transport.logs import LogLimiter, log, log_event
-from vasa_bridge.transport.state import Binding, ClientState, Session
+from vasa_bridge.transport.state import Binding, ClientState, SessionState
 from vasa_bridge.transport.worker import MotionWorker
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class Sidecar:
         self.instance = secrets.token_hex(8)
         self.started = time.monotonic()
         self.clients: dict[tuple, ClientState] = {}
-        self.sessions: dict[str, Session] = {}
+        self.sessions: dict[str, SessionState] = {}
         self.frames_total = 0
         self.gate = RequestGate(config)
         self.worker = MotionWorker(self.backend, lambda: list(self.sessions.values()))
@@ -192,7 +192,7 @@ class Sidecar:
             return m.ProtocolError("internal", f"{type(e).__name__}: {e}"[:200], request_id).to_message()
 
     # ---- sessions ----------------------------------------------------------------------------------------------
-    def send_stream(self, session: Session, msg: dict) -> None:
+    def send_stream(self, session: SessionState, msg: dict) -> None:
         if session.stream_ended:
             return
         session.stream_ended = msg["type"] == "end"
@@ -200,7 +200,7 @@ class Sidecar:
         if not session.client.gone:
             session.client.binding.send_stream(session.client, session, msg)
 
-    def close_session(self, session: Session, reason: str, notify: bool = True, code: str | None = None) -> None:
+    def close_session(self, session: SessionState, reason: str, notify: bool = True, code: str | None = None) -> None:
         if session.closed:
             return
         session.closed = True
@@ -224,7 +224,7 @@ class Sidecar:
         log_event("session_end", session=session.id, reason=reason, frames_total=session.next_seq,
                   duration_ms=round(session.received_ms, 1))
 
-    def _publish_chunk(self, session: Session, chunk: MotionChunk, images: list[bytes] | None) -> None:
+    def _publish_chunk(self, session: SessionState, chunk: MotionChunk, images: list[bytes] | None) -> None:
         n = len(chunk.frames)
         if n == 0 or session.closed:
             return
@@ -248,13 +248,13 @@ class Sidecar:
         session.next_seq += n
         self.frames_total += n
 
-    def _session_failed(self, session: Session, error: str) -> None:
+    def _session_failed(self, session: SessionState, error: str) -> None:
         log_event("session_failed", logging.ERROR, session=session.id, error=error)
         self.send_stream(session, {"type": "error", "id": None, "code": "internal",
                                    "message": f"motion backend failed: {error}"[:200], "session": session.id})
         self.close_session(session, reason="error", code="internal")
 
-    def _end_of_audio(self, session: Session) -> None:
+    def _end_of_audio(self, session: SessionState) -> None:
         self.send_stream(session, {"type": "end", "session": session.id, "reason": "end_of_audio",
                                    "frames_total": session.next_seq, "duration_ms": session.received_ms})
         if session.livelink is not None:

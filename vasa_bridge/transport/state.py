@@ -22,8 +22,8 @@ class Binding(Protocol):
     """What the core needs from a binding (ZeroMQ, WebSocket): binding-specific state stays in the binding."""
 
     def send_reply(self, client: "ClientState", msg: dict) -> None: ...
-    def send_stream(self, client: "ClientState", session: "Session", msg: dict) -> None: ...
-    def on_session_closed(self, session: "Session") -> None: ...
+    def send_stream(self, client: "ClientState", session: "SessionState", msg: dict) -> None: ...
+    def on_session_closed(self, session: "SessionState") -> None: ...
     def disconnect(self, client: "ClientState", reason: str) -> None: ...  # a flooder: drop it
 
 
@@ -33,7 +33,7 @@ class ClientState:
     binding: Binding
     name: str = ""
     hello_done: bool = False
-    sessions: dict[str, "Session"] = field(default_factory=dict)
+    sessions: dict[str, "SessionState"] = field(default_factory=dict)
     bucket_s: float = 0.0                 # audio-seconds tokens of the rate limiter
     bucket_time: float = 0.0
     last_seen: float = field(default_factory=time.monotonic)
@@ -43,7 +43,9 @@ class ClientState:
 
 
 @dataclass(eq=False)
-class Session:
+class SessionState:
+    """One open session on the server (the client side's handle is `client.Session`)."""
+
     id: str
     client: ClientState
     stream: Any                           # MotionStream

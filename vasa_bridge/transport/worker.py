@@ -20,7 +20,7 @@ import numpy as np
 
 from vasa_bridge.runtime.backend import MotionBackend, MotionChunk, SessionControls
 from vasa_bridge.transport.logs import log
-from vasa_bridge.transport.state import Session
+from vasa_bridge.transport.state import SessionState
 
 RESAMPLE_SLICE_SAMPLES = 16384
 ENGINE_COALESCE_S = 0.004
@@ -31,7 +31,7 @@ ADMISSION_MIN_AUDIO_S = 1.0  # audio that must have gone through the worker befo
 
 @dataclass
 class _Work:
-    session: Session
+    session: SessionState
     samples: np.ndarray | None
     flush: bool
     controls: list[tuple[SessionControls, asyncio.Future]]
@@ -40,13 +40,13 @@ class _Work:
 @dataclass(frozen=True)
 class StepResult:
     chunks: dict                         # MotionStream -> MotionChunk
-    images: dict                         # Session -> list[bytes]
-    failures: dict                       # Session -> error text
+    images: dict                         # SessionState -> list[bytes]
+    failures: dict                       # SessionState -> error text
     busy_s: float
 
 
 class MotionWorker:
-    def __init__(self, backend: MotionBackend, sessions: Callable[[], list[Session]]) -> None:
+    def __init__(self, backend: MotionBackend, sessions: Callable[[], list[SessionState]]) -> None:
         self.backend = backend
         self._sessions = sessions
         self.wake = asyncio.Event()
@@ -106,7 +106,7 @@ class MotionWorker:
         """Worker thread: feed every stream, one batched backend step, then the rendering sessions' images and
         the Live Link sessions' packets (queued for their pacers). Per-session failures are isolated."""
         t0 = time.perf_counter()
-        failures: dict[Session, str] = {}
+        failures: dict[SessionState, str] = {}
         ready = []
         for item in work:
             try:
@@ -137,7 +137,7 @@ class MotionWorker:
                     out.update(self.backend.step([s.stream]))
                 except Exception as e:
                     failures[s] = f"{type(e).__name__}: {e}"
-        images: dict[Session, list[bytes]] = {}
+        images: dict[SessionState, list[bytes]] = {}
         for s in ready:
             chunk = out.get(s.stream)
             if s.render is not None and chunk is not None and len(chunk.frames) and s not in failures:
@@ -152,8 +152,8 @@ class MotionWorker:
                     failures[s] = f"livelink: {type(e).__name__}: {e}"
         return StepResult(out, images, failures, time.perf_counter() - t0)
 
-    async def run(self, publish: Callable[[Session, MotionChunk, list[bytes] | None], None],
-                  fail: Callable[[Session, str], None], ended: Callable[[Session], None]) -> None:
+    async def run(self, publish: Callable[[SessionState, MotionChunk, list[bytes] | None], None],
+                  fail: Callable[[SessionState, str], None], ended: Callable[[SessionState], None]) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await self.wake.wait()

@@ -17,7 +17,7 @@ from vasa_bridge.transport.config import ServerConfig, origin_allowed
 from vasa_bridge.transport.errors import SidecarConfigError
 from vasa_bridge.transport.logs import log_event
 from vasa_bridge.transport.server import Sidecar
-from vasa_bridge.transport.state import ClientState, Session
+from vasa_bridge.transport.state import ClientState, SessionState
 
 HARD_CAP_FACTOR = 4      # messages above this many times max_message_bytes close the connection (1009)
 CLOSE_TIMEOUT_S = 2.0
@@ -172,10 +172,10 @@ class WsBinding:
             log_event("ws_client_disconnected", logging.WARNING, client=client.name, reason=reason)
             self._close_later(conn, 1008, reason[:120], flush=False)
 
-    def send_stream(self, client: ClientState, session: Session, msg: dict) -> None:
+    def send_stream(self, client: ClientState, session: SessionState, msg: dict) -> None:
         self._enqueue(client, msg)
 
-    def on_session_closed(self, session: Session) -> None:
+    def on_session_closed(self, session: SessionState) -> None:
         pass
 
     async def close(self) -> None:

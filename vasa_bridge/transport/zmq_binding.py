@@ -16,7 +16,7 @@ from vasa_bridge.transport.config import ServerConfig
 from vasa_bridge.transport.errors import SidecarConfigError
 from vasa_bridge.transport.logs import log_event
 from vasa_bridge.transport.server import Sidecar
-from vasa_bridge.transport.state import ClientState, Session
+from vasa_bridge.transport.state import ClientState, SessionState
 
 # libzmq cuts a peer's connection for a frame above MAXMSGSIZE, and a cut ZeroMQ connection comes back as a new
 # client (its sessions stranded). So the cap sits far above max_message_bytes: anything up to it is read and
@@ -140,7 +140,7 @@ class ZmqBinding:
     def _matches(self, topic: bytes) -> bool:
         return any(topic.startswith(prefix) for prefix, count in self.subscriptions.items() if count > 0)
 
-    def send_stream(self, client: ClientState, session: Session, msg: dict) -> None:
+    def send_stream(self, client: ClientState, session: SessionState, msg: dict) -> None:
         frames = [session.id.encode("ascii"), *m.to_zmq_frames(msg)]
         if session.id not in self._subscribed and self._matches(frames[0]):
             self._subscribed.add(session.id)
@@ -159,7 +159,7 @@ class ZmqBinding:
         except zmq.ZMQError as e:
             log_event("zmq_publish_dropped", logging.WARNING, error=str(e))
 
-    def on_session_closed(self, session: Session) -> None:
+    def on_session_closed(self, session: SessionState) -> None:
         # A session can end before its client's subscription arrives (a short clip, a shutdown right after
         # open): keep what is held, `end` included, LATE_HOLD_S longer for that subscription (SPEC §8.4).
         self._subscribed.discard(session.id)

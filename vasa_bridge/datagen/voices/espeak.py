@@ -36,10 +36,6 @@ SUNG_TEMPO_RANGE = (0.4, 0.7)   # sox tempo factor < 1 stretches time: vowels he
 SUNG_BEND_CENTS = 400           # pitch glides up or down by as much as a major third
 
 
-def _language_of(voice: str) -> str:
-    return voice.split("+", 1)[0]
-
-
 @dataclass(frozen=True)
 class EspeakVoice:
     voice: str            # espeak-ng voice, "en-us+f3"

@@ -4,7 +4,7 @@ lateness, with and without a client flooding it.
 A session is one speaking character streamed in real time (40 ms chunks paced on the audio clock). A run of n
 sessions is *sustained* when every session receives all its frames, none of its audio was refused for good, and
 the 95th percentile of chunk lateness (chunk sent → its frames received) stays within `p95_limit_ms`. The
-flooder is another process (`python -m vasa_bridge.transport.loadtest --flood BINDING URL SECONDS`) that says
+flooder is another process (`python -m vasa_bridge.bench.loadtest --flood BINDING URL SECONDS`) that says
 hello and then sends `status` requests as fast as its socket takes them, never reading the replies on ZeroMQ.
 """
 
@@ -71,7 +71,7 @@ async def _sessions(url: str, stream_url: str | None, n: int, seconds: float) ->
 @contextmanager
 def flooding(binding: str, url: str, seconds: float) -> Iterator[subprocess.Popen]:
     """A flooder process for the duration of the block; its stdout ends with the number of requests sent."""
-    proc = subprocess.Popen([sys.executable, "-m", "vasa_bridge.transport.loadtest", "--flood", binding, url,
+    proc = subprocess.Popen([sys.executable, "-m", "vasa_bridge.bench.loadtest", "--flood", binding, url,
                              str(seconds)], stdout=subprocess.PIPE, text=True)
     try:
         time.sleep(1.0)  # the flood is under way before the measured sessions start
@@ -175,4 +175,4 @@ if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--flood":
         print(flood(sys.argv[2], sys.argv[3], float(sys.argv[4])), flush=True)
         sys.exit(0)
-    sys.exit("usage: python -m vasa_bridge.transport.loadtest --flood zmq|ws URL SECONDS")
+    sys.exit("usage: python -m vasa_bridge.bench.loadtest --flood zmq|ws URL SECONDS")

@@ -8,10 +8,11 @@ from __future__ import annotations
 import os
 import time
 
+from vasa_bridge.bench.timing import Rows
 from vasa_bridge.datagen.voices import FAMILIES
 
 
-def corpus_throughput(items_per_family: int = 4, seed: int = 0, families: tuple[str, ...] = FAMILIES) -> dict:
+def measure_corpus_throughput(items_per_family: int = 4, seed: int = 0, families: tuple[str, ...] = FAMILIES) -> dict:
     """Per family: × real time by wall clock and by CPU time (one worker, one onnxruntime thread), and hours of
     audio per wall minute; `all` uses the corpus's family mix. Each item goes through the whole pipeline
     (synthesis, phone timing, teacher, augmentation)."""
@@ -41,9 +42,9 @@ def corpus_throughput(items_per_family: int = 4, seed: int = 0, families: tuple[
     return out
 
 
-def bench_corpus(quick: bool = False) -> tuple[dict[str, float], list[tuple[str, str, str]]]:
-    """`make bench` group (vasa_bridge.bench signature): corpus build throughput per voice family."""
-    figures = corpus_throughput(items_per_family=2 if quick else 4)
+def bench_corpus(quick: bool = False) -> tuple[dict[str, float], Rows]:
+    """Corpus build throughput per voice family."""
+    figures = measure_corpus_throughput(items_per_family=2 if quick else 4)
     flat: dict[str, float] = {}
     rows = []
     for family, v in figures.items():

@@ -1,7 +1,7 @@
 """Sidecar benchmark: loopback latency per binding, bytes per motion frame, sessions served in real time.
 
-`sidecar_bench()` returns the figures for `vasa-bridge bench --only sidecar`. The server runs in its own
-process pinned to (at most) 2 CPUs; clients run here.
+`bench_sidecar()` is `vasa-bridge bench --only sidecar`; `measure_render_stream` feeds the render group. The
+server runs in its own process pinned to (at most) 2 CPUs; clients run here.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from vasa_bridge.audio.synthetic import syllable_bursts
+from vasa_bridge.bench.timing import Rows
 from vasa_bridge.client.core import AsyncClient
 from vasa_bridge.client.stream import StreamResult, stream_audio
 from vasa_bridge.protocol import ServerError
@@ -56,7 +57,7 @@ async def _many_streams(server: SubprocessServer, n_sessions: int, seconds: floa
             await c.close()
 
 
-def sidecar_bench(quick: bool = False, log=print) -> dict:
+def measure_sidecar(quick: bool = False, log=print) -> dict:
     """The sidecar's figures; `quick` shortens every run (for smoke tests)."""
     seconds = 3.0 if quick else 8.0
     config = ServerConfig(zmq_port=0, zmq_stream_port=0, ws_port=0, max_sessions=1024,
@@ -110,7 +111,7 @@ def sidecar_bench(quick: bool = False, log=print) -> dict:
     return out
 
 
-def render_stream_bench(quick: bool = False, log=print) -> dict:
+def measure_render_stream(quick: bool = False, log=print) -> dict:
     """Rendered frames on the stream (`serve --render`, amplitude motion so the renderer is what is measured):
     chunk → image latency for one session at 256 and 512, and how many 256² JPEG sessions stay in real time."""
     seconds = 3.0 if quick else 6.0
@@ -140,3 +141,18 @@ def render_stream_bench(quick: bool = False, log=print) -> dict:
     finally:
         server.stop()
     return out
+
+
+def bench_sidecar(quick: bool = False) -> tuple[dict[str, float], Rows]:
+    """Loopback latency per binding, bytes per frame, sessions served in real time (amplitude backend)."""
+    f = measure_sidecar(quick=quick, log=lambda *_: None)
+    rows = [("sidecar chunk→frames latency, ZeroMQ", f"p50 {f['stream_latency_ms_p50']:.1f} / "
+             f"p95 {f['stream_latency_ms_p95']:.1f} ms", "loopback, 40 ms chunks"),
+            ("sidecar chunk→frames latency, WebSocket", f"p50 {f['ws_stream_latency_ms_p50']:.1f} / "
+             f"p95 {f['ws_stream_latency_ms_p95']:.1f} ms", "loopback, 40 ms chunks"),
+            ("bytes per motion frame on the wire", f"{f['bytes_per_frame']:.0f} B",
+             f"float32 frames (float16: {f['bytes_per_frame_f16']:.0f} B); goal ≤ 400")]
+    if "sessions_realtime_2cores" in f:
+        rows.append(("sessions served in real time", f"{f['sessions_realtime_2cores']}",
+                     f"one sidecar on 2 cores, p95 < {f['sessions_realtime_limit_ms_p95']:.0f} ms"))
+    return {k: v for k, v in f.items() if isinstance(v, (int, float))}, rows

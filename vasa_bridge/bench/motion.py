@@ -18,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from vasa_bridge.bench.timing import Rows, median_time_s
 from vasa_bridge.runtime.diffusion import DEFAULT_MIN_NEW_FRAMES as STREAM_MIN_NEW_FRAMES  # the sidecar's setting
 
 STREAM_COUNTS = (1, 2, 4, 8, 12, 16, 20, 24, 32, 48, 64)
@@ -72,23 +73,13 @@ def _realtime_streams(backend, audio: np.ndarray, guidance: float, rounds: int) 
     return best
 
 
-def _median_seconds(job: Callable[[], object], runs: int) -> float:
-    """Median wall time of `runs` runs: this shared VM's speed swings by 1.5× from one second to the next."""
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        job()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
-
-
 def _cold_start_s(code: str) -> float:
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     return time.perf_counter() - t0
 
 
-def bench_motion(quick: bool = False) -> tuple[dict[str, float], list[tuple[str, str, str]]]:
+def bench_motion(quick: bool = False) -> tuple[dict[str, float], Rows]:
     from vasa_bridge.baselines import AmplitudeStream, amplitude_baseline
     from vasa_bridge.model.weights import DEFAULT_WEIGHTS
     from vasa_bridge.runtime.backend import SessionControls
@@ -99,7 +90,7 @@ def bench_motion(quick: bool = False) -> tuple[dict[str, float], list[tuple[str,
     weights = DEFAULT_WEIGHTS
     note = "shipped weights"
     if not default_onnx_path(weights).exists():
-        from vasa_bridge.model.untrained import write_untrained
+        from vasa_bridge.export.untrained import write_untrained
         from vasa_bridge.train.data import synth_pairs
 
         tmp = tempfile.TemporaryDirectory()
@@ -111,11 +102,11 @@ def bench_motion(quick: bool = False) -> tuple[dict[str, float], list[tuple[str,
     audio = _speech(8.0 if quick else 20.0)
     seconds = len(audio) / 16000
     generate_clip(backend, audio[:16000])                                   # warm up
-    motion_s = _median_seconds(lambda: generate_clip(backend, audio, seed=1), runs=3)
+    motion_s = median_time_s(lambda: generate_clip(backend, audio, seed=1), runs=3)
     t0 = time.perf_counter()
     amplitude_baseline(audio)
     amplitude_s = time.perf_counter() - t0
-    frontend_s = _median_seconds(lambda: backend.frontend.features(audio), runs=3)   # inside motion_s too
+    frontend_s = median_time_s(lambda: backend.frontend.features(audio), runs=3)   # inside motion_s too
 
     rounds = 10 if quick else 25
     realtime_streams = _realtime_streams(streaming, audio, guidance, rounds)
@@ -158,5 +149,3 @@ def bench_motion(quick: bool = False) -> tuple[dict[str, float], list[tuple[str,
             ("amplitude baseline, cold start", f"{amp_cold_s:.2f} s", "fresh process")]
     return figures, rows
 
-
-__all__ = ["bench_motion"]
