@@ -39,10 +39,12 @@ class ArticulationConfig:
     span: int = SPAN_FEATURES     # rows per frame (the denoiser's span)
     hidden: int = 128
     # How the head is applied (chosen on the read-English dev set): the lips shown open to
-    # (1 − blend) × model + blend × head aperture, and seal fully once p(closed) reaches close_full.
+    # (1 − blend) × model + blend × head aperture, and seal fully once p(closed) reaches close_full. Dec 2026
+    # weights, bake/streamed: band 0.4–0.7 aperture r 0.81/0.81, p/b/m closed 80/79 %; 0.3–0.6 0.81/0.81,
+    # 84/84 %; 0.25–0.5 0.80/0.80, 87/88 % (klettres speech/silence r 0.70 → 0.66).
     blend: float = 0.7
-    close_from: float = 0.4
-    close_full: float = 0.7
+    close_from: float = 0.25
+    close_full: float = 0.5
 
     @property
     def n_in(self) -> int:
