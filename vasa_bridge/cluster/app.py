@@ -1,0 +1,164 @@
+"""Start and stop a cluster deployment: Ray (local or joined), the registry actor, the Serve application of
+sidecar replicas, and the ZeroMQ directory on a thread of this process."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+from vasa_bridge.cluster.config import ClusterConfig
+from vasa_bridge.cluster.registry import REGISTRY_NAME, STALE_S, Registry
+from vasa_bridge.transport.errors import SidecarConfigError
+
+APP_NAME = "vasa_bridge"
+DEPLOYMENT_NAME = "sidecar"
+# A scaled-down replica keeps serving its WebSocket connections (live sessions) this long before Serve stops it.
+DRAIN_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True)
+class ClusterEndpoints:
+    ws_url: str              # Serve's proxy: every WebSocket client connects here
+    directory_url: str | None  # ZeroMQ clients send hello here and get `assign`
+
+
+def deployment_options(config: ClusterConfig) -> dict:
+    """serve.deployment options: why each one is set is in docs/cluster.md (capacity, health, draining)."""
+    options = {"name": DEPLOYMENT_NAME, "max_ongoing_requests": config.max_ongoing_requests,
+               "health_check_period_s": config.health_period_s, "health_check_timeout_s": 5.0,
+               "graceful_shutdown_wait_loop_s": 0.5, "graceful_shutdown_timeout_s": DRAIN_TIMEOUT_S,
+               "ray_actor_options": {"num_cpus": config.replica_num_cpus}}
+    if config.autoscale_max:
+        # Each WebSocket connection is one ongoing request for its life: the target is sessions per replica for
+        # clients with one session per connection. Scale-down waits for those connections (graceful shutdown).
+        options["autoscaling_config"] = {
+            "min_replicas": config.autoscale_min, "max_replicas": config.autoscale_max,
+            "initial_replicas": max(config.autoscale_min, 1),
+            "target_ongoing_requests": config.target_sessions_per_replica,
+            "upscale_delay_s": 2.0, "downscale_delay_s": 30.0}
+    else:
+        options["num_replicas"] = config.replicas
+    return options
+
+
+class ClusterServer:
+    """The cluster as a context manager: `.endpoints` once started; `stop()` shuts Serve (and a Ray it started)."""
+
+    def __init__(self, config: ClusterConfig) -> None:
+        self.config = config
+        self.endpoints: ClusterEndpoints | None = None
+        self.instance = secrets.token_hex(8)
+        self._started_ray = False
+        self._registry = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._directory = None
+
+    # ---- start / stop ------------------------------------------------------------------------------------------
+    def start(self, timeout_s: float = 90.0) -> "ClusterServer":
+        import ray
+        from ray import serve
+
+        from vasa_bridge.cluster.replica import SidecarReplica
+
+        c = self.config
+        if not ray.is_initialized():
+            if c.ray_address:
+                ray.init(address=c.ray_address, namespace=APP_NAME, log_to_driver=False)
+            else:
+                ray.init(num_cpus=c.local_num_cpus, object_store_memory=c.local_object_store_bytes,
+                         include_dashboard=False, namespace=APP_NAME, log_to_driver=False)
+                self._started_ray = True
+        try:
+            self._registry = ray.remote(num_cpus=0)(Registry).options(
+                name=REGISTRY_NAME, get_if_exists=True).remote()
+            serve.start(http_options={"host": c.http_host, "port": c.http_port})
+            app = serve.deployment(SidecarReplica, **deployment_options(c)).bind(c)
+            serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
+            self._wait_for_replicas(max(c.autoscale_min, 1) if c.autoscale_max else c.replicas, timeout_s)
+            directory_url = self._start_directory() if c.directory_port is not None else None
+            self.endpoints = ClusterEndpoints(f"ws://{c.http_host}:{c.http_port}/", directory_url)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_for_replicas(self, n: int, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(self.live_replicas()) < n:
+            if time.monotonic() > deadline:
+                raise SidecarConfigError(f"only {len(self.live_replicas())} of {n} replicas came up within "
+                                         f"{timeout_s:g} s; see `ray status` and the Serve logs under /tmp/ray")
+            time.sleep(0.2)
+
+    def _start_directory(self) -> str:
+        from vasa_bridge.cluster.directory import Directory
+
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            async def main() -> None:
+                self._loop = asyncio.get_running_loop()
+                self._directory = Directory(self.config.advertise_host, self.config.directory_port or 0,
+                                            self._live_async)
+                ready.set()
+                await self._directory.serve()
+            try:
+                asyncio.run(main())
+            except asyncio.CancelledError:
+                pass
+            except BaseException as e:
+                failure.append(e)
+            finally:
+                ready.set()
+
+        self._thread = threading.Thread(target=run, name="vasa-directory", daemon=True)
+        self._thread.start()
+        ready.wait(10.0)
+        if failure:
+            raise SidecarConfigError(f"cannot start the ZeroMQ directory: {failure[0]}")
+        return self._directory.url
+
+    def stop(self) -> None:
+        import ray
+        from ray import serve
+
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(lambda: [t.cancel() for t in asyncio.all_tasks(self._loop)])
+            self._thread.join(5.0)
+            if self._directory is not None:
+                self._directory.close()
+            self._loop = self._thread = self._directory = None
+        if ray.is_initialized():
+            try:
+                serve.shutdown()
+            finally:
+                if self._started_ray:
+                    ray.shutdown()
+                    self._started_ray = False
+
+    def __enter__(self) -> "ClusterServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ---- the registry ------------------------------------------------------------------------------------------
+    def live_replicas(self) -> list[dict]:
+        import ray
+
+        return ray.get(self._registry.live.remote())
+
+    async def _live_async(self) -> list[dict]:
+        return await self._registry.live.remote()
+
+    def health(self) -> dict:
+        """Replicas live and silent (lost, not yet replaced), as `status` at the directory reports them."""
+        import ray
+
+        rows = ray.get(self._registry.all.remote())
+        return {"live": [r for r in rows if r["age_s"] <= STALE_S], "silent": [r for r in rows if r["age_s"] > STALE_S]}
