@@ -240,6 +240,7 @@ class AsyncClient:
         self._pending: dict[int, asyncio.Future] = {}
         self._sessions: dict[str, "AsyncSession"] = {}
         self._transport: _Transport | None = None
+        self.assigned: dict | None = None  # a cluster directory's `assign` this connection followed (SPEC §8.6)
 
     @classmethod
     async def connect(cls, url: str = DEFAULT_ZMQ_URL, **kwargs: Any) -> "AsyncClient":
@@ -261,7 +262,19 @@ class AsyncClient:
         hello = {"type": "hello", "protocol": protocol_version(), "client": self.client_name}
         if self.token is not None:
             hello["token"] = self.token
-        self.hello = await self.request(hello)
+        self.assigned = None
+        reply = await self.request(hello)
+        if reply["type"] == "assign":
+            # A cluster directory (SPEC §8.6): say hello again to the replica it names, and stay there. `self.url`
+            # stays the directory's, so reconnect() after a lost replica asks it again.
+            if self.binding != "zmq":
+                raise ServerError("bad_message", "assign received on a WebSocket: only ZeroMQ directories send it")
+            await self._drop_transport()
+            self._transport = _ZmqTransport(self._on_message, reply["zmq"], reply["zmq_stream"],
+                                            self.curve_server_key)
+            self.assigned = reply
+            reply = await self.request(hello)
+        self.hello = reply
 
     async def reconnect(self) -> None:
         """A fresh connection and hello (e.g. after the server restarted); old sessions are gone."""
@@ -297,8 +310,8 @@ class AsyncClient:
             return
         mtype = msg.get("type")
         request_id = msg.get("id")
-        is_reply = isinstance(mtype, str) and (mtype.endswith("_ok") or (mtype == "error" and (
-            request_id is not None or "session" not in msg)))
+        is_reply = isinstance(mtype, str) and (mtype.endswith("_ok") or mtype == "assign" or (
+            mtype == "error" and (request_id is not None or "session" not in msg)))
         if is_reply:
             if request_id is None and self._pending:   # an undecodable-request error: answer the oldest
                 request_id = next(iter(self._pending))

@@ -104,7 +104,7 @@ class ClusterServer:
             async def main() -> None:
                 self._loop = asyncio.get_running_loop()
                 self._directory = Directory(self.config.advertise_host, self.config.directory_port or 0,
-                                            self._live_async)
+                                            self._replicas_async, self.instance)
                 ready.set()
                 await self._directory.serve()
             try:
@@ -153,8 +153,11 @@ class ClusterServer:
 
         return ray.get(self._registry.live.remote())
 
-    async def _live_async(self) -> list[dict]:
-        return await self._registry.live.remote()
+    async def _replicas_async(self) -> tuple[list[dict], int]:
+        rows = await self._registry.all.remote()
+        live = [r for r in rows if r["age_s"] <= STALE_S]
+        return sorted(live, key=lambda r: (r["draining"], r["sessions"] / max(r["max_sessions"], 1))), \
+            len(rows) - len(live)
 
     def health(self) -> dict:
         """Replicas live and silent (lost, not yet replaced), as `status` at the directory reports them."""

@@ -4,8 +4,9 @@ directory only points; it never relays a message."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import time
+from collections import Counter, deque
 from typing import Awaitable, Callable
 
 import zmq
@@ -17,6 +18,8 @@ from vasa_bridge.transport.logs import log_event
 
 # A directory only ever sees hellos: anything bigger is not for it.
 MAX_DIRECTORY_MESSAGE_BYTES = 64 * 1024
+# An assigned client usually opens its session within this long, and the replica's next post then counts it.
+PENDING_S = 2.0
 ASSIGN_MIN_MINOR = 4   # protocol 1.4 introduced `assign`; older clients get an error that names a replica instead
 
 
@@ -27,13 +30,22 @@ def _minor(version: object) -> int:
         return 0
 
 
-def answer(msg: dict, replicas: list[dict]) -> dict:
-    """The directory's reply to one decoded request, given the live replicas (pure: tested without sockets)."""
+def status(request_id: int, instance: str, uptime_s: float, replicas: list[dict], silent: int) -> dict:
+    """status_ok of a directory (SPEC §4.7): sessions summed over the live replicas, and replica health."""
+    return {"type": "status_ok", "id": request_id, "instance": instance,
+            "sessions": sum(r["sessions"] for r in replicas), "max_sessions": sum(r["max_sessions"] for r in replicas),
+            "clients": 0, "load": 0.0, "step_ms_p50": 0.0, "step_ms_p95": 0.0, "frames_total": 0,
+            "uptime_s": float(uptime_s), "replicas": len(replicas), "replicas_silent": int(silent)}
+
+
+def answer(msg: dict, replicas: list[dict], pending: dict[str, int] | None = None) -> dict:
+    """The directory's reply to one decoded hello (or other non-status request), given the live replicas (pure:
+    tested without sockets)."""
     msg = m.validate_request(msg)
     if msg["type"] != "hello":
         raise m.ProtocolError("hello_required", "this is a cluster directory: send hello, then use the replica "
                               "named in its assign reply", msg["id"])
-    chosen = pick(replicas)
+    chosen = pick(replicas, pending)
     if chosen is None:
         raise m.ProtocolError("session_limit", f"no replica can take a session now ({len(replicas)} live, all "
                               "full or draining); retry later", msg["id"], retry_after_ms=1000.0)
@@ -48,7 +60,9 @@ def answer(msg: dict, replicas: list[dict]) -> dict:
 class Directory:
     """A ROUTER socket answering hellos with `assign`. `live_replicas()` gives the registry's current table."""
 
-    def __init__(self, host: str, port: int, live_replicas: Callable[[], Awaitable[list[dict]]]) -> None:
+    def __init__(self, host: str, port: int, replicas: Callable[[], Awaitable[tuple[list[dict], int]]],
+                 instance: str) -> None:
+        """`replicas()`: (the live replicas, least loaded first; the count of silent ones)."""
         self.ctx = zmq.asyncio.Context()
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.LINGER, 0)
@@ -56,8 +70,11 @@ class Directory:
         host = "[::1]" if host == "::1" else host
         self.router.bind(f"tcp://{host}:{port or '*'}")
         self.url = self.router.getsockopt(zmq.LAST_ENDPOINT).decode()
-        self._live = live_replicas
+        self._replicas = replicas
+        self.instance = instance
+        self.started = time.monotonic()
         self.assigned = 0
+        self._recent: deque[tuple[float, str]] = deque()  # (time, replica) of assignments within PENDING_S
 
     async def serve(self) -> None:
         while True:
@@ -68,9 +85,15 @@ class Directory:
                 prefix, body = [b""], body[1:]
             try:
                 msg = m.from_zmq_frames(body, MAX_DIRECTORY_MESSAGE_BYTES)
-                reply = answer(msg, await self._live())
-                self.assigned += 1
-                log_event("directory_assign", replica=reply["replica"])
+                live, silent = await self._replicas()
+                if isinstance(msg, dict) and msg.get("type") == "status":
+                    msg = m.validate_request(msg)
+                    reply = status(msg["id"], self.instance, time.monotonic() - self.started, live, silent)
+                else:
+                    reply = answer(msg, live, self._pending())
+                    self._recent.append((time.monotonic(), reply["replica"]))
+                    self.assigned += 1
+                    log_event("directory_assign", replica=reply["replica"])
             except m.ProtocolError as e:
                 if e.request_id is None:
                     e.request_id = m.peek_id(body[0]) if body else None
@@ -80,6 +103,13 @@ class Directory:
                 reply = m.ProtocolError("internal", f"directory: {type(e).__name__}: {e}"[:200],
                                         m.peek_id(body[0]) if body else None).to_message()
             await self.router.send_multipart([identity, *prefix, m.encode(reply)])
+
+    def _pending(self) -> dict[str, int]:
+        """Assignments made within PENDING_S, per replica: clients whose sessions the registry may not show yet."""
+        horizon = time.monotonic() - PENDING_S
+        while self._recent and self._recent[0][0] < horizon:
+            self._recent.popleft()
+        return dict(Counter(replica for _, replica in self._recent))
 
     def close(self) -> None:
         self.router.close(0)

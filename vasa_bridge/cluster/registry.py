@@ -55,7 +55,13 @@ class Registry:
         return [{**r.to_dict(), "age_s": now - r.posted_at} for r in self._replicas.values()]
 
 
-def pick(replicas: list[dict]) -> dict | None:
-    """The replica a new ZeroMQ client goes to: not draining, with room, fewest sessions relative to its cap."""
+def pick(replicas: list[dict], pending: dict[str, int] | None = None) -> dict | None:
+    """The replica a new ZeroMQ client goes to: not draining, with room, fewest sessions relative to its cap.
+    `pending`: clients assigned to each replica whose sessions its last post cannot show yet (without them a burst
+    of clients would all go to the replica that looked emptiest)."""
+    pending = pending or {}
+
+    def load(r: dict) -> float:
+        return (r["sessions"] + pending.get(r["replica"], 0)) / max(r["max_sessions"], 1)
     open_ = [r for r in replicas if not r["draining"] and r["sessions"] < r["max_sessions"]]
-    return min(open_, key=lambda r: r["sessions"] / max(r["max_sessions"], 1), default=None)
+    return min(open_, key=load, default=None)
