@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from vasa_bridge.cluster.config import ClusterConfig
 from vasa_bridge.cluster.registry import REGISTRY_NAME, STALE_S, Registry
 from vasa_bridge.transport.errors import SidecarConfigError
+from vasa_bridge.transport.logs import log_event
 
 APP_NAME = "vasa_bridge"
 DEPLOYMENT_NAME = "sidecar"
-# A scaled-down replica keeps serving its WebSocket connections (live sessions) this long before Serve stops it.
-DRAIN_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ def deployment_options(config: ClusterConfig) -> dict:
     """serve.deployment options: why each one is set is in docs/cluster.md (capacity, health, draining)."""
     options = {"name": DEPLOYMENT_NAME, "max_ongoing_requests": config.max_ongoing_requests,
                "health_check_period_s": config.health_period_s, "health_check_timeout_s": 5.0,
-               "graceful_shutdown_wait_loop_s": 0.5, "graceful_shutdown_timeout_s": DRAIN_TIMEOUT_S,
+               "graceful_shutdown_wait_loop_s": 0.5, "graceful_shutdown_timeout_s": config.drain_timeout_s,
                "ray_actor_options": {"num_cpus": config.replica_num_cpus}}
     if config.autoscale_max:
         # Each WebSocket connection is one ongoing request for its life: the target is sessions per replica for
@@ -165,3 +164,22 @@ class ClusterServer:
 
         rows = ray.get(self._registry.all.remote())
         return {"live": [r for r in rows if r["age_s"] <= STALE_S], "silent": [r for r in rows if r["age_s"] > STALE_S]}
+
+
+def serve_cluster_forever(config: ClusterConfig) -> int:
+    """`vasa-bridge serve --ray`: run until SIGINT / SIGTERM, then shut Serve down (replicas end their sessions)."""
+    import signal
+    import sys
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with ClusterServer(config) as cluster:
+        e = cluster.endpoints
+        print(f"vasa-bridge serve --ray: ws {e.ws_url} zmq directory {e.directory_url} "
+              f"replicas {len(cluster.live_replicas())}", file=sys.stderr, flush=True)
+        while not stop.wait(10.0):
+            health = cluster.health()
+            log_event("cluster_health", live=len(health["live"]), silent=len(health["silent"]),
+                      sessions=sum(r["sessions"] for r in health["live"]))
+    return 0

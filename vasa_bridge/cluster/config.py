@@ -28,6 +28,7 @@ class ClusterConfig:
     # A local cluster started here: kept small (the machine also runs the game / other work).
     local_num_cpus: int = 2
     local_object_store_bytes: int = 200 * 1024 * 1024
+    drain_timeout_s: float = 300.0          # a replica being stopped keeps serving its live sessions this long
     health_period_s: float = 1.0             # Serve's check_health period; a lost replica is noticed this fast
     server: ServerConfig = field(default_factory=lambda: ServerConfig(zmq_port=0, zmq_stream_port=0, ws_port=0))
 

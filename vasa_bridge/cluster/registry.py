@@ -18,6 +18,7 @@ STALE_S = 1.0
 @dataclass(frozen=True)
 class ReplicaInfo:
     replica: str            # Serve's replica id
+    pid: int                # the replica's process (tests kill it to play a lost machine)
     zmq_url: str
     zmq_stream_url: str
     instance: str           # the replica sidecar's instance id (hello_ok.instance)

@@ -14,6 +14,7 @@ A connection is one Serve request for its whole life, so Serve never moves it: s
 # and as a string it would take `ws` for a query parameter (every connection refused, 403).
 import asyncio
 import logging
+import os
 import threading
 
 import ray
@@ -60,7 +61,7 @@ class SidecarReplica:
         e = self.server.endpoints
         sessions, max_sessions, draining = self.server.call(
             lambda core: (len(core.sessions), core.config.max_sessions, core.draining))
-        return {"replica": self.replica_id, "zmq_url": e.zmq_url, "zmq_stream_url": e.zmq_stream_url,
+        return {"replica": self.replica_id, "pid": os.getpid(), "zmq_url": e.zmq_url, "zmq_stream_url": e.zmq_stream_url,
                 "instance": e.instance, "sessions": sessions, "max_sessions": max_sessions, "draining": draining}
 
     def _post_loop(self) -> None:
