@@ -18,6 +18,7 @@ from vasa_bridge import protocol as m
 from vasa_bridge.audio.load import load_audio
 from vasa_bridge.client import AsyncClient, Client
 from vasa_bridge.client.failover import ReopeningSession
+from vasa_bridge.cluster.autoscale import ScaleDecision, desired_replicas
 from vasa_bridge.cluster.config import ClusterConfig, ClusterConfigError
 from vasa_bridge.cluster.directory import answer
 from vasa_bridge.commands.serve import parse_autoscale
@@ -68,6 +69,17 @@ def test_autoscale_option_and_config_are_checked():
         ClusterConfig(autoscale_min=3, autoscale_max=2)
     with pytest.raises(ClusterConfigError, match="session cap"):
         ClusterConfig(target_sessions_per_replica=500)
+
+
+def test_autoscale_policy_sizes_on_sessions_goes_up_at_once_and_down_after_the_delay():
+    up = desired_replicas(17, 8.0, current=1, low=1, high=4, below_since=None, now=100.0, downscale_delay_s=30.0)
+    assert up == ScaleDecision(3, None)  # ceil(17 / 8)
+    assert desired_replicas(99, 8.0, 1, 1, 4, None, 100.0, 30.0).replicas == 4  # capped at MAX
+    wait = desired_replicas(2, 8.0, current=3, low=1, high=4, below_since=None, now=100.0, downscale_delay_s=30.0)
+    assert wait == ScaleDecision(3, 100.0)  # fewer sessions: remembered, not acted on yet
+    assert desired_replicas(2, 8.0, 3, 1, 4, 100.0, 129.0, 30.0).replicas == 3
+    assert desired_replicas(2, 8.0, 3, 1, 4, 100.0, 130.0, 30.0).replicas == 1
+    assert desired_replicas(0, 8.0, 1, 0, 4, 100.0, 200.0, 30.0).replicas == 0  # MIN 0: scale to zero
 
 
 # ---- a live cluster --------------------------------------------------------------------------------------------
@@ -161,6 +173,65 @@ def test_directory_status_reports_replica_health_without_hello(cluster):
     assert m.check_message(reply) is None
     assert reply["type"] == "status_ok" and reply["replicas"] == 2 and reply["replicas_silent"] == 0
     assert reply["max_sessions"] == 2 * 128
+
+
+async def _stream_reopening(url: str, samples: np.ndarray, seed: int, midway) -> ReopeningSession:
+    """Stream the line in real time (after a fast first third), calling `midway()` once a third is in."""
+    client = await AsyncClient.connect(url, timeout_s=2.0)
+    session = await ReopeningSession.open(client, sample_rate_hz=SAMPLE_RATE_HZ, seed=seed)
+    session.batches_seen = []
+    step = int(CHUNK_S * SAMPLE_RATE_HZ)
+
+    async def read() -> None:
+        async for batch in session.batches(timeout_s=1.5):
+            session.batches_seen.append(batch)
+
+    reader = asyncio.create_task(read())
+    for start in range(0, len(samples), step):
+        await session.push(samples[start:start + step])
+        if start >= len(samples) // 3:
+            await midway()
+            await asyncio.sleep(CHUNK_S)
+    await session.end_audio()
+    await asyncio.wait_for(reader, 30)
+    session.instance = client.hello["instance"]
+    await client.close()
+    return session
+
+
+@pytest.mark.cluster
+def test_scale_down_lets_live_sessions_finish_on_their_replica(cluster, line):
+    before = {r["instance"] for r in cluster.live_replicas()}
+    scaled: list[asyncio.Task] = []
+
+    async def scale_down_once() -> None:
+        if not scaled:
+            scaled.append(asyncio.create_task(asyncio.to_thread(cluster.scale, 1)))
+
+    async def scenario() -> list[ReopeningSession]:
+        urls = [cluster.endpoints.ws_url, cluster.endpoints.ws_url, cluster.endpoints.directory_url,
+                cluster.endpoints.directory_url]
+        # The WebSocket lines are half as long: a replica then outlives its last connection (which Serve itself
+        # waits for) only by draining its ZeroMQ sessions, which Serve cannot see.
+        lines = [line[:len(line) // 2]] * 2 + [line] * 2
+        sessions = await asyncio.gather(*[_stream_reopening(u, samples, 20 + i, scale_down_once)
+                                          for i, (u, samples) in enumerate(zip(urls, lines))])
+        await asyncio.gather(*scaled)
+        return sessions
+
+    try:
+        sessions = asyncio.run(scenario())
+        for pair in (sessions[:2], sessions[2:]):  # each binding had a live session on each replica
+            assert {s.instance for s in pair} == before
+        for s, samples in zip(sessions, [line[:len(line) // 2]] * 2 + [line] * 2):
+            assert s.reopens == [] and s.end["reason"] == "end_of_audio", (s.reopens, s.end)
+            assert abs(s.frames_received - 25 * len(samples) / SAMPLE_RATE_HZ) <= 2
+        deadline = time.monotonic() + 20
+        while len(cluster.live_replicas()) != 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(cluster.live_replicas()) == 1, cluster.health()
+    finally:
+        cluster.scale(2)
 
 
 @pytest.mark.cluster

@@ -28,6 +28,8 @@ from vasa_bridge.protocol.messages import AUDIO_SAMPLE_BYTES
 
 RESEND_CHUNK_S = 0.5   # audio pushed again after a re-open goes in chunks of this length
 RETRY_PERIOD_S = 0.2   # between re-open attempts while no server answers
+# Replies that mean this server will not continue the session, though another would: re-open elsewhere.
+REOPEN_CODES = ("shutting_down", "unknown_session", "hello_required")
 
 
 class ReopenFailed(ConnectionLost):
@@ -65,6 +67,10 @@ class ReopeningSession:
         current = self.session
         try:
             await current.push_bytes(data)
+        except ServerError as e:
+            if e.code not in REOPEN_CODES:
+                raise
+            await self._reopen(current)
         except ConnectionLost:
             await self._reopen(current)  # pushes this chunk too: it is past the last frame received
 
@@ -100,6 +106,11 @@ class ReopeningSession:
                 # The replica stopped under the session (scale-down past its drain time, a backend failure).
                 raise ConnectionLost(f"the session ended: {end.get('reason')}")
             except ConnectionLost:
+                if current is self.session:
+                    await self._reopen(current)
+            except ServerError as e:  # an asynchronous session error: the server ended the session (SPEC §5.5)
+                if e.code != "internal" or e.reply.get("id") is not None:
+                    raise
                 if current is self.session:
                     await self._reopen(current)
 

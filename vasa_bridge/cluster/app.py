@@ -31,13 +31,13 @@ def deployment_options(config: ClusterConfig) -> dict:
                "graceful_shutdown_wait_loop_s": 0.5, "graceful_shutdown_timeout_s": config.drain_timeout_s,
                "ray_actor_options": {"num_cpus": config.replica_num_cpus}}
     if config.autoscale_max:
-        # Each WebSocket connection is one ongoing request for its life: the target is sessions per replica for
-        # clients with one session per connection. Scale-down waits for those connections (graceful shutdown).
+        # On live sessions, WebSocket and ZeroMQ alike (autoscale.py); scale-down drains (replica.__del__).
         options["autoscaling_config"] = {
             "min_replicas": config.autoscale_min, "max_replicas": config.autoscale_max,
-            "initial_replicas": max(config.autoscale_min, 1),
-            "target_ongoing_requests": config.target_sessions_per_replica,
-            "upscale_delay_s": 2.0, "downscale_delay_s": 30.0}
+            "initial_replicas": max(config.autoscale_min, 1), "metrics_interval_s": 1.0, "look_back_period_s": 5.0,
+            "policy": {"policy_function": "vasa_bridge.cluster.autoscale:SessionsPolicy",
+                       "policy_kwargs": {"target_sessions_per_replica": config.target_sessions_per_replica,
+                                         "downscale_delay_s": config.downscale_delay_s}}}
     else:
         options["num_replicas"] = config.replicas
     return options
@@ -84,6 +84,21 @@ class ClusterServer:
             self.stop()
             raise
         return self
+
+    def scale(self, replicas: int, timeout_s: float = 60.0) -> None:
+        """Change a fixed-size deployment's replica count. Going down, Serve picks replicas to stop; each drains
+        (no new sessions; live ones finish, up to drain_timeout_s) before it exits."""
+        from dataclasses import replace
+
+        from ray import serve
+
+        from vasa_bridge.cluster.replica import SidecarReplica
+
+        self.config = replace(self.config, replicas=replicas)
+        app = serve.deployment(SidecarReplica, **deployment_options(self.config)).bind(self.config)
+        serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
+        if replicas > len(self.live_replicas()):
+            self._wait_for_replicas(replicas, timeout_s)
 
     def _wait_for_replicas(self, n: int, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -17,6 +17,7 @@ class ClusterConfig:
     autoscale_min: int = 0                   # autoscaling bounds on session count; max 0 = fixed `replicas`
     autoscale_max: int = 0
     target_sessions_per_replica: float = 8.0  # autoscaling target: sessions a replica should hold (headroom below cap)
+    downscale_delay_s: float = 30.0          # autoscaling: fewer sessions must last this long before a replica goes
     ray_address: str | None = None           # join this cluster (`ray start --head` printed it); None: start one here
     http_host: str = "127.0.0.1"             # Serve's HTTP/WebSocket proxy
     http_port: int = 8000

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 
 import ray
 from fastapi import FastAPI, WebSocket
@@ -24,6 +25,7 @@ from starlette.websockets import WebSocketDisconnect
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from vasa_bridge.cluster.autoscale import SESSIONS_METRIC
 from vasa_bridge.cluster.config import ClusterConfig
 from vasa_bridge.cluster.registry import POST_PERIOD_S, REGISTRY_NAME
 from vasa_bridge.runtime.backend import MotionBackend
@@ -31,7 +33,14 @@ from vasa_bridge.transport.runner import BackgroundServer
 from vasa_bridge.transport.ws_binding import SUBPROTOCOL
 
 log = logging.getLogger("vasa_bridge.cluster")
+DRAIN_POLL_S = 0.1
 ingress = FastAPI()
+
+
+def _live_sessions(core) -> int:
+    """Sessions still streaming: an ended one (end_of_audio sent) may stay open until its client closes it or it
+    idles out, but it holds no motion work and need not be waited for."""
+    return sum(1 for s in core.sessions.values() if not s.stream_ended)
 
 
 def make_backend(config: ClusterConfig) -> MotionBackend:
@@ -60,7 +69,7 @@ class SidecarReplica:
         """This replica's entry in the registry (read on the sidecar's own loop: its state is not thread-safe)."""
         e = self.server.endpoints
         sessions, max_sessions, draining = self.server.call(
-            lambda core: (len(core.sessions), core.config.max_sessions, core.draining))
+            lambda core: (_live_sessions(core), core.config.max_sessions, core.closed_to_sessions))
         return {"replica": self.replica_id, "pid": os.getpid(), "zmq_url": e.zmq_url, "zmq_stream_url": e.zmq_stream_url,
                 "instance": e.instance, "sessions": sessions, "max_sessions": max_sessions, "draining": draining}
 
@@ -77,19 +86,31 @@ class SidecarReplica:
         if not self.server._thread.is_alive():
             raise RuntimeError("the replica's sidecar thread stopped")
 
+    def record_autoscaling_stats(self) -> dict[str, float]:
+        """Serve's custom autoscaling metric (autoscale.py): sessions of either binding still streaming."""
+        return {SESSIONS_METRIC: float(self.server.call(_live_sessions))}
+
     def drain(self) -> int:
         """Take no new sessions (open gets shutting_down, the directory stops assigning here); live ones go on.
-        Returns the sessions still open."""
+        Returns the sessions still streaming."""
         def start_draining(core) -> int:
-            core.worker.draining = True
-            return len(core.sessions)
+            core.accepting_sessions = False  # not worker.draining: that would flush (end) the live streams
+            return _live_sessions(core)
         sessions = self.server.call(start_draining)
         self._registry.post.remote(self.info())
         return sessions
 
     def __del__(self) -> None:
-        # Serve calls this after the replica's ongoing requests (its WebSocket connections) finished or its
-        # graceful_shutdown_timeout_s passed: end what is left with `end` (shutdown), like a stopping sidecar.
+        # Serve calls this when it stops the replica (scale-down, redeploy, shutdown), after the replica's ongoing
+        # requests - its WebSocket connections - finished. ZeroMQ sessions are not Serve requests: drain them here,
+        # until none streams or drain_timeout_s; what is left then ends with `end` (shutdown) and its clients
+        # re-open elsewhere (client/failover.py).
+        deadline = time.monotonic() + self.config.drain_timeout_s
+        try:
+            while self.drain() and time.monotonic() < deadline:
+                time.sleep(DRAIN_POLL_S)
+        except Exception:  # the sidecar already gone: nothing to drain
+            log.warning("drain_failed", exc_info=True)
         self._stop.set()
         try:
             self._registry.remove.remote(self.replica_id)
