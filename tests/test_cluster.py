@@ -110,9 +110,9 @@ def _free_port() -> int:
     return free_ports(1)[0]
 
 
-def _stream_line(url: str, samples: np.ndarray, seed: int) -> tuple[str, np.ndarray]:
-    """One client streams the line in chunks while reading; returns (hello_ok.instance, all frames)."""
-    with Client(url) as client:
+def _stream_line(client: Client, samples: np.ndarray, seed: int) -> tuple[str, np.ndarray]:
+    """One client streams the line in chunks, then reads; returns (hello_ok.instance, all frames)."""
+    with client:
         session = client.open(sample_rate_hz=SAMPLE_RATE_HZ, seed=seed)
         step = int(CHUNK_S * SAMPLE_RATE_HZ)
         for start in range(0, len(samples), step):
@@ -125,7 +125,7 @@ def _stream_line(url: str, samples: np.ndarray, seed: int) -> tuple[str, np.ndar
 
 def _single_process(samples: np.ndarray, seeds: list[int]) -> list[np.ndarray]:
     with BackgroundServer() as server:
-        return [_stream_line(server.endpoints.ws_url, samples, seed)[1] for seed in seeds]
+        return [_stream_line(Client(server.endpoints.ws_url), samples, seed)[1] for seed in seeds]
 
 
 @pytest.mark.cluster
@@ -136,13 +136,16 @@ def test_four_concurrent_lines_each_binding_are_whole_spread_and_equal_single_pr
     results: dict[tuple[str, int], tuple[str, np.ndarray]] = {}
     errors: list[BaseException] = []
 
-    def run(binding: str, seed: int) -> None:
+    def run(binding: str, seed: int, client: Client) -> None:
         try:
-            results[binding, seed] = _stream_line(urls[binding], line, seed)
+            results[binding, seed] = _stream_line(client, line, seed)
         except BaseException as e:
             errors.append(e)
 
-    threads = [threading.Thread(target=run, args=(b, s)) for b in urls for s in seeds]
+    # Connected one after another (Serve routes each connection to the replica with fewer; simultaneous ones can
+    # see the same counts), then streamed all at once.
+    clients = {(b, s): Client(urls[b]) for b in urls for s in seeds}
+    threads = [threading.Thread(target=run, args=(b, s, c)) for (b, s), c in clients.items()]
     for t in threads:
         t.start()
     for t in threads:
@@ -175,11 +178,22 @@ def test_directory_status_reports_replica_health_without_hello(cluster):
     assert reply["max_sessions"] == 2 * 128
 
 
-async def _stream_reopening(url: str, samples: np.ndarray, seed: int, midway) -> ReopeningSession:
+async def _clients_on_both_replicas(url: str) -> list[AsyncClient]:
+    """Two clients on different replicas (Serve routes a WebSocket by its own counts: reconnect until it spreads)."""
+    first = await AsyncClient.connect(url, timeout_s=2.0)
+    for _ in range(20):
+        second = await AsyncClient.connect(url, timeout_s=2.0)
+        if second.hello["instance"] != first.hello["instance"]:
+            return [first, second]
+        await second.close()
+    raise AssertionError(f"{url}: 20 connections in a row went to the same replica")
+
+
+async def _stream_reopening(client: AsyncClient, samples: np.ndarray, seed: int, midway) -> ReopeningSession:
     """Stream the line in real time (after a fast first third), calling `midway()` once a third is in."""
-    client = await AsyncClient.connect(url, timeout_s=2.0)
     session = await ReopeningSession.open(client, sample_rate_hz=SAMPLE_RATE_HZ, seed=seed)
     session.batches_seen = []
+    session.instance = client.hello["instance"]  # the replica it started on
     step = int(CHUNK_S * SAMPLE_RATE_HZ)
 
     async def read() -> None:
@@ -194,7 +208,6 @@ async def _stream_reopening(url: str, samples: np.ndarray, seed: int, midway) ->
             await asyncio.sleep(CHUNK_S)
     await session.end_audio()
     await asyncio.wait_for(reader, 30)
-    session.instance = client.hello["instance"]
     await client.close()
     return session
 
@@ -209,13 +222,13 @@ def test_scale_down_lets_live_sessions_finish_on_their_replica(cluster, line):
             scaled.append(asyncio.create_task(asyncio.to_thread(cluster.scale, 1)))
 
     async def scenario() -> list[ReopeningSession]:
-        urls = [cluster.endpoints.ws_url, cluster.endpoints.ws_url, cluster.endpoints.directory_url,
-                cluster.endpoints.directory_url]
+        clients = [*await _clients_on_both_replicas(cluster.endpoints.ws_url),
+                   *await _clients_on_both_replicas(cluster.endpoints.directory_url)]
         # The WebSocket lines are half as long: a replica then outlives its last connection (which Serve itself
         # waits for) only by draining its ZeroMQ sessions, which Serve cannot see.
         lines = [line[:len(line) // 2]] * 2 + [line] * 2
-        sessions = await asyncio.gather(*[_stream_reopening(u, samples, 20 + i, scale_down_once)
-                                          for i, (u, samples) in enumerate(zip(urls, lines))])
+        sessions = await asyncio.gather(*[_stream_reopening(c, samples, 20 + i, scale_down_once)
+                                          for i, (c, samples) in enumerate(zip(clients, lines))])
         await asyncio.gather(*scaled)
         return sessions
 
