@@ -82,6 +82,17 @@ def test_autoscale_policy_sizes_on_sessions_goes_up_at_once_and_down_after_the_d
     assert desired_replicas(0, 8.0, 1, 0, 4, 100.0, 200.0, 30.0).replicas == 0  # MIN 0: scale to zero
 
 
+def test_serve_config_args_set_cluster_and_replica_options_and_reject_unknown_ones():
+    from vasa_bridge.cluster.serve_app import config_from_args
+
+    config = config_from_args({"backend": "amplitude", "max_sessions": 32, "target_sessions_per_replica": 24,
+                               "advertise_host": ""})
+    assert config.server.max_sessions == 32 and config.max_ongoing_requests == 32
+    assert config.target_sessions_per_replica == 24 and config.advertise_host == ""
+    with pytest.raises(ClusterConfigError, match="max_sesions"):
+        config_from_args({"max_sesions": 32})
+
+
 # ---- a live cluster --------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -106,12 +106,24 @@ def bench_motion(quick: bool = False) -> tuple[dict[str, float], Rows]:
     return run(quick)
 
 
+def bench_cluster(quick: bool = False) -> tuple[dict[str, float], Rows]:
+    """Sessions sustained and p95 lateness through a local 2-replica Ray Serve cluster vs a plain sidecar."""
+    from vasa_bridge.cluster.bench import P95_LIMIT_MS, cluster_bench
+
+    f = cluster_bench(quick=quick, log=lambda *_: None)
+    rows = [(f"real-time sessions, {name}", f"{f[key + '_sessions_sustained']:.0f}", f"p95 ≤ {P95_LIMIT_MS:.0f} ms")
+            for name, key in (("plain sidecar", "plain"), ("cluster WebSocket", "cluster_ws"),
+                              ("cluster ZeroMQ", "cluster_zmq"))]
+    return f, rows
+
+
 BENCHMARKS: dict[str, Benchmark] = {
     "teacher": bench_teacher,
     "sidecar": bench_sidecar,
     "render": bench_render,
     "corpus": bench_corpus,
     "motion": bench_motion,
+    "cluster": bench_cluster,
 }
 
 

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 
 from vasa_bridge.cluster.config import ClusterConfig
-from vasa_bridge.cluster.registry import REGISTRY_NAME, STALE_S, Registry
+from vasa_bridge.cluster.registry import STALE_S, get_or_create_registry
 from vasa_bridge.transport.errors import SidecarConfigError
 from vasa_bridge.transport.logs import log_event
 
@@ -72,11 +72,11 @@ class ClusterServer:
                          include_dashboard=False, namespace=APP_NAME, log_to_driver=False)
                 self._started_ray = True
         try:
-            self._registry = ray.remote(num_cpus=0)(Registry).options(
-                name=REGISTRY_NAME, get_if_exists=True).remote()
-            serve.start(http_options={"host": c.http_host, "port": c.http_port})
-            app = serve.deployment(SidecarReplica, **deployment_options(c)).bind(c)
-            serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
+            self._registry = get_or_create_registry()
+            if c.deploy:
+                serve.start(http_options={"host": c.http_host, "port": c.http_port})
+                app = serve.deployment(SidecarReplica, **deployment_options(c)).bind(c)
+                serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
             self._wait_for_replicas(max(c.autoscale_min, 1) if c.autoscale_max else c.replicas, timeout_s)
             directory_url = self._start_directory() if c.directory_port is not None else None
             self.endpoints = ClusterEndpoints(f"ws://{c.http_host}:{c.http_port}/", directory_url)
@@ -117,7 +117,7 @@ class ClusterServer:
         def run() -> None:
             async def main() -> None:
                 self._loop = asyncio.get_running_loop()
-                self._directory = Directory(self.config.advertise_host, self.config.directory_port or 0,
+                self._directory = Directory(self.config.advertise_host or "0.0.0.0", self.config.directory_port or 0,
                                             self._replicas_async, self.instance)
                 ready.set()
                 await self._directory.serve()
@@ -149,7 +149,8 @@ class ClusterServer:
             self._loop = self._thread = self._directory = None
         if ray.is_initialized():
             try:
-                serve.shutdown()
+                if self.config.deploy:
+                    serve.shutdown()
             finally:
                 if self._started_ray:
                     ray.shutdown()

@@ -18,11 +18,13 @@ class ClusterConfig:
     autoscale_max: int = 0
     target_sessions_per_replica: float = 8.0  # autoscaling target: sessions a replica should hold (headroom below cap)
     downscale_delay_s: float = 30.0          # autoscaling: fewer sessions must last this long before a replica goes
+    deploy: bool = True                      # False: the application runs already (KubeRay); serve the directory
     ray_address: str | None = None           # join this cluster (`ray start --head` printed it); None: start one here
     http_host: str = "127.0.0.1"             # Serve's HTTP/WebSocket proxy
     http_port: int = 8000
     directory_port: int | None = 5570        # ZeroMQ front door (assign); None: WebSocket only
-    advertise_host: str = "127.0.0.1"        # interface a replica's own ZeroMQ sockets bind and are announced on
+    advertise_host: str = "127.0.0.1"        # interface a replica's own ZeroMQ sockets bind and are announced on;
+    #                                          "" = each replica's node IP (multi-node)
     backend: str = "amplitude"               # "diffusion" or "amplitude", built inside each replica
     engine: str = "onnxruntime"              # the diffusion backend's engine
     replica_num_cpus: float = 1.0            # Ray CPUs reserved per replica (its motion worker thread)

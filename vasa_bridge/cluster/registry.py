@@ -11,6 +11,8 @@ import time
 from dataclasses import asdict, dataclass
 
 REGISTRY_NAME = "vasa_bridge_registry"
+REGISTRY_NAMESPACE = "vasa_bridge"   # explicit: replicas run in Serve's namespace, the driver in its own
+FORGET_S = 60.0      # a replica silent this long is dropped from the table (no longer counted as silent)
 POST_PERIOD_S = 0.25
 STALE_S = 1.0
 
@@ -51,9 +53,20 @@ class Registry:
         return [r.to_dict() for r in sorted(fresh, key=lambda r: (r.draining, r.sessions / max(r.max_sessions, 1)))]
 
     def all(self) -> list[dict]:
-        """Every replica ever posted and not removed, with its age: what `status` shows as health."""
+        """Every replica posted within FORGET_S and not removed, with its age: what `status` shows as health."""
         now = time.monotonic()
+        for name in [n for n, r in self._replicas.items() if now - r.posted_at > FORGET_S]:
+            del self._replicas[name]
         return [{**r.to_dict(), "age_s": now - r.posted_at} for r in self._replicas.values()]
+
+
+def get_or_create_registry():
+    """The cluster's registry actor, created by whoever comes first (the `serve --ray` driver, or the first replica
+    of an application deployed from a Serve config file). Detached: it outlives a driver that exits."""
+    import ray
+
+    return ray.remote(num_cpus=0)(Registry).options(name=REGISTRY_NAME, namespace=REGISTRY_NAMESPACE,
+                                                    lifetime="detached", get_if_exists=True).remote()
 
 
 def pick(replicas: list[dict], pending: dict[str, int] | None = None) -> dict | None:

@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from vasa_bridge.cluster.autoscale import SESSIONS_METRIC
 from vasa_bridge.cluster.config import ClusterConfig
-from vasa_bridge.cluster.registry import POST_PERIOD_S, REGISTRY_NAME
+from vasa_bridge.cluster.registry import POST_PERIOD_S, get_or_create_registry
 from vasa_bridge.runtime.backend import MotionBackend
 from vasa_bridge.transport.runner import BackgroundServer
 from vasa_bridge.transport.ws_binding import SUBPROTOCOL
@@ -57,9 +57,14 @@ def make_backend(config: ClusterConfig) -> MotionBackend:
 class SidecarReplica:
     def __init__(self, config: ClusterConfig) -> None:
         self.config = config
+        if not config.advertise_host:  # deployed from a Serve config (serve_app.py): announce this node's address
+            from dataclasses import replace
+
+            config = replace(config, advertise_host=ray.util.get_node_ip_address())
+        self.config = config
         self.server = BackgroundServer(config.replica_server_config(), make_backend(config)).start(timeout_s=60.0)
         self.replica_id = serve.get_replica_context().replica_id.unique_id
-        self._registry = ray.get_actor(REGISTRY_NAME)
+        self._registry = get_or_create_registry()
         self._stop = threading.Event()
         self._poster = threading.Thread(target=self._post_loop, name="vasa-registry-post", daemon=True)
         self._poster.start()

@@ -60,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cluster.add_argument("--ray-address", default=None,
                          help="join this Ray cluster (e.g. 10.0.0.5:6379 from `ray start --head`); default: start "
                               "a small local one")
+    cluster.add_argument("--directory-only", action="store_true",
+                         help="the application already runs (KubeRay, `serve deploy`): only serve the ZeroMQ "
+                              "directory for it (with --ray-address)")
     cluster.add_argument("--replica-cpus", type=float, default=1.0, help="Ray CPUs reserved per replica")
 
 
@@ -125,7 +128,8 @@ def _run_cluster(args: argparse.Namespace, server_config) -> int:
         replicas=args.replicas, autoscale_min=low, autoscale_max=high, target_sessions_per_replica=args.target_sessions,
         ray_address=args.ray_address, http_host=args.host, http_port=args.ws_port,
         directory_port=None if args.no_zmq else args.zmq_port, advertise_host=args.host, backend=args.backend,
-        engine=args.engine, replica_num_cpus=args.replica_cpus, server=server_config)
+        engine=args.engine, replica_num_cpus=args.replica_cpus, deploy=not args.directory_only,
+        server=server_config)
     return serve_cluster_forever(config)
 
 
