@@ -173,6 +173,27 @@ def test_four_concurrent_lines_each_binding_are_whole_spread_and_equal_single_pr
 
 
 @pytest.mark.cluster
+def test_csharp_client_follows_the_directory_and_streams_a_line_whole(cluster, tmp_path):
+    """The Unity package's VasaClusterDirectory.Assign + VasaBridgeClient (mono harness, mode `cluster`)."""
+    import shutil
+    import subprocess
+
+    from test_unity_client import PACKAGE, run_harness
+
+    if shutil.which("mcs") is None or shutil.which("mono") is None:
+        pytest.skip("needs Debian mono-mcs and mono-runtime (scripts/install_system.sh installs them)")
+    exe = tmp_path / "harness.exe"
+    sources = sorted(str(p) for p in (PACKAGE / "Runtime" / "Core").rglob("*.cs"))
+    sources += sorted(str(p) for p in (PACKAGE / "Tests~" / "Harness").glob("*.cs"))
+    built = subprocess.run(["mcs", "-langversion:7.2", "-warnaserror", "-r:System.Core.dll", f"-out:{exe}", *sources],
+                           capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stdout + built.stderr
+    wav = speak_wav(tmp_path, "A line from Unity through the cluster.")
+    out = run_harness(exe, "cluster", cluster.endpoints.directory_url, str(wav))
+    assert "assigned tcp://" in out
+
+
+@pytest.mark.cluster
 def test_directory_status_reports_replica_health_without_hello(cluster):
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)

@@ -55,6 +55,7 @@ static partial class Harness
                 case "wsvectors": WebSocketVectors(args[1]); break;                      // WebSocketModes.cs
                 case "wslive": WebSocketLive(args[1], args[2], args.Length > 3 ? args[3] : null); break;
                 case "wsrestart": WebSocketRestart(args[1], args[2]); break;
+                case "cluster": ClusterLine(args[1], args[2]); break;                      // ClusterModes.cs
                 case "wsrender":
                     using (VasaBridgeClient c = NewWebSocketClient(args[1], 10000)) LiveRender(c, args[2], args[3], args[4]);
                     break;
