@@ -69,6 +69,9 @@ def test_autoscale_option_and_config_are_checked():
         ClusterConfig(autoscale_min=3, autoscale_max=2)
     with pytest.raises(ClusterConfigError, match="session cap"):
         ClusterConfig(target_sessions_per_replica=500)
+    with pytest.raises(ClusterConfigError, match="do not fit the local Ray"):
+        ClusterConfig(replicas=3, replica_num_cpus=1.0)
+    ClusterConfig(replicas=3, replica_num_cpus=1.0, ray_address="10.0.0.5:6379")  # a bigger cluster may fit them
 
 
 def test_autoscale_policy_sizes_on_sessions_goes_up_at_once_and_down_after_the_delay():

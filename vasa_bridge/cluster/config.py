@@ -48,6 +48,11 @@ class ClusterConfig:
             raise ClusterConfigError(f"target_sessions_per_replica {self.target_sessions_per_replica:g} exceeds the "
                                      f"replica's session cap {self.server.max_sessions}: autoscaling would never "
                                      "add a replica before sessions were refused")
+        most = self.autoscale_max or self.replicas
+        if self.ray_address is None and self.deploy and most * self.replica_num_cpus > self.local_num_cpus:
+            raise ClusterConfigError(f"{most} replicas x {self.replica_num_cpus:g} CPUs do not fit the local Ray "
+                                     f"cluster's {self.local_num_cpus} CPUs: lower --replica-cpus, or start Ray "
+                                     "on more machines and pass --ray-address (docs/cluster.md)")
         if self.backend not in ("diffusion", "amplitude"):
             raise ClusterConfigError(f"backend {self.backend!r}: use diffusion or amplitude")
 

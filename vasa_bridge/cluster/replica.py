@@ -1,4 +1,4 @@
-"""The Serve deployment: each replica is one whole sidecar (transport/, unchanged) plus a WebSocket ingress.
+"""The Serve deployment: each replica is one whole sidecar (transport/'s own code) plus a WebSocket ingress.
 
     client ──ws──► Serve proxy ──► SidecarReplica.connect ──ws (same host)──► the replica's sidecar (WsBinding)
     client ──zmq (after assign)─────────────────────────────────────────────► the replica's sidecar (ZmqBinding)
@@ -75,8 +75,9 @@ class SidecarReplica:
         e = self.server.endpoints
         sessions, max_sessions, draining = self.server.call(
             lambda core: (_live_sessions(core), core.config.max_sessions, core.closed_to_sessions))
-        return {"replica": self.replica_id, "pid": os.getpid(), "zmq_url": e.zmq_url, "zmq_stream_url": e.zmq_stream_url,
-                "instance": e.instance, "sessions": sessions, "max_sessions": max_sessions, "draining": draining}
+        return {"replica": self.replica_id, "pid": os.getpid(), "zmq_url": e.zmq_url,
+                "zmq_stream_url": e.zmq_stream_url, "instance": e.instance, "sessions": sessions,
+                "max_sessions": max_sessions, "draining": draining}
 
     def _post_loop(self) -> None:
         while not self._stop.wait(POST_PERIOD_S):
@@ -88,7 +89,7 @@ class SidecarReplica:
     # ---- Serve's hooks -----------------------------------------------------------------------------------------
     def check_health(self) -> None:
         """Serve calls this every health_period_s; raising makes it replace the replica."""
-        if not self.server._thread.is_alive():
+        if not self.server.alive:
             raise RuntimeError("the replica's sidecar thread stopped")
 
     def record_autoscaling_stats(self) -> dict[str, float]:
