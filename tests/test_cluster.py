@@ -18,7 +18,7 @@ from vasa_bridge import protocol as m
 from vasa_bridge.audio.load import load_audio
 from vasa_bridge.client import AsyncClient, Client
 from vasa_bridge.client.failover import ReopeningSession
-from vasa_bridge.cluster.autoscale import ScaleDecision, desired_replicas
+from vasa_bridge.cluster.autoscale import SessionsPolicy, desired_replicas
 from vasa_bridge.cluster.config import ClusterConfig, ClusterConfigError
 from vasa_bridge.cluster.directory import answer
 from vasa_bridge.commands.serve import parse_autoscale
@@ -74,15 +74,22 @@ def test_autoscale_option_and_config_are_checked():
     ClusterConfig(replicas=3, replica_num_cpus=1.0, ray_address="10.0.0.5:6379")  # a bigger cluster may fit them
 
 
-def test_autoscale_policy_sizes_on_sessions_goes_up_at_once_and_down_after_the_delay():
-    up = desired_replicas(17, 8.0, current=1, low=1, high=4, below_since=None, now=100.0, downscale_delay_s=30.0)
-    assert up == ScaleDecision(3, None)  # ceil(17 / 8)
-    assert desired_replicas(99, 8.0, 1, 1, 4, None, 100.0, 30.0).replicas == 4  # capped at MAX
-    wait = desired_replicas(2, 8.0, current=3, low=1, high=4, below_since=None, now=100.0, downscale_delay_s=30.0)
-    assert wait == ScaleDecision(3, 100.0)  # fewer sessions: remembered, not acted on yet
-    assert desired_replicas(2, 8.0, 3, 1, 4, 100.0, 129.0, 30.0).replicas == 3
-    assert desired_replicas(2, 8.0, 3, 1, 4, 100.0, 130.0, 30.0).replicas == 1
-    assert desired_replicas(0, 8.0, 1, 0, 4, 100.0, 200.0, 30.0).replicas == 0  # MIN 0: scale to zero
+def test_autoscale_policy_sizes_on_live_sessions_within_the_bounds():
+    assert desired_replicas(17, 8.0, low=1, high=4) == 3  # ceil(17 / 8)
+    assert desired_replicas(99, 8.0, low=1, high=4) == 4  # capped at MAX
+    assert desired_replicas(0, 8.0, low=1, high=4) == 1   # never below MIN
+    assert desired_replicas(0, 8.0, low=0, high=4) == 0   # MIN 0: scale to zero
+
+
+def test_autoscale_policy_sums_the_sessions_every_replica_reports():
+    from types import SimpleNamespace
+
+    policy = SessionsPolicy(target_sessions_per_replica=4)
+    ctx = SimpleNamespace(aggregated_metrics={"sessions": {"r1": 4.0, "r2": 3.0, "r3": 2.0}}, policy_state={},
+                          capacity_adjusted_min_replicas=1, capacity_adjusted_max_replicas=8, current_num_replicas=3)
+    assert policy(ctx)[0] == 3  # 9 sessions / 4 per replica
+    ctx.aggregated_metrics = {}
+    assert policy(ctx)[0] == 1
 
 
 def test_serve_config_args_set_cluster_and_replica_options_and_reject_unknown_ones():

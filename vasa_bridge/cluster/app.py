@@ -16,6 +16,7 @@ from vasa_bridge.transport.logs import log_event
 
 APP_NAME = "vasa_bridge"
 DEPLOYMENT_NAME = "sidecar"
+UPSCALE_DELAY_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,11 @@ def deployment_options(config: ClusterConfig) -> dict:
         options["autoscaling_config"] = {
             "min_replicas": config.autoscale_min, "max_replicas": config.autoscale_max,
             "initial_replicas": max(config.autoscale_min, 1), "metrics_interval_s": 1.0, "look_back_period_s": 5.0,
+            # Serve applies these to the policy's answer: up soon (a new replica takes ~10 s to serve), down only
+            # after fewer sessions lasted a while, so a lull between lines does not cost a replica start.
+            "upscale_delay_s": UPSCALE_DELAY_S, "downscale_delay_s": config.downscale_delay_s,
             "policy": {"policy_function": "vasa_bridge.cluster.autoscale:SessionsPolicy",
-                       "policy_kwargs": {"target_sessions_per_replica": config.target_sessions_per_replica,
-                                         "downscale_delay_s": config.downscale_delay_s}}}
+                       "policy_kwargs": {"target_sessions_per_replica": config.target_sessions_per_replica}}}
     else:
         options["num_replicas"] = config.replicas
     return options
