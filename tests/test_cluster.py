@@ -23,6 +23,7 @@ from vasa_bridge.cluster.config import ClusterConfig, ClusterConfigError
 from vasa_bridge.cluster.directory import answer
 from vasa_bridge.commands.serve import parse_autoscale
 from vasa_bridge.errors import VasaBridgeError
+from vasa_bridge.transport.config import ServerConfig
 from vasa_bridge.transport.runner import BackgroundServer
 
 SAMPLE_RATE_HZ = 16000
@@ -101,6 +102,48 @@ def test_serve_config_args_set_cluster_and_replica_options_and_reject_unknown_on
     assert config.target_sessions_per_replica == 24 and config.advertise_host == ""
     with pytest.raises(ClusterConfigError, match="max_sesions"):
         config_from_args({"max_sesions": 32})
+
+
+def test_reopening_session_survives_a_sidecar_restart_with_every_frame_once(line):
+    """No Ray: the same client logic against one sidecar that stops mid-line and comes back on its port."""
+    from dataclasses import replace
+
+    from sidecar_helpers import free_ports
+
+    config = replace(ServerConfig(zmq_port=None, zmq_stream_port=None), ws_port=free_ports(1)[0])
+    servers = [BackgroundServer(config).start()]
+
+    async def scenario() -> ReopeningSession:
+        client = await AsyncClient.connect(servers[0].endpoints.ws_url, timeout_s=2.0)
+        session = await ReopeningSession.open(client, sample_rate_hz=SAMPLE_RATE_HZ, seed=9)
+        batches: list = []
+
+        async def read() -> None:
+            async for batch in session.batches(timeout_s=3.0):
+                batches.append(batch)
+
+        reader = asyncio.create_task(read())
+        step = int(CHUNK_S * SAMPLE_RATE_HZ)
+        for start in range(0, len(line), step):
+            await session.push(line[start:start + step])
+            await asyncio.sleep(CHUNK_S / 4)
+            if start <= len(line) // 2 < start + step:  # restart the sidecar mid-line
+                await asyncio.to_thread(servers[0].stop)
+                servers.append(BackgroundServer(config).start())
+        await session.end_audio()
+        await asyncio.wait_for(reader, 30)
+        await client.close()
+        session.batches_seen = batches
+        return session
+
+    try:
+        session = asyncio.run(scenario())
+    finally:
+        servers[-1].stop()
+    batches = session.batches_seen
+    assert len(session.reopens) == 1 and session.end["reason"] == "end_of_audio"
+    assert all(b.seq == a.seq + len(a.frames) for a, b in zip(batches, batches[1:]))  # no gap, no repeat
+    assert abs(session.frames_received - 25 * len(line) / SAMPLE_RATE_HZ) <= 2
 
 
 # ---- a live cluster --------------------------------------------------------------------------------------------

@@ -44,7 +44,10 @@ class ReopeningSession:
         self.sample_rate_hz = int(open_options.get("sample_rate_hz", 16000))
         self._sample_bytes = AUDIO_SAMPLE_BYTES[session.audio_format]
         self._audio = bytearray()       # every audio byte pushed, in the session's format
-        self._audio_ended = False
+        self._audio_ended = False       # end_audio was asked for
+        self._sent = 0                  # bytes of _audio the current session has been sent
+        self._end_sent = False          # the current session has had end_audio
+        self._resending = False         # catching a new session up: send in RESEND_CHUNK_S pieces
         self._seq_offset = 0            # frames delivered by earlier sessions: added to the new session's seq
         self.frames_received = 0        # frames delivered so far, all sessions together
         self.reopens: list[float] = []  # seconds each re-open took, from noticing the loss to the new open_ok
@@ -62,25 +65,40 @@ class ReopeningSession:
         return self.session.fps
 
     async def push(self, samples: np.ndarray) -> None:
-        data = self.session.encode_audio(samples)
-        self._audio += data
-        current = self.session
-        try:
-            await current.push_bytes(data)
-        except ServerError as e:
-            if e.code not in REOPEN_CODES:
-                raise
-            await self._reopen(current)
-        except ConnectionLost:
-            await self._reopen(current)  # pushes this chunk too: it is past the last frame received
+        self._audio += self.session.encode_audio(samples)
+        async with self._lock:
+            await self._send_pending()
 
     async def end_audio(self) -> None:
         self._audio_ended = True
-        current = self.session
-        try:
-            await current.end_audio()
-        except ConnectionLost:
-            await self._reopen(current)
+        async with self._lock:
+            await self._send_pending()
+
+    async def _send_pending(self) -> None:
+        """(Lock held.) Send the current session what it has not had: normally just the chunk pushed last; after a
+        re-open, the audio from the seam on (in RESEND_CHUNK_S pieces), then end_audio if it was sent before. All
+        sends go through here under the lock, so a chunk pushed while another task re-opens is never skipped."""
+        resend_bytes = max(1, round(RESEND_CHUNK_S * self.sample_rate_hz)) * self._sample_bytes
+        while self._sent < len(self._audio) or (self._audio_ended and not self._end_sent):
+            current = self.session
+            try:
+                if self._sent < len(self._audio):
+                    end = len(self._audio)
+                    if self._resending:
+                        end = min(end, self._sent + resend_bytes)
+                    await current.push_bytes(bytes(self._audio[self._sent:end]))
+                    self._sent = end
+                else:
+                    await current.end_audio()
+                    self._end_sent = True
+                    self._resending = False
+            except ServerError as e:
+                if e.code not in REOPEN_CODES:
+                    raise
+                await self._reopen_locked()
+            except ConnectionLost:
+                await self._reopen_locked()
+        self._resending = False
 
     async def batches(self, timeout_s: float = 10.0) -> AsyncIterator[MotionBatch | RenderBatch]:
         """Batches until `end`, seq and pts_ms continuous across re-opens. A stream silent for `timeout_s` counts
@@ -115,11 +133,11 @@ class ReopeningSession:
                     await self._reopen(current)
 
     async def _reopen(self, failed: AsyncSession) -> None:
-        """Replace `failed` by a new session, once however many callers noticed the loss."""
+        """Replace `failed` by a new session and catch it up, once however many tasks noticed the loss."""
         async with self._lock:
-            if self.session is not failed:
-                return
-            await self._reopen_locked()
+            if self.session is failed:
+                await self._reopen_locked()
+                await self._send_pending()
 
     async def _reopen_locked(self) -> None:
         started = time.monotonic()
@@ -135,11 +153,9 @@ class ReopeningSession:
                                        f"{e}") from None
                 await asyncio.sleep(RETRY_PERIOD_S)
         self.reopens.append(time.monotonic() - started)
-        # The new session's frame 0 is the first frame not received: push the audio again from that frame's time.
+        # The new session's frame 0 is the first frame not received: its audio starts at that frame's time, and
+        # _send_pending sends it from there.
         self._seq_offset = self.frames_received
-        resume = round(self.frames_received * self.sample_rate_hz / self.fps) * self._sample_bytes
-        step = max(1, round(RESEND_CHUNK_S * self.sample_rate_hz)) * self._sample_bytes
-        for start in range(resume, len(self._audio), step):
-            await self.session.push_bytes(bytes(self._audio[start:start + step]))
-        if self._audio_ended:
-            await self.session.end_audio()
+        self._sent = round(self.frames_received * self.sample_rate_hz / self.fps) * self._sample_bytes
+        self._end_sent = False
+        self._resending = True
