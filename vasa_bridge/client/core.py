@@ -176,7 +176,7 @@ class _WsTransport(_Transport):
 
     async def open(self, url: str, origin: str | None, timeout_s: float) -> None:
         from websockets.asyncio.client import connect
-        from websockets.exceptions import InvalidStatus
+        from websockets.exceptions import InvalidHandshake, InvalidStatus
 
         try:
             self.ws = await asyncio.wait_for(connect(url, origin=origin, max_size=None, compression=None,
@@ -184,7 +184,8 @@ class _WsTransport(_Transport):
         except InvalidStatus as e:
             body = e.response.body.decode(errors="replace").strip() if e.response.body else ""
             raise ConnectionLost(f"the server refused the WebSocket: HTTP {e.response.status_code} {body}") from None
-        except (OSError, asyncio.TimeoutError) as e:
+        except (OSError, asyncio.TimeoutError, InvalidHandshake) as e:
+            # InvalidHandshake: e.g. a server that is stopping closed the socket before answering the upgrade.
             raise ConnectionLost(f"cannot connect to {url}: {e or 'timeout'}; is `vasa-bridge serve` running?"
                                  ) from None
         self._task = asyncio.create_task(self._read())
