@@ -28,7 +28,7 @@ def _group(module: str) -> Benchmark:
 
 
 BENCHMARKS: dict[str, Benchmark] = {name: _group(name) for name in ("teacher", "sidecar", "render", "corpus",
-                                                                     "motion")}
+                                                                     "motion", "cluster")}
 
 
 def format_table(rows: Rows, title: str) -> str:

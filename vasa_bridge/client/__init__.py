@@ -10,10 +10,12 @@
 
 from vasa_bridge.client.core import (DEFAULT_WS_URL, DEFAULT_ZMQ_URL, AsyncClient, AsyncSession, MotionBatch,
                                      RenderBatch)
+from vasa_bridge.client.failover import ReopenFailed, ReopeningSession
 from vasa_bridge.client.stream import StreamResult, stream_audio, stream_file, stream_file_result
 from vasa_bridge.client.sync import Client, Session
 from vasa_bridge.protocol.errors import ConnectionLost, ServerError
 
-__all__ = ["AsyncClient", "AsyncSession", "Client", "Session", "MotionBatch", "RenderBatch", "StreamResult",
+__all__ = ["AsyncClient", "AsyncSession", "Client", "Session", "MotionBatch", "RenderBatch", "ReopeningSession",
+           "ReopenFailed", "StreamResult",
            "stream_audio", "stream_file", "stream_file_result", "ConnectionLost", "ServerError", "DEFAULT_WS_URL",
            "DEFAULT_ZMQ_URL"]

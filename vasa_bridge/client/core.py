@@ -176,7 +176,7 @@ class _WsTransport(_Transport):
 
     async def open(self, url: str, origin: str | None, timeout_s: float) -> None:
         from websockets.asyncio.client import connect
-        from websockets.exceptions import InvalidStatus
+        from websockets.exceptions import InvalidHandshake, InvalidStatus
 
         try:
             self.ws = await asyncio.wait_for(connect(url, origin=origin, max_size=None, compression=None,
@@ -184,7 +184,8 @@ class _WsTransport(_Transport):
         except InvalidStatus as e:
             body = e.response.body.decode(errors="replace").strip() if e.response.body else ""
             raise ConnectionLost(f"the server refused the WebSocket: HTTP {e.response.status_code} {body}") from None
-        except (OSError, asyncio.TimeoutError) as e:
+        except (OSError, asyncio.TimeoutError, InvalidHandshake) as e:
+            # InvalidHandshake: e.g. a server that is stopping closed the socket before answering the upgrade.
             raise ConnectionLost(f"cannot connect to {url}: {e or 'timeout'}; is `vasa-bridge serve` running?"
                                  ) from None
         self._task = asyncio.create_task(self._read())
@@ -240,6 +241,7 @@ class AsyncClient:
         self._pending: dict[int, asyncio.Future] = {}
         self._sessions: dict[str, "AsyncSession"] = {}
         self._transport: _Transport | None = None
+        self.assigned: dict | None = None  # a cluster directory's `assign` this connection followed (SPEC §8.6)
 
     @classmethod
     async def connect(cls, url: str = DEFAULT_ZMQ_URL, **kwargs: Any) -> "AsyncClient":
@@ -261,7 +263,19 @@ class AsyncClient:
         hello = {"type": "hello", "protocol": protocol_version(), "client": self.client_name}
         if self.token is not None:
             hello["token"] = self.token
-        self.hello = await self.request(hello)
+        self.assigned = None
+        reply = await self.request(hello)
+        if reply["type"] == "assign":
+            # A cluster directory (SPEC §8.6): say hello again to the replica it names, and stay there. `self.url`
+            # stays the directory's, so reconnect() after a lost replica asks it again.
+            if self.binding != "zmq":
+                raise ServerError("bad_message", "assign received on a WebSocket: only ZeroMQ directories send it")
+            await self._drop_transport()
+            self._transport = _ZmqTransport(self._on_message, reply["zmq"], reply["zmq_stream"],
+                                            self.curve_server_key)
+            self.assigned = reply
+            reply = await self.request(hello)
+        self.hello = reply
 
     async def reconnect(self) -> None:
         """A fresh connection and hello (e.g. after the server restarted); old sessions are gone."""
@@ -297,8 +311,8 @@ class AsyncClient:
             return
         mtype = msg.get("type")
         request_id = msg.get("id")
-        is_reply = isinstance(mtype, str) and (mtype.endswith("_ok") or (mtype == "error" and (
-            request_id is not None or "session" not in msg)))
+        is_reply = isinstance(mtype, str) and (mtype.endswith("_ok") or mtype == "assign" or (
+            mtype == "error" and (request_id is not None or "session" not in msg)))
         if is_reply:
             if request_id is None and self._pending:   # an undecodable-request error: answer the oldest
                 request_id = next(iter(self._pending))

@@ -61,6 +61,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="let sessions forward their motion to Unreal as Live Link Face packets (open option "
                              "livelink: {subject}), all to this address; clients cannot choose another")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    cluster = parser.add_argument_group("cluster (Ray Serve; needs the `cluster` extra, docs/cluster.md)")
+    cluster.add_argument("--ray", action="store_true",
+                         help="serve from Ray Serve replicas: --ws-port is then the cluster's one WebSocket address, "
+                              "--zmq-port its ZeroMQ directory (clients are assigned a replica)")
+    scale = cluster.add_mutually_exclusive_group()
+    scale.add_argument("--replicas", type=int, default=2, help="fixed number of replicas (default 2)")
+    scale.add_argument("--autoscale", metavar="MIN..MAX", help="autoscale between MIN and MAX replicas on sessions")
+    cluster.add_argument("--target-sessions", type=float, default=8.0,
+                         help="autoscaling target: sessions per replica (keep it below --max-sessions: headroom)")
+    cluster.add_argument("--ray-address", default=None,
+                         help="join this Ray cluster (e.g. 10.0.0.5:6379 from `ray start --head`); default: start "
+                              "a small local one")
+    cluster.add_argument("--directory-only", action="store_true",
+                         help="the application already runs (KubeRay, `serve deploy`): only serve the ZeroMQ "
+                              "directory for it (with --ray-address)")
+    cluster.add_argument("--replica-cpus", type=float, default=1.0, help="Ray CPUs reserved per replica")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
 
     setup_logging(getattr(logging, args.log_level.upper()))
     config = server_config(args)
+    if args.ray:
+        return _run_cluster(args, config)
     if args.backend == "diffusion":
         from vasa_bridge.runtime.diffusion import DiffusionBackend
 
@@ -102,6 +120,36 @@ def server_config(args: argparse.Namespace) -> "ServerConfig":
         max_sessions_per_client=args.max_sessions_per_client, audio_rate_x=args.audio_rate_x,
         audio_burst_s=args.audio_burst_s, idle_timeout_s=args.idle_timeout_s, heartbeat_ms=args.heartbeat_ms,
         request_rate_per_s=args.request_rate, max_load=args.max_load, livelink_target=livelink_target)
+
+
+def parse_autoscale(text: str) -> tuple[int, int]:
+    """--autoscale MIN..MAX -> (MIN, MAX)."""
+    from vasa_bridge.errors import VasaBridgeError
+
+    low, sep, high = text.partition("..")
+    if not sep or not low.strip().isdigit() or not high.strip().isdigit():
+        raise VasaBridgeError(f"--autoscale {text!r}: write MIN..MAX, e.g. --autoscale 1..4")
+    return int(low), int(high)
+
+
+def _run_cluster(args: argparse.Namespace, server_config) -> int:
+    from vasa_bridge.cluster.config import ClusterConfig
+    from vasa_bridge.errors import VasaBridgeError
+
+    if args.render or args.livelink:
+        raise VasaBridgeError("--ray serves motion only for now: drop --render / --livelink (docs/cluster.md)")
+    try:
+        from vasa_bridge.cluster.app import serve_cluster_forever
+    except ImportError as e:
+        raise VasaBridgeError(f"--ray needs Ray Serve ({e}): pip install -e '.[cluster]'") from None
+    low, high = parse_autoscale(args.autoscale) if args.autoscale else (0, 0)
+    config = ClusterConfig(
+        replicas=args.replicas, autoscale_min=low, autoscale_max=high, target_sessions_per_replica=args.target_sessions,
+        ray_address=args.ray_address, http_host=args.host, http_port=args.ws_port,
+        directory_port=None if args.no_zmq else args.zmq_port, advertise_host=args.host, backend=args.backend,
+        engine=args.engine, replica_num_cpus=args.replica_cpus, deploy=not args.directory_only,
+        server=server_config)
+    return serve_cluster_forever(config)
 
 
 def _livelink_target(text: str) -> tuple[str, int]:

@@ -187,6 +187,14 @@ MESSAGES: dict[str, tuple[str, tuple[Field, ...]]] = {
         _f("livelink", "bool", "true: sessions may ask for Live Link forwarding (open.livelink) (1.3)",
            required=False),
     )),
+    "assign": ("reply", (
+        _f("type", "str"), _ID,
+        _f("protocol", "str", "protocol version the directory speaks, MAJOR.MINOR"),
+        _f("zmq", "str", "the replica's request endpoint: connect a new DEALER there and send hello again"),
+        _f("zmq_stream", "str", "the replica's stream endpoint (SUB)"),
+        _f("replica", "str", "the replica's name, for logs"),
+        _f("instance", "session", "the replica's hello_ok.instance, to check the hello that follows"),
+    )),
     "open": ("request", (
         _f("type", "str"), _ID,
         _f("audio", "map", "how the client will send audio", sub=AUDIO_SPEC),
@@ -265,6 +273,9 @@ MESSAGES: dict[str, tuple[str, tuple[Field, ...]]] = {
         _f("step_ms_p95", "float", "95th percentile wall time of one batched motion step, ms"),
         _f("frames_total", "uint", "motion frames produced since start"),
         _f("uptime_s", "float", "seconds since the server started"),
+        _f("replicas", "uint", "a cluster directory: replicas live now (posted within 1 s) (1.4)", required=False),
+        _f("replicas_silent", "uint", "a cluster directory: replicas silent for over 1 s: lost, not yet replaced "
+                                      "(1.4)", required=False),
     )),
     "error": ("error", (
         _f("type", "str"),

@@ -137,6 +137,7 @@ def _open_vectors() -> dict[str, dict]:
 
 
 def _request_vectors() -> dict[str, dict]:
+    v = protocol_version()
     pcm16 = np.array([0, 1000, -1000, 32767, -32768, 256, -256, 0], "<i2").tobytes()
     return {
         "audio": {"type": "audio", "id": 3, "session": SESSION, "audio": pcm16},
@@ -151,10 +152,15 @@ def _request_vectors() -> dict[str, dict]:
                         "effective_seq": 12},
         "close": {"type": "close", "id": 6, "session": SESSION},
         "close_ok": {"type": "close_ok", "id": 6, "session": SESSION, "frames_total": 25},
+        "assign": {"type": "assign", "id": 1, "protocol": v, "zmq": "tcp://10.0.0.7:40123",
+                   "zmq_stream": "tcp://10.0.0.7:40124", "replica": "x8mc42a5", "instance": INSTANCE},
         "status": {"type": "status", "id": 7},
         "status_ok": {"type": "status_ok", "id": 7, "instance": INSTANCE, "sessions": 3, "max_sessions": 128,
                       "clients": 2, "load": 0.25, "step_ms_p50": 0.5, "step_ms_p95": 1.5, "frames_total": 1200,
                       "uptime_s": 61.5},
+        "status_ok_cluster": {"type": "status_ok", "id": 7, "instance": INSTANCE, "sessions": 9, "max_sessions": 256,
+                              "clients": 0, "load": 0.0, "step_ms_p50": 0.0, "step_ms_p95": 0.0, "frames_total": 0,
+                              "uptime_s": 61.5, "replicas": 2, "replicas_silent": 1},
     }
 
 

@@ -90,7 +90,7 @@ def _check_admission(core: "Sidecar", client: ClientState) -> None:
 
 async def on_open(core: "Sidecar", client: ClientState, msg: dict) -> dict:
     c = core.config
-    if core.draining:
+    if core.closed_to_sessions:
         raise m.ProtocolError("shutting_down", "the server is shutting down")
     outputs = tuple(dict.fromkeys(msg.get("outputs", ["motion"])))
     if "motion" not in outputs:
@@ -134,7 +134,7 @@ async def on_open(core: "Sidecar", client: ClientState, msg: dict) -> dict:
         request = core.renderer.check_options(image_formats[0], msg.get("render", {}))
         session_render = await loop.run_in_executor(core.prep_executor, core.renderer.open_session, request,
                                                     msg.get("portrait"), msg.get("portrait_landmarks"))
-        if core.draining:
+        if core.closed_to_sessions:
             raise m.ProtocolError("shutting_down", "the server is shutting down")
     stream = await loop.run_in_executor(core.worker.executor, core.backend.new_stream, controls, seed)
     if client.gone:  # the connection dropped while the stream was built: nobody to stream to
@@ -188,6 +188,8 @@ async def on_audio(core: "Sidecar", client: ClientState, msg: dict) -> dict:
     rid, sid = msg["id"], session.id
     if session.end_requested:
         raise m.ProtocolError("audio_ended", "audio after end_audio; open a new session", rid, sid)
+    if core.draining:  # the streams are being flushed: audio now would reach a finished stream (push after flush)
+        raise m.ProtocolError("shutting_down", "the server is shutting down; this session ends now", rid, sid)
     data = msg["audio"]
     sample_bytes = m.AUDIO_SAMPLE_BYTES[session.audio_format]
     if len(data) % sample_bytes:

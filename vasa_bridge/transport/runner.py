@@ -130,6 +130,11 @@ class BackgroundServer:
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(timeout_s)
 
+    @property
+    def alive(self) -> bool:
+        """The server's thread still runs (a cluster replica's health check)."""
+        return self._thread.is_alive()
+
     def call(self, fn, timeout_s: float = 5.0):
         """fn(core) run on the server's loop thread (safe access to its state), e.g. for tests and status."""
         async def run():

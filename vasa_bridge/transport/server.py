@@ -60,6 +60,7 @@ class Sidecar:
         self.started = time.monotonic()
         self.clients: dict[tuple, ClientState] = {}
         self.sessions: dict[str, SessionState] = {}
+        self.accepting_sessions = True  # cluster/replica.py clears it to drain without cutting live sessions
         self.frames_total = 0
         self.gate = RequestGate(config)
         self.worker = MotionWorker(self.backend, lambda: list(self.sessions.values()))
@@ -74,6 +75,12 @@ class Sidecar:
     @property
     def draining(self) -> bool:
         return self.worker.draining
+
+    @property
+    def closed_to_sessions(self) -> bool:
+        """`open` gets shutting_down: the server is stopping, or (a cluster replica being scaled down) it lets its
+        live sessions finish but takes no new ones."""
+        return self.worker.draining or not self.accepting_sessions
 
     # ---- capabilities ------------------------------------------------------------------------------------------
     def outputs(self) -> list[str]:

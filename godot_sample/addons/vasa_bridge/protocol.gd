@@ -4,7 +4,7 @@ extends RefCounted
 ## the decoding of `motion` batches into float arrays.
 
 ## The protocol version this addon speaks (protocol/VERSION).
-const VERSION: String = "1.3"
+const VERSION: String = "1.4"
 const CLIENT_NAME: String = "vasa_bridge-godot/0.1.0"
 const FPS_DEFAULT: float = 25.0
 

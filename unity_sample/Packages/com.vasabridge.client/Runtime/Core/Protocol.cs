@@ -8,7 +8,7 @@ namespace VasaBridge
     public static class ProtocolInfo
     {
         /// <summary>The protocol version this client speaks (protocol/VERSION; a test checks they agree).</summary>
-        public const string Version = "1.3";
+        public const string Version = "1.4";
         public const string ClientName = "vasa_bridge C# client 0.1.0";
         public const int SessionIdLength = 16;
         public const int DefaultRequestPort = 5570;
