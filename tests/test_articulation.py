@@ -55,7 +55,8 @@ def test_apply_blends_the_aperture_and_seals_the_lips_when_a_closure_is_heard():
                                0.5 * lip_aperture(frames) + 0.5 * 0.3, atol=1e-5)
     closing_head = head_with_output(0.9, 0.3)
     assert lip_aperture(closing_head.apply(frames, closing_head(spans))).max() < LIPS_CLOSED_BELOW
-    half = head_with_output(0.55, 0.3)       # halfway between close_from and close_full: half the aperture
+    config = ArticulationConfig(n_features=3)
+    half = head_with_output((config.close_from + config.close_full) / 2, 0.3)    # halfway: half the aperture
     blended = 0.3 * lip_aperture(frames) + 0.7 * 0.3
     np.testing.assert_allclose(lip_aperture(half.apply(frames, half(spans))), 0.5 * blended, atol=1e-4)
 

@@ -8,8 +8,8 @@ is sharper on exactly these two things. Its aperture is blended with the model's
 seals the lips; everything else (lip shapes, jaw, head, eyes) stays the diffusion model's. Deterministic and per
 frame, so offline and streamed output get the same correction.
 
-Read English (dev set, Dec 2026 weights): aperture r 0.70 → 0.75 bake, 0.69 → 0.76 streamed; p/b/m closed
-74 % → 88 %; aperture in pauses 0.018 → 0.00x. Blend and thresholds were chosen on that set only.
+Read English (dev set, weights of 4 Dec 2026): aperture r 0.70 → 0.74 bake, 0.69 → 0.75 streamed; p/b/m closed
+74 % → 86–88 %; aperture in pauses 0.018 → 0.003. Blend and thresholds were chosen on that set only.
 """
 
 from __future__ import annotations
