@@ -20,9 +20,6 @@ the same line at −3 dBFS give the same rows; the last feature is the energy un
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,6 +28,7 @@ import numpy as np
 from vasa_bridge.audio.constants import N_MELS
 from vasa_bridge.audio.features import FeatureStream, audio_features, log_mel_silence
 from vasa_bridge.errors import ModelVersionError, VasaBridgeError
+from vasa_bridge.npz_file import arrays_sha256, read_npz, write_npz
 
 FRONTEND_FORMAT_VERSION = 1
 # Bumped when the same weights give other rows (cached training features are keyed on it): 2 = streams start from
@@ -254,25 +252,11 @@ def untrained_params(config: FrontEndConfig, seed: int = 0) -> dict[str, np.ndar
     return {k: np.asarray(v, np.float32) for k, v in p.items()}
 
 
-def _arrays_sha256(params: dict[str, np.ndarray], config: FrontEndConfig) -> str:
-    h = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode())
-    for k in sorted(params):
-        h.update(k.encode())
-        h.update(np.ascontiguousarray(params[k], np.float32).tobytes())
-    return h.hexdigest()
-
-
 def save_frontend(path: str | Path, config: FrontEndConfig, params: dict[str, np.ndarray], info: dict) -> str:
     """Write the front end (arrays + config + version + training info); returns its content hash."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sha = _arrays_sha256(params, config)
-    meta = {"frontend_format_version": FRONTEND_FORMAT_VERSION, "config": config.to_dict(), "sha256": sha,
-            "info": info}
-    buffer = io.BytesIO()
-    np.savez(buffer, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8),
-             **{k: np.asarray(v, np.float32) for k, v in params.items()})
-    path.write_bytes(buffer.getvalue())
+    sha = arrays_sha256(config.to_dict(), params)
+    write_npz(path, {"frontend_format_version": FRONTEND_FORMAT_VERSION, "config": config.to_dict(), "sha256": sha,
+                     "info": info}, params)
     return sha
 
 
@@ -281,12 +265,7 @@ def load_frontend(path: str | Path = DEFAULT_FRONTEND) -> SpeechFrontEnd:
     if not path.exists():
         raise VasaBridgeError(f"no speech front end at {path}: train it with `make train` "
                               "(vasa-bridge train), or put the one that came with the motion weights beside them")
-    try:
-        with np.load(path) as z:
-            meta = json.loads(bytes(z["__meta__"]).decode())
-            params = {k: z[k] for k in z.files if k != "__meta__"}
-    except Exception as e:  # a truncated or foreign file: numpy and json raise many types
-        raise ModelVersionError(f"{path} is not a vasa_bridge speech front end ({type(e).__name__}: {e})") from None
+    meta, params = read_npz(path, "speech front end")
     if meta.get("frontend_format_version") != FRONTEND_FORMAT_VERSION:
         raise ModelVersionError(f"{path} has front-end format v{meta.get('frontend_format_version')}, this build "
                                 f"reads v{FRONTEND_FORMAT_VERSION}: retrain with `make train`")

@@ -14,9 +14,6 @@ Read English (dev set, weights of 4 Dec 2026): aperture r 0.70 → 0.74 bake, 0.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -26,6 +23,7 @@ from vasa_bridge.errors import ModelVersionError, VasaBridgeError
 from vasa_bridge.model.conditioning import SPAN_FEATURES
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.measures import lip_aperture
+from vasa_bridge.npz_file import arrays_sha256, read_npz, write_npz
 
 ARTICULATION_FORMAT_VERSION = 1
 ARTICULATION_FILE_NAME = "articulation_head.npz"
@@ -58,7 +56,7 @@ class ArticulationHead:
                  frontend_sha256: str = "") -> None:
         self.config = config
         self.params = {k: np.asarray(v, np.float32) for k, v in params.items()}
-        self.sha256 = sha256 or _params_sha256(self.params, config)
+        self.sha256 = sha256 or arrays_sha256(asdict(config), self.params)
         self.frontend_sha256 = frontend_sha256   # the front end whose rows it was trained on
 
     def __call__(self, spans: np.ndarray) -> np.ndarray:
@@ -105,22 +103,9 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + np.tanh(0.7978845608 * (x + 0.044715 * x ** 3)))
 
 
-def _params_sha256(params: dict[str, np.ndarray], config: ArticulationConfig) -> str:
-    h = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
-    for k in sorted(params):
-        h.update(k.encode())
-        h.update(np.ascontiguousarray(params[k], np.float32).tobytes())
-    return h.hexdigest()
-
-
 def save_articulation(path: str | Path, head: ArticulationHead, info: dict) -> str:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"articulation_format_version": ARTICULATION_FORMAT_VERSION, "config": asdict(head.config),
-            "sha256": head.sha256, "frontend_sha256": head.frontend_sha256, "info": info}
-    buffer = io.BytesIO()
-    np.savez(buffer, __meta__=np.frombuffer(json.dumps(meta).encode(), np.uint8), **head.params)
-    path.write_bytes(buffer.getvalue())
+    write_npz(path, {"articulation_format_version": ARTICULATION_FORMAT_VERSION, "config": asdict(head.config),
+                     "sha256": head.sha256, "frontend_sha256": head.frontend_sha256, "info": info}, head.params)
     return head.sha256
 
 
@@ -128,12 +113,7 @@ def load_articulation(path: str | Path) -> ArticulationHead:
     path = Path(path)
     if not path.exists():
         raise VasaBridgeError(f"no articulation head at {path}: train it with `make train`")
-    try:
-        with np.load(path) as z:
-            meta = json.loads(bytes(z["__meta__"]).decode())
-            params = {k: z[k] for k in z.files if k != "__meta__"}
-    except Exception as e:  # a truncated or foreign file: numpy and json raise many types
-        raise ModelVersionError(f"{path} is not a vasa_bridge articulation head ({type(e).__name__}: {e})") from None
+    meta, params = read_npz(path, "articulation head")
     if meta.get("articulation_format_version") != ARTICULATION_FORMAT_VERSION:
         raise ModelVersionError(f"{path} has articulation format v{meta.get('articulation_format_version')}, this "
                                 f"build reads v{ARTICULATION_FORMAT_VERSION}: retrain with `make train`")
