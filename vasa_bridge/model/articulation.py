@@ -22,13 +22,11 @@ import numpy as np
 from vasa_bridge.errors import ModelVersionError, VasaBridgeError
 from vasa_bridge.model.conditioning import SPAN_FEATURES
 from vasa_bridge.motion import layout
-from vasa_bridge.motion.measures import lip_aperture
+from vasa_bridge.motion.measures import LIP_RAISER_WEIGHT, LIP_RAISERS, lip_aperture
 from vasa_bridge.npz_file import arrays_sha256, read_npz, write_npz
 
 ARTICULATION_FORMAT_VERSION = 1
 ARTICULATION_FILE_NAME = "articulation_head.npz"
-_RAISERS = ("mouthUpperUpLeft", "mouthUpperUpRight", "mouthLowerDownLeft", "mouthLowerDownRight")
-RAISER_WEIGHT = 0.4     # the raisers' weight in motion/measures.lip_aperture
 
 
 @dataclass(frozen=True)
@@ -91,8 +89,8 @@ def set_lip_aperture(frames: np.ndarray, target: np.ndarray) -> np.ndarray:
     by_lid = np.minimum(close, np.maximum(frames[:, jaw] - frames[:, lid], 0.0))
     frames[:, lid] += by_lid
     rest = close - by_lid
-    raisers = [layout.channel(n) for n in _RAISERS]
-    raised = RAISER_WEIGHT * frames[:, raisers].mean(axis=1)
+    raisers = [layout.channel(n) for n in LIP_RAISERS]
+    raised = LIP_RAISER_WEIGHT * frames[:, raisers].mean(axis=1)
     scale = np.where(raised > 1e-6, np.clip(1.0 - rest / np.maximum(raised, 1e-6), 0.0, 1.0), 1.0)
     frames[:, raisers] *= scale[:, None]
     return frames

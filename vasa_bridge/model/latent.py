@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from vasa_bridge.motion import layout
+from vasa_bridge.motion.measures import EYELIDS
 
 CHANNEL_SCALE_FLOOR = 0.01  # below this spread a channel is treated as (almost) constant
-EYELID_CHANNELS = ("eyeBlinkLeft", "eyeBlinkRight")
 _EMPTY = np.zeros(0, np.float32)
 
 
@@ -70,7 +70,7 @@ class PcaLatent:
         frames = np.asarray(latent, np.float32) @ self.decode_matrix + self.mean
         frames[..., layout.BLENDSHAPE_SLICE] = np.clip(frames[..., layout.BLENDSHAPE_SLICE], 0.0, 1.0)
         if len(self.eyelid_in):
-            for name in EYELID_CHANNELS:
+            for name in EYELIDS:
                 c = layout.channel(name)
                 frames[..., c] = np.interp(frames[..., c], self.eyelid_in, self.eyelid_out)
         if len(self.lips_in):

@@ -14,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 
 from vasa_bridge.motion import layout
+from vasa_bridge.motion.measures import BLINK_CLOSED_AT, EYELIDS
 
-CLOSED_AT = 0.5            # eye closure at which a blink starts (motion/measures.blink_onset_frames)
 MIN_GAP_FRAMES = 15        # 0.6 s: the teacher's minimum interval between blinks
 REOPEN_PER_FRAME = 0.25    # a held re-closure: the lids keep opening at the teacher's speed (160 ms)
-_LIDS = [layout.channel("eyeBlinkLeft"), layout.channel("eyeBlinkRight")]
+_LIDS = [layout.channel(n) for n in EYELIDS]
 
 
 class BlinkGovernor:
@@ -27,7 +27,7 @@ class BlinkGovernor:
     def __init__(self, min_gap_frames: int = MIN_GAP_FRAMES) -> None:
         self.min_gap_frames = min_gap_frames
         self._since_onset = 10 ** 9
-        self._reopened = True            # the last blink's lids are back under CLOSED_AT
+        self._reopened = True            # the last blink's lids are back under BLINK_CLOSED_AT
         self._previous = 0.0             # eye closure of the last frame shown
         self._cap: float | None = None   # while holding a re-closure: the most the lids may close
 
@@ -42,9 +42,9 @@ class BlinkGovernor:
             elif self._since_onset < self.min_gap_frames:
                 if self._reopened and closure > self._previous:
                     self._cap = max(0.0, self._previous - REOPEN_PER_FRAME)    # too soon: hold it
-                elif not self._reopened and closure < CLOSED_AT:
+                elif not self._reopened and closure < BLINK_CLOSED_AT:
                     self._reopened = True
-            elif closure >= CLOSED_AT > self._previous:                        # a blink starts
+            elif closure >= BLINK_CLOSED_AT > self._previous:                        # a blink starts
                 self._since_onset, self._reopened = 0, False
             if self._cap is not None and closure > self._cap:
                 row[_LIDS] *= self._cap / closure

@@ -7,6 +7,10 @@ import numpy as np
 from vasa_bridge.motion import layout
 
 LIPS_CLOSED_BELOW = 0.05  # lip aperture under which the lips count as touching
+LIP_RAISERS = ("mouthUpperUpLeft", "mouthUpperUpRight", "mouthLowerDownLeft", "mouthLowerDownRight")
+LIP_RAISER_WEIGHT = 0.4   # how much the raisers open the lips beyond the jaw, in lip_aperture
+EYELIDS = ("eyeBlinkLeft", "eyeBlinkRight")
+BLINK_CLOSED_AT = 0.5     # eye closure at which a blink starts
 
 
 def _mean(frames: np.ndarray, *names: str) -> np.ndarray:
@@ -17,7 +21,7 @@ def lip_aperture(frames: np.ndarray) -> np.ndarray:
     """(T,) how far apart the lips are, in jawOpen units: ARKit's mouthClose closes the lips against an open
     jaw, the upper/lower lip raisers open them further, pressing and rolling pull them together."""
     gap = (frames[:, layout.channel("jawOpen")] - frames[:, layout.channel("mouthClose")]
-           + 0.4 * _mean(frames, "mouthUpperUpLeft", "mouthUpperUpRight", "mouthLowerDownLeft", "mouthLowerDownRight")
+           + LIP_RAISER_WEIGHT * _mean(frames, *LIP_RAISERS)
            + 0.2 * frames[:, layout.channel("mouthFunnel")]
            - 0.3 * _mean(frames, "mouthPressLeft", "mouthPressRight")
            - 0.3 * _mean(frames, "mouthRollLower", "mouthRollUpper"))
@@ -26,10 +30,10 @@ def lip_aperture(frames: np.ndarray) -> np.ndarray:
 
 def eye_closure(frames: np.ndarray) -> np.ndarray:
     """(T,) mean of both eyeBlink channels."""
-    return _mean(frames, "eyeBlinkLeft", "eyeBlinkRight")
+    return _mean(frames, *EYELIDS)
 
 
-def blink_onset_frames(frames: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+def blink_onset_frames(frames: np.ndarray, threshold: float = BLINK_CLOSED_AT) -> np.ndarray:
     """Frame indices where the eyes cross into closed (a blink starts)."""
     closed = eye_closure(frames) >= threshold
     return np.flatnonzero(closed[1:] & ~closed[:-1]) + 1
