@@ -63,13 +63,13 @@ def run(args: argparse.Namespace) -> int:
         frontend_path = speech_frontend(out, pairs, recipe, args.frontend_steps)
         source = f"espeak+mbrola-teacher:{recipe.items}:{recipe.seed}"
     frontend = load_frontend(frontend_path)
-    packed = packed_pairs(out, pairs, frontend_path)
+    packed = packed_pairs(out, pairs, frontend)
     del pairs
     print(f"training pairs: {len(packed.n_frames)} lines, {packed.hours:.2f} h of audio ({source})")
     model_cfg = ModelConfig(n_features=frontend.n_features)
     weights = train(packed, out, cfg, model_cfg, max_minutes=args.max_minutes,
                     info={"data": source, "hours": packed.hours, "frontend_sha256": frontend.sha256})
-    head_path = articulation_head(out, packed, frontend_path)
+    head_path = articulation_head(out, packed, frontend)
     complete = torch.load(weights, weights_only=False)["info"].get("complete")
     if complete and not args.corpus:
         from vasa_bridge.train.calibrate import calibrate_weights

@@ -14,10 +14,14 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vasa_bridge.train.data import Pair, PairSet, synth_pairs
+
+if TYPE_CHECKING:
+    from vasa_bridge.audio.frontend import SpeechFrontEnd
 
 REAL_DUTCH_MINUTES = 40.0        # unlabelled real speech in the distillation set
 
@@ -81,12 +85,9 @@ def speech_frontend(out: Path, pairs: list[Pair], recipe: Recipe, steps: int | N
     return train_frontend(data, out, cfg=cfg)
 
 
-def packed_pairs(out: Path, pairs: list[Pair], frontend_path: Path) -> PairSet:
-    from vasa_bridge.audio.frontend import load_frontend
-
+def packed_pairs(out: Path, pairs: list[Pair], frontend: SpeechFrontEnd) -> PairSet:
     from vasa_bridge.audio.frontend import FEATURES_REVISION
 
-    frontend = load_frontend(frontend_path)
     cache, source = out / "pairs.npz", out / "pairs.source"
     key = f"{frontend.sha256}:features-r{FEATURES_REVISION}"
     if cache.exists() and source.exists() and source.read_text() == key:
@@ -97,14 +98,12 @@ def packed_pairs(out: Path, pairs: list[Pair], frontend_path: Path) -> PairSet:
     return packed
 
 
-def articulation_head(out: Path, packed: PairSet, frontend_path: Path) -> Path:
+def articulation_head(out: Path, packed: PairSet, frontend: SpeechFrontEnd) -> Path:
     """The head trained on `packed` (out/pairs.npz); kept when it is newer than those packed lines and was trained
     on this front end."""
-    from vasa_bridge.audio.frontend import load_frontend
     from vasa_bridge.model.articulation import ARTICULATION_FILE_NAME, load_articulation
     from vasa_bridge.train.articulation import train_articulation
 
-    frontend = load_frontend(frontend_path)
     path, pairs_file = out / ARTICULATION_FILE_NAME, out / "pairs.npz"
     fresh = path.exists() and (not pairs_file.exists() or path.stat().st_mtime >= pairs_file.stat().st_mtime)
     if fresh and load_articulation(path).frontend_sha256 == frontend.sha256:
