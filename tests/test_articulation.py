@@ -11,6 +11,7 @@ from vasa_bridge.errors import ModelVersionError
 from vasa_bridge.model.articulation import (ARTICULATION_FILE_NAME, ArticulationConfig, ArticulationHead,
                                             load_articulation, save_articulation, set_lip_aperture,
                                             untrained_articulation)
+from vasa_bridge.model.conditioning import SPAN_FEATURES
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.measures import LIPS_CLOSED_BELOW, lip_aperture
 
@@ -38,19 +39,19 @@ def test_set_lip_aperture_opens_and_closes_to_the_target_and_keeps_blendshapes_v
 
 def head_with_output(p_closed: float, aperture: float, blend: float = 0.7) -> ArticulationHead:
     """A head whose output is constant: zero weights, the answer in the last bias."""
-    config = ArticulationConfig(n_features=3, span=2, hidden=4, blend=blend)
+    config = ArticulationConfig(n_features=3, hidden=4, blend=blend)
     logit = np.log(p_closed / (1 - p_closed))
-    params = {"w1": np.zeros((6, 4)), "b1": np.zeros(4), "w2": np.zeros((4, 4)), "b2": np.zeros(4),
+    params = {"w1": np.zeros((config.n_in, 4)), "b1": np.zeros(4), "w2": np.zeros((4, 4)), "b2": np.zeros(4),
               "w3": np.zeros((4, 2)), "b3": np.array([logit, aperture])}
     return ArticulationHead(config, params)
 
 
 def test_apply_blends_the_aperture_and_seals_the_lips_when_a_closure_is_heard():
     frames = mouth_frames()
-    spans = np.zeros((len(frames), 2, 3), np.float32)
+    spans = np.zeros((len(frames), SPAN_FEATURES, 3), np.float32)     # level 0 dB: at the peak, no effort scaling
     open_head = head_with_output(0.01, 0.3, blend=0.5)
     out = open_head(spans)
-    np.testing.assert_allclose(out, [[0.01, 0.3]] * len(frames), atol=1e-6)
+    np.testing.assert_allclose(out, [[0.01, 0.3, 0.0]] * len(frames), atol=1e-6)
     np.testing.assert_allclose(lip_aperture(open_head.apply(frames, out)),
                                0.5 * lip_aperture(frames) + 0.5 * 0.3, atol=1e-5)
     closing_head = head_with_output(0.9, 0.3)
@@ -59,6 +60,26 @@ def test_apply_blends_the_aperture_and_seals_the_lips_when_a_closure_is_heard():
     half = head_with_output((config.close_from + config.close_full) / 2, 0.3)    # halfway: half the aperture
     blended = 0.3 * lip_aperture(frames) + 0.7 * 0.3
     np.testing.assert_allclose(lip_aperture(half.apply(frames, half(spans))), 0.5 * blended, atol=1e-4)
+
+
+def test_quieter_frames_open_less_by_the_teachers_loudness_gain():
+    from vasa_bridge.audio.constants import FEATURES_PER_MOTION_FRAME
+    from vasa_bridge.model.conditioning import SPAN_BACK_FEATURES
+    from vasa_bridge.teacher.lips import LOUDNESS_GAIN_RANGE
+
+    frames = mouth_frames()
+    head = head_with_output(0.01, 0.3)
+    loud = head.apply(frames, head(np.zeros((len(frames), SPAN_FEATURES, 3), np.float32)))
+    spans = np.zeros((len(frames), SPAN_FEATURES, 3), np.float32)
+    spans[:, :, -1] = -40.0                                            # quiet around the frame ...
+    own = slice(SPAN_BACK_FEATURES, SPAN_BACK_FEATURES + FEATURES_PER_MOTION_FRAME)
+    spans[:, own, -1] = -10.0                                          # ... the frame itself 10 dB under the peak
+    rows = head(spans)
+    np.testing.assert_allclose(rows[:, 2], -10.0)
+    np.testing.assert_allclose(lip_aperture(head.apply(frames, rows)), 0.5 * lip_aperture(loud), atol=1e-5)
+    spans[:, own, -1] = -60.0                                          # far under: the teacher's floor
+    np.testing.assert_allclose(lip_aperture(head.apply(frames, head(spans))),
+                               LOUDNESS_GAIN_RANGE[0] * lip_aperture(loud), atol=1e-5)
 
 
 def test_head_file_round_trips_and_bad_files_are_refused(tmp_path):

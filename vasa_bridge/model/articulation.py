@@ -20,10 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from vasa_bridge.errors import ModelVersionError, VasaBridgeError
-from vasa_bridge.model.conditioning import SPAN_FEATURES
+from vasa_bridge.audio.constants import FEATURES_PER_MOTION_FRAME
+from vasa_bridge.model.conditioning import SPAN_BACK_FEATURES, SPAN_FEATURES
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.measures import LIP_RAISER_WEIGHT, LIP_RAISERS, lip_aperture
 from vasa_bridge.npz_file import arrays_sha256, read_npz, write_npz
+from vasa_bridge.teacher.lips import LOUDNESS_GAIN_RANGE
 
 ARTICULATION_FORMAT_VERSION = 1
 ARTICULATION_FILE_NAME = "articulation_head.npz"
@@ -41,14 +43,24 @@ class ArticulationConfig:
     blend: float = 0.7
     close_from: float = 0.25
     close_full: float = 0.5
+    # Vocal effort: the teacher opens the mouth by 1 + (frame dB − the clip's speech level) / 20 (teacher/lips.py),
+    # but on real voices the model learnt little of it. So the aperture is scaled the same way at run time, with
+    # the front end's causal level (dB under its peak hold) for the clip's speech level, times `effort`; quiet
+    # stop closures fall under the closed-lip line with it. Read-English dev set, effort 0 / 0.5 / 1 / 1.5:
+    # aperture r 0.800 / 0.811 / 0.808 / 0.797, p/b/m closed 87 / 88 / 93 / 99 %; klettres speech/silence r
+    # 0.660 / 0.658 / 0.653 / 0.649; hedgewars dev packs r 0.449 / 0.473 / 0.483 / 0.485.
+    effort: float = 1.0
 
     @property
     def n_in(self) -> int:
         return self.span * self.n_features
 
 
+HEAD_ROW_WIDTH = 3    # per frame: p(lips closed), lip aperture, the frame's level in dB under the peak hold
+
+
 class ArticulationHead:
-    """Two-layer GELU MLP, numpy: (N, span, F) spans → (N, 2) [p(lips closed), lip aperture]."""
+    """Two-layer GELU MLP, numpy: (N, span, F) spans → (N, 3) [p(lips closed), lip aperture, level dB]."""
 
     def __init__(self, config: ArticulationConfig, params: dict[str, np.ndarray], sha256: str = "",
                  frontend_sha256: str = "") -> None:
@@ -59,22 +71,24 @@ class ArticulationHead:
 
     def __call__(self, spans: np.ndarray) -> np.ndarray:
         if len(spans) == 0:
-            return np.zeros((0, 2), np.float32)
+            return np.zeros((0, HEAD_ROW_WIDTH), np.float32)
         p = self.params
         h = spans.reshape(len(spans), -1).astype(np.float32)                     # (N, span × F)
         h = _gelu(h @ p["w1"] + p["b1"])
         h = _gelu(h @ p["w2"] + p["b2"])
         out = h @ p["w3"] + p["b3"]                                               # (N, 2)
         closed = 1.0 / (1.0 + np.exp(-np.clip(out[:, 0], -30.0, 30.0)))
-        return np.stack([closed, np.maximum(out[:, 1], 0.0)], axis=1).astype(np.float32)
+        own_rows = spans[:, SPAN_BACK_FEATURES: SPAN_BACK_FEATURES + FEATURES_PER_MOTION_FRAME, -1]   # the frame's
+        return np.stack([closed, np.maximum(out[:, 1], 0.0), own_rows.max(axis=1)], axis=1).astype(np.float32)
 
     def apply(self, frames: np.ndarray, head_out: np.ndarray) -> np.ndarray:
-        """(T, C) frames with their lip aperture set from the head's (T, 2) output."""
+        """(T, C) frames with their lip aperture set from the head's (T, HEAD_ROW_WIDTH) output."""
         c = self.config
         current = lip_aperture(frames)
         target = (1.0 - c.blend) * current + c.blend * head_out[:, 1]
         seal = np.clip((head_out[:, 0] - c.close_from) / (c.close_full - c.close_from), 0.0, 1.0)
-        return set_lip_aperture(frames, target * (1.0 - seal))
+        effort = np.clip(1.0 + c.effort * head_out[:, 2] / 20.0, *LOUDNESS_GAIN_RANGE)
+        return set_lip_aperture(frames, target * (1.0 - seal) * effort)
 
 
 def set_lip_aperture(frames: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -128,5 +142,5 @@ def untrained_articulation(n_features: int, seed: int = 0) -> ArticulationHead:
     return ArticulationHead(config, params)
 
 
-__all__ = ["ArticulationConfig", "ArticulationHead", "set_lip_aperture", "save_articulation", "load_articulation",
+__all__ = ["ArticulationConfig", "ArticulationHead", "HEAD_ROW_WIDTH", "set_lip_aperture", "save_articulation", "load_articulation",
            "untrained_articulation", "ARTICULATION_FILE_NAME"]

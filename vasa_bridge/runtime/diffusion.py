@@ -27,6 +27,7 @@ from vasa_bridge.audio.constants import FEATURES_PER_MOTION_FRAME, HOP_LENGTH_SA
 from vasa_bridge.audio.frontend import FrontEndStream, push_many
 from vasa_bridge.model.conditioning import (LOOKAHEAD_MS, SPAN_BACK_FEATURES, controls_vector, features_needed,
                                             frame_spans)
+from vasa_bridge.model.articulation import HEAD_ROW_WIDTH
 from vasa_bridge.model.inputs import CONTEXT, NEW, PAD, DenoiserInputs
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.blink_governor import BlinkGovernor
@@ -72,7 +73,7 @@ class DiffusionMotionStream:
         self._feature_offset = 0
         self._history = np.zeros((0, self._latent_dim), np.float32)  # last (W - 1) committed latents
         self._audio_emb = np.zeros((0, backend.d_model), np.float32)  # embeddings of frames _emb_first..
-        self._articulation = np.zeros((0, 2), np.float32)              # articulation head rows, same frames
+        self._articulation = np.zeros((0, HEAD_ROW_WIDTH), np.float32)              # articulation head rows, same frames
         self._emb_first: int | None = None
         self._context_from = 0        # frames before this one are shown to the model as padding
         self._glide_pending = False
@@ -266,7 +267,7 @@ class DiffusionBackend:
             all_spans, cuts = np.concatenate(spans), np.cumsum([len(a) for a in spans])
             embedded = np.split(self.engine.embed_audio(all_spans), cuts)
             articulated = np.split(self.articulation(all_spans) if self.articulation is not None
-                                   else np.zeros((len(all_spans), 2), np.float32), cuts)
+                                   else np.zeros((len(all_spans), HEAD_ROW_WIDTH), np.float32), cuts)
             for s, n, audio_emb, head_rows in zip(active, n_new, embedded, articulated):
                 s.add_embeddings(audio_emb, head_rows, n)
             windows = [s.window_inputs(n, float(self.sigmas[0])) for s, n in zip(active, n_new)]
