@@ -137,6 +137,40 @@ def test_band_limit_removes_energy_outside_the_telephone_band() -> None:
     assert spectrum_out[mid].sum() > 0.8 * spectrum_in[mid].sum()
 
 
+def test_microphone_colour_follows_its_curve_without_moving_the_speech(espeak_item) -> None:
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal(4 * SR).astype(np.float32)
+    gains = (-30.0, -24.0, -12.0, -4.0, 0.0, 5.0, 5.0, 0.0)            # a high-passed, bright mic
+    out = augment.colour(noise, gains)
+    spectrum_in, spectrum_out = (np.abs(np.fft.rfft(x)) ** 2 for x in (noise, out))
+    freqs = np.fft.rfftfreq(len(noise), 1 / SR)
+
+    def band_db(lo: float, hi: float) -> float:
+        band = (freqs > lo) & (freqs < hi)
+        return 10 * np.log10(spectrum_out[band].sum() / spectrum_in[band].sum())
+
+    assert band_db(100, 150) - band_db(1800, 2200) < -25           # lows cut against the presence band
+    assert abs(band_db(3000, 4500) - band_db(1800, 2200)) < 2
+    audio = espeak_item[0]
+    coloured = augment.colour(audio, gains)
+    assert len(coloured) == len(audio) and _lag_samples(audio, coloured) == 0     # zero-phase
+    assert np.isclose(np.abs(coloured).max(), np.abs(audio).max(), rtol=1e-4)    # same peak level
+    assert augment.colour(audio, ()) is audio                                    # flat: untouched
+
+
+def test_sampled_augmentations_colour_about_half_the_items_and_survive_json() -> None:
+    from vasa_bridge.datagen.augment import Augmentation
+
+    rng = np.random.default_rng(4)
+    augs = [augment.sample_augmentation(rng) for _ in range(400)]
+    coloured = [a for a in augs if a.colour_db]
+    assert 0.4 < len(coloured) / len(augs) < 0.6
+    assert all(len(a.colour_db) == len(augment.COLOUR_ANCHORS_HZ) for a in coloured)
+    import json
+
+    assert Augmentation(**json.loads(json.dumps(coloured[0].to_json()))) == coloured[0]
+
+
 def test_noise_is_added_at_the_requested_snr(espeak_item) -> None:
     audio = espeak_item[0]
     rng = np.random.default_rng(0)
