@@ -1,7 +1,7 @@
 """The shipped recipe, stage by stage, each cached in the output folder so a rerun resumes where it stopped:
 
 1. training lines: espeak-ng formant voices + MBROLA real-speaker diphones (exact phone events) + flite real-speaker
-   voices (awb, rms) performed by the teacher, heard through the recording chain (train/data.py) — `lines.pkl`;
+   voices (awb, rms) + Festival real-speaker diphones (rab, ked, don) performed by the teacher, heard through the recording chain (train/data.py) — `lines.pkl`;
 2. the speech front end, distilled from Whisper's encoder on those lines and on unlabelled real Dutch dialogue
    (train/frontend.py) — `distill.npz`, `speech_frontend.npz`;
 3. the lines through the front end, packed for window sampling — `pairs.npz`;
@@ -23,7 +23,7 @@ from vasa_bridge.train.data import Pair, PairSet, synth_pairs
 if TYPE_CHECKING:
     from vasa_bridge.audio.frontend import SpeechFrontEnd
 
-REAL_DUTCH_MINUTES = 40.0        # unlabelled real speech in the distillation set
+REAL_DUTCH_MINUTES = 90.0        # unlabelled real speech in the distillation set (fillets-ng has ~96 min)
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,16 @@ class Recipe:
     real_speech: bool = True     # distil on real Dutch dialogue too (scripts/fetch_real_speech.sh)
 
 
+def lines_key(recipe: Recipe) -> str:
+    from vasa_bridge.train import data
+
+    return (f"lines:{recipe.items}:{recipe.seed}:{sorted(data.TRAIN_MBROLA_VOICES)}:{sorted(data.TRAIN_FLITE_VOICES)}"
+            f":{sorted(data.TRAIN_FESTIVAL_VOICES)}:chain-r{data.CHAIN_REVISION}")
+
+
 def training_lines(out: Path, recipe: Recipe) -> list[Pair]:
     cache = out / "lines.pkl"
-    from vasa_bridge.train.data import TRAIN_FLITE_VOICES, TRAIN_MBROLA_VOICES
-
-    key = f"lines:{recipe.items}:{recipe.seed}:{sorted(TRAIN_MBROLA_VOICES)}:{sorted(TRAIN_FLITE_VOICES)}"
+    key = lines_key(recipe)
     if cache.exists():
         with cache.open("rb") as f:
             stored_key, pairs = pickle.load(f)
@@ -66,11 +71,13 @@ def distillation_items(pairs: list[Pair], recipe: Recipe) -> list[tuple[np.ndarr
 def distillation_set(out: Path, pairs: list[Pair], recipe: Recipe):
     from vasa_bridge.train.frontend import DistillSet, build_distill_set
 
-    cache = out / "distill.npz"
-    if cache.exists():
+    cache, source = out / "distill.npz", out / "distill.source"
+    key = f"{lines_key(recipe)}:dutch-{REAL_DUTCH_MINUTES if recipe.real_speech else 0}"
+    if cache.exists() and source.exists() and source.read_text() == key:
         return DistillSet.load(cache)
     data = build_distill_set(distillation_items(pairs, recipe))
     data.save(cache)
+    source.write_text(key)
     return data
 
 
