@@ -3,6 +3,7 @@
 set -euo pipefail
 packages=(espeak-ng libespeak-ng1 flite sox libsox-fmt-all ffmpeg
   fortunes-min fortunes fortune-mod  # sentences for the training corpus
+  festival festlex-oald festvox-rablpc16k festvox-kdlpc16k festvox-don  # real speakers' diphones (training lines)
   mono-mcs mono-runtime  # C# core of the Unity sample: compiled and tested outside Unity (mcs pulls System, System.Core)
   chromium               # runs the Godot 4.6 web engine for the Godot sample's in-engine tests
   "$@")

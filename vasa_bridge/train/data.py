@@ -36,9 +36,14 @@ MBROLA_SHARE = 0.5              # of the synthesised lines
 # Real speakers' statistical voices (flite, CMU ARCTIC recordings, English; phone end times from flite itself).
 # flite's kal, kal16 and slt are reserved for independent evaluation.
 TRAIN_FLITE_VOICES = ("flite-awb", "flite-rms")
-FLITE_SHARE = 0.15              # of the synthesised lines; the rest (0.35) are espeak-ng's formant voices
+FLITE_SHARE = 0.15              # of the synthesised lines
+# Real speakers' diphone voices (Festival, English; segment end times from Festival itself). Festival's kallpc16k
+# and us-slt-hts are reserved for independent evaluation.
+TRAIN_FESTIVAL_VOICES = ("festival-rab", "festival-ked", "festival-don")
+FESTIVAL_SHARE = 0.1            # of the synthesised lines; the rest (0.25) are espeak-ng's formant voices
 NON_SPEECH_SHARE = 0.06         # items of noise or music with an idle face: sound alone must not move the lips
 LEVEL_DBFS_RANGE = (-40.0, -3.0)   # peak level of what the model hears
+CHAIN_REVISION = 2                 # of `_corrupt` (2: microphone colouring); cached training lines record it
 
 # Windows read features from before an item's first frame (pad tokens); this much silence separates items.
 PAD_BEFORE_FEATURES = 16 * FEATURES_PER_MOTION_FRAME + SPAN_BACK_FEATURES
@@ -87,9 +92,9 @@ def _corrupt(audio: np.ndarray, rng: np.random.Generator, babble: list[np.ndarra
 
 def synth_pair(text: str, voice: str, language: str, rng: np.random.Generator, controls: Controls | None = None,
                corrupt: bool = True, babble: list[np.ndarray] | None = None) -> Pair:
-    """espeak-ng (or an MBROLA voice through it, or a flite voice) speaks `text` at a random rate (and pitch), sometimes sped up or
-    slowed like a tape (another vocal-tract length); the teacher performs it; silence of random length before
-    and after; then the recording chain (`_corrupt`)."""
+    """espeak-ng (or an MBROLA voice through it, or a flite or Festival voice) speaks `text` at a random rate
+    (and pitch), sometimes sped up or slowed like a tape (another vocal-tract length); the teacher performs it;
+    silence of random length before and after; then the recording chain (`_corrupt`)."""
     from vasa_bridge.audio import resample
     from vasa_bridge.datagen.augment import SPEED_CHOICES, change_speed
     from vasa_bridge.phones.espeak import synthesize
@@ -99,6 +104,10 @@ def synth_pair(text: str, voice: str, language: str, rng: np.random.Generator, c
         from vasa_bridge.phones.flite import synthesize_flite
 
         speech = synthesize_flite(text, voice.removeprefix("flite-"), float(rng.uniform(0.8, 1.3)))
+    elif voice.startswith("festival-"):
+        from vasa_bridge.phones.festival import synthesize_festival
+
+        speech = synthesize_festival(text, voice.removeprefix("festival-"), float(rng.uniform(0.8, 1.3)))
     else:
         speech = synthesize(text, voice=voice, rate_wpm=int(rng.integers(120, 230)),
                             pitch=int(rng.integers(25, 80)))
@@ -156,12 +165,14 @@ def synth_pairs(n_items: int, seed: int, voices: str = "train", progress: bool =
             voice, language = HELD_OUT_VOICES[0], "en"
         elif voices == "heldout-language":
             voice, language = HELD_OUT_LANGUAGES[0], "de"
-        elif voices == "train" and (draw := rng.random()) < MBROLA_SHARE + FLITE_SHARE:
+        elif voices == "train" and (draw := rng.random()) < MBROLA_SHARE + FLITE_SHARE + FESTIVAL_SHARE:
             if draw < MBROLA_SHARE:
                 voice = str(rng.choice(list(TRAIN_MBROLA_VOICES)))
                 language = TRAIN_MBROLA_VOICES[voice]
-            else:
+            elif draw < MBROLA_SHARE + FLITE_SHARE:
                 voice, language = str(rng.choice(TRAIN_FLITE_VOICES)), "en"
+            else:
+                voice, language = str(rng.choice(TRAIN_FESTIVAL_VOICES)), "en"
         elif rng.random() < OTHER_LANGUAGE_SHARE:
             language = str(rng.choice(TRAIN_OTHER_LANGUAGES))
             voice = language + ("" if rng.random() < 0.5 else f"+{rng.choice(['m2', 'f2', 'm4', 'f3'])}")
