@@ -6,6 +6,7 @@ replica's process. Every fixture shuts Serve and Ray down."""
 import asyncio
 import os
 import signal
+import subprocess
 import threading
 import time
 
@@ -394,4 +395,41 @@ def test_csharp_line_reopens_on_another_replica_and_completes_on_the_audio_clock
     assert killed, out
     assert "PASS reopen: every frame once, in seq order, pts = seq x 40 ms across the seam" in out
     print(next(line for line in out.splitlines() if line.startswith("INFO reopen")))  # re-open time, for -s runs
+    _wait_replaced(cluster, killed[0])
+
+
+@pytest.mark.cluster
+def test_godot_face_reopens_on_another_replica_and_completes_on_the_audio_clock(cluster):
+    """VasaBridgeFace in the real Godot 4.6 web engine (godot_sample/tests/test_reopen.gd, as tests/test_godot.py
+    runs the engine): the replica serving its line is killed a third of the way in; the line re-opens elsewhere
+    within 2 s and every frame arrives once, pts = seq x 40 ms."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "godot_sample" / "tests"))
+    import engine_runner
+    from godot_live import speak_pcm16
+
+    try:
+        engine_runner.ensure_engine()
+        engine_runner.ensure_chromium()
+        engine_runner.ensure_playwright()
+    except (engine_runner.EngineRunnerError, OSError, subprocess.CalledProcessError) as e:
+        pytest.skip(f"the Godot web engine is not available here: {e}")
+    killed: list[str] = []
+
+    def kill(params: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        victim = params["instance"]
+        os.kill(next(r["pid"] for r in cluster.live_replicas() if r["instance"] == victim), signal.SIGKILL)
+        killed.append(victim)
+        return b"killed", {"Content-Type": "text/plain"}
+
+    pcm, rate = speak_pcm16("A line from Godot that survives a lost replica of the cluster, and goes on.")
+    port = cluster.endpoints.ws_url.rsplit(":", 1)[1].strip("/")
+    run = engine_runner.run_tests(extra_args=["--suite=reopen", f"--ws-port={port}", f"--sample-rate-hz={rate}"],
+                                  data={"test_data/line.pcm": pcm}, routes={"/kill": kill}, timeout_s=120)
+    results = {name: (ok, details) for name, ok, details in run.results}
+    print(*[line for line in run.lines if "VASA_NOTE reopen" in line], sep="\n")  # re-open time, for -s runs
+    assert run.ok and len(results) >= 6, "\n".join(run.lines[-40:])
+    assert results["reopen_every_frame_once_on_the_audio_clock"][0]
     _wait_replaced(cluster, killed[0])
