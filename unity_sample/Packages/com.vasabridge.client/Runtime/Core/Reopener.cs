@@ -28,7 +28,9 @@ namespace VasaBridge
         }
 
         /// <summary>Re-open on the same client: right for WebSocket (a cluster's ws:// address routes the new
-        /// connection to a live replica; works on the pumped WebGL link too) and for a sidecar restarted in place.</summary>
+        /// connection to a live replica; works on the pumped WebGL link too) and for a sidecar restarted in place.
+        /// When the server ended the session but kept the connection (a draining replica: `shutdown`), a new client
+        /// with the same options takes over, since only a new connection reaches another replica.</summary>
         public static VasaReopener SameAddress(int timeoutMs = 10000)
         {
             return new VasaReopener(null, timeoutMs);
@@ -45,11 +47,19 @@ namespace VasaBridge
 
         /// <summary>Non-blocking. The client to open the session on next, or null while the directory is still being
         /// asked (call again next frame); `problem` is set when this attempt failed (try again after RetryPeriodMs).
-        /// `lost` is the client the lost session was on.</summary>
-        internal VasaBridgeClient Poll(VasaBridgeClient lost, out VasaBridgeException problem)
+        /// `lost` is the client the lost session was on; `freshConnection`: its connection still stands but leads to
+        /// a server that will not take the session again.</summary>
+        internal VasaBridgeClient Poll(VasaBridgeClient lost, bool freshConnection, out VasaBridgeException problem)
         {
             problem = null;
-            if (_directory == null) return lost;
+            if (_directory == null)
+            {
+                if (!freshConnection) return lost;
+                var fresh = new VasaBridgeClient(lost.Options); // connects in the background: nothing waits here
+                fresh.Start();
+                Retire(lost);
+                return fresh;
+            }
             if (_assigning == null)
             {
                 VasaBridgeClientOptions o = lost.Options;
@@ -78,12 +88,20 @@ namespace VasaBridge
             {
                 // The directory notices a lost replica only when its posts stop for a second (registry STALE_S):
                 // until then it may name the lost one again.
-                Task.Run(() => next.Dispose());
+                Retire(next);
                 problem = new VasaBridgeException("disconnected", "the directory still assigns the lost replica at tcp://" + _lostEndpoint);
                 return null;
             }
-            Task.Run(() => lost.Dispose()); // its sockets would keep reconnecting to the lost replica
+            Retire(lost); // its sockets would keep reconnecting to the lost replica
             return next;
+        }
+
+        /// <summary>Disposes a client the line no longer uses without waiting for its threads; a pumped (WebGL)
+        /// client has none, and its Dispose only closes the browser's socket.</summary>
+        static void Retire(VasaBridgeClient client)
+        {
+            if (client.IsPumped) client.Dispose();
+            else Task.Run(() => client.Dispose());
         }
     }
 }

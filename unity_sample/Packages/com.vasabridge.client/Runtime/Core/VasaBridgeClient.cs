@@ -70,6 +70,8 @@ namespace VasaBridge
         /// <summary>Capabilities from the last hello_ok (null before the first).</summary>
         public ServerInfo Server { get { return _server; } }
         public bool IsConnected { get { return _req.IsConnected && _sub.IsConnected; } }
+        /// <summary>The link is pumped from Update (WebGL) rather than run on threads.</summary>
+        public bool IsPumped { get { return _pumped != null; } }
         /// <summary>Stream messages for sessions this client does not have (ended, or never opened).</summary>
         public long StrayMessages { get { return Interlocked.Read(ref _strayMessages); } }
         /// <summary>Stream messages dropped because they broke the protocol (all sessions).</summary>

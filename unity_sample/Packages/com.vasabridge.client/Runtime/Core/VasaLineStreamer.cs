@@ -34,6 +34,7 @@ namespace VasaBridge
         VasaRequest<VasaSession> _open;   // null while a re-open waits for its client or its retry time
         VasaSession _lost;                // while re-opening: the lost session the new one continues
         long _lostAtTicks, _retryAtTicks;
+        bool _freshConnection;            // the lost session's server ended it but keeps the connection
         VasaRequest<double> _end;
         VasaControls _controlsBeforeOpen;
         int _offset;
@@ -123,7 +124,7 @@ namespace VasaBridge
                 VasaRequest<double> p = _pushes.Dequeue();
                 if (!p.Succeeded)
                 {
-                    if (IsLossCode(p.Error.Code)) BeginReopen(s);
+                    if (IsLossCode(p.Error.Code)) BeginReopen(s, p.Error.Code == "shutting_down");
                     else Fail(p.Error);
                     return;
                 }
@@ -131,7 +132,7 @@ namespace VasaBridge
             }
             if (s.State != SessionState.Open)
             {
-                if (IsLoss(s)) BeginReopen(s);
+                if (IsLoss(s)) BeginReopen(s, s.EndReason == "shutdown" || s.EndReason == "error");
                 return; // ended by the sidecar or the connection: nothing more to send
             }
             while (_offset < _samples.Length && _pushes.Count < MaxChunksInFlight
@@ -145,7 +146,7 @@ namespace VasaBridge
             if (_offset >= _samples.Length && _pushes.Count == 0 && _end == null) _end = _client.BeginEndAudio(s);
             if (_end != null && _end.IsDone && !_end.Succeeded)
             {
-                if (IsLossCode(_end.Error.Code)) BeginReopen(s);
+                if (IsLossCode(_end.Error.Code)) BeginReopen(s, _end.Error.Code == "shutting_down");
                 else Error = _end.Error;
             }
         }
@@ -161,9 +162,10 @@ namespace VasaBridge
                                          || code == "hello_required" || code == "shutting_down");
         }
 
-        void BeginReopen(VasaSession lost)
+        void BeginReopen(VasaSession lost, bool freshConnection)
         {
             _lost = lost;
+            _freshConnection = freshConnection;
             _pushes.Clear(); // their replies, if any come, are about the lost session
             _end = null;
             _open = null;
@@ -178,9 +180,10 @@ namespace VasaBridge
             {
                 if (now < _retryAtTicks) return false;
                 VasaBridgeException problem;
-                VasaBridgeClient target = _reopener.Poll(_client, out problem);
+                VasaBridgeClient target = _reopener.Poll(_client, _freshConnection, out problem);
                 if (problem != null) { RetryOrFail(problem, now); return false; }
                 if (target == null) return false; // the directory has not answered yet
+                if (target != _client) _freshConnection = false;
                 _client = target;
                 _open = _client.BeginReopen(_options, _lost);
                 return false;

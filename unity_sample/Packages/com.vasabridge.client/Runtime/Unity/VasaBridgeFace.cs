@@ -356,6 +356,7 @@ namespace VasaBridge.Unity
             }
             if (_line == null) return;
             _line.Step(AudioTimeMs);
+            _client = _line.Client; // a re-open may have moved the line to a new client (the old one is disposed)
             if (_line.Error != null)
             {
                 VasaBridgeException e = _line.Error;
