@@ -95,3 +95,16 @@ def test_bad_audio_files_give_clear_errors(tmp_path):
         load_audio(tmp_path / "zero.wav")
     with pytest.raises(AudioError, match="directory"):
         load_audio(tmp_path)
+
+
+def test_resampler_filter_is_scipy_firwin_without_importing_scipy():
+    """The resampler designs its Kaiser low-pass in numpy (no scipy import on a session's first non-16 kHz use)."""
+    from scipy.signal import firwin
+
+    from vasa_bridge.audio.resample import KAISER_BETA, ROLLOFF, ZERO_CROSSINGS, _kaiser_lowpass
+
+    for up, down in [(320, 441), (160, 147), (1, 3), (2, 1)]:
+        band = max(up, down)
+        n_taps = 2 * ZERO_CROSSINGS * band + 1
+        want = firwin(n_taps, ROLLOFF / band, window=("kaiser", KAISER_BETA))
+        np.testing.assert_allclose(_kaiser_lowpass(n_taps, ROLLOFF / band), want, rtol=0, atol=1e-15)

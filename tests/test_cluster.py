@@ -6,6 +6,7 @@ replica's process. Every fixture shuts Serve and Ray down."""
 import asyncio
 import os
 import signal
+import subprocess
 import threading
 import time
 
@@ -14,6 +15,7 @@ import pytest
 import zmq
 
 from baked_line import speak_wav
+from test_unity_client import drive_harness, harness, needs_mono, run_harness, spoken_line  # noqa: F401 (fixtures)
 from vasa_bridge import protocol as m
 from vasa_bridge.audio.load import load_audio
 from vasa_bridge.client import AsyncClient, Client
@@ -226,23 +228,11 @@ def test_four_concurrent_lines_each_binding_are_whole_spread_and_equal_single_pr
 
 
 @pytest.mark.cluster
-def test_csharp_client_follows_the_directory_and_streams_a_line_whole(cluster, tmp_path):
+@needs_mono
+def test_csharp_client_follows_the_directory_and_streams_a_line_whole(cluster, harness, tmp_path):
     """The Unity package's VasaClusterDirectory.Assign + VasaBridgeClient (mono harness, mode `cluster`)."""
-    import shutil
-    import subprocess
-
-    from test_unity_client import PACKAGE, run_harness
-
-    if shutil.which("mcs") is None or shutil.which("mono") is None:
-        pytest.skip("needs Debian mono-mcs and mono-runtime (scripts/install_system.sh installs them)")
-    exe = tmp_path / "harness.exe"
-    sources = sorted(str(p) for p in (PACKAGE / "Runtime" / "Core").rglob("*.cs"))
-    sources += sorted(str(p) for p in (PACKAGE / "Tests~" / "Harness").glob("*.cs"))
-    built = subprocess.run(["mcs", "-langversion:7.2", "-warnaserror", "-r:System.Core.dll", f"-out:{exe}", *sources],
-                           capture_output=True, text=True, timeout=120)
-    assert built.returncode == 0, built.stdout + built.stderr
     wav = speak_wav(tmp_path, "A line from Unity through the cluster.")
-    out = run_harness(exe, "cluster", cluster.endpoints.directory_url, str(wav))
+    out = run_harness(harness, "cluster", cluster.endpoints.directory_url, str(wav))
     assert "assigned tcp://" in out
 
 
@@ -370,13 +360,76 @@ def test_lost_replica_session_reopens_elsewhere_within_2_s_and_replica_is_replac
     frames = np.concatenate([b.frames for b in batches])
     assert abs(len(frames) - 25 * len(line) / SAMPLE_RATE_HZ) <= 2  # the whole line: no frame lost or repeated
     assert all(b.seq == a.seq + len(a.frames) for a, b in zip(batches, batches[1:]))
-    # Serve replaces the dead replica: two live ones again, one of them new.
+    live = _wait_replaced(cluster, victim)
+    assert set(r["replica"] for r in live) != set(before)
+
+
+def _wait_replaced(cluster, victim: str) -> list[dict]:
+    """Serve replaces a killed replica: waits for two live ones again, neither the victim; returns them."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         live = cluster.live_replicas()
         if len(live) == 2 and victim not in {r["instance"] for r in live}:
-            break
+            return live
         time.sleep(0.5)
-    else:
-        pytest.fail(f"the lost replica was not replaced: {cluster.health()}")
-    assert set(r["replica"] for r in live) != set(before)
+    pytest.fail(f"the lost replica was not replaced: {cluster.health()}")
+
+
+@pytest.mark.cluster
+@needs_mono
+@pytest.mark.parametrize("binding, loop", [("zmq", "threaded"), ("ws", "threaded"), ("ws", "pumped")])
+def test_csharp_line_reopens_on_another_replica_and_completes_on_the_audio_clock(cluster, harness, spoken_line,
+                                                                                binding, loop):
+    """VasaLineStreamer with a VasaReopener (mono harness, mode `reopen`): the replica serving the line is killed a
+    third of the way in; the line re-opens elsewhere within 2 s and every frame arrives once, pts = seq x 40 ms."""
+    url = cluster.endpoints.ws_url if binding == "ws" else cluster.endpoints.directory_url
+    killed: list[str] = []
+
+    def kill_when_asked(line: str) -> None:
+        if line.startswith("KILL_INSTANCE "):
+            victim = line.split()[1]
+            os.kill(next(r["pid"] for r in cluster.live_replicas() if r["instance"] == victim), signal.SIGKILL)
+            killed.append(victim)
+
+    out = drive_harness([str(harness), "reopen", url, str(spoken_line), loop], kill_when_asked)
+    assert killed, out
+    assert "PASS reopen: every frame once, in seq order, pts = seq x 40 ms across the seam" in out
+    print(next(line for line in out.splitlines() if line.startswith("INFO reopen")))  # re-open time, for -s runs
+    _wait_replaced(cluster, killed[0])
+
+
+@pytest.mark.cluster
+def test_godot_face_reopens_on_another_replica_and_completes_on_the_audio_clock(cluster):
+    """VasaBridgeFace in the real Godot 4.6 web engine (godot_sample/tests/test_reopen.gd, as tests/test_godot.py
+    runs the engine): the replica serving its line is killed a third of the way in; the line re-opens elsewhere
+    within 2 s and every frame arrives once, pts = seq x 40 ms."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "godot_sample" / "tests"))
+    import engine_runner
+    from godot_live import speak_pcm16
+
+    try:
+        engine_runner.ensure_engine()
+        engine_runner.ensure_chromium()
+        engine_runner.ensure_playwright()
+    except (engine_runner.EngineRunnerError, OSError, subprocess.CalledProcessError) as e:
+        pytest.skip(f"the Godot web engine is not available here: {e}")
+    killed: list[str] = []
+
+    def kill(params: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+        victim = params["instance"]
+        os.kill(next(r["pid"] for r in cluster.live_replicas() if r["instance"] == victim), signal.SIGKILL)
+        killed.append(victim)
+        return b"killed", {"Content-Type": "text/plain"}
+
+    pcm, rate = speak_pcm16("A line from Godot that survives a lost replica of the cluster, and goes on.")
+    port = cluster.endpoints.ws_url.rsplit(":", 1)[1].strip("/")
+    run = engine_runner.run_tests(extra_args=["--suite=reopen", f"--ws-port={port}", f"--sample-rate-hz={rate}"],
+                                  data={"test_data/line.pcm": pcm}, routes={"/kill": kill}, timeout_s=120)
+    results = {name: (ok, details) for name, ok, details in run.results}
+    print(*[line for line in run.lines if "VASA_NOTE reopen" in line], sep="\n")  # re-open time, for -s runs
+    assert run.ok and len(results) >= 6, "\n".join(run.lines[-40:])
+    assert results["reopen_every_frame_once_on_the_audio_clock"][0]
+    _wait_replaced(cluster, killed[0])

@@ -39,9 +39,10 @@ FLOOD_FRAMES = 3000           # motion batches the fake server sends at once (th
 SERVE = ("import sys, argparse\nfrom vasa_bridge.commands import serve\np = argparse.ArgumentParser()\n"
          "serve.add_arguments(p)\nsys.exit(serve.run(p.parse_args(sys.argv[1:])))")
 
-pytestmark = pytest.mark.skipif(
+needs_mono = pytest.mark.skipif(
     shutil.which("mcs") is None or shutil.which("mono") is None,
     reason="needs Debian mono-mcs and mono-runtime (scripts/install_system.sh installs them; CI has them)")
+pytestmark = needs_mono
 
 
 # ---- helpers ---------------------------------------------------------------------------------------------------
@@ -303,11 +304,9 @@ def assert_rendered_frames_follow_motion(out: str, out_dir: Path) -> None:
     assert np.abs(images[hi][150:220, 90:170] - images[lo][150:220, 90:170]).mean() > 2.0
 
 
-def drive_restart(harness_args: list[str], start_server: Callable[[], Sidecar]) -> str:
-    """Runs a harness restart mode against a sidecar from `start_server`: kills it (SIGKILL: a crash, not a clean
-    shutdown) when the harness says READY_FOR_KILL, starts a new one on the same ports at WAITING_FOR_RESTART.
-    Returns the harness output after checking every check passed."""
-    server = start_server()
+def drive_harness(harness_args: list[str], on_line: Callable[[str], None], timeout_s: float = 75) -> str:
+    """Runs a harness mode that needs the test to act mid-run: `on_line` sees every line it prints (e.g.
+    READY_FOR_KILL) as it comes. Returns the output after checking every check passed."""
     proc = subprocess.Popen(["mono", *harness_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             cwd=REPO)
     lines: queue.Queue[str | None] = queue.Queue()
@@ -319,7 +318,7 @@ def drive_restart(harness_args: list[str], start_server: Callable[[], Sidecar]) 
 
     threading.Thread(target=pump, daemon=True).start()
     output: list[str] = []
-    deadline = time.monotonic() + 75
+    deadline = time.monotonic() + timeout_s
     try:
         while time.monotonic() < deadline:
             try:
@@ -329,21 +328,34 @@ def drive_restart(harness_args: list[str], start_server: Callable[[], Sidecar]) 
             if line is None:
                 break
             output.append(line)
-            if line.startswith("READY_FOR_KILL"):
-                server.kill()
-            elif line.startswith("WAITING_FOR_RESTART"):
-                server = start_server()  # same ports, new instance
+            on_line(line)
         else:
             proc.kill()
-            pytest.fail("restart harness did not finish in time:\n" + "".join(output))
+            pytest.fail(f"harness {harness_args[1]} did not finish in time:\n" + "".join(output))
         proc.wait(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
-        server.kill()
     text = "".join(output)
     assert_all_passed(text)
     return text
+
+
+def drive_restart(harness_args: list[str], start_server: Callable[[], Sidecar]) -> str:
+    """Runs a harness restart mode against a sidecar from `start_server`: kills it (SIGKILL: a crash, not a clean
+    shutdown) when the harness says READY_FOR_KILL, starts a new one on the same ports at WAITING_FOR_RESTART."""
+    servers = [start_server()]
+
+    def on_line(line: str) -> None:
+        if line.startswith("READY_FOR_KILL"):
+            servers[-1].kill()
+        elif line.startswith("WAITING_FOR_RESTART"):
+            servers.append(start_server())  # same ports, new instance
+
+    try:
+        return drive_harness(harness_args, on_line)
+    finally:
+        servers[-1].kill()
 
 
 def test_csharp_client_reports_a_sidecar_restart_and_reconnects(harness, spoken_line):

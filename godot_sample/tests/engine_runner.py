@@ -370,13 +370,15 @@ def export_head() -> bytes:
 
 
 def run_tests(*, extra_args: list[str] | None = None, out_dir: Path | None = None, timeout_s: float = 120.0,
-              data: dict[str, bytes] | None = None) -> EngineRun:
-    """Pack the addon and godot_sample/tests/*.gd, run `VasaTestMain` in the engine (WebGL mode, dummy audio)."""
+              data: dict[str, bytes] | None = None,
+              routes: dict[str, Callable[[dict[str, str]], tuple[bytes, dict[str, str]]]] | None = None) -> EngineRun:
+    """Pack the addon and godot_sample/tests/*.gd, run `VasaTestMain` in the engine (WebGL mode, dummy audio).
+    `routes`: extra GET paths of the page server the engine may call (`--http-port`), as for PageServer."""
     engine_dir = ensure_engine()
     pack = build_pack(include_dirs=["addons", "tests"], main_scene="res://tests/empty.tscn",
                       main_loop=TEST_MAIN_CLASS, data=_test_data() | (data or {}))
     args = ["--audio-driver", "Dummy", "--"] + (extra_args or [])
-    server = PageServer(engine_dir, pack, make_page(args), upload_dir=out_dir)
+    server = PageServer(engine_dir, pack, make_page(args), upload_dir=out_dir, routes=dict(routes or {}))
     try:
         args_with_http = args + [f"--http-port={server.port}"]
         server.page = make_page(args_with_http)

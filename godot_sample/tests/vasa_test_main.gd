@@ -2,7 +2,7 @@ class_name VasaTestMain
 extends SceneTree
 ## Main loop of the in-engine test run (engine_runner.py packs it as `run/main_loop_type`). Runs every suite in
 ## one engine start (each start costs seconds) and quits with the number of failed checks as exit code.
-## User arguments (after `--`): `--suite=NAME` (repeatable; default: all), `--ws-port=N` (the sidecar),
+## User arguments (after `--`): `--suite=NAME` (repeatable; default: all but OPT_IN), `--ws-port=N` (the sidecar),
 ## `--fake-port=N` (the misbehaving fake server), `--http-port=N` (the runner's page server: speech, uploads).
 
 const SUITES: Dictionary = {
@@ -17,7 +17,10 @@ const SUITES: Dictionary = {
 	"live": preload("res://tests/test_live.gd"),
 	"live_render": preload("res://tests/test_live_render.gd"),
 	"screenshot": preload("res://tests/test_screenshot.gd"),
+	"reopen": preload("res://tests/test_reopen.gd"),
 }
+## Suites that run only when chosen with --suite: they need servers only their own test starts (a cluster).
+const OPT_IN: PackedStringArray = ["reopen"]
 
 var report := VasaTestReport.new()
 var options: Dictionary = {}
@@ -37,7 +40,7 @@ func _run() -> void:
 		elif parts.size() == 2:
 			options[parts[0]] = parts[1]
 	for name: String in SUITES:
-		if not chosen.is_empty() and not (name in chosen):
+		if (not chosen.is_empty() or name in OPT_IN) and not (name in chosen):
 			continue
 		var started_ms: int = Time.get_ticks_msec()
 		var suite: Object = SUITES[name].new()

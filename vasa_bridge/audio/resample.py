@@ -19,16 +19,24 @@ ROLLOFF = 0.94        # cutoff as a fraction of the output Nyquist: keeps the an
 @lru_cache(maxsize=32)
 def _polyphase_filter(up: int, down: int) -> tuple[np.ndarray, int]:
     """Filter as (up, taps_per_phase) rows plus its centre delay in input samples (times up)."""
-    from scipy.signal import firwin
-
     band = max(up, down)
     half = ZERO_CROSSINGS * band
-    taps = firwin(2 * half + 1, ROLLOFF / band, window=("kaiser", KAISER_BETA)) * up
+    taps = _kaiser_lowpass(2 * half + 1, ROLLOFF / band) * up
     taps_per_phase = -(-len(taps) // up)
     padded = np.zeros(taps_per_phase * up)
     padded[: len(taps)] = taps
     # Row p holds taps p, p+up, p+2up...: the weights that output phase p applies to x[base], x[base-1], ...
     return padded.reshape(taps_per_phase, up).T.copy(), half
+
+
+def _kaiser_lowpass(n_taps: int, cutoff: float) -> np.ndarray:
+    """Linear-phase low-pass FIR, `cutoff` a fraction of Nyquist, unit gain at DC: what scipy.signal.firwin(n_taps,
+    cutoff, window=("kaiser", KAISER_BETA)) gives (to float precision; tests/test_audio.py), in numpy alone. A
+    sidecar session at a rate other than 16 kHz would otherwise import scipy on its first use (~50 MB and ~0.8 s on
+    the 2-core machine): costly for a cluster replica taking over a lost one's sessions."""
+    m = np.arange(n_taps) - (n_taps - 1) / 2.0
+    taps = cutoff * np.sinc(cutoff * m) * np.kaiser(n_taps, KAISER_BETA)
+    return taps / taps.sum()
 
 
 class StreamingResampler:

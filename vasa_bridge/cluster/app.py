@@ -54,6 +54,7 @@ class ClusterServer:
         self.endpoints: ClusterEndpoints | None = None
         self.instance = secrets.token_hex(8)
         self._started_ray = False
+        self._local_ray = None  # ray._private.node.Node of a local Ray this server started
         self._registry = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -71,8 +72,8 @@ class ClusterServer:
             if c.ray_address:
                 ray.init(address=c.ray_address, namespace=APP_NAME, log_to_driver=False)
             else:
-                ray.init(num_cpus=c.local_num_cpus, object_store_memory=c.local_object_store_bytes,
-                         include_dashboard=False, namespace=APP_NAME, log_to_driver=False)
+                self._local_ray = _start_local_ray(c)
+                ray.init(address=self._local_ray.address, namespace=APP_NAME, log_to_driver=False)
                 self._started_ray = True
         try:
             self._registry = get_or_create_registry()
@@ -158,6 +159,9 @@ class ClusterServer:
                 if self._started_ray:
                     ray.shutdown()
                     self._started_ray = False
+        if self._local_ray is not None:
+            self._local_ray.kill_all_processes(check_alive=False, allow_graceful=True)
+            self._local_ray = None
 
     def __enter__(self) -> "ClusterServer":
         return self.start()
@@ -202,3 +206,19 @@ def serve_cluster_forever(config: ClusterConfig) -> int:
             log_event("cluster_health", live=len(health["live"]), silent=len(health["silent"]),
                       sessions=sum(r["sessions"] for r in health["live"]))
     return 0
+
+
+def _start_local_ray(c: ClusterConfig):
+    """A one-machine Ray head for `serve --ray` without --ray-address: what ray.init would start, less the two
+    processes this use never needs (~95 MB PSS together, measured 2026-12-05): the autoscaler monitor (it adds
+    and removes *machines*; Serve's replica autoscaling runs in its controller) and the log monitor (it forwards
+    worker logs to drivers, and the driver here does not take them: log_to_driver=False). ray.init offers no
+    switch for either, so the head is started the way `ray start --head --no-monitor --include-log-monitor=false`
+    does, in this process (Ray is pinned to 2.60.0, whose Node API this uses)."""
+    from ray._private.node import Node
+    from ray._private.parameter import RayParams
+
+    params = RayParams(num_cpus=c.local_num_cpus, object_store_memory=c.local_object_store_bytes,
+                       include_dashboard=False, no_monitor=True, include_log_monitor=False)
+    # As ray.init starts its head: the processes share this one's fate (they die with it), and stop() ends them.
+    return Node(params, head=True, shutdown_at_exit=False, spawn_reaper=True, ray_init_cluster=True)

@@ -7,7 +7,8 @@ extends Node
 ## Add it to the scene (or let VasaBridgeFace make one); it connects, says hello, and queues requests until the
 ## server has answered. Every request method returns the request id; replies come as signals. When the connection
 ## drops it reconnects with exponential back-off; the server ends a connection's sessions when it drops (§9.5), so
-## open sessions are reported ended with reason "connection_lost".
+## open sessions are reported ended with reason "connection_lost". VasaBridgeFace then opens its line's session
+## again and resends the audio not yet answered with motion (see face.gd), so a line survives a lost server.
 
 ## The WebSocket is open and the server accepted our hello (`info` is hello_ok).
 signal server_ready(info: Dictionary)
@@ -24,7 +25,8 @@ signal session_ended(session: String, reason: String, message: Dictionary)
 ## ("timeout"), or a connection that failed before the server accepted our hello ("connection_failed"; a lost
 ## connection after that is `disconnected`). `details` holds the error message, if any.
 signal error_received(code: String, message: String, details: Dictionary)
-## The connection failed or dropped; the next attempt starts in `delay_s` (exponential back-off).
+## The connection failed or dropped; the next attempt starts in `delay_s` (0 after a working connection dropped,
+## then exponential back-off).
 signal reconnect_scheduled(attempt: int, delay_s: float)
 
 enum State { IDLE, CONNECTING, HELLO, READY, WAITING_TO_RECONNECT }
@@ -97,6 +99,13 @@ func connect_to_server(server_url: String = "") -> void:
 		return
 	state = State.CONNECTING
 	_last_stream_ms = Time.get_ticks_msec()
+
+
+## Drops the connection now and reconnects with back-off (through a cluster's ws:// ingress: to a live replica).
+## Open sessions end with "connection_lost". VasaBridgeFace does this to re-open a line a draining replica ended.
+func reconnect_now() -> void:
+	if _peer != null and state != State.IDLE and state != State.WAITING_TO_RECONNECT:
+		_peer.close(1000, "reconnecting")
 
 
 ## Closes the connection for good (no reconnect).
@@ -404,7 +413,7 @@ func _on_closed(code: int, reason: String) -> void:
 		disconnected.emit(code, reason)
 	else:
 		error_received.emit("connection_failed", "cannot reach %s (close code %d)" % [url, code], {})
-	_schedule_reconnect()
+	_schedule_reconnect(was_connected)
 
 
 func _fail_connection(why: String) -> void:
@@ -413,8 +422,15 @@ func _fail_connection(why: String) -> void:
 	_schedule_reconnect()
 
 
-func _schedule_reconnect() -> void:
+func _schedule_reconnect(at_once: bool = false) -> void:
 	if not reconnect:
+		return
+	if at_once:
+		# A working connection dropped: the address most likely serves again at once (a cluster's ingress routes
+		# to a live replica), so the first attempt goes now; back-off starts if that one fails.
+		_retry_at_ms = Time.get_ticks_msec()
+		state = State.WAITING_TO_RECONNECT
+		reconnect_scheduled.emit(reconnect_attempts + 1, 0.0)
 		return
 	_backoff_s = reconnect_min_s if _backoff_s <= 0.0 else minf(_backoff_s * 2.0, reconnect_max_s)
 	_retry_at_ms = Time.get_ticks_msec() + int(_backoff_s * 1000.0)

@@ -10,11 +10,30 @@ extends Node
 ## `lookahead_ms` of audio past them, so playback starts once the buffer covers `lookahead_ms + start_margin_ms`
 ## (or the whole line); from then on the jitter buffer is sampled at the audio position, interpolated to the
 ## game's frame rate.
+##
+## A lost server (a cluster replica killed, a sidecar restarted; `reopen_lost_lines`): the client reconnects to the
+## same address (a cluster's ws:// ingress routes it to a live replica), the face opens the line's session again
+## with the same options and pushes the audio again from the first frame it has not received, so the frames go on
+## at that seq and pts, on the same audio clock (what vasa_bridge.client.failover.ReopeningSession does in Python).
+## Frames the lost server had made but not sent are made again, not lost; what is lost is the old session's
+## motion context (frames right after the seam can differ from an uninterrupted run) and the re-open time, which
+## playback sees as a hold on the last frame only if the buffer ran dry meanwhile.
 
 signal line_started(session: String)
 signal line_finished(session: String)
 ## Failed to speak: an error from the client that concerns this face's session.
 signal line_failed(code: String, message: String)
+## A motion batch of the current line entered the jitter buffer; seq and pts_ms count from the line's start,
+## continuous across re-opens.
+signal motion_buffered(batch: VasaProtocol.MotionBatch)
+## The line's session was lost and opened again (`took_ms` from the loss to the new open_ok).
+signal line_reopened(session: String, took_ms: float)
+
+## End reasons after which another server could continue the line (SPEC.md §5.3 shutdown and error: the server
+## stopped the session; connection_lost: the connection or the server went away).
+const LOSS_REASONS: PackedStringArray = ["connection_lost", "shutdown", "error"]
+## Pause between re-open attempts while no server takes the session.
+const REOPEN_RETRY_MS: int = 200
 
 ## Standard VRM 1.0 expression names -> the ARKit shape that drives them (an approximation: VRM's visemes are
 ## whole-mouth shapes). Used when `use_vrm_remap` is on; `blend_shape_remap` entries win.
@@ -62,6 +81,13 @@ const VRM_REMAP: Dictionary = {
 @export var controls: Dictionary = {}
 ## Audio bytes per `audio` request: 100 ms chunks keep messages small.
 @export var chunk_ms: float = 100.0
+## Pushed audio runs at most this far ahead of playback (never less than the sidecar's lookahead plus
+## `start_margin_ms`); the default pushes the whole line at once.
+@export var audio_ahead_ms: float = 1e9
+## Open a lost line's session again (see above); off: the line fails with `session_connection_lost`.
+@export var reopen_lost_lines: bool = true
+## A lost line fails (`reopen_failed`) when no server took it again within this long.
+@export var reopen_timeout_s: float = 10.0
 
 var session: String = ""
 ## An image file's bytes (PNG, JPEG, ...) to send as the portrait; wins over `portrait`.
@@ -77,11 +103,21 @@ var unmatched: PackedStringArray = []
 ## Last values applied (one per channel), and the audio time they belong to.
 var current_values: PackedFloat32Array = PackedFloat32Array()
 var current_time_ms: float = -1.0
+## Times the current line's session was opened again after a loss, and how long the last re-open took.
+var reopens: int = 0
+var last_reopen_ms: float = 0.0
 
 var _channel_names: PackedStringArray = VasaProtocol.default_channel_names()
 var _channel_index: Dictionary = {}
 var _open_request: int = -1
+var _open_args: Array = []  # open_session's arguments for this line, used again by a re-open
 var _pcm: PackedByteArray = PackedByteArray()
+var _pushed_bytes: int = 0  # audio of the line sent to the current session, from its seam on
+var _end_sent: bool = false
+var _seq_offset: int = 0  # frames of the line delivered before the current session's frame 0
+var _frames_received: int = 0  # frames of the line delivered so far
+var _lost_at_ms: int = -1  # while re-opening: when the loss was noticed
+var _retry_at_ms: int = 0
 var _sample_rate_hz: int = 16000
 var _stream_ended: bool = false
 var _playing: bool = false
@@ -169,9 +205,13 @@ func speak(pcm: PackedByteArray, sample_rate_hz: int) -> void:
 	var image_file := PackedByteArray()
 	if VasaProtocol.wants_render(outputs):
 		image_file = portrait_bytes if not portrait_bytes.is_empty() else _encode_portrait(portrait)
-	_open_request = client.open_session("pcm16", sample_rate_hz, outputs, controls, -1, image_file,
+	_open_args = ["pcm16", sample_rate_hz, outputs, controls.duplicate(), -1, image_file,
 		portrait_landmarks if VasaProtocol.wants_render(outputs) else {},
-		render_options if VasaProtocol.wants_render(outputs) else {})
+		render_options if VasaProtocol.wants_render(outputs) else {}]
+	_seq_offset = 0
+	_frames_received = 0
+	reopens = 0
+	_open_request = client.callv("open_session", _open_args)
 
 
 ## A texture as a JPEG file of at most 1024 px on its long side (the sidecar renders at 512 px at most, and the
@@ -198,17 +238,20 @@ func stop() -> void:
 		client.close_session(session)
 	session = ""
 	_open_request = -1
+	_lost_at_ms = -1
 	_playing = false
 	if audio_player != null:
 		audio_player.stop()
 
 
 func is_speaking() -> bool:
-	return _open_request >= 0 or session != "" or _playing
+	return _open_request >= 0 or session != "" or _playing or _lost_at_ms >= 0
 
 
 ## Changes controls of the line being spoken (takes effect from the next frame the sidecar makes).
 func set_controls(values: Dictionary) -> void:
+	if not _open_args.is_empty():
+		_open_args[3] = values.duplicate()  # a re-opened session starts with the controls in effect
 	if session != "":
 		client.set_controls(session, values)
 
@@ -233,6 +276,9 @@ func line_duration_ms() -> float:
 
 
 func _process(_delta: float) -> void:
+	if _lost_at_ms >= 0:
+		_step_reopen()
+	_push_due()
 	if session != "" and not _playing and jitter.has_frames():
 		var needed_ms: float = lookahead_ms + start_margin_ms
 		if _stream_ended or jitter.buffered_until_ms() >= needed_ms:
@@ -301,6 +347,19 @@ func _on_session_opened(request_id: int, opened: String, info: Dictionary) -> vo
 		return
 	_open_request = -1
 	session = opened
+	_end_sent = false
+	if _lost_at_ms >= 0:
+		# A re-open: the new session's frame 0 is the line's first frame not received, and its audio starts at
+		# that frame's time. Same buffer, same bindings: playback goes on.
+		_seq_offset = _frames_received
+		_pushed_bytes = mini(_pcm.size(), roundi(_seq_offset * _sample_rate_hz / jitter.fps) * 2)
+		reopens += 1
+		last_reopen_ms = float(Time.get_ticks_msec() - _lost_at_ms)
+		_lost_at_ms = -1
+		line_reopened.emit(session, last_reopen_ms)
+		_push_due()
+		return
+	_pushed_bytes = 0
 	lookahead_ms = float(info.get("lookahead_ms", 0.0))
 	render_info = info.get("render", {}) if info.get("render") is Dictionary else {}
 	jitter = VasaJitterBuffer.new(float(info.get("fps", VasaProtocol.FPS_DEFAULT)))
@@ -308,17 +367,40 @@ func _on_session_opened(request_id: int, opened: String, info: Dictionary) -> vo
 	if names is Array and not (names as Array).is_empty():
 		_channel_names = PackedStringArray(names)
 		bind()
+	_push_due()
+
+
+## Sends the current session the audio it has not had, up to `audio_ahead_ms` past playback, then end_audio.
+func _push_due() -> void:
+	if session == "" or _end_sent:
+		return
 	var chunk_bytes: int = maxi(2, int(_sample_rate_hz * chunk_ms / 1000.0) * 2)
-	var offset: int = 0
-	while offset < _pcm.size():
-		client.push_audio(session, _pcm.slice(offset, offset + chunk_bytes))
-		offset += chunk_bytes
-	client.end_audio(session)
+	var ahead_ms: float = maxf(audio_ahead_ms, lookahead_ms + start_margin_ms + 2.0 * chunk_ms)
+	var played_ms: float = maxf(playback_time_ms(), 0.0)
+	while _pushed_bytes < _pcm.size() and _pushed_bytes / 2.0 * 1000.0 / _sample_rate_hz - played_ms <= ahead_ms:
+		client.push_audio(session, _pcm.slice(_pushed_bytes, _pushed_bytes + chunk_bytes))
+		_pushed_bytes += chunk_bytes
+	if _pushed_bytes >= _pcm.size():
+		client.end_audio(session)
+		_end_sent = true
 
 
 func _on_motion(from_session: String, batch: VasaProtocol.MotionBatch) -> void:
-	if from_session == session and session != "":
-		jitter.push_batch(batch)
+	if from_session != session or session == "":
+		return
+	if _seq_offset > 0:
+		# The re-opened session counts from 0; the line goes on from the frames delivered before.
+		var shifted := VasaProtocol.MotionBatch.new()
+		shifted.session = batch.session
+		shifted.seq = batch.seq + _seq_offset
+		shifted.n = batch.n
+		shifted.pts_ms = batch.pts_ms + _seq_offset * jitter.frame_interval_ms()
+		shifted.channels = batch.channels
+		shifted.frames = batch.frames
+		batch = shifted
+	_frames_received = batch.seq + batch.n
+	motion_buffered.emit(batch)
+	jitter.push_batch(batch)
 
 
 func _on_session_ended(ended: String, reason: String, _message: Dictionary) -> void:
@@ -326,15 +408,41 @@ func _on_session_ended(ended: String, reason: String, _message: Dictionary) -> v
 		return
 	if reason == "end_of_audio":
 		_stream_ended = true
+	elif reopen_lost_lines and reason in LOSS_REASONS:
+		session = ""
+		_lost_at_ms = Time.get_ticks_msec()
+		_retry_at_ms = 0
+		if reason != "connection_lost":
+			# The server stopped the session but kept the connection (a draining replica): a new connection
+			# lands on a live replica.
+			client.reconnect_now()
 	else:
 		line_failed.emit("session_" + reason, "the session ended early: %s" % reason)
 		stop()
+
+
+## While re-opening: once the client is connected again (it reconnects by itself), open the session again;
+## retry after errors until `reopen_timeout_s`.
+func _step_reopen() -> void:
+	var now_ms: int = Time.get_ticks_msec()
+	if now_ms - _lost_at_ms > reopen_timeout_s * 1000.0:
+		_lost_at_ms = -1
+		_open_request = -1
+		line_failed.emit("reopen_failed", "the session was lost and no server took it again within %.1f s"
+			% reopen_timeout_s)
+		stop()
+		return
+	if _open_request < 0 and client.is_ready() and now_ms >= _retry_at_ms:
+		_open_request = client.callv("open_session", _open_args)
 
 
 func _on_error(code: String, message: String, details: Dictionary) -> void:
 	var concerns_us: bool = session != "" and str(details.get("session", "")) == session
 	if _open_request >= 0 and details.get("id") == _open_request:
 		_open_request = -1
+		if _lost_at_ms >= 0:  # a re-open refused (e.g. session_limit): try again shortly
+			_retry_at_ms = Time.get_ticks_msec() + REOPEN_RETRY_MS
+			return
 		concerns_us = true
 	if concerns_us:
 		line_failed.emit(code, message)
@@ -343,6 +451,7 @@ func _on_error(code: String, message: String, details: Dictionary) -> void:
 func _finish() -> void:
 	var finished: String = session
 	_playing = false
+	_lost_at_ms = -1  # played to the end while re-opening: nothing left to fetch
 	var rest := PackedFloat32Array()
 	rest.resize(current_values.size())
 	var z: int = _channel_index.get("headz", -1)

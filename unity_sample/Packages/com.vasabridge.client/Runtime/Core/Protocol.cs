@@ -148,6 +148,10 @@ namespace VasaBridge
         public int RenderBufferFrames = DefaultRenderBufferFrames;
         public const int DefaultRenderBufferFrames = 256;
 
+        /// <summary>Set by a VasaLineStreamer with a VasaReopener: a lost session keeps its buffers open for the
+        /// session that continues it (VasaSession.KeepBuffersOnLoss).</summary>
+        internal bool ReopenOnLoss;
+
         /// <summary>True when the session asks for rendered frames.</summary>
         public bool WantsRender
         {

@@ -46,6 +46,15 @@ namespace VasaBridge
         /// <summary>`renderBufferFrames` 0: no rendered frames; otherwise the capacity of the Render buffer.</summary>
         public VasaSession(string id, double fps, string[] channelNames, double lookaheadMs, FramesDtype dtype,
                            int bufferFrames, int renderBufferFrames, MsgPackMap openReply)
+            : this(id, fps, channelNames, lookaheadMs, dtype, bufferFrames, renderBufferFrames, openReply, null)
+        {
+        }
+
+        /// <summary>`previous` non-null: this session was opened again after `previous` was lost (VasaLineStreamer
+        /// with a VasaReopener). It writes into previous's buffers, its seq and pts shifted by the frames the
+        /// earlier sessions delivered, so the game's playback clock and frame numbering run on across the seam.</summary>
+        internal VasaSession(string id, double fps, string[] channelNames, double lookaheadMs, FramesDtype dtype,
+                             int bufferFrames, int renderBufferFrames, MsgPackMap openReply, VasaSession previous)
         {
             if (id == null || id.Length != ProtocolInfo.SessionIdLength)
                 throw new VasaBridgeException("bad_reply", "session id '" + id + "' is not 16 hex digits");
@@ -64,8 +73,21 @@ namespace VasaBridge
                 RenderInfo = SessionRenderInfo.FromMap(rm);
             }
             for (int i = 0; i < channelNames.Length; i++) if (!_channelIndex.ContainsKey(channelNames[i])) _channelIndex[channelNames[i]] = i;
-            Motion = new MotionJitterBuffer(channelNames.Length, fps, bufferFrames);
-            Render = renderBufferFrames > 0 ? new RenderBuffer(renderBufferFrames) : null;
+            if (previous == null)
+            {
+                Motion = new MotionJitterBuffer(channelNames.Length, fps, bufferFrames);
+                Render = renderBufferFrames > 0 ? new RenderBuffer(renderBufferFrames) : null;
+            }
+            else
+            {
+                if (previous.ChannelNames.Length != channelNames.Length || previous.Fps != fps)
+                    throw new VasaBridgeException("bad_reply", "the re-opened session has " + channelNames.Length
+                        + " channels at " + fps + " fps, the lost one had " + previous.ChannelNames.Length + " at "
+                        + previous.Fps + ": its frames cannot continue the line");
+                Motion = previous.Motion;
+                Render = previous.Render;
+                SeqOffset = previous.FramesDelivered;
+            }
             _lastStreamTicks = DateTime.UtcNow.Ticks;
         }
 
@@ -86,6 +108,23 @@ namespace VasaBridge
         public string LastError { get { return Volatile.Read(ref _lastError); } }
         internal long LastStreamTicks { get { return Interlocked.Read(ref _lastStreamTicks); } }
 
+        /// <summary>Frames of the line delivered before this session's frame 0: 0, or after a re-open the frames
+        /// the lost sessions delivered. Added to the server's seq and pts (SPEC.md §6) before buffering.</summary>
+        public readonly long SeqOffset;
+        /// <summary>The line's frame count so far (the seq the next frame will have in Motion).</summary>
+        public long FramesDelivered { get { return SeqOffset + Volatile.Read(ref NextSeqSeen); } }
+        /// <summary>Set for sessions a VasaLineStreamer re-opens when lost: a loss (IsLoss) leaves the buffers
+        /// open for the session that continues them, so playback sees an underrun, never a finished stream.</summary>
+        internal volatile bool KeepBuffersOnLoss;
+
+        /// <summary>End reasons after which another server could continue the session (VasaLineStreamer re-opens
+        /// it): the connection or the server went away, or the server stopped the session (§5.3 shutdown, error).</summary>
+        public static bool IsLoss(string endReason)
+        {
+            return endReason == "connection_lost" || endReason == "heartbeat_timeout" || endReason == "shutdown"
+                || endReason == "error";
+        }
+
         /// <summary>Marks the session over (idempotent); returns true the first time.</summary>
         internal bool SetEnded(string reason, long framesTotal)
         {
@@ -96,7 +135,7 @@ namespace VasaBridge
                 if (framesTotal >= 0) Interlocked.Exchange(ref _framesTotal, framesTotal);
                 _state = SessionState.Ended;
             }
-            Motion.MarkEnded();
+            if (!(KeepBuffersOnLoss && IsLoss(reason))) Motion.MarkEnded();
             return true;
         }
 
@@ -239,14 +278,14 @@ namespace VasaBridge
             for (int f = 0; f < n; f++)
             {
                 float[] dst; int doff;
-                if (!Motion.TryBeginWrite(seq + f, ptsMs + f * frameMs, out dst, out doff)) continue;
+                if (!Motion.TryBeginWrite(SeqOffset + seq + f, ptsMs + (SeqOffset + f) * frameMs, out dst, out doff)) continue;
                 int src = framesOff + f * ch * size;
                 if (f16) for (int c = 0; c < ch; c++) dst[doff + c] = Bits.ReadFloat16LE(buf, src + 2 * c);
                 else if (BitConverter.IsLittleEndian) Buffer.BlockCopy(buf, src, dst, doff * 4, ch * 4); // wire order = memory order
                 else for (int c = 0; c < ch; c++) dst[doff + c] = Bits.ReadFloat32LE(buf, src + 4 * c);
                 Motion.Commit();
             }
-            NextSeqSeen = seq + n;
+            Volatile.Write(ref NextSeqSeen, seq + n);
             return StreamResult.Motion;
         }
 
@@ -316,7 +355,7 @@ namespace VasaBridge
                     : (inMap[i] is byte[] ? new ArraySegment<byte>((byte[])inMap[i]) : default(ArraySegment<byte>));
                 if (img.Array == null) return Malformed("render image " + i + " is not bin");
                 if (!jpeg && img.Count != width * height * 4) return Malformed("rgba image of " + img.Count + " bytes is not width x height x 4");
-                Render.Write(seq + i, ptsMs + i * Motion.FrameDurationMs, (int)width, (int)height, jpeg, img);
+                Render.Write(SeqOffset + seq + i, ptsMs + (SeqOffset + i) * Motion.FrameDurationMs, (int)width, (int)height, jpeg, img);
             }
             return StreamResult.Render;
         }

@@ -70,6 +70,8 @@ namespace VasaBridge
         /// <summary>Capabilities from the last hello_ok (null before the first).</summary>
         public ServerInfo Server { get { return _server; } }
         public bool IsConnected { get { return _req.IsConnected && _sub.IsConnected; } }
+        /// <summary>The link is pumped from Update (WebGL) rather than run on threads.</summary>
+        public bool IsPumped { get { return _pumped != null; } }
         /// <summary>Stream messages for sessions this client does not have (ended, or never opened).</summary>
         public long StrayMessages { get { return Interlocked.Read(ref _strayMessages); } }
         /// <summary>Stream messages dropped because they broke the protocol (all sessions).</summary>
@@ -170,7 +172,18 @@ namespace VasaBridge
         /// messages are delivered.</summary>
         public VasaRequest<VasaSession> BeginOpen(OpenOptions options = null)
         {
-            options = options ?? new OpenOptions();
+            return BeginOpen(options ?? new OpenOptions(), null);
+        }
+
+        /// <summary>Opens a session that continues `lost` (same options): its frames go into lost's buffers,
+        /// numbered on from the frames lost's sessions delivered (VasaLineStreamer re-opening a line).</summary>
+        internal VasaRequest<VasaSession> BeginReopen(OpenOptions options, VasaSession lost)
+        {
+            return BeginOpen(options, lost);
+        }
+
+        VasaRequest<VasaSession> BeginOpen(OpenOptions options, VasaSession previous)
+        {
             byte[] portrait;
             MsgPackMap map = BuildOpenRequest(options, Interlocked.Increment(ref _nextId) & 0xffffffffL, out portrait);
             ServerInfo server = _server;
@@ -186,10 +199,10 @@ namespace VasaBridge
             bool render = options.WantsRender;
             return Submit<VasaSession>(map, portrait, "open_ok", true,
                 render ? Math.Max(_opt.RequestTimeoutMs, _opt.RenderOpenTimeoutMs) : _opt.RequestTimeoutMs,
-                reply => FinishOpen(reply, options));
+                reply => FinishOpen(reply, options, previous));
         }
 
-        VasaSession FinishOpen(MsgPackMap reply, OpenOptions options)
+        VasaSession FinishOpen(MsgPackMap reply, OpenOptions options, VasaSession previous)
         {
             bool render = options.WantsRender;
             VasaSession s;
@@ -198,7 +211,9 @@ namespace VasaBridge
                 string[] names = ServerInfo.StringList(reply.GetList("channel_names"));
                 s = new VasaSession(reply.GetString("session"), reply.GetDouble("fps"), names, reply.GetDouble("lookahead_ms"),
                                     reply.GetString("frames_dtype") == "f16" ? FramesDtype.F16 : FramesDtype.F32,
-                                    options.BufferFrames, render ? Math.Max(2, options.RenderBufferFrames) : 0, reply);
+                                    options.BufferFrames, render ? Math.Max(2, options.RenderBufferFrames) : 0, reply,
+                                    previous);
+                s.KeepBuffersOnLoss = options.ReopenOnLoss;
             }
             catch (MsgPackException e) { throw new VasaBridgeException("bad_reply", "open_ok: " + e.Message); }
             lock (_sessionsLock)

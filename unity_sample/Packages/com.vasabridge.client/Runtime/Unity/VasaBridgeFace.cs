@@ -40,6 +40,10 @@ namespace VasaBridge.Unity
         [SerializeField] string url = "";
         [Tooltip("Only when the sidecar was started with --token")]
         [SerializeField] string token = "";
+        [Tooltip("When the server serving a line is lost (a cluster replica, a restarted sidecar), open the line's session again on the same address and resend its unanswered audio, so the face plays on; off: the line ends with connection_lost")]
+        [SerializeField] bool reopenLostLines = true;
+        [Tooltip("A lost line fails (onError, reopen_failed) when no server took it again within this long")]
+        [SerializeField] int reopenTimeoutMs = 10000;
 
         [Header("Rig")]
         [Tooltip("Renderers whose blend shapes are driven (face, teeth, tongue, eyes...). Every renderer that has a shape of a channel's name gets it.")]
@@ -332,8 +336,12 @@ namespace VasaBridge.Unity
                 // Audio goes as fast as the sidecar accepts it (it rate-limits at many times real time): the face
                 // is scheduled on the audio clock, so arriving early only fills the jitter buffer. Rendered images
                 // wait in the render buffer until played, so then pushing stays within renderAheadMs of playback.
+                // Re-opened on the same client: a cluster's ws:// address routes the new connection to a live
+                // replica. (ZeroMQ through a cluster directory needs VasaReopener.ClusterDirectory and a client
+                // from VasaClusterDirectory.Assign: see the package README.)
                 _line = new VasaLineStreamer(_client, options, mono, sampleRateHz,
-                                             rendering ? aheadMs : double.PositiveInfinity);
+                                             rendering ? aheadMs : double.PositiveInfinity,
+                                             reopenLostLines ? VasaReopener.SameAddress(Math.Max(1000, reopenTimeoutMs)) : null);
             }
             catch (VasaBridgeException e) { RaiseError(e.Message); } // bad options or portrait: nothing was sent
         }
@@ -348,6 +356,7 @@ namespace VasaBridge.Unity
             }
             if (_line == null) return;
             _line.Step(AudioTimeMs);
+            _client = _line.Client; // a re-open may have moved the line to a new client (the old one is disposed)
             if (_line.Error != null)
             {
                 VasaBridgeException e = _line.Error;
@@ -362,6 +371,7 @@ namespace VasaBridge.Unity
                 _boundLine = _line;
                 Bind(_line.Session);
             }
+            else if (_boundLine == _line && _session != null) _session = _line.Session; // a re-open: same buffers, no re-bind
         }
 
         static byte[] ReadPortraitFile(string path)
@@ -538,6 +548,7 @@ namespace VasaBridge.Unity
             {
                 case VasaBridgeEventKind.SessionEnded:
                     if (e.Code == "end_of_audio") break; // announced when its last frame has played (Update)
+                    if (_line != null && _line.ReopensLostSessions && VasaSession.IsLoss(e.Code)) break; // re-opening
                     if (_session != null && e.SessionId == _session.Id && !_endAnnounced)
                     {
                         _endAnnounced = true;

@@ -58,6 +58,7 @@ static partial class Harness
                 case "wspumped": WebSocketPumped(args[1], args[2], args.Length > 3 ? args[3] : null); break; // PumpedModes.cs
                 case "wspumpedrestart": WebSocketPumpedRestart(args[1], args[2]); break;
                 case "cluster": ClusterLine(args[1], args[2]); break;                      // ClusterModes.cs
+                case "reopen": ReopenLine(args[1], args[2], args[3]); break;
                 case "wsrender":
                     using (VasaBridgeClient c = NewWebSocketClient(args[1], 10000)) LiveRender(c, args[2], args[3], args[4]);
                     break;
