@@ -47,9 +47,11 @@ DEFAULT_MIN_NEW_FRAMES = 3
 DEFAULT_SAMPLER = "dpmpp_2m"
 # When the performance controls change mid-stream, windows stop showing the frames made under the old ones: even
 # one such frame pins the gaze (the model continues its prefix). The jump this would cause (head yaw 0.12 rad in one
-# frame, 6× the usual) is hidden by gliding from the last frame shown into the new performance: the offset decays
-# with this time constant, in frames.
-CHANGE_GLIDE_FRAMES = 3.0
+# frame, 6× the usual; 0.2 rad with the 5 Dec weights, whose head follows the gaze more) is hidden by gliding from
+# the last frame shown into the new performance. The offset fades with a raised cosine over this many frames (0.4 s,
+# a head turn's duration): no step at either end, and the largest step is π/20 of the offset, where an exponential
+# fade with a 3-frame time constant put 28 % of it in the first frame.
+CHANGE_GLIDE_FRAMES = 10
 ENGINES = ("onnxruntime", "torch", "tensorrt")
 FRONTEND_FILE_NAME = "speech_frontend.npz"
 
@@ -164,9 +166,10 @@ class DiffusionMotionStream:
         shown = latents
         if self._glide_offset is not None:
             age = self._glide_age + np.arange(len(latents))
-            shown = latents + np.exp(-age / CHANGE_GLIDE_FRAMES)[:, None].astype(np.float32) * self._glide_offset
+            fade = 0.5 * (1.0 + np.cos(np.pi * np.minimum(age, CHANGE_GLIDE_FRAMES) / CHANGE_GLIDE_FRAMES))
+            shown = latents + fade[:, None].astype(np.float32) * self._glide_offset
             self._glide_age += len(latents)
-            if self._glide_age > 8 * CHANGE_GLIDE_FRAMES:
+            if self._glide_age >= CHANGE_GLIDE_FRAMES:
                 self._glide_offset = None
         self._last_shown = shown[-1]
         # The model's own frames (not the glide) are its context: the glide still holds some of the old controls.
