@@ -19,7 +19,7 @@ import numpy as np
 from vasa_bridge.errors import PhoneTimingError
 from vasa_bridge.phones.espeak import SpeechWithPhones
 from vasa_bridge.phones.types import Phone
-from vasa_bridge.phones.visemes import viseme_of
+from vasa_bridge.phones.segments import phones_from_segment_ends
 
 FESTIVAL_VOICES = {"rab": "mrpa", "ked": "radio", "don": "mrpa"}     # voice → its phone set
 RESERVED_VOICES = ("kal", "kallpc16k", "slt", "us_slt_hts", "cmu_us_slt_arctic_hts")
@@ -71,31 +71,22 @@ def _script(text: str, voice: str, duration_stretch: float, wav: Path, segs: Pat
 def parse_segments(printed: str, duration_s: float, phone_set: str) -> tuple[Phone, ...]:
     """`utt.save.segs` output ("#" header, then "<end time> <colour> <segment>" per line) → contiguous phones;
     the last end is moved to the end of the audio (Festival's wave runs a few ms past it)."""
-    phones: list[Phone] = []
-    start = 0.0
+    return phones_from_segment_ends(_segments(printed, phone_set), duration_s, "Festival", end_tolerance_s=0.1)
+
+
+def _segments(printed: str, phone_set: str):
     for line in printed.splitlines():
         fields = line.split()
         if len(fields) != 3:
             continue                                                  # the "#" header
         try:
-            end = min(float(fields[0]), duration_s)
+            end = float(fields[0])
         except ValueError:
             raise PhoneTimingError(f"Festival wrote an unreadable segment {line!r}") from None
         symbol = fields[2].upper() if phone_set == "radio" else MRPA_TO_ARPABET.get(fields[2])
         if symbol is None:
             raise PhoneTimingError(f"Festival segment {fields[2]!r} is not in the MRPA phone set")
-        if end < start:
-            raise PhoneTimingError(f"Festival wrote segments out of order at {line!r}")
-        if end > start:
-            phones.append(Phone(symbol, start, end, viseme_of(symbol, "arpabet")))
-            start = end
-    if not phones:
-        raise PhoneTimingError("Festival wrote no segments")
-    if duration_s - start > 0.1:
-        raise PhoneTimingError(f"Festival's segments end at {start:.3f} s, the audio at {duration_s:.3f} s")
-    last = phones[-1]
-    phones[-1] = Phone(last.symbol, last.start_s, duration_s, last.viseme, last.stressed)
-    return tuple(phones)
+        yield symbol, end
 
 
 __all__ = ["FESTIVAL_VOICES", "synthesize_festival", "parse_segments"]

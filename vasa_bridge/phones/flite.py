@@ -18,7 +18,7 @@ import numpy as np
 from vasa_bridge.errors import PhoneTimingError
 from vasa_bridge.phones.espeak import SpeechWithPhones
 from vasa_bridge.phones.types import Phone
-from vasa_bridge.phones.visemes import viseme_of
+from vasa_bridge.phones.segments import phones_from_segment_ends
 
 FLITE_VOICES = ("awb", "rms")
 RESERVED_VOICES = ("kal", "kal16", "slt")       # independent evaluation only
@@ -51,26 +51,19 @@ def synthesize_flite(text: str, voice: str = "rms", duration_stretch: float = 1.
 def parse_segments(printed: str, duration_s: float) -> tuple[Phone, ...]:
     """flite's `-psdur` line ("pau:0.254 hh:0.296 ...", each segment's end time) → contiguous phones; the last
     end is clipped to the audio (flite rounds it up by a few ms)."""
-    phones: list[Phone] = []
-    start = 0.0
+    return phones_from_segment_ends(_segments(printed), duration_s, "flite", end_tolerance_s=0.05)
+
+
+def _segments(printed: str):
     for token in printed.split():
         symbol, _, end_text = token.rpartition(":")
         try:
-            end = min(float(end_text), duration_s)
+            end = float(end_text)
         except ValueError:
             raise PhoneTimingError(f"flite printed an unreadable segment {token!r}") from None
-        if not symbol or end < start:
-            raise PhoneTimingError(f"flite printed segments out of order at {token!r}")
-        if end > start:
-            phones.append(Phone(symbol, start, end, viseme_of(symbol, "arpabet")))
-            start = end
-    if not phones:
-        raise PhoneTimingError("flite printed no segments")
-    if duration_s - start > 0.05:
-        raise PhoneTimingError(f"flite's segments end at {start:.3f} s, the audio at {duration_s:.3f} s")
-    last = phones[-1]
-    phones[-1] = Phone(last.symbol, last.start_s, duration_s, last.viseme, last.stressed)
-    return tuple(phones)
+        if not symbol:
+            raise PhoneTimingError(f"flite printed a segment without a phone: {token!r}")
+        yield symbol, end
 
 
 __all__ = ["FLITE_VOICES", "synthesize_flite", "parse_segments"]

@@ -1,0 +1,34 @@
+"""ARPAbet segments given by their end times (what flite and Festival report) → contiguous phones on the audio's
+clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from vasa_bridge.errors import PhoneTimingError
+from vasa_bridge.phones.types import Phone
+from vasa_bridge.phones.visemes import viseme_of
+
+
+def phones_from_segment_ends(segments: Iterable[tuple[str, float]], duration_s: float, tool: str,
+                             end_tolerance_s: float) -> tuple[Phone, ...]:
+    """(ARPAbet symbol, end time) in order → phones, each starting where the last ended; ends past the audio are
+    clipped to it, empty segments dropped, and the last phone is stretched to the audio's end (the tools round it
+    by a few ms). Segments out of order, none at all, or ending more than `end_tolerance_s` before the audio give a
+    PhoneTimingError naming `tool`."""
+    phones: list[Phone] = []
+    start = 0.0
+    for symbol, end in segments:
+        end = min(end, duration_s)
+        if end < start:
+            raise PhoneTimingError(f"{tool}'s segments are out of order at {symbol!r} (ends {end:.3f} s)")
+        if end > start:
+            phones.append(Phone(symbol, start, end, viseme_of(symbol, "arpabet")))
+            start = end
+    if not phones:
+        raise PhoneTimingError(f"{tool} gave no segments")
+    if duration_s - start > end_tolerance_s:
+        raise PhoneTimingError(f"{tool}'s segments end at {start:.3f} s, the audio at {duration_s:.3f} s")
+    last = phones[-1]
+    phones[-1] = Phone(last.symbol, last.start_s, duration_s, last.viseme, last.stressed)
+    return tuple(phones)
