@@ -19,11 +19,10 @@ import numpy as np
 from vasa_bridge.errors import PhoneTimingError
 from vasa_bridge.phones.espeak import SpeechWithPhones
 from vasa_bridge.phones.types import Phone
-from vasa_bridge.phones.segments import phones_from_segment_ends
+from vasa_bridge.phones.segments import check_request, phones_from_segment_ends
 
 FESTIVAL_VOICES = {"rab": "mrpa", "ked": "radio", "don": "mrpa"}     # voice → its phone set
 RESERVED_VOICES = ("kal", "kallpc16k", "slt", "us_slt_hts", "cmu_us_slt_arctic_hts")
-DURATION_STRETCH_RANGE = (0.7, 1.5)              # > 1 speaks slower
 # Festival's British phone set (MRPA) in ARPAbet, whose viseme table we have; "radio" (ked) is ARPAbet already.
 MRPA_TO_ARPABET = {
     "#": "PAU", "uh": "AH", "e": "EH", "a": "AE", "o": "AA", "i": "IH", "u": "UH", "ii": "IY", "uu": "UW",
@@ -38,13 +37,7 @@ def synthesize_festival(text: str, voice: str = "rab", duration_stretch: float =
     """Speak English `text` with a Festival diphone voice; phones contiguous from 0 to the end of the audio."""
     from scipy.io import wavfile
 
-    if voice not in FESTIVAL_VOICES:
-        why = "reserved for independent evaluation" if voice in RESERVED_VOICES else f"not one of {tuple(FESTIVAL_VOICES)}"
-        raise PhoneTimingError(f"Festival voice {voice!r} is {why}")
-    if not DURATION_STRETCH_RANGE[0] <= duration_stretch <= DURATION_STRETCH_RANGE[1]:
-        raise PhoneTimingError(f"duration_stretch={duration_stretch} is outside {DURATION_STRETCH_RANGE}")
-    if not text.strip():
-        raise PhoneTimingError("Festival was given no text")
+    check_request("Festival", voice, FESTIVAL_VOICES, RESERVED_VOICES, text, duration_stretch)
     with tempfile.TemporaryDirectory() as tmp:
         wav, segs, script = Path(tmp) / "line.wav", Path(tmp) / "line.segs", Path(tmp) / "line.scm"
         script.write_text(_script(text, voice, duration_stretch, wav, segs))

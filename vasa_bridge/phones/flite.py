@@ -18,24 +18,17 @@ import numpy as np
 from vasa_bridge.errors import PhoneTimingError
 from vasa_bridge.phones.espeak import SpeechWithPhones
 from vasa_bridge.phones.types import Phone
-from vasa_bridge.phones.segments import phones_from_segment_ends
+from vasa_bridge.phones.segments import check_request, phones_from_segment_ends
 
 FLITE_VOICES = ("awb", "rms")
 RESERVED_VOICES = ("kal", "kal16", "slt")       # independent evaluation only
-DURATION_STRETCH_RANGE = (0.7, 1.5)              # > 1 speaks slower
 
 
 def synthesize_flite(text: str, voice: str = "rms", duration_stretch: float = 1.0) -> SpeechWithPhones:
     """Speak English `text` with a flite voice; phones contiguous from 0 to the end of the audio."""
     from scipy.io import wavfile
 
-    if voice not in FLITE_VOICES:
-        why = "reserved for independent evaluation" if voice in RESERVED_VOICES else f"not one of {FLITE_VOICES}"
-        raise PhoneTimingError(f"flite voice {voice!r} is {why}")
-    if not DURATION_STRETCH_RANGE[0] <= duration_stretch <= DURATION_STRETCH_RANGE[1]:
-        raise PhoneTimingError(f"duration_stretch={duration_stretch} is outside {DURATION_STRETCH_RANGE}")
-    if not text.strip():
-        raise PhoneTimingError("flite was given no text")
+    check_request("flite", voice, FLITE_VOICES, RESERVED_VOICES, text, duration_stretch)
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "line.wav"
         result = subprocess.run(["flite", "-voice", voice, "--setf", f"duration_stretch={duration_stretch:.3f}",

@@ -1,13 +1,29 @@
-"""ARPAbet segments given by their end times (what flite and Festival report) → contiguous phones on the audio's
-clock."""
+"""What the wrappers of TTS tools that report segment end times (flite, Festival) share: checking a request, and
+turning the ARPAbet segments into contiguous phones on the audio's clock."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from vasa_bridge.errors import PhoneTimingError
 from vasa_bridge.phones.types import Phone
 from vasa_bridge.phones.visemes import viseme_of
+
+
+DURATION_STRETCH_RANGE = (0.7, 1.5)              # > 1 speaks slower
+
+
+def check_request(tool: str, voice: str, voices: Sequence[str], reserved: Sequence[str], text: str,
+                  duration_stretch: float) -> None:
+    """A PhoneTimingError naming `tool` for a voice it does not offer (reserved ones say so), a stretch outside
+    DURATION_STRETCH_RANGE, or no text."""
+    if voice not in voices:
+        why = "reserved for independent evaluation" if voice in reserved else f"not one of {tuple(voices)}"
+        raise PhoneTimingError(f"{tool} voice {voice!r} is {why}")
+    if not DURATION_STRETCH_RANGE[0] <= duration_stretch <= DURATION_STRETCH_RANGE[1]:
+        raise PhoneTimingError(f"duration_stretch={duration_stretch} is outside {DURATION_STRETCH_RANGE}")
+    if not text.strip():
+        raise PhoneTimingError(f"{tool} was given no text")
 
 
 def phones_from_segment_ends(segments: Iterable[tuple[str, float]], duration_s: float, tool: str,
