@@ -66,3 +66,11 @@ def test_wrong_transcripts_are_left_out_not_scored(utterances):
     clips, failed = aligned_clips([replace(utterances[0], transcript="completely different words spoken here "
                                                                       "about elephants and umbrellas today")])
     assert clips == [] and failed == 1
+
+
+def test_no_hedgewars_pack_is_both_distilled_and_scored():
+    """The front end hears some hedgewars packs in distillation; the scored English packs are not among them."""
+    from vasa_bridge.datagen.real_speech import HEDGEWARS_DISTILL_PACKS, HEDGEWARS_ENGLISH_PACKS
+
+    assert HEDGEWARS_DISTILL_PACKS and not set(HEDGEWARS_DISTILL_PACKS) & set(HEDGEWARS_ENGLISH_PACKS)
+    assert not set(HEDGEWARS_DISTILL_PACKS) & {"Robot", "Russian"}      # the packs looked at while tuning

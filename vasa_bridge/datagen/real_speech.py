@@ -1,7 +1,9 @@
 """Real human speech from Debian packages (`scripts/fetch_real_speech.sh` unpacks them under data/real/root).
 
 Who uses what, so no set is both learnt from and scored on:
-- distillation of the speech front end (unlabelled): the Dutch dialogue of `fillets-ng-data-nl`;
+- distillation of the speech front end (unlabelled): the Dutch dialogue of `fillets-ng-data-nl`, and the
+  hedgewars voice packs no evaluation uses (`HEDGEWARS_DISTILL_PACKS`: the Spanish, Polish, Russian and Ukrainian
+  Default voices and Polish Russian);
 - evaluation, English with transcripts (forced-alignment reference): `pocketsphinx-testdata` (LibriVox + cards:
   10 utterances, the set looked at while choosing recipes) and `hedgewars-data` voice packs (short exclamations;
   file name → transcript; never looked at before the final run);
@@ -102,6 +104,17 @@ HEDGEWARS_TRANSCRIPTS = {
     "Yessir": "yes sir", "Youllregretthat": "you'll regret that",
 }
 HEDGEWARS_ENGLISH_PACKS = ("Default", "British", "Classic", "HillBilly", "Mobster", "Pirate", "Singer", "Surfer")
+
+
+# Packs no evaluation uses: shouted game exclamations in other languages, heard by the front end's distillation only
+# (unlabelled). The English packs are the untouched evaluation set; Robot and Russian were the dev packs.
+HEDGEWARS_DISTILL_PACKS = ("Default_es", "Default_pl", "Default_ru", "Default_uk", "Russian_pl")
+
+
+def hedgewars_unlabelled() -> list[np.ndarray]:
+    """Every clip of HEDGEWARS_DISTILL_PACKS (~250 exclamations, ~5 min), in a fixed order."""
+    base = real_speech_root() / "usr/share/games/hedgewars/Data/Sounds/voices"
+    return [load_16k(path) for pack in HEDGEWARS_DISTILL_PACKS for path in sorted((base / pack).glob("*.ogg"))]
 
 
 def hedgewars_english() -> list[Utterance]:
