@@ -104,6 +104,7 @@ HEDGEWARS_TRANSCRIPTS = {
     "Yessir": "yes sir", "Youllregretthat": "you'll regret that",
 }
 HEDGEWARS_ENGLISH_PACKS = ("Default", "British", "Classic", "HillBilly", "Mobster", "Pirate", "Singer", "Surfer")
+HEDGEWARS_VOICES = "usr/share/games/hedgewars/Data/Sounds/voices"     # under real_speech_root()
 
 
 # Packs no evaluation uses: shouted game exclamations in other languages, heard by the front end's distillation only
@@ -113,13 +114,13 @@ HEDGEWARS_DISTILL_PACKS = ("Default_es", "Default_pl", "Default_ru", "Default_uk
 
 def hedgewars_unlabelled() -> list[np.ndarray]:
     """Every clip of HEDGEWARS_DISTILL_PACKS (~250 exclamations, ~5 min), in a fixed order."""
-    base = real_speech_root() / "usr/share/games/hedgewars/Data/Sounds/voices"
+    base = real_speech_root() / HEDGEWARS_VOICES
     return [load_16k(path) for pack in HEDGEWARS_DISTILL_PACKS for path in sorted((base / pack).glob("*.ogg"))]
 
 
 def hedgewars_english() -> list[Utterance]:
     """Short English exclamations by several voice actors; the file name is the transcript."""
-    base = real_speech_root() / "usr/share/games/hedgewars/Data/Sounds/voices"
+    base = real_speech_root() / HEDGEWARS_VOICES
     out = []
     for pack in HEDGEWARS_ENGLISH_PACKS:
         for stem, text in HEDGEWARS_TRANSCRIPTS.items():

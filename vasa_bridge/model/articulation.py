@@ -142,5 +142,5 @@ def untrained_articulation(n_features: int, seed: int = 0) -> ArticulationHead:
     return ArticulationHead(config, params)
 
 
-__all__ = ["ArticulationConfig", "ArticulationHead", "HEAD_ROW_WIDTH", "set_lip_aperture", "save_articulation", "load_articulation",
-           "untrained_articulation", "ARTICULATION_FILE_NAME"]
+__all__ = ["ArticulationConfig", "ArticulationHead", "HEAD_ROW_WIDTH", "set_lip_aperture", "save_articulation",
+           "load_articulation", "untrained_articulation", "ARTICULATION_FILE_NAME"]

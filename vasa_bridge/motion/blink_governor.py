@@ -45,10 +45,12 @@ class BlinkGovernor:
         for row in frames:
             closure = float(row[_LIDS].mean())
             shown = self._govern(closure)
-            if shown != closure:
+            if shown == closure:
+                pass
+            elif shown >= 1.0:                                    # shut: both lids, whatever their balance
+                row[_LIDS] = 1.0
+            else:                                                 # held or slowed: keep the lids' balance
                 row[_LIDS] = shown if closure <= 0.0 else np.clip(row[_LIDS] * (shown / closure), 0.0, 1.0)
-                if shown >= 1.0:
-                    row[_LIDS] = 1.0
             self._since_onset += 1
             self._previous = float(row[_LIDS].mean())
         return frames

@@ -75,7 +75,7 @@ class DiffusionMotionStream:
         self._feature_offset = 0
         self._history = np.zeros((0, self._latent_dim), np.float32)  # last (W - 1) committed latents
         self._audio_emb = np.zeros((0, backend.d_model), np.float32)  # embeddings of frames _emb_first..
-        self._articulation = np.zeros((0, HEAD_ROW_WIDTH), np.float32)              # articulation head rows, same frames
+        self._articulation = np.zeros((0, HEAD_ROW_WIDTH), np.float32)  # articulation head rows, same frames
         self._emb_first: int | None = None
         self._context_from = 0        # frames before this one are shown to the model as padding
         self._glide_pending = False

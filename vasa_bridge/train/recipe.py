@@ -1,9 +1,10 @@
 """The shipped recipe, stage by stage, each cached in the output folder so a rerun resumes where it stopped:
 
 1. training lines: espeak-ng formant voices + MBROLA real-speaker diphones (exact phone events) + flite real-speaker
-   voices (awb, rms) + Festival real-speaker diphones (rab, ked, don) performed by the teacher, heard through the recording chain (train/data.py) — `lines.pkl`;
-2. the speech front end, distilled from Whisper's encoder on those lines and on unlabelled real Dutch dialogue
-   (train/frontend.py) — `distill.npz`, `speech_frontend.npz`;
+   voices (awb, rms) + Festival real-speaker diphones (rab, ked, don) performed by the teacher, heard through the
+   recording chain (train/data.py) — `lines.pkl`;
+2. the speech front end, distilled from Whisper's encoder on those lines and on unlabelled real speech (Dutch
+   dialogue, shouted game exclamations) (train/frontend.py) — `distill.npz`, `speech_frontend.npz`;
 3. the lines through the front end, packed for window sampling — `pairs.npz`;
 4. the motion denoiser (train/loop.py) — `motion_dit.pt`;
 5. the articulation head on the same packed lines (train/articulation.py) — `articulation_head.npz`.
@@ -33,7 +34,7 @@ HEDGEWARS_DISTILL_PASSES = 6
 class Recipe:
     items: int = 2400            # synthesised lines
     seed: int = 0
-    real_speech: bool = True     # distil on real Dutch dialogue too (scripts/fetch_real_speech.sh)
+    real_speech: bool = True     # distil on real Dutch dialogue and exclamations too (scripts/fetch_real_speech.sh)
 
 
 def lines_key(recipe: Recipe) -> str:
