@@ -97,14 +97,23 @@ def test_long_digital_silence_never_parts_the_lips(backend):
         assert lip_aperture(frames).max() < 0.08
 
 
-def test_speech_mask_marks_speaking_frames_and_pause_frames_lie_away_from_them():
-    from vasa_bridge.audio.synthetic import syllable_bursts
+def test_speech_mask_marks_speech_not_room_noise_and_pauses_lie_away_from_it():
+    """The speech/silence reference hears a voice, not the steady noise after it (an energy mask called that
+    speech), and pause frames keep their distance from speech."""
+    from vasa_bridge.audio import resample
+    from vasa_bridge.audio.synthetic import noise_like
+    from vasa_bridge.phones.espeak import synthesize
     from vasa_bridge.train.real_eval import pause_frames, speech_mask
 
-    audio = np.concatenate([np.zeros(16000, np.float32), syllable_bursts(1.0, seed=1),
-                            np.zeros(16000, np.float32)])
+    speech = synthesize("Bring the lantern down to the harbour before the tide comes in.")
+    voice = resample(speech.audio, speech.sample_rate_hz, MODEL_SAMPLE_RATE_HZ).astype(np.float32)
+    noise = noise_like(2.0, np.random.default_rng(0))
+    noise *= 0.3 * np.abs(voice).max() / np.abs(noise).max()          # 10 dB under the voice's peak
+    audio = np.concatenate([np.zeros(16000, np.float32), voice, noise.astype(np.float32)])
     mask = speech_mask(audio)
-    assert len(mask) == len(audio) // 640
-    assert not mask[:20].any() and not mask[-20:].any() and mask[25:50].mean() > 0.6
+    spoken = [q for q in speech.phones if q.viseme != "sil"]
+    first, last = 25 + int(spoken[0].start_s * 25), 25 + int(spoken[-1].end_s * 25)   # the voice's frames
+    assert len(mask) == -(-len(audio) // 640)
+    assert not mask[:20].any() and mask[first:last].mean() > 0.8 and mask[last + 8:].mean() < 0.1
     pauses = pause_frames(mask)
-    assert pauses[:20].all() and not pauses[25:50].any()
+    assert pauses[:20].all() and not pauses[first:last].any()

@@ -5,7 +5,7 @@ the loudness baseline — and for English, the teacher — in one table.
   the audio; that performance is the reference. aperture r (per clip, then the mean), p/b/m closed (lips within
   ±1 frame of each /p b m/), A/V offset (frames maximising the cross-correlation; + = late).
 - Other languages (no transcript): speech/silence r — the correlation of mouth activity (lip aperture averaged
-  over 280 ms) with where someone is speaking (an energy voice-activity mask of the recording).
+  over 280 ms) with where someone is speaking (Silero VAD on the recording, train/vad.py).
 Both kinds also report the aperture in pauses (the mouth should rest there) and blinks (rate, depth).
 """
 
@@ -43,16 +43,13 @@ class EvalClip:
 
 
 def speech_mask(audio_16k: np.ndarray) -> np.ndarray:
-    """(ceil(N / 640),) bool per motion frame: energy within 30 dB of the clip's loud frames and 10 dB over its
-    floor, in any of the frame's 10 ms rows; gaps under 120 ms are filled (a stop closure is still speech)."""
-    hop = MODEL_SAMPLE_RATE_HZ // 100
-    n_rows = -(-len(audio_16k) // hop)
-    padded = np.pad(audio_16k.astype(np.float64), (0, n_rows * hop - len(audio_16k)))
-    energy = 10 * np.log10(np.mean(padded.reshape(n_rows, hop) ** 2, axis=1) + 1e-12)
-    loud = energy > max(np.percentile(energy, 98) - 30.0, np.percentile(energy, 5) + 10.0)
+    """(ceil(N / 640),) bool per motion frame: Silero VAD (train/vad.py) hears speech in any part of the frame; gaps
+    under 120 ms are filled (a stop closure is still speech)."""
+    from vasa_bridge.train.vad import speech_samples
+
     n_frames = -(-len(audio_16k) // SAMPLES_PER_FRAME)
-    loud = np.pad(loud, (0, n_frames * 4 - n_rows))
-    frames = loud.reshape(n_frames, 4).any(axis=1)
+    speech = np.pad(speech_samples(audio_16k), (0, n_frames * SAMPLES_PER_FRAME - len(audio_16k)))
+    frames = speech.reshape(n_frames, SAMPLES_PER_FRAME).any(axis=1)
     idx = np.flatnonzero(frames)
     for a, b in zip(idx[:-1], idx[1:]):
         if 1 < b - a <= 3:
@@ -228,7 +225,7 @@ def plot_real(results: dict[str, dict], path) -> None:
         if ex["reference"] is not None:
             ax.plot(t, lip_aperture(ex["reference"])[: len(t)], "k-", lw=1.2, label="reference (aligned teacher)")
         else:
-            ax.plot(t, 0.4 * ex["speech"][: len(t)], "k:", lw=1, label="speaking (energy mask × 0.4)")
+            ax.plot(t, 0.4 * ex["speech"][: len(t)], "k:", lw=1, label="speaking (Silero VAD × 0.4)")
         for key, style in (("bake", "C0-"), ("streamed", "C1-"), ("loudness", "C2--")):
             ax.plot(t, lip_aperture(ex[key])[: len(t)], style, lw=1, label=key)
         ax.set_title(f"lip aperture, first clip of {name}", fontsize=9)
