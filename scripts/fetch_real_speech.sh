@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Real human speech from Debian packages, unpacked (not installed) under data/real/root: unlabelled Dutch game
-# dialogue for distilling the speech front end, and the real-voice evaluation sets (`vasa-bridge eval --real`).
+# dialogue and game voices (hedgewars, megaglest) for distilling the speech front end, and the real-voice
+# evaluation sets (`vasa-bridge eval --real`).
 # Safe to re-run. Reserved evaluation data (see ../shared/notes/real-voices.md) is never fetched here.
 set -euo pipefail
 dest="${1:-data/real}"
-packages=(fillets-ng-data-nl fillets-ng-data-cs pocketsphinx-testdata hedgewars-data klettres-data)
+packages=(fillets-ng-data-nl fillets-ng-data-cs pocketsphinx-testdata hedgewars-data klettres-data megaglest-data)
 mkdir -p "$dest/debs" "$dest/root"
 cd "$dest/debs"
 missing=()

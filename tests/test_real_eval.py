@@ -74,3 +74,19 @@ def test_no_hedgewars_pack_is_both_distilled_and_scored():
 
     assert HEDGEWARS_DISTILL_PACKS and not set(HEDGEWARS_DISTILL_PACKS) & set(HEDGEWARS_ENGLISH_PACKS)
     assert not set(HEDGEWARS_DISTILL_PACKS) & {"Robot", "Russian"}      # the packs looked at while tuning
+
+
+def test_megaglest_distillation_takes_unit_voices_only(tmp_path, monkeypatch):
+    """Of a unit's sounds, only the voiced lines go to distillation (not footsteps or animals), resampled to 16 kHz."""
+    import soundfile as sf
+
+    from vasa_bridge.datagen.real_speech import MEGAGLEST_FACTIONS, megaglest_unlabelled
+
+    sounds = tmp_path / MEGAGLEST_FACTIONS / "norsemen/units/swordman/sounds"
+    sounds.mkdir(parents=True)
+    tone = 0.1 * np.sin(np.arange(22050) * 0.05).astype(np.float32)            # 1 s at 22.05 kHz
+    for name in ("swordman_ack1", "swordman_die12", "swordman_walk1", "sheep1", "swordman_select3"):
+        sf.write(sounds / f"{name}.wav", tone, 22050)
+    monkeypatch.setenv("VASA_REAL_SPEECH", str(tmp_path))
+    clips = megaglest_unlabelled()
+    assert len(clips) == 3 and all(abs(len(c) - MODEL_SAMPLE_RATE_HZ) <= 1 for c in clips)

@@ -1,9 +1,10 @@
 """Real human speech from Debian packages (`scripts/fetch_real_speech.sh` unpacks them under data/real/root).
 
 Who uses what, so no set is both learnt from and scored on:
-- distillation of the speech front end (unlabelled): the Dutch dialogue of `fillets-ng-data-nl`, and the
+- distillation of the speech front end (unlabelled): the Dutch dialogue of `fillets-ng-data-nl`, the
   hedgewars voice packs no evaluation uses (`HEDGEWARS_DISTILL_PACKS`: the Spanish, Polish, Russian and Ukrainian
-  Default voices and Polish Russian);
+  Default voices and Polish Russian), and the unit voices of `megaglest-data` (acknowledgements, war cries,
+  pain; no evaluation uses them);
 - evaluation, English with transcripts (forced-alignment reference): `pocketsphinx-testdata` (LibriVox + cards:
   10 utterances, the set looked at while choosing recipes) and `hedgewars-data` voice packs (short exclamations;
   file name → transcript; never looked at before the final run);
@@ -116,6 +117,20 @@ def hedgewars_unlabelled() -> list[np.ndarray]:
     """Every clip of HEDGEWARS_DISTILL_PACKS (~250 exclamations, ~5 min), in a fixed order."""
     base = real_speech_root() / HEDGEWARS_VOICES
     return [load_16k(path) for pack in HEDGEWARS_DISTILL_PACKS for path in sorted((base / pack).glob("*.ogg"))]
+
+
+MEGAGLEST_FACTIONS = "usr/share/games/megaglest/techs/megapack/factions"    # under real_speech_root()
+# A unit's sound files are named <unit>_<kind><n>.wav; these kinds are voices (lines, shouts, cries), the rest are
+# footsteps, weapons and animals.
+MEGAGLEST_VOICE_KINDS = ("ack", "select", "attack", "hit", "die")
+
+
+def megaglest_unlabelled() -> list[np.ndarray]:
+    """MegaGlest's unit voices (~200 actors' lines: "yes, my lord", war cries, pain; ~14 min), in a fixed order."""
+    pattern = re.compile(r"_(%s)\d*$" % "|".join(MEGAGLEST_VOICE_KINDS))
+    paths = sorted(p for p in (real_speech_root() / MEGAGLEST_FACTIONS).glob("*/units/*/sounds/*.wav")
+                   if pattern.search(p.stem))
+    return [load_16k(path) for path in paths]
 
 
 def hedgewars_english() -> list[Utterance]:

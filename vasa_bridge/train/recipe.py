@@ -4,7 +4,8 @@
    voices (awb, rms) + Festival real-speaker diphones (rab, ked, don) performed by the teacher, heard through the
    recording chain (train/data.py) — `lines.pkl`;
 2. the speech front end, distilled from Whisper's encoder on those lines and on unlabelled real speech (Dutch
-   dialogue, shouted game exclamations) (train/frontend.py) — `distill.npz`, `speech_frontend.npz`;
+   dialogue, shouted game exclamations, strategy-game unit voices) (train/frontend.py) — `distill.npz`,
+   `speech_frontend.npz`;
 3. the lines through the front end, packed for window sampling — `pairs.npz`;
 4. the motion denoiser (train/loop.py) — `motion_dit.pt`;
 5. the articulation head on the same packed lines (train/articulation.py) — `articulation_head.npz`.
@@ -28,6 +29,8 @@ REAL_DUTCH_MINUTES = 90.0        # unlabelled real speech in the distillation se
 # Shouted exclamations are where the student matched Whisper worst; the ~5 min of unused hedgewars packs go through
 # the recording chain this many times (each pass another room, microphone, noise and level).
 HEDGEWARS_DISTILL_PASSES = 6
+# MegaGlest's unit voices (~14 min of acted acknowledgements, war cries and pain, many actors) likewise.
+MEGAGLEST_DISTILL_PASSES = 3
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,9 @@ def training_lines(out: Path, recipe: Recipe) -> list[Pair]:
 
 
 def distillation_items(pairs: list[Pair], recipe: Recipe) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(heard, clean) audio: every training line, and real Dutch dialogue and game exclamations through a random
-    recording chain."""
-    from vasa_bridge.datagen.real_speech import dutch_dialogue, hedgewars_unlabelled
+    """(heard, clean) audio: every training line, and real Dutch dialogue, game exclamations and unit voices
+    through a random recording chain."""
+    from vasa_bridge.datagen.real_speech import dutch_dialogue, hedgewars_unlabelled, megaglest_unlabelled
     from vasa_bridge.train.data import _corrupt
 
     items = [(p.audio_16k, p.clean_16k) for p in pairs if p.clean_16k is not None]
@@ -73,6 +76,9 @@ def distillation_items(pairs: list[Pair], recipe: Recipe) -> list[tuple[np.ndarr
         shouts = hedgewars_unlabelled()
         for _ in range(HEDGEWARS_DISTILL_PASSES):
             items.extend((_corrupt(clean, rng), clean) for clean in shouts)
+        voices = megaglest_unlabelled()
+        for _ in range(MEGAGLEST_DISTILL_PASSES):
+            items.extend((_corrupt(clean, rng), clean) for clean in voices)
     return items
 
 
@@ -80,7 +86,8 @@ def distillation_set(out: Path, pairs: list[Pair], recipe: Recipe):
     from vasa_bridge.train.frontend import DistillSet, build_distill_set
 
     cache, source = out / "distill.npz", out / "distill.source"
-    real = f"dutch-{REAL_DUTCH_MINUTES}:hedgewars-x{HEDGEWARS_DISTILL_PASSES}" if recipe.real_speech else "no-real"
+    real = (f"dutch-{REAL_DUTCH_MINUTES}:hedgewars-x{HEDGEWARS_DISTILL_PASSES}:megaglest-x{MEGAGLEST_DISTILL_PASSES}"
+            if recipe.real_speech else "no-real")
     key = f"{lines_key(recipe)}:{real}"
     if cache.exists() and source.exists() and source.read_text() == key:
         return DistillSet.load(cache)
