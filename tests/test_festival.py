@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from phone_levels import phone_levels_db
 from vasa_bridge.errors import PhoneTimingError
 from vasa_bridge.phones.festival import FESTIVAL_VOICES, parse_segments, synthesize_festival
 
@@ -34,13 +35,7 @@ def test_bilabial_closures_are_quiet_and_pauses_silent_where_festival_says(voice
     rate = speech.sample_rate_hz
     assert speech.phones[-1].end_s == pytest.approx(len(speech.audio) / rate)
 
-    def level_db(p):
-        seg = speech.audio[int(p.start_s * rate): int(p.end_s * rate)]
-        return 20 * np.log10(np.sqrt(np.mean(seg ** 2)) + 1e-9)
-
-    vowels = [level_db(p) for p in speech.phones if p.viseme in ("aa", "E", "I", "O", "U")]
-    stops = [level_db(p) for p in speech.phones if p.symbol in ("P", "B")]
-    pauses = [level_db(p) for p in speech.phones if p.viseme == "sil" and p.duration_s > 0.04]
+    vowels, stops, pauses = phone_levels_db(speech, ("P", "B"))
     assert len(stops) >= 6
     assert np.median(stops) < np.median(vowels) - 6            # lips closed: quieter than the vowels around
     assert max(pauses) < np.median(vowels) - 20

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from phone_levels import phone_levels_db
 from vasa_bridge.errors import PhoneTimingError
 from vasa_bridge.phones.flite import FLITE_VOICES, parse_segments, synthesize_flite
 
@@ -27,13 +28,7 @@ def test_bilabial_closures_are_quiet_and_pauses_silent_where_flite_says(voice):
     rate = speech.sample_rate_hz
     assert rate == 16000 and speech.phones[-1].end_s == pytest.approx(len(speech.audio) / rate)
 
-    def level_db(p):
-        seg = speech.audio[int(p.start_s * rate): int(p.end_s * rate)]
-        return 20 * np.log10(np.sqrt(np.mean(seg ** 2)) + 1e-9)
-
-    vowels = [level_db(p) for p in speech.phones if p.viseme in ("aa", "E", "I", "O", "U")]
-    stops = [level_db(p) for p in speech.phones if p.symbol in ("p", "b")]
-    pauses = [level_db(p) for p in speech.phones if p.viseme == "sil" and p.duration_s > 0.04]
+    vowels, stops, pauses = phone_levels_db(speech, ("p", "b"))
     assert np.median(stops) < np.median(vowels) - 6            # lips closed: quieter than the vowels around
     assert max(pauses) < np.median(vowels) - 20                # (awb breathes: -45 dB against -18)
 

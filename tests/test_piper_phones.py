@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from phone_levels import phone_levels_db
 from vasa_bridge.errors import PhoneTimingError
 from vasa_bridge.phones.piper import phones_from_frames
 
@@ -35,13 +36,7 @@ def test_bilabial_closures_are_quiet_where_piper_says():
     rate = speech.sample_rate_hz
     assert speech.phones[-1].end_s == pytest.approx(len(speech.audio) / rate)
 
-    def level_db(p):
-        seg = speech.audio[int(p.start_s * rate): int(p.end_s * rate)]
-        return 20 * np.log10(np.sqrt(np.mean(seg ** 2)) + 1e-9)
-
-    vowels = [level_db(p) for p in speech.phones if p.viseme in ("aa", "E", "I", "O", "U")]
-    stops = [level_db(p) for p in speech.phones if p.symbol in ("p", "b")]
-    pauses = [level_db(p) for p in speech.phones if p.viseme == "sil" and p.duration_s > 0.04]
+    vowels, stops, pauses = phone_levels_db(speech, ("p", "b"))
     assert len(stops) >= 6
     assert np.median(stops) < np.median(vowels) - 6            # lips closed: quieter than the vowels around
     assert pauses and max(pauses) < np.median(vowels) - 20
