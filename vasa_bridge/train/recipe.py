@@ -73,12 +73,10 @@ def distillation_items(pairs: list[Pair], recipe: Recipe) -> list[tuple[np.ndarr
         rng = np.random.default_rng(recipe.seed + 1)
         for clean in dutch_dialogue(REAL_DUTCH_MINUTES, recipe.seed):
             items.append((_corrupt(clean, rng), clean))
-        shouts = hedgewars_unlabelled()
-        for _ in range(HEDGEWARS_DISTILL_PASSES):
-            items.extend((_corrupt(clean, rng), clean) for clean in shouts)
-        voices = megaglest_unlabelled()
-        for _ in range(MEGAGLEST_DISTILL_PASSES):
-            items.extend((_corrupt(clean, rng), clean) for clean in voices)
+        for clips, passes in ((hedgewars_unlabelled(), HEDGEWARS_DISTILL_PASSES),
+                              (megaglest_unlabelled(), MEGAGLEST_DISTILL_PASSES)):
+            for _ in range(passes):
+                items.extend((_corrupt(clean, rng), clean) for clean in clips)
     return items
 
 
