@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from vasa_bridge.model.weights import DEFAULT_WEIGHTS
     from vasa_bridge.train.data import corpus_pairs
     from vasa_bridge.train.loop import TrainConfig, train
-    from vasa_bridge.train.recipe import (Recipe, articulation_head, distillation_set, packed_pairs,
-                                          speech_frontend, training_lines)
+    from vasa_bridge.train.recipe import (Recipe, articulation_head, distillation_set, lines_key, packed_pairs,
+                                          real_lines, real_lines_key, speech_frontend, training_lines)
 
     torch.set_num_threads(args.threads)
     cfg = TrainConfig()
@@ -53,17 +53,20 @@ def run(args: argparse.Namespace) -> int:
         pairs = corpus_pairs(args.corpus, "train")
         frontend_path = out / "speech_frontend.npz"
         shutil.copyfile(DEFAULT_FRONTEND, frontend_path)
-        source = f"corpus:{Path(args.corpus).resolve()}"
+        source = lines_id = f"corpus:{Path(args.corpus).resolve()}"
     else:
         pairs = training_lines(out, recipe)
+        real = real_lines(out, recipe)
         if args.data_only:
             distillation_set(out, pairs, recipe)
             print(f"training data ready in {out}: run `make train` (or vasa-bridge train --out {out})")
             return 0
         frontend_path = speech_frontend(out, pairs, recipe, args.frontend_steps)
-        source = f"espeak+mbrola-teacher:{recipe.items}:{recipe.seed}"
+        source = f"espeak+mbrola-teacher:{recipe.items}:{recipe.seed}+{len(real)} real pseudo-labelled"
+        lines_id = f"{lines_key(recipe)}+{real_lines_key(recipe)}"
+        pairs = pairs + real
     frontend = load_frontend(frontend_path)
-    packed = packed_pairs(out, pairs, frontend)
+    packed = packed_pairs(out, pairs, frontend, lines_id)
     del pairs
     print(f"training pairs: {len(packed.n_frames)} lines, {packed.hours:.2f} h of audio ({source})")
     model_cfg = ModelConfig(n_features=frontend.n_features)

@@ -125,12 +125,15 @@ MEGAGLEST_FACTIONS = "usr/share/games/megaglest/techs/megapack/factions"    # un
 MEGAGLEST_VOICE_KINDS = ("ack", "select", "attack", "hit", "die")
 
 
-def megaglest_unlabelled() -> list[np.ndarray]:
-    """MegaGlest's unit voices (~200 actors' lines: "yes, my lord", war cries, pain; ~14 min), in a fixed order."""
+def megaglest_voice_files() -> list[Path]:
+    """MegaGlest's unit voice files (~200 actors' lines: "yes, my lord", war cries, pain; ~14 min), sorted."""
     pattern = re.compile(r"_(%s)\d*$" % "|".join(MEGAGLEST_VOICE_KINDS))
-    paths = sorted(p for p in (real_speech_root() / MEGAGLEST_FACTIONS).glob("*/units/*/sounds/*.wav")
-                   if pattern.search(p.stem))
-    return [load_16k(path) for path in paths]
+    return sorted(p for p in (real_speech_root() / MEGAGLEST_FACTIONS).glob("*/units/*/sounds/*.wav")
+                  if pattern.search(p.stem))
+
+
+def megaglest_unlabelled() -> list[np.ndarray]:
+    return [load_16k(path) for path in megaglest_voice_files()]
 
 
 def hedgewars_english() -> list[Utterance]:

@@ -96,9 +96,7 @@ def synth_pair(text: str, voice: str, language: str, rng: np.random.Generator, c
     (and pitch), sometimes sped up or slowed like a tape (another vocal-tract length); the teacher performs it;
     silence of random length before and after; then the recording chain (`_corrupt`)."""
     from vasa_bridge.audio import resample
-    from vasa_bridge.datagen.augment import SPEED_CHOICES, change_speed
     from vasa_bridge.phones.espeak import synthesize
-    from vasa_bridge.teacher import perform
 
     if voice.startswith("flite-"):
         from vasa_bridge.phones.flite import synthesize_flite
@@ -112,7 +110,17 @@ def synth_pair(text: str, voice: str, language: str, rng: np.random.Generator, c
         speech = synthesize(text, voice=voice, rate_wpm=int(rng.integers(120, 230)),
                             pitch=int(rng.integers(25, 80)))
     audio = resample(speech.audio, speech.sample_rate_hz, MODEL_SAMPLE_RATE_HZ).astype(np.float32)
-    phones = speech.phones
+    return performed_pair(audio, speech.phones, voice, language, rng, controls, corrupt, babble)
+
+
+def performed_pair(audio: np.ndarray, phones: tuple, voice: str, language: str, rng: np.random.Generator,
+                   controls: Controls | None = None, corrupt: bool = True,
+                   babble: list[np.ndarray] | None = None) -> Pair:
+    """Speech at 16 kHz with its phones → a training pair: sometimes sped up or slowed like a tape, silence of
+    random length before and after, performed by the teacher, then heard through the recording chain."""
+    from vasa_bridge.datagen.augment import SPEED_CHOICES, change_speed
+    from vasa_bridge.teacher import perform
+
     if corrupt and rng.random() < 0.4:
         audio, phones = change_speed(audio, phones, float(rng.choice(SPEED_CHOICES)))
     lead_s, tail_s = rng.uniform(0.05, 0.6), rng.uniform(0.1, 0.6)
@@ -124,6 +132,14 @@ def synth_pair(text: str, voice: str, language: str, rng: np.random.Generator, c
     clip = perform(phones, audio, controls, seed=int(rng.integers(1 << 31)))
     heard = _corrupt(audio, rng, babble) if corrupt else audio
     return Pair(heard, clip.frames, controls, voice, language, phones, audio)
+
+
+def real_pairs(clips: list, passes: int, seed: int) -> list[Pair]:
+    """Real recordings with pseudo-labelled phones (datagen/pseudo_labels.py), each `passes` times: every pass
+    another tape speed, silence, controls and recording chain."""
+    rng = np.random.default_rng(seed)
+    return [performed_pair(c.audio_16k, c.phones, f"real:{c.name}", "en", rng)
+            for _ in range(passes) for c in clips]
 
 
 def non_speech_pair(rng: np.random.Generator, controls: Controls | None = None) -> Pair:

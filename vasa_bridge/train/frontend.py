@@ -64,6 +64,21 @@ class WhisperTeacher:
         log_mel = np.log10(np.maximum(mel, 1e-10))
         return ((np.maximum(log_mel, log_mel.max() - 8.0) + 4.0) / 4.0).astype(np.float32)   # (80, T)
 
+    def transcribe(self, audio_16k: np.ndarray) -> tuple[str, float]:
+        """(English text, mean log-probability per token) of a clip of at most 30 s, greedy, no timestamps.
+        Training only: it labels real recordings that come without a transcript (datagen/pseudo_labels.py)."""
+        n = int(WHISPER_MAX_S * MODEL_SAMPLE_RATE_HZ)
+        if len(audio_16k) > n:
+            raise ValueError(f"transcribe takes at most {WHISPER_MAX_S:.0f} s, "
+                             f"got {len(audio_16k) / MODEL_SAMPLE_RATE_HZ:.1f} s")
+        mel = self.log_mel(np.pad(np.asarray(audio_16k, np.float32), (0, n - len(audio_16k))))[:, :3000]
+        result = self.model.generate(self._ct2.StorageView.from_array(np.ascontiguousarray(mel[None])),
+                                     [["<|startoftranscript|>", "<|notimestamps|>"]], return_scores=True,
+                                     max_length=96)[0]
+        # Byte-level BPE: "Ġ" marks a space; the bytes of other characters are left as the tokens spell them.
+        text = "".join(result.sequences[0]).replace("\u0120", " ").strip()
+        return text, float(result.scores[0])
+
     def encode(self, audio_16k: np.ndarray) -> np.ndarray:
         """(ceil(N / 320), 384) encoder frames of a whole signal, in ≤ 30 s pieces."""
         piece = int(WHISPER_MAX_S * MODEL_SAMPLE_RATE_HZ) - 320

@@ -2,7 +2,8 @@
 
 1. training lines: espeak-ng formant voices + MBROLA real-speaker diphones (exact phone events) + flite real-speaker
    voices (awb, rms) + Festival real-speaker diphones (rab, ked, don) performed by the teacher, heard through the
-   recording chain (train/data.py) — `lines.pkl`;
+   recording chain (train/data.py) — `lines.pkl`; and real actors' shouted lines, their phones pseudo-labelled by
+   Whisper + pocketsphinx (datagen/pseudo_labels.py) — `real_labels.pkl`, `real_lines.pkl`;
 2. the speech front end, distilled from Whisper's encoder on those lines and on unlabelled real speech (Dutch
    dialogue, shouted game exclamations, strategy-game unit voices) (train/frontend.py) — `distill.npz`,
    `speech_frontend.npz`;
@@ -31,6 +32,9 @@ REAL_DUTCH_MINUTES = 90.0        # unlabelled real speech in the distillation se
 HEDGEWARS_DISTILL_PASSES = 6
 # MegaGlest's unit voices (~14 min of acted acknowledgements, war cries and pain, many actors) likewise.
 MEGAGLEST_DISTILL_PASSES = 3
+# ...and, where Whisper and the aligner agree on their words (datagen/pseudo_labels.py), as performed training lines
+# this many times: real shouting voices with phone timings.
+MEGAGLEST_LINE_PASSES = 6
 
 
 @dataclass(frozen=True)
@@ -48,18 +52,45 @@ def lines_key(recipe: Recipe) -> str:
 
 
 def training_lines(out: Path, recipe: Recipe) -> list[Pair]:
-    cache = out / "lines.pkl"
-    key = lines_key(recipe)
-    if cache.exists():
-        with cache.open("rb") as f:
-            stored_key, pairs = pickle.load(f)
+    return _cached(out / "lines.pkl", lines_key(recipe),
+                   lambda: synth_pairs(recipe.items, recipe.seed, progress=True))
+
+
+def real_lines(out: Path, recipe: Recipe) -> list[Pair]:
+    """MegaGlest's unit voices with pseudo-labelled phones, performed, MEGAGLEST_LINE_PASSES times. Not part of
+    the distillation set: the front end hears these recordings there already. The labels (the slow part, ~7 min:
+    Whisper + pocketsphinx) are cached in `real_labels.pkl`, the pairs in `real_lines.pkl`."""
+    from vasa_bridge.datagen.pseudo_labels import MIN_TOKEN_LOGPROB, megaglest_labelled
+    from vasa_bridge.train.data import real_pairs
+
+    if not recipe.real_speech:
+        return []
+    clips = _cached(out / "real_labels.pkl", f"megaglest-labels:{MIN_TOKEN_LOGPROB}", lambda: megaglest_labelled()[0])
+    return _cached(out / "real_lines.pkl", real_lines_key(recipe),
+                   lambda: real_pairs(clips, MEGAGLEST_LINE_PASSES, recipe.seed + 2))
+
+
+def real_lines_key(recipe: Recipe) -> str:
+    from vasa_bridge.datagen.pseudo_labels import MIN_TOKEN_LOGPROB
+    from vasa_bridge.train import data
+
+    if not recipe.real_speech:
+        return "no-real-lines"
+    return (f"megaglest-labels:{MIN_TOKEN_LOGPROB}:x{MEGAGLEST_LINE_PASSES}:{recipe.seed}"
+            f":chain-r{data.CHAIN_REVISION}")
+
+
+def _cached(path: Path, key: str, build):
+    if path.exists():
+        with path.open("rb") as f:
+            stored_key, value = pickle.load(f)
         if stored_key == key:
-            return pairs
-    pairs = synth_pairs(recipe.items, recipe.seed, progress=True)
-    with cache.with_suffix(".tmp").open("wb") as f:
-        pickle.dump((key, pairs), f, protocol=pickle.HIGHEST_PROTOCOL)
-    cache.with_suffix(".tmp").replace(cache)
-    return pairs
+            return value
+    value = build()
+    with path.with_suffix(".tmp").open("wb") as f:
+        pickle.dump((key, value), f, protocol=pickle.HIGHEST_PROTOCOL)
+    path.with_suffix(".tmp").replace(path)
+    return value
 
 
 def distillation_items(pairs: list[Pair], recipe: Recipe) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -106,11 +137,13 @@ def speech_frontend(out: Path, pairs: list[Pair], recipe: Recipe, steps: int | N
     return train_frontend(data, out, cfg=cfg)
 
 
-def packed_pairs(out: Path, pairs: list[Pair], frontend: SpeechFrontEnd) -> PairSet:
+def packed_pairs(out: Path, pairs: list[Pair], frontend: SpeechFrontEnd, lines_id: str) -> PairSet:
+    """`pairs` through the front end, packed for window sampling; `lines_id` names where the pairs came from (the
+    cache is rebuilt when it or the front end changes)."""
     from vasa_bridge.audio.frontend import FEATURES_REVISION
 
     cache, source = out / "pairs.npz", out / "pairs.source"
-    key = f"{frontend.sha256}:features-r{FEATURES_REVISION}"
+    key = f"{frontend.sha256}:features-r{FEATURES_REVISION}:{lines_id}"
     if cache.exists() and source.exists() and source.read_text() == key:
         return PairSet.load(cache)
     packed = PairSet.pack(pairs, frontend, progress=True)
