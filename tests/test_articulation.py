@@ -224,7 +224,7 @@ def test_blink_governor_shuts_a_blurred_blink_and_reopens_at_the_teachers_speed(
 
     lids = np.zeros(40, np.float32)
     lids[5:10] = [0.3, 0.6, 0.7, 0.55, 0.1]   # the model's blink, blurred to a 0.7 peak
-    lids[25:28] = [0.2, 0.4, 0.2]            # a dip that never reaches a blink: left alone
+    lids[25:28] = [0.2, 0.35, 0.2]           # a dip that never reaches a blink: left alone
     frames = _lid_frames(lids)
     out = BlinkGovernor()(frames)
     shown = eye_closure(out)
@@ -234,6 +234,20 @@ def test_blink_governor_shuts_a_blurred_blink_and_reopens_at_the_teachers_speed(
     np.testing.assert_array_equal(out[:6], frames[:6])
     np.testing.assert_array_equal(out[20:], frames[20:])
     assert blink_depth(frames[:20]) < 0.9 <= blink_depth(out[:20])
+
+
+def test_blink_governor_shuts_a_half_blink_that_stays_under_the_measures_threshold():
+    """The denoiser's blinks can peak between 0.3 and 0.5, where the teacher's lids only pass on a blink's edges:
+    past ONSET_AT they are blinks and shut; the measure (BLINK_CLOSED_AT 0.5) would not have counted them."""
+    from vasa_bridge.motion.blink_governor import ONSET_AT, BlinkGovernor
+    from vasa_bridge.motion.measures import BLINK_CLOSED_AT, blink_depth, eye_closure
+
+    assert ONSET_AT < 0.45 < BLINK_CLOSED_AT
+    lids = np.zeros(30, np.float32)
+    lids[5:9] = [0.2, 0.45, 0.42, 0.1]
+    out = BlinkGovernor()(_lid_frames(lids))
+    np.testing.assert_array_equal(eye_closure(out)[6:8], 1.0)
+    assert blink_depth(_lid_frames(lids)) < 0.5 and blink_depth(out) == 1.0
 
 
 def test_blink_governor_output_does_not_depend_on_chunking():
