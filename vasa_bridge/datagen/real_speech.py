@@ -5,7 +5,7 @@ Who uses what, so no set is both learnt from and scored on:
   hedgewars voice packs no evaluation uses (`HEDGEWARS_DISTILL_PACKS`: the Spanish, Polish, Russian and Ukrainian
   Default voices and Polish Russian), and the unit voices of `megaglest-data` (acknowledgements, war cries,
   pain; no evaluation uses them);
-- training lines with pseudo-labelled phones (datagen/pseudo_labels.py): MegaGlest's unit voices;
+- training lines with pseudo-labelled phones (train/pseudo_labels.py): MegaGlest's unit voices;
 - evaluation, English with transcripts (forced-alignment reference): `pocketsphinx-testdata` (LibriVox + cards:
   10 utterances, the set looked at while choosing recipes) and `hedgewars-data` voice packs (short exclamations;
   file name → transcript; never looked at before the final run);

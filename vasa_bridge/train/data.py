@@ -135,7 +135,7 @@ def performed_pair(audio: np.ndarray, phones: tuple, voice: str, language: str, 
 
 
 def real_pairs(clips: list, passes: int, seed: int) -> list[Pair]:
-    """Real recordings with pseudo-labelled phones (datagen/pseudo_labels.py), each `passes` times: every pass
+    """Real recordings with pseudo-labelled phones (train/pseudo_labels.py), each `passes` times: every pass
     another tape speed, silence, controls and recording chain."""
     rng = np.random.default_rng(seed)
     return [performed_pair(c.audio_16k, c.phones, f"real:{c.name}", "en", rng)

@@ -66,7 +66,7 @@ class WhisperTeacher:
 
     def transcribe(self, audio_16k: np.ndarray) -> tuple[str, float]:
         """(English text, mean log-probability per token) of a clip of at most 30 s, greedy, no timestamps.
-        Training only: it labels real recordings that come without a transcript (datagen/pseudo_labels.py)."""
+        Training only: it labels real recordings that come without a transcript (train/pseudo_labels.py)."""
         n = int(WHISPER_MAX_S * MODEL_SAMPLE_RATE_HZ)
         if len(audio_16k) > n:
             raise ValueError(f"transcribe takes at most {WHISPER_MAX_S:.0f} s, "

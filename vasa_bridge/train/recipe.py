@@ -3,7 +3,7 @@
 1. training lines: espeak-ng formant voices + MBROLA real-speaker diphones (exact phone events) + flite real-speaker
    voices (awb, rms) + Festival real-speaker diphones (rab, ked, don) performed by the teacher, heard through the
    recording chain (train/data.py) — `lines.pkl`; and real actors' shouted lines, their phones pseudo-labelled by
-   Whisper + pocketsphinx (datagen/pseudo_labels.py) — `real_labels.pkl`, `real_lines.pkl`;
+   Whisper + pocketsphinx (train/pseudo_labels.py) — `real_labels.pkl`, `real_lines.pkl`;
 2. the speech front end, distilled from Whisper's encoder on those lines and on unlabelled real speech (Dutch
    dialogue, shouted game exclamations, strategy-game unit voices) (train/frontend.py) — `distill.npz`,
    `speech_frontend.npz`;
@@ -32,7 +32,7 @@ REAL_DUTCH_MINUTES = 90.0        # unlabelled real speech in the distillation se
 HEDGEWARS_DISTILL_PASSES = 6
 # MegaGlest's unit voices (~14 min of acted acknowledgements, war cries and pain, many actors) likewise.
 MEGAGLEST_DISTILL_PASSES = 3
-# ...and, where Whisper and the aligner agree on their words (datagen/pseudo_labels.py), as performed training lines
+# ...and, where Whisper and the aligner agree on their words (train/pseudo_labels.py), as performed training lines
 # this many times: real shouting voices with phone timings (304 clips, 4.5 min). Warzone 2100's voices (432 clips,
 # 13 min of narration and radio messages, ×2) on top changed nothing on the dev sets (read 0.807 → 0.800, hedgewars
 # dev 0.607 → 0.606, klettres 0.726 → 0.716) and were left out.
@@ -62,7 +62,7 @@ def real_lines(out: Path, recipe: Recipe) -> list[Pair]:
     """MegaGlest's unit voices with pseudo-labelled phones, performed, MEGAGLEST_LINE_PASSES times. Not part of
     the distillation set: the front end hears these recordings there already. The labels (the slow part, ~7 min:
     Whisper + pocketsphinx) are cached in `real_labels.pkl`, the pairs in `real_lines.pkl`."""
-    from vasa_bridge.datagen.pseudo_labels import MIN_TOKEN_LOGPROB, megaglest_labelled
+    from vasa_bridge.train.pseudo_labels import MIN_TOKEN_LOGPROB, megaglest_labelled
     from vasa_bridge.train.data import real_pairs
 
     if not recipe.real_speech:
@@ -73,7 +73,7 @@ def real_lines(out: Path, recipe: Recipe) -> list[Pair]:
 
 
 def real_lines_key(recipe: Recipe) -> str:
-    from vasa_bridge.datagen.pseudo_labels import MIN_TOKEN_LOGPROB
+    from vasa_bridge.train.pseudo_labels import MIN_TOKEN_LOGPROB
     from vasa_bridge.train import data
 
     if not recipe.real_speech:
