@@ -263,3 +263,56 @@ def test_blink_governor_output_does_not_depend_on_chunking():
         governor = BlinkGovernor()
         chunked = np.concatenate([governor(frames[i:i + size]) for i in range(0, len(frames), size)])
         np.testing.assert_array_equal(chunked, whole)
+
+
+def test_lines_whose_closures_are_not_trusted_do_not_teach_closures(tmp_path):
+    """Most lines carry closure labels that contradict their audio (as an aligner's guesses on shouts might):
+    weighted 0 they leave the head's closures as the two trusted lines taught them; weighted 1 they spoil them."""
+    import dataclasses
+
+    from vasa_bridge.audio.frontend import FrontEndConfig, SpeechFrontEnd, StudentNet, untrained_params
+    from vasa_bridge.model.conditioning import frame_spans
+    from vasa_bridge.train.articulation import ArticulationTrainConfig, articulation_examples, train_articulation
+    from vasa_bridge.train.data import PairSet
+
+    rng = np.random.default_rng(1)
+    fe_config = FrontEndConfig(channels=8)
+    frontend = SpeechFrontEnd(fe_config, StudentNet(fe_config, untrained_params(fe_config)), "a" * 64)
+    n_lines, n_frames, f = 12, 60, fe_config.n_features
+    closed = rng.random(n_lines * n_frames) < 0.3
+    labelled = closed.copy()
+    labelled[2 * n_frames:] = ~closed[2 * n_frames:]           # all but two lines' labels say the opposite
+    frames = np.zeros((n_lines * n_frames, layout.N_CHANNELS), np.float32)
+    frames[:, layout.channel("jawOpen")] = np.where(labelled, 0.0, rng.uniform(0.15, 0.4, len(frames)))
+    rows = rng.normal(0, 0.3, (n_lines * (4 * n_frames + 40), f)).astype(np.float32)
+    feature_start = np.arange(n_lines) * (4 * n_frames + 40) + 20
+    for k in range(n_lines):
+        for i in range(n_frames):
+            rows[feature_start[k] + 4 * i: feature_start[k] + 4 * i + 4, 0] = 3.0 * closed[k * n_frames + i]
+    packed = PairSet(rows.astype(np.float16), frames, feature_start, np.arange(n_lines) * n_frames,
+                     np.full(n_lines, n_frames), np.zeros((n_lines, 9), np.float32))
+    trusted = np.array([1.0] * 2 + [0.0] * 10, np.float32)
+    _, _, weights = articulation_examples(packed, frontend.silence_row, trusted)
+    assert np.all(weights[2 * n_frames:] == 0) and np.all(weights[: 2 * n_frames] >= 1)
+    cfg = dataclasses.replace(ArticulationTrainConfig(), steps=300, batch=256, dropout=0.0)
+    new_closed = rng.random(n_frames) < 0.3                    # a line neither head was trained on
+    new_rows = rng.normal(0, 0.3, (4 * n_frames, f)).astype(np.float32)
+    new_rows[:, 0] = 3.0 * np.repeat(new_closed, 4)
+    spans = frame_spans(new_rows, 0, n_frames, frontend.silence_row)
+    accuracy = {}
+    for name, weight in (("left out", trusted), ("learnt from", None)):
+        head = train_articulation(packed, frontend, tmp_path / ARTICULATION_FILE_NAME, cfg, closure_weights=weight)
+        accuracy[name] = np.mean((head(spans)[:, 0] > 0.5) == new_closed)
+    assert accuracy["left out"] > 0.8 and accuracy["learnt from"] < 0.5        # 0.88 and 0.15 when written
+
+
+def test_the_recipe_leaves_out_only_the_pseudo_labelled_lines_closures():
+    from vasa_bridge.motion.controls import Controls
+    from vasa_bridge.train.data import REAL_VOICE_PREFIX, Pair
+    from vasa_bridge.train.recipe import closure_weights
+
+    def pair(voice: str) -> Pair:
+        return Pair(np.zeros(640, np.float32), np.zeros((1, layout.N_CHANNELS), np.float32), Controls(), voice, "en")
+
+    weights = closure_weights([pair("mb-us1"), pair(f"{REAL_VOICE_PREFIX}megaglest/archer_ack1"), pair("non-speech")])
+    np.testing.assert_array_equal(weights, [1.0, 0.0, 1.0])

@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from vasa_bridge.model.weights import DEFAULT_WEIGHTS
     from vasa_bridge.train.data import corpus_pairs
     from vasa_bridge.train.loop import TrainConfig, train
-    from vasa_bridge.train.recipe import (Recipe, articulation_head, distillation_set, lines_key, packed_pairs,
-                                          real_lines, real_lines_key, speech_frontend, training_lines)
+    from vasa_bridge.train.recipe import (Recipe, articulation_head, closure_weights, distillation_set, lines_key,
+                                          packed_pairs, real_lines, real_lines_key, speech_frontend, training_lines)
 
     torch.set_num_threads(args.threads)
     cfg = TrainConfig()
@@ -67,12 +67,13 @@ def run(args: argparse.Namespace) -> int:
         pairs = pairs + real
     frontend = load_frontend(frontend_path)
     packed = packed_pairs(out, pairs, frontend, lines_id)
+    closures = closure_weights(pairs)
     del pairs
     print(f"training pairs: {len(packed.n_frames)} lines, {packed.hours:.2f} h of audio ({source})")
     model_cfg = ModelConfig(n_features=frontend.n_features)
     weights = train(packed, out, cfg, model_cfg, max_minutes=args.max_minutes,
                     info={"data": source, "hours": packed.hours, "frontend_sha256": frontend.sha256})
-    head_path = articulation_head(out, packed, frontend)
+    head_path = articulation_head(out, packed, frontend, closures)
     complete = torch.load(weights, weights_only=False)["info"].get("complete")
     if complete and not args.corpus:
         from vasa_bridge.train.calibrate import calibrate_weights

@@ -42,6 +42,7 @@ FLITE_SHARE = 0.15              # of the synthesised lines
 TRAIN_FESTIVAL_VOICES = ("festival-rab", "festival-ked", "festival-don")
 FESTIVAL_SHARE = 0.1            # of the synthesised lines; the rest (0.25) are espeak-ng's formant voices
 NON_SPEECH_SHARE = 0.06         # items of noise or music with an idle face: sound alone must not move the lips
+REAL_VOICE_PREFIX = "real:"       # Pair.voice of a real recording with pseudo-labelled phones (`real_pairs`)
 LEVEL_DBFS_RANGE = (-40.0, -3.0)   # peak level of what the model hears
 CHAIN_REVISION = 2                 # of `_corrupt` (2: microphone colouring); cached training lines record it
 
@@ -138,7 +139,7 @@ def real_pairs(clips: list, passes: int, seed: int) -> list[Pair]:
     """Real recordings with pseudo-labelled phones (train/pseudo_labels.py), each `passes` times: every pass
     another tape speed, silence, controls and recording chain."""
     rng = np.random.default_rng(seed)
-    return [performed_pair(c.audio_16k, c.phones, f"real:{c.name}", "en", rng)
+    return [performed_pair(c.audio_16k, c.phones, f"{REAL_VOICE_PREFIX}{c.name}", "en", rng)
             for _ in range(passes) for c in clips]
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vasa_bridge.train.data import Pair, PairSet, synth_pairs
+from vasa_bridge.train.data import REAL_VOICE_PREFIX, Pair, PairSet, synth_pairs
 
 if TYPE_CHECKING:
     from vasa_bridge.audio.frontend import SpeechFrontEnd
@@ -154,9 +154,15 @@ def packed_pairs(out: Path, pairs: list[Pair], frontend: SpeechFrontEnd, lines_i
     return packed
 
 
-def articulation_head(out: Path, packed: PairSet, frontend: SpeechFrontEnd) -> Path:
-    """The head trained on `packed` (out/pairs.npz); kept when it is newer than those packed lines and was trained
-    on this front end."""
+def closure_weights(pairs: list[Pair]) -> np.ndarray:
+    """(lines,) weight of each line's lip closures in the head's loss: 0 for the pseudo-labelled real voices (their
+    closure times come from an aligner on shouts; train/articulation.py), 1 for the rest."""
+    return np.array([0.0 if p.voice.startswith(REAL_VOICE_PREFIX) else 1.0 for p in pairs], np.float32)
+
+
+def articulation_head(out: Path, packed: PairSet, frontend: SpeechFrontEnd, closures: np.ndarray) -> Path:
+    """The head trained on `packed` (out/pairs.npz), each line's closures weighted by `closures`; kept when it is
+    newer than those packed lines and was trained on this front end."""
     from vasa_bridge.model.articulation import ARTICULATION_FILE_NAME, load_articulation
     from vasa_bridge.train.articulation import train_articulation
 
@@ -164,5 +170,5 @@ def articulation_head(out: Path, packed: PairSet, frontend: SpeechFrontEnd) -> P
     fresh = path.exists() and (not pairs_file.exists() or path.stat().st_mtime >= pairs_file.stat().st_mtime)
     if fresh and load_articulation(path).frontend_sha256 == frontend.sha256:
         return path
-    train_articulation(packed, frontend, path)
+    train_articulation(packed, frontend, path, closure_weights=closures)
     return path
