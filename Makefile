@@ -57,7 +57,8 @@ $(TRAIN_STAMP): scripts/install_training.sh $(STAMP)
 	$(BIN)/pip install -q -e ".[test,voices,frontend-train]"
 	@mkdir -p $(dir $@) && touch $@
 
-# The training data of the shipped recipe (lines + the front end's Whisper targets); `make train` resumes from it.
+# The training data of the shipped recipe (lines, pseudo-labelled real voices, the front end's Whisper targets);
+# `make train` resumes from it.
 data: $(TRAIN_STAMP)
 	$(BIN)/vasa-bridge train --data-only
 

@@ -16,8 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="out/train", help="checkpoint, cached pairs, loss curve, weights")
     parser.add_argument("--items", type=int, default=None, help="synthesised training lines (default: recipe)")
     parser.add_argument("--frontend-steps", type=int, default=None, help="front-end distillation steps")
-    parser.add_argument("--data-only", action="store_true", help="build the training lines and the front end's "
-                        "distillation targets, then stop (`make data`)")
+    parser.add_argument("--data-only", action="store_true", help="build the training lines (synthesised and "
+                        "pseudo-labelled real ones) and the front end's distillation targets, then stop (`make data`)")
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default: config)")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop (resumably) after this long")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (on a shared 2-core machine one "
