@@ -35,18 +35,10 @@ VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jm_kumo")
 
 @lru_cache(maxsize=1)
 def _session():
-    import onnx
-    import onnxruntime as ort
-
     from vasa_bridge.datagen.voices.kokoro import model_path
+    from vasa_bridge.phones.segments import session_with_durations
 
-    graph = onnx.load(model_path())
-    if not any(DURATIONS_TENSOR in node.output for node in graph.graph.node):
-        raise PhoneTimingError(f"this Kokoro model has no {DURATIONS_TENSOR} tensor to read phone durations from")
-    graph.graph.output.append(onnx.helper.make_tensor_value_info(DURATIONS_TENSOR, onnx.TensorProto.FLOAT, None))
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = 1, 1
-    return ort.InferenceSession(graph.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
+    return session_with_durations(model_path(), DURATIONS_TENSOR, "Kokoro")
 
 
 def synthesize_kokoro(text: str, voice: str = "jf_alpha", duration_stretch: float = 1.0) -> SpeechWithPhones:

@@ -40,21 +40,11 @@ NOISE_W_RANGE = (0.3, 1.0)
 @lru_cache(maxsize=1)
 def _session():
     """(onnxruntime session returning audio and per-id frames, phoneme id map, sample rate)."""
-    import onnx
-    import onnxruntime as ort
-
     from vasa_bridge.datagen.voices.piper import _model
+    from vasa_bridge.phones.segments import session_with_durations
 
     model_path, id_map, rate = _model()
-    graph = onnx.load(model_path)
-    if not any(DURATIONS_TENSOR in node.output for node in graph.graph.node):
-        raise PhoneTimingError(f"this Piper model has no {DURATIONS_TENSOR} tensor to read phone durations from")
-    graph.graph.output.append(onnx.helper.make_tensor_value_info(DURATIONS_TENSOR, onnx.TensorProto.FLOAT, None))
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = 1, 1   # one data worker per core
-    session = ort.InferenceSession(graph.SerializeToString(), sess_options=options,
-                                   providers=["CPUExecutionProvider"])
-    return session, id_map, rate
+    return session_with_durations(model_path, DURATIONS_TENSOR, "Piper"), id_map, rate
 
 
 def synthesize_piper(text: str, duration_stretch: float = 1.0, noise_scale: float = 0.667,

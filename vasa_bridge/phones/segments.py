@@ -1,5 +1,6 @@
-"""What the wrappers of TTS tools that report segment end times (flite, Festival) share: checking a request, and
-turning the ARPAbet segments into contiguous phones on the audio's clock."""
+"""What the wrappers of TTS tools that report their own timings share: checking a request, turning ARPAbet segment
+end times (flite, Festival) into contiguous phones on the audio's clock, and opening a neural voice's ONNX graph with
+its duration tensor as a second output (Piper, Kokoro)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,18 @@ def phones_from_segment_ends(segments: Iterable[tuple[str, float]], duration_s: 
     last = phones[-1]
     phones[-1] = Phone(last.symbol, last.start_s, duration_s, last.viseme, last.stressed)
     return tuple(phones)
+
+
+def session_with_durations(model_path: str, durations_tensor: str, tool: str):
+    """An onnxruntime session (one thread: one data worker per core) of the graph at `model_path` that also returns
+    its `durations_tensor`, the durations the audio was generated with."""
+    import onnx
+    import onnxruntime as ort
+
+    graph = onnx.load(model_path)
+    if not any(durations_tensor in node.output for node in graph.graph.node):
+        raise PhoneTimingError(f"this {tool} model has no {durations_tensor} tensor to read phone durations from")
+    graph.graph.output.append(onnx.helper.make_tensor_value_info(durations_tensor, onnx.TensorProto.FLOAT, None))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = 1, 1
+    return ort.InferenceSession(graph.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
