@@ -95,3 +95,24 @@ def test_real_lines_are_labelled_once_and_rebuilt_when_the_recipe_changes(speech
     monkeypatch.setattr(recipe, "MEGAGLEST_LINE_PASSES", 3)
     assert len(recipe.real_lines(tmp_path, recipe.Recipe())) == 3 and len(calls) == 1
     assert recipe.real_lines(tmp_path / "none", recipe.Recipe(real_speech=False)) == []
+
+
+def test_a_head_trained_with_other_closure_weights_is_retrained(tmp_path, monkeypatch):
+    """A resumed run keeps its head only when the lines' closure weights are the ones it was trained with."""
+    from vasa_bridge.train import articulation, recipe
+
+    trained = []
+
+    def fake_train(packed, frontend, path, closure_weights=None):
+        trained.append(closure_weights.tolist())
+        path.write_bytes(b"head")
+
+    class FrontEnd:
+        sha256 = "f" * 64
+
+    monkeypatch.setattr(articulation, "train_articulation", fake_train)
+    monkeypatch.setattr("vasa_bridge.model.articulation.load_articulation",
+                        lambda path: type("Head", (), {"frontend_sha256": FrontEnd.sha256}))
+    for weights in ([1.0, 0.0], [1.0, 0.0], [1.0, 1.0]):
+        recipe.articulation_head(tmp_path, None, FrontEnd(), np.array(weights, np.float32))
+    assert trained == [[1.0, 0.0], [1.0, 1.0]]

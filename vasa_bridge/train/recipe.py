@@ -60,7 +60,7 @@ def training_lines(out: Path, recipe: Recipe) -> list[Pair]:
 
 def real_lines(out: Path, recipe: Recipe) -> list[Pair]:
     """MegaGlest's unit voices with pseudo-labelled phones, performed, MEGAGLEST_LINE_PASSES times. Not part of
-    the distillation set: the front end hears these recordings there already. The labels (the slow part, ~7 min:
+    the distillation set: the front end hears these recordings there already. The labels (the slow part, ~5 min:
     Whisper + pocketsphinx) are cached in `real_labels.pkl`, the pairs in `real_lines.pkl`."""
     from vasa_bridge.train.pseudo_labels import MIN_TOKEN_LOGPROB, megaglest_labelled
     from vasa_bridge.train.data import real_pairs
@@ -162,13 +162,18 @@ def closure_weights(pairs: list[Pair]) -> np.ndarray:
 
 def articulation_head(out: Path, packed: PairSet, frontend: SpeechFrontEnd, closures: np.ndarray) -> Path:
     """The head trained on `packed` (out/pairs.npz), each line's closures weighted by `closures`; kept when it is
-    newer than those packed lines and was trained on this front end."""
+    newer than those packed lines and was trained on this front end with these weights (`articulation.source`)."""
+    import hashlib
+
     from vasa_bridge.model.articulation import ARTICULATION_FILE_NAME, load_articulation
     from vasa_bridge.train.articulation import train_articulation
 
-    path, pairs_file = out / ARTICULATION_FILE_NAME, out / "pairs.npz"
+    path, pairs_file, source = out / ARTICULATION_FILE_NAME, out / "pairs.npz", out / "articulation.source"
+    key = f"closures-{hashlib.sha256(np.ascontiguousarray(closures, np.float32).tobytes()).hexdigest()}"
     fresh = path.exists() and (not pairs_file.exists() or path.stat().st_mtime >= pairs_file.stat().st_mtime)
-    if fresh and load_articulation(path).frontend_sha256 == frontend.sha256:
+    if (fresh and source.exists() and source.read_text() == key
+            and load_articulation(path).frontend_sha256 == frontend.sha256):
         return path
     train_articulation(packed, frontend, path, closure_weights=closures)
+    source.write_text(key)
     return path
