@@ -104,37 +104,52 @@ def test_short_closures_are_the_contacts_inside_speech():
     np.testing.assert_array_equal(short_closures(closed), [0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
 
 
-def test_training_learns_closures_from_the_teachers_lips(tmp_path):
-    """Lines whose first feature is high exactly while the teacher's lips are closed: the head must find that."""
-    import dataclasses
+N_LINES, N_FRAMES = 12, 60
+TRAIN_FAST = {"steps": 300, "batch": 256, "dropout": 0.0}
 
+
+def _lines_with_a_closure_cue(rng, closed: np.ndarray, labelled: np.ndarray):
+    """(front end, packed lines): each frame's first feature is high exactly while `closed`; the teacher's lips are
+    closed where `labelled` (N_LINES × N_FRAMES frames). A frame's rows are 4i .. 4i+3 of its line."""
     from vasa_bridge.audio.frontend import FrontEndConfig, SpeechFrontEnd, StudentNet, untrained_params
-    from vasa_bridge.model.conditioning import frame_spans
-    from vasa_bridge.train.articulation import ArticulationTrainConfig, train_articulation
     from vasa_bridge.train.data import PairSet
 
-    rng = np.random.default_rng(0)
     fe_config = FrontEndConfig(channels=8)
     frontend = SpeechFrontEnd(fe_config, StudentNet(fe_config, untrained_params(fe_config)), "a" * 64)
-    n_lines, n_frames, f = 12, 60, fe_config.n_features
-    frames = np.zeros((n_lines * n_frames, layout.N_CHANNELS), np.float32)
-    frames[:, layout.channel("jawOpen")] = rng.uniform(0.15, 0.4, len(frames))
-    closed = rng.random(len(frames)) < 0.3
-    frames[closed, layout.channel("jawOpen")] = 0.0
-    rows = rng.normal(0, 0.3, (n_lines * (4 * n_frames + 40), f)).astype(np.float32)
-    feature_start = np.arange(n_lines) * (4 * n_frames + 40) + 20
-    for k in range(n_lines):
-        for i in range(n_frames):      # frame i's rows are 4i .. 4i+3 of its line
-            rows[feature_start[k] + 4 * i: feature_start[k] + 4 * i + 4, 0] = 3.0 * closed[k * n_frames + i]
-    packed = PairSet(rows.astype(np.float16), frames, feature_start, np.arange(n_lines) * n_frames,
-                     np.full(n_lines, n_frames), np.zeros((n_lines, 9), np.float32))
-    cfg = dataclasses.replace(ArticulationTrainConfig(), steps=300, batch=256, dropout=0.0)
-    head = train_articulation(packed, frontend, tmp_path / ARTICULATION_FILE_NAME, cfg)
+    frames = np.zeros((N_LINES * N_FRAMES, layout.N_CHANNELS), np.float32)
+    frames[:, layout.channel("jawOpen")] = np.where(labelled, 0.0, rng.uniform(0.15, 0.4, len(frames)))
+    rows = rng.normal(0, 0.3, (N_LINES * (4 * N_FRAMES + 40), fe_config.n_features)).astype(np.float32)
+    feature_start = np.arange(N_LINES) * (4 * N_FRAMES + 40) + 20
+    for k in range(N_LINES):
+        line = closed[k * N_FRAMES: (k + 1) * N_FRAMES]
+        rows[feature_start[k]: feature_start[k] + 4 * N_FRAMES, 0] = 3.0 * np.repeat(line, 4)
+    packed = PairSet(rows.astype(np.float16), frames, feature_start, np.arange(N_LINES) * N_FRAMES,
+                     np.full(N_LINES, N_FRAMES), np.zeros((N_LINES, 9), np.float32))
+    return frontend, packed
+
+
+def _new_line(rng, frontend):
+    """(spans, closed) of a line no head was trained on, with the same cue."""
+    from vasa_bridge.model.conditioning import frame_spans
+
+    closed = rng.random(N_FRAMES) < 0.3
+    rows = rng.normal(0, 0.3, (4 * N_FRAMES, frontend.n_features)).astype(np.float32)
+    rows[:, 0] = 3.0 * np.repeat(closed, 4)
+    return frame_spans(rows, 0, N_FRAMES, frontend.silence_row), closed
+
+
+def test_training_learns_closures_from_the_teachers_lips(tmp_path):
+    """Lines whose first feature is high exactly while the teacher's lips are closed: the head must find that."""
+    from vasa_bridge.train.articulation import ArticulationTrainConfig, train_articulation
+
+    rng = np.random.default_rng(0)
+    closed = rng.random(N_LINES * N_FRAMES) < 0.3
+    frontend, packed = _lines_with_a_closure_cue(rng, closed, closed)
+    head = train_articulation(packed, frontend, tmp_path / ARTICULATION_FILE_NAME,
+                              ArticulationTrainConfig(**TRAIN_FAST))
     assert load_articulation(tmp_path / ARTICULATION_FILE_NAME).frontend_sha256 == frontend.sha256
-    spans = frame_spans(rows[feature_start[0]:feature_start[0] + 4 * n_frames].astype(np.float32), 0, n_frames,
-                        frontend.silence_row)
-    predicted = head(spans)[:, 0] > 0.5
-    assert np.mean(predicted == closed[:n_frames]) > 0.9
+    spans, new_closed = _new_line(rng, frontend)
+    assert np.mean((head(spans)[:, 0] > 0.5) == new_closed) > 0.9
 
 
 @pytest.fixture(scope="module")
@@ -268,40 +283,21 @@ def test_blink_governor_output_does_not_depend_on_chunking():
 def test_lines_whose_closures_are_not_trusted_do_not_teach_closures(tmp_path):
     """Most lines carry closure labels that contradict their audio (as an aligner's guesses on shouts might):
     weighted 0 they leave the head's closures as the two trusted lines taught them; weighted 1 they spoil them."""
-    import dataclasses
-
-    from vasa_bridge.audio.frontend import FrontEndConfig, SpeechFrontEnd, StudentNet, untrained_params
-    from vasa_bridge.model.conditioning import frame_spans
     from vasa_bridge.train.articulation import ArticulationTrainConfig, articulation_examples, train_articulation
-    from vasa_bridge.train.data import PairSet
 
     rng = np.random.default_rng(1)
-    fe_config = FrontEndConfig(channels=8)
-    frontend = SpeechFrontEnd(fe_config, StudentNet(fe_config, untrained_params(fe_config)), "a" * 64)
-    n_lines, n_frames, f = 12, 60, fe_config.n_features
-    closed = rng.random(n_lines * n_frames) < 0.3
+    closed = rng.random(N_LINES * N_FRAMES) < 0.3
     labelled = closed.copy()
-    labelled[2 * n_frames:] = ~closed[2 * n_frames:]           # all but two lines' labels say the opposite
-    frames = np.zeros((n_lines * n_frames, layout.N_CHANNELS), np.float32)
-    frames[:, layout.channel("jawOpen")] = np.where(labelled, 0.0, rng.uniform(0.15, 0.4, len(frames)))
-    rows = rng.normal(0, 0.3, (n_lines * (4 * n_frames + 40), f)).astype(np.float32)
-    feature_start = np.arange(n_lines) * (4 * n_frames + 40) + 20
-    for k in range(n_lines):
-        for i in range(n_frames):
-            rows[feature_start[k] + 4 * i: feature_start[k] + 4 * i + 4, 0] = 3.0 * closed[k * n_frames + i]
-    packed = PairSet(rows.astype(np.float16), frames, feature_start, np.arange(n_lines) * n_frames,
-                     np.full(n_lines, n_frames), np.zeros((n_lines, 9), np.float32))
-    trusted = np.array([1.0] * 2 + [0.0] * 10, np.float32)
+    labelled[2 * N_FRAMES:] = ~closed[2 * N_FRAMES:]           # all but two lines' labels say the opposite
+    frontend, packed = _lines_with_a_closure_cue(rng, closed, labelled)
+    trusted = np.array([1.0] * 2 + [0.0] * (N_LINES - 2), np.float32)
     _, _, weights = articulation_examples(packed, frontend.silence_row, trusted)
-    assert np.all(weights[2 * n_frames:] == 0) and np.all(weights[: 2 * n_frames] >= 1)
-    cfg = dataclasses.replace(ArticulationTrainConfig(), steps=300, batch=256, dropout=0.0)
-    new_closed = rng.random(n_frames) < 0.3                    # a line neither head was trained on
-    new_rows = rng.normal(0, 0.3, (4 * n_frames, f)).astype(np.float32)
-    new_rows[:, 0] = 3.0 * np.repeat(new_closed, 4)
-    spans = frame_spans(new_rows, 0, n_frames, frontend.silence_row)
+    assert np.all(weights[2 * N_FRAMES:] == 0) and np.all(weights[: 2 * N_FRAMES] >= 1)
+    spans, new_closed = _new_line(rng, frontend)
     accuracy = {}
     for name, weight in (("left out", trusted), ("learnt from", None)):
-        head = train_articulation(packed, frontend, tmp_path / ARTICULATION_FILE_NAME, cfg, closure_weights=weight)
+        head = train_articulation(packed, frontend, tmp_path / ARTICULATION_FILE_NAME,
+                                  ArticulationTrainConfig(**TRAIN_FAST), closure_weights=weight)
         accuracy[name] = np.mean((head(spans)[:, 0] > 0.5) == new_closed)
     assert accuracy["left out"] > 0.8 and accuracy["learnt from"] < 0.5        # 0.88 and 0.15 when written
 
