@@ -54,12 +54,51 @@ def test_apply_blends_the_aperture_and_seals_the_lips_when_a_closure_is_heard():
     np.testing.assert_allclose(out, [[0.01, 0.3, 0.0]] * len(frames), atol=1e-6)
     np.testing.assert_allclose(lip_aperture(open_head.apply(frames, out)),
                                0.5 * lip_aperture(frames) + 0.5 * 0.3, atol=1e-5)
-    closing_head = head_with_output(0.9, 0.3)
-    assert lip_aperture(closing_head.apply(frames, closing_head(spans))).max() < LIPS_CLOSED_BELOW
+    one = slice(0, 1)                                                  # a closure's first frame seals fully
+    closing_head = head_with_output(0.9, 0.05)
+    assert lip_aperture(closing_head.apply(frames[one], closing_head(spans[one]))).max() < LIPS_CLOSED_BELOW
     config = ArticulationConfig(n_features=3)
-    half = head_with_output((config.close_from + config.close_full) / 2, 0.3)    # halfway: half the aperture
-    blended = 0.3 * lip_aperture(frames) + 0.7 * 0.3
-    np.testing.assert_allclose(lip_aperture(half.apply(frames, half(spans))), 0.5 * blended, atol=1e-4)
+    half = head_with_output((config.close_from + config.close_full) / 2, 0.05)    # halfway: half the aperture
+    blended = 0.3 * lip_aperture(frames[one]) + 0.7 * 0.05
+    np.testing.assert_allclose(lip_aperture(half.apply(frames[one], half(spans[one]))), 0.5 * blended, atol=1e-4)
+
+
+def test_a_closure_is_not_sealed_when_the_head_hears_an_open_mouth():
+    frames = mouth_frames()
+    spans = np.zeros((len(frames), SPAN_FEATURES, 3), np.float32)
+    unsure = head_with_output(0.9, 0.3)            # p(closed) says shut, the aperture says open: over seal_open_above
+    np.testing.assert_allclose(lip_aperture(unsure.apply(frames, unsure(spans))),
+                               0.3 * lip_aperture(frames) + 0.7 * 0.3, atol=1e-5)
+
+
+def test_seals_are_brief_in_loud_speech_and_hold_in_pauses():
+    frames = mouth_frames(8)
+    head = head_with_output(0.9, 0.05)
+    blended = 0.3 * lip_aperture(frames) + 0.7 * 0.05
+    loud = np.zeros((len(frames), SPAN_FEATURES, 3), np.float32)
+    aperture = lip_aperture(head.apply(frames, head(loud)))
+    shown = aperture / blended                                   # 0: sealed, 1: the head's aperture
+    assert aperture[0] < LIPS_CLOSED_BELOW
+    np.testing.assert_allclose(shown[1], 1 - head.config.seal_decay, atol=1e-4)   # one full seal before it
+    assert np.all(np.diff(shown) > 0) and shown[-1] > 0.6                # reopening while the closure lasts
+    quiet = loud.copy()
+    quiet[:, :, -1] = head.config.quiet_below_db - 5.0
+    assert lip_aperture(head.apply(frames, head(quiet))).max() < LIPS_CLOSED_BELOW
+
+
+def test_seals_continue_across_chunks_as_in_one_call():
+    from vasa_bridge.model.articulation import SealRun
+
+    rng = np.random.default_rng(3)
+    frames = mouth_frames(40, seed=3)
+    head = head_with_output(0.5, 0.1)
+    rows = np.stack([rng.uniform(0, 1, 40), rng.uniform(0, 0.3, 40), rng.uniform(-40, 0, 40)], 1).astype(np.float32)
+    rows[10:20] = [0.95, 0.05, -5.0]                                   # a long run of sure closures, loud
+    whole = head.apply(frames, rows)
+    run, parts = SealRun(), []
+    for i in range(0, 40, 3):
+        parts.append(head.apply(frames[i:i + 3], rows[i:i + 3], run))
+    np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-6)
 
 
 def test_quieter_frames_open_less_by_the_teachers_loudness_gain():

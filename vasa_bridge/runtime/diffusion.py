@@ -27,7 +27,7 @@ from vasa_bridge.audio.constants import FEATURES_PER_MOTION_FRAME, HOP_LENGTH_SA
 from vasa_bridge.audio.frontend import FrontEndStream, push_many
 from vasa_bridge.model.conditioning import (LOOKAHEAD_MS, SPAN_BACK_FEATURES, controls_vector, features_needed,
                                             frame_spans)
-from vasa_bridge.model.articulation import HEAD_ROW_WIDTH
+from vasa_bridge.model.articulation import HEAD_ROW_WIDTH, ArticulationHead, SealRun
 from vasa_bridge.model.inputs import CONTEXT, NEW, PAD, DenoiserInputs
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.blink_governor import BlinkGovernor
@@ -83,6 +83,7 @@ class DiffusionMotionStream:
         self._glide_age = 0
         self._last_shown = np.zeros(self._latent_dim, np.float32)
         self._blinks = BlinkGovernor()
+        self._seal_run = SealRun()
         self.n_samples = 0
         self.next_frame = 0
         self._flush_requested = False
@@ -189,6 +190,11 @@ class DiffusionMotionStream:
             self._feature_offset += drop
         return shown, articulation
 
+    def articulate(self, head: ArticulationHead, frames: np.ndarray, head_rows: np.ndarray) -> np.ndarray:
+        """The round's decoded frames with the head's lip aperture; this stream's run of seals is carried across
+        rounds (model/articulation.py)."""
+        return head.apply(frames, head_rows, self._seal_run)
+
     def govern_blinks(self, frames: np.ndarray) -> np.ndarray:
         """The round's decoded frames (n, 60) with this stream's blinks governed across rounds (the governor
         keeps state: motion/blink_governor.py)."""
@@ -287,7 +293,7 @@ class DiffusionBackend:
             latents = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, self.latent_dim), np.float32)
             frames = self.latent.decode(latents)
             if self.articulation is not None and parts:
-                frames = self.articulation.apply(frames, np.concatenate([p[1] for p in parts]))
+                frames = s.articulate(self.articulation, frames, np.concatenate([p[1] for p in parts]))
             frames = s.govern_blinks(frames)
             chunks[s] = MotionChunk(frames, latents.astype(np.float32))
         return chunks
