@@ -5,8 +5,9 @@ Why: the denoiser's x0 estimate blurs brief events, so on real voices lips that 
 hundredths apart (71 % of bilabials closed, read English) and the mouth hangs ajar in pauses. A small MLP on the
 same audio span the denoiser hears (model/conditioning.py), trained on the teacher's lips (train/articulation.py),
 is sharper on exactly these two things. Its aperture is blended with the model's and its closure probability
-seals the lips; everything else (lip shapes, jaw, head, eyes) stays the diffusion model's. Deterministic and per
-frame, so offline and streamed output get the same correction.
+seals the lips (where its aperture agrees, and briefly inside speech); everything else (lip shapes, jaw, head,
+eyes) stays the diffusion model's. Deterministic and causal, its one piece of state (`SealRun`) carried from chunk
+to chunk, so offline and streamed output get the same correction.
 
 Read English (dev set, weights of 4 Dec 2026): aperture r 0.70 → 0.74 bake, 0.69 → 0.75 streamed; p/b/m closed
 74 % → 86–88 %; aperture in pauses 0.018 → 0.003. Blend and thresholds were chosen on that set only.
@@ -37,10 +38,10 @@ class ArticulationConfig:
     span: int = SPAN_FEATURES     # rows per frame (the denoiser's span)
     hidden: int = 128
     # How the head is applied (chosen on the read-English dev set): the lips shown open to
-    # (1 − blend) × model + blend × head aperture, and seal fully once p(closed) reaches close_full. Dec 2026
-    # weights, bake/streamed: band 0.4–0.7 aperture r 0.81/0.81, p/b/m closed 80/79 %; 0.3–0.6 0.81/0.81,
-    # 84/84 %; 0.25–0.5 0.80/0.80, 87/88 % (klettres speech/silence r 0.70 → 0.66). With the gate and the
-    # decay below, 0.15–0.35 (see there).
+    # (1 − blend) × model + blend × head aperture, and seal (as far as the rules below allow) as p(closed) goes
+    # from close_from to close_full. Dec 2026 weights, bake/streamed: band 0.4–0.7 aperture r 0.81/0.81, p/b/m
+    # closed 80/79 %; 0.3–0.6 0.81/0.81, 84/84 %; 0.25–0.5 0.80/0.80, 87/88 % (klettres speech/silence r 0.70 →
+    # 0.66). With the gate and the decay below, 0.15–0.35 (see there).
     blend: float = 0.7
     close_from: float = 0.15
     close_full: float = 0.35
