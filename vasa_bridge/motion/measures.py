@@ -9,6 +9,10 @@ from vasa_bridge.motion import layout
 LIPS_CLOSED_BELOW = 0.05  # lip aperture under which the lips count as touching
 LIP_RAISERS = ("mouthUpperUpLeft", "mouthUpperUpRight", "mouthLowerDownLeft", "mouthLowerDownRight")
 LIP_RAISER_WEIGHT = 0.4   # how much the raisers open the lips beyond the jaw, in lip_aperture
+LIP_FUNNEL_WEIGHT = 0.2   # ...and funnelling
+LIP_PRESSERS = ("mouthPressLeft", "mouthPressRight")
+LIP_ROLLERS = ("mouthRollLower", "mouthRollUpper")
+LIP_HOLDER_WEIGHT = 0.3   # how much pressing (both sides' mean) and rolling (both lips' mean) each pull them together
 EYELIDS = ("eyeBlinkLeft", "eyeBlinkRight")
 BLINK_CLOSED_AT = 0.5     # eye closure at which a blink starts
 
@@ -17,15 +21,18 @@ def _mean(frames: np.ndarray, *names: str) -> np.ndarray:
     return np.mean([frames[:, layout.channel(n)] for n in names], axis=0)
 
 
+def lip_gap(frames: np.ndarray) -> np.ndarray:
+    """(T,) lip_aperture before its clamp at 0 (negative: lips pressed together harder than the jaw opens them)."""
+    return (frames[:, layout.channel("jawOpen")] - frames[:, layout.channel("mouthClose")]
+            + LIP_RAISER_WEIGHT * _mean(frames, *LIP_RAISERS)
+            + LIP_FUNNEL_WEIGHT * frames[:, layout.channel("mouthFunnel")]
+            - LIP_HOLDER_WEIGHT * (_mean(frames, *LIP_PRESSERS) + _mean(frames, *LIP_ROLLERS)))
+
+
 def lip_aperture(frames: np.ndarray) -> np.ndarray:
     """(T,) how far apart the lips are, in jawOpen units: ARKit's mouthClose closes the lips against an open
     jaw, the upper/lower lip raisers open them further, pressing and rolling pull them together."""
-    gap = (frames[:, layout.channel("jawOpen")] - frames[:, layout.channel("mouthClose")]
-           + LIP_RAISER_WEIGHT * _mean(frames, *LIP_RAISERS)
-           + 0.2 * frames[:, layout.channel("mouthFunnel")]
-           - 0.3 * _mean(frames, "mouthPressLeft", "mouthPressRight")
-           - 0.3 * _mean(frames, "mouthRollLower", "mouthRollUpper"))
-    return np.maximum(gap, 0.0)
+    return np.maximum(lip_gap(frames), 0.0)
 
 
 def eye_closure(frames: np.ndarray) -> np.ndarray:
