@@ -42,8 +42,12 @@ class ArticulationConfig:
     # (1 − blend) × model + blend × head aperture, and seal (as far as the rules below allow) as p(closed) goes
     # from close_from to close_full. Dec 2026 weights, bake/streamed: band 0.4–0.7 aperture r 0.81/0.81, p/b/m
     # closed 80/79 %; 0.3–0.6 0.81/0.81, 84/84 %; 0.25–0.5 0.80/0.80, 87/88 % (klettres speech/silence r 0.70 →
-    # 0.66). With the gate and the decay below, 0.15–0.35 (see there).
-    blend: float = 0.7
+    # 0.66). With the gate and the decay below, 0.15–0.35 (see there). Blend 0.7 until set_lip_aperture could
+    # close funnelled lips; since then, dev sets (read English, hedgewars dev packs, Warzone, klettres, Dutch), bake:
+    # blend 0.7 r 0.808 / 0.640 / 0.707, p/b/m 99 / 100 / 96.7 %, speech/silence r 0.724 / 0.799; 0.85 0.815 /
+    # 0.644 / 0.710, 100 / 100 / 96.5 %, 0.729 / 0.811; 1.0 (the head alone) 0.817 / 0.645 / 0.707, 100 / 100 /
+    # 95.4 %, 0.733 / 0.820. Streamed alike.
+    blend: float = 0.85
     close_from: float = 0.15
     close_full: float = 0.35
     # Vocal effort: the teacher opens the mouth by 1 + (frame dB − the clip's speech level) / 20 (teacher/lips.py),
