@@ -70,10 +70,11 @@ def test_wrong_transcripts_are_left_out_not_scored(utterances):
 
 def test_no_hedgewars_pack_is_both_distilled_and_scored():
     """The front end hears some hedgewars packs in distillation; the scored English packs are not among them."""
-    from vasa_bridge.datagen.real_speech import HEDGEWARS_DISTILL_PACKS, HEDGEWARS_ENGLISH_PACKS
+    from vasa_bridge.datagen.real_speech import HEDGEWARS_DEV_PACKS, HEDGEWARS_DISTILL_PACKS, HEDGEWARS_ENGLISH_PACKS
 
     assert HEDGEWARS_DISTILL_PACKS and not set(HEDGEWARS_DISTILL_PACKS) & set(HEDGEWARS_ENGLISH_PACKS)
-    assert not set(HEDGEWARS_DISTILL_PACKS) & {"Robot", "Russian"}      # the packs looked at while tuning
+    assert not set(HEDGEWARS_DISTILL_PACKS) & set(HEDGEWARS_DEV_PACKS)   # the packs looked at while tuning
+    assert not set(HEDGEWARS_DEV_PACKS) & set(HEDGEWARS_ENGLISH_PACKS)
 
 
 def test_megaglest_distillation_takes_unit_voices_only(tmp_path, monkeypatch):
@@ -90,3 +91,45 @@ def test_megaglest_distillation_takes_unit_voices_only(tmp_path, monkeypatch):
     monkeypatch.setenv("VASA_REAL_SPEECH", str(tmp_path))
     clips = megaglest_unlabelled()
     assert len(clips) == 3 and all(abs(len(c) - MODEL_SAMPLE_RATE_HZ) <= 1 for c in clips)
+
+
+def test_warzone_dev_set_reads_the_voices_out_of_the_game_archive(tmp_path, monkeypatch):
+    """Warzone 2100 keeps its audio in a zip (base.wz): the voice folders come out at 16 kHz, effects do not."""
+    import io
+    import zipfile
+
+    import soundfile as sf
+
+    from vasa_bridge.datagen.real_speech import WARZONE_ARCHIVE, warzone_voices
+
+    tone = 0.1 * np.sin(np.arange(22050) * 0.05).astype(np.float32)            # 1 s at 22.05 kHz
+    ogg = io.BytesIO()
+    sf.write(ogg, tone, 22050, format="OGG")
+    archive = tmp_path / WARZONE_ARCHIVE
+    archive.parent.mkdir(parents=True)
+    with zipfile.ZipFile(archive, "w") as z:
+        for name in ("audio/memressp/pcv001.ogg", "audio/taunts/t1.ogg", "audio/sfx/boom.ogg",
+                     "audio/radclick/click.ogg", "audio/audio.cfg", "images/a.ogg"):
+            z.writestr(name, ogg.getvalue())
+    monkeypatch.setenv("VASA_REAL_SPEECH", str(tmp_path))
+    clips = warzone_voices()
+    assert [n for n, _ in clips] == ["warzone2100/audio/memressp/pcv001.ogg", "warzone2100/audio/taunts/t1.ogg"]
+    assert all(abs(len(a) - MODEL_SAMPLE_RATE_HZ) <= 1 for _, a in clips)
+
+
+def test_dutch_dev_set_is_what_the_distillation_left(tmp_path, monkeypatch):
+    import soundfile as sf
+
+    from vasa_bridge.datagen.real_speech import dutch_dialogue, dutch_dialogue_unheard
+
+    folder = tmp_path / "usr/share/games/fillets-ng/sound/level1/nl"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i, seconds in enumerate(rng.uniform(0.3, 14.0, 40)):
+        sf.write(folder / f"clip{i:02d}.ogg", rng.normal(0, 0.05, int(seconds * 16000)).astype(np.float32), 16000)
+    monkeypatch.setenv("VASA_REAL_SPEECH", str(tmp_path))
+    heard = dutch_dialogue(1.0)
+    unheard = dutch_dialogue_unheard(1.0)
+    assert heard and unheard
+    assert all(1.5 <= len(u.audio_16k) / 16000 <= 12 for u in unheard)
+    assert not any(np.array_equal(h, u.audio_16k) for h in heard for u in unheard)

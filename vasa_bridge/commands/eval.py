@@ -20,9 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "test split (--lines per voice)")
     parser.add_argument("--out", default="out/eval", help="folder for eval.png and eval.json")
     parser.add_argument("--no-controls", action="store_true", help="skip the control-adherence runs")
-    parser.add_argument("--real", choices=("none", "dev", "all"), default="all",
-                        help="real human voices (scripts/fetch_real_speech.sh): 'dev' = the sets used while "
-                        "choosing recipes, 'all' adds the untouched ones (default), 'none' skips them")
+    parser.add_argument("--real", choices=("none", "final", "dev", "all"), default="final",
+                        help="real human voices (scripts/fetch_real_speech.sh): 'final' = read English, klettres "
+                        "and the untouched sets (default); 'dev' = read English, klettres and the other sets "
+                        "choices were made on (Warzone 2100's pseudo-labelled voices need the frontend-train "
+                        "extra the first time); 'all' = both; 'none' skips them")
     parser.add_argument("--real-only", action="store_true", help="only the real-voice sets")
 
 
@@ -82,7 +84,7 @@ def _real_voices(backend, args: argparse.Namespace, out) -> None:
                                              summary)
 
     results = {}
-    for name, clips in real_voice_sets(include_final=args.real == "all").items():
+    for name, clips in real_voice_sets(dev=args.real in ("dev", "all"), final=args.real in ("final", "all")).items():
         results[name] = evaluate_real_set(backend, clips, guidance_scale=args.guidance_scale)
         print(format_real_table(name, results[name]), flush=True)
     plot_real(results, out / "real.png")

@@ -8,9 +8,12 @@ Who uses what, so no set is both learnt from and scored on:
 - training lines with pseudo-labelled phones (train/pseudo_labels.py): MegaGlest's unit voices;
 - evaluation, English with transcripts (forced-alignment reference): `pocketsphinx-testdata` (LibriVox + cards:
   10 utterances, the set looked at while choosing recipes) and `hedgewars-data` voice packs (short exclamations;
-  file name → transcript; never looked at before the final run);
+  file name → transcript; the eight English packs never looked at before the final run, Robot and Russian the dev
+  packs);
+- development, English with pseudo-labelled phones: `warzone2100-data`'s voices (radio messages, narration,
+  taunts; never trained on);
 - evaluation, other languages (speech/silence): `fillets-ng-data-cs` (Czech actors) and `klettres-data` (letters
-  and syllables in many languages).
+  and syllables in many languages); development: the Dutch dialogue the distillation did not take.
 The data reserved for independent evaluation (../shared/notes/real-voices.md) is not touched here.
 """
 
@@ -73,6 +76,29 @@ def dutch_dialogue(max_minutes: float = 45.0, seed: int = 0) -> list[np.ndarray]
     return out
 
 
+def dutch_dialogue_unheard(distilled_minutes: float, max_clips: int = 60, seed: int = 0) -> list[Utterance]:
+    """fillets-ng's Dutch clips of 1.5–12 s that `dutch_dialogue(distilled_minutes, seed)` did not take."""
+    files = sorted((real_speech_root() / "usr/share/games/fillets-ng/sound").glob("*/nl/*.ogg"))
+    order = np.random.default_rng(seed).permutation(len(files))
+    total, used = 0.0, len(order)
+    for k, i in enumerate(order):                 # where dutch_dialogue stops, by the same rule
+        n = len(load_16k(files[i]))
+        if n < MODEL_SAMPLE_RATE_HZ // 2:
+            continue
+        total += n / MODEL_SAMPLE_RATE_HZ
+        if total > 60 * distilled_minutes:
+            used = k + 1
+            break
+    out = []
+    for i in order[used:]:
+        audio = load_16k(files[i])
+        if 1.5 * MODEL_SAMPLE_RATE_HZ <= len(audio) <= 12 * MODEL_SAMPLE_RATE_HZ:
+            out.append(Utterance(audio, None, files[i].stem, "nl", "fillets-ng-data-nl"))
+        if len(out) >= max_clips:
+            break
+    return out
+
+
 def pocketsphinx_english() -> list[Utterance]:
     """10 read English utterances (LibriVox, cards) with their transcripts."""
     base = real_speech_root() / "usr/share/pocketsphinx/test/data"
@@ -106,6 +132,7 @@ HEDGEWARS_TRANSCRIPTS = {
     "Yessir": "yes sir", "Youllregretthat": "you'll regret that",
 }
 HEDGEWARS_ENGLISH_PACKS = ("Default", "British", "Classic", "HillBilly", "Mobster", "Pirate", "Singer", "Surfer")
+HEDGEWARS_DEV_PACKS = ("Robot", "Russian")    # English words too; looked at while choosing
 HEDGEWARS_VOICES = "usr/share/games/hedgewars/Data/Sounds/voices"     # under real_speech_root()
 
 
@@ -137,15 +164,39 @@ def megaglest_unlabelled() -> list[np.ndarray]:
     return [load_16k(path) for path in megaglest_voice_files()]
 
 
-def hedgewars_english() -> list[Utterance]:
+def hedgewars_english(packs: tuple[str, ...] = HEDGEWARS_ENGLISH_PACKS) -> list[Utterance]:
     """Short English exclamations by several voice actors; the file name is the transcript."""
     base = real_speech_root() / HEDGEWARS_VOICES
     out = []
-    for pack in HEDGEWARS_ENGLISH_PACKS:
+    for pack in packs:
         for stem, text in HEDGEWARS_TRANSCRIPTS.items():
             path = base / pack / f"{stem}.ogg"
             if path.exists():
                 out.append(Utterance(load_16k(path), text, pack, "en", "hedgewars-data"))
+    return out
+
+
+WARZONE_ARCHIVE = "usr/share/games/warzone2100/base.wz"     # a zip, under real_speech_root()
+WARZONE_NOT_VOICES = ("sfx", "radclick")                       # its audio/ folders of effects, not speech
+
+
+def warzone_voices() -> list[tuple[str, np.ndarray]]:
+    """Warzone 2100's voice clips (radio messages, narration, taunts; 476 clips, 14 min) as (name, audio)."""
+    import io
+    import zipfile
+
+    import soundfile as sf
+
+    from vasa_bridge.datagen.augment import resample_offline
+
+    out = []
+    with zipfile.ZipFile(real_speech_root() / WARZONE_ARCHIVE) as archive:
+        for name in sorted(archive.namelist()):
+            folder = name.split("/")[1] if name.count("/") > 1 else ""
+            if not name.startswith("audio/") or folder in WARZONE_NOT_VOICES or not name.endswith(".ogg"):
+                continue
+            audio, rate = sf.read(io.BytesIO(archive.read(name)), dtype="float32", always_2d=True)
+            out.append((f"warzone2100/{name}", resample_offline(audio.mean(axis=1), rate, MODEL_SAMPLE_RATE_HZ)))
     return out
 
 

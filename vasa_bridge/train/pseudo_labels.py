@@ -74,3 +74,11 @@ def megaglest_labelled(progress: bool = True) -> tuple[list[LabelledClip], Count
     files = megaglest_voice_files()
     named = ((f"{p.parent.parent.name}/{p.stem}", load_16k(p)) for p in files)
     return label_clips(named, whisper_transcriber(), progress)
+
+
+def warzone_labelled(progress: bool = True) -> tuple[list[LabelledClip], Counter]:
+    """Warzone 2100's voices, labelled the same way: a development set for p/b/m (`vasa-bridge eval --real dev`)
+    that no training uses."""
+    from vasa_bridge.datagen.real_speech import warzone_voices
+
+    return label_clips(warzone_voices(), whisper_transcriber(), progress)

@@ -236,17 +236,36 @@ def plot_real(results: dict[str, dict], path) -> None:
     plt.close(fig)
 
 
-def real_voice_sets(include_final: bool = True) -> dict[str, list[EvalClip]]:
-    """The sets, by name. `include_final=False` leaves out the sets kept away from every choice made in
-    development (hedgewars, Czech): score them only for the final report."""
+def real_voice_sets(dev: bool = False, final: bool = True) -> dict[str, list[EvalClip]]:
+    """The sets, by name: read English and klettres always; `dev` adds the other sets choices were made on (the
+    hedgewars dev packs, Warzone 2100's voices with pseudo-labelled phones, the Dutch dialogue the distillation did
+    not take); `final` the sets kept away from every choice (hedgewars' English packs, Czech): score those only
+    for the final report."""
     from vasa_bridge.datagen import real_speech as rs
+    from vasa_bridge.train.recipe import REAL_DUTCH_MINUTES
 
     sets: dict[str, list[EvalClip]] = {}
     clips, _ = aligned_clips(rs.pocketsphinx_english())
     sets["en read (pocketsphinx-testdata)"] = clips
     sets["multilingual syllables (klettres)"] = speech_clips(rs.klettres_syllables())
-    if include_final:
+    if dev:
+        sets["en exclamations (hedgewars dev packs)"] = aligned_clips(rs.hedgewars_english(rs.HEDGEWARS_DEV_PACKS))[0]
+        sets["en game voices (Warzone 2100, pseudo-labelled, dev)"] = warzone_clips()
+        sets["nl dialogue (fillets-ng, not distilled, dev)"] = speech_clips(rs.dutch_dialogue_unheard(REAL_DUTCH_MINUTES))
+    if final:
         clips, _ = aligned_clips(rs.hedgewars_english())
         sets["en exclamations (hedgewars, untouched)"] = clips
         sets["cs dialogue (fillets-ng, untouched)"] = speech_clips(rs.czech_dialogue())
     return sets
+
+
+def warzone_clips() -> list[EvalClip]:
+    """Warzone 2100's voices whose Whisper transcript pocketsphinx could align (train/pseudo_labels.py; needs the
+    frontend-train extra the first time, ~5 min), cached beside the real speech."""
+    from vasa_bridge.datagen.real_speech import real_speech_root
+    from vasa_bridge.train.pseudo_labels import MIN_TOKEN_LOGPROB, warzone_labelled
+    from vasa_bridge.train.recipe import cached
+
+    labelled = cached(real_speech_root().parent / "warzone_labels.pkl", f"warzone-labels:{MIN_TOKEN_LOGPROB}",
+                      lambda: warzone_labelled()[0])
+    return [EvalClip(c.audio_16k, c.phones, speech_mask(c.audio_16k), c.name) for c in labelled]

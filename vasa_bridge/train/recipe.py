@@ -54,7 +54,7 @@ def lines_key(recipe: Recipe) -> str:
 
 
 def training_lines(out: Path, recipe: Recipe) -> list[Pair]:
-    return _cached(out / "lines.pkl", lines_key(recipe),
+    return cached(out / "lines.pkl", lines_key(recipe),
                    lambda: synth_pairs(recipe.items, recipe.seed, progress=True))
 
 
@@ -67,8 +67,8 @@ def real_lines(out: Path, recipe: Recipe) -> list[Pair]:
 
     if not recipe.real_speech:
         return []
-    clips = _cached(out / "real_labels.pkl", f"megaglest-labels:{MIN_TOKEN_LOGPROB}", lambda: megaglest_labelled()[0])
-    return _cached(out / "real_lines.pkl", real_lines_key(recipe),
+    clips = cached(out / "real_labels.pkl", f"megaglest-labels:{MIN_TOKEN_LOGPROB}", lambda: megaglest_labelled()[0])
+    return cached(out / "real_lines.pkl", real_lines_key(recipe),
                    lambda: real_pairs(clips, MEGAGLEST_LINE_PASSES, recipe.seed + 2))
 
 
@@ -82,7 +82,8 @@ def real_lines_key(recipe: Recipe) -> str:
             f":chain-r{data.CHAIN_REVISION}")
 
 
-def _cached(path: Path, key: str, build):
+def cached(path: Path, key: str, build):
+    """`build()`, pickled at `path` under `key`: a later call with the same key reads it back."""
     if path.exists():
         with path.open("rb") as f:
             stored_key, value = pickle.load(f)
