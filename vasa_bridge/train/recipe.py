@@ -55,7 +55,7 @@ def lines_key(recipe: Recipe) -> str:
 
 def training_lines(out: Path, recipe: Recipe) -> list[Pair]:
     return cached(out / "lines.pkl", lines_key(recipe),
-                   lambda: synth_pairs(recipe.items, recipe.seed, progress=True))
+                  lambda: synth_pairs(recipe.items, recipe.seed, progress=True))
 
 
 def real_lines(out: Path, recipe: Recipe) -> list[Pair]:
@@ -69,7 +69,7 @@ def real_lines(out: Path, recipe: Recipe) -> list[Pair]:
         return []
     clips = cached(out / "real_labels.pkl", f"megaglest-labels:{MIN_TOKEN_LOGPROB}", lambda: megaglest_labelled()[0])
     return cached(out / "real_lines.pkl", real_lines_key(recipe),
-                   lambda: real_pairs(clips, MEGAGLEST_LINE_PASSES, recipe.seed + 2))
+                  lambda: real_pairs(clips, MEGAGLEST_LINE_PASSES, recipe.seed + 2))
 
 
 def real_lines_key(recipe: Recipe) -> str:
