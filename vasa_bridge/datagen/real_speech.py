@@ -181,7 +181,7 @@ WARZONE_NOT_VOICES = ("sfx", "radclick")                       # its audio/ fold
 
 
 def warzone_voices() -> list[tuple[str, np.ndarray]]:
-    """Warzone 2100's voice clips (radio messages, narration, taunts; 476 clips, 14 min) as (name, audio)."""
+    """Warzone 2100's voice clips (radio messages, narration, taunts; 464 clips, 14 min) as (name, audio)."""
     import io
     import zipfile
 

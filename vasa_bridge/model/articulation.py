@@ -10,7 +10,8 @@ eyes) stays the diffusion model's. Deterministic and causal, its one piece of st
 to chunk, so offline and streamed output get the same correction.
 
 Read English (dev set, weights of 4 Dec 2026): aperture r 0.70 → 0.74 bake, 0.69 → 0.75 streamed; p/b/m closed
-74 % → 86–88 %; aperture in pauses 0.018 → 0.003. Blend and thresholds were chosen on that set only.
+74 % → 86–88 %; aperture in pauses 0.018 → 0.003. Blend and thresholds are chosen on the development sets only
+(`vasa-bridge eval --real dev`), never on the untouched ones.
 """
 
 from __future__ import annotations
