@@ -211,7 +211,7 @@ def plot_real(results: dict[str, dict], path) -> None:
         for k, m in enumerate(METHODS):
             vals = [getattr(results[n][m], key) if m in results[n] else np.nan for n in shown]
             ax.bar(x + (k - 1.5) * 0.2, [np.nan if v is None else v for v in vals], 0.2, label=m)
-        ax.set_xticks(x, [textwrap.fill(n, 22) for n in shown], fontsize=7)   # five sets' names side by side
+        ax.set_xticks(x, [textwrap.fill(n, 18) for n in shown], fontsize=7)   # five sets' names side by side
         ax.set_ylim(0, 1)
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=7)
