@@ -101,17 +101,21 @@ def test_warzone_dev_set_reads_the_voices_out_of_the_game_archive(tmp_path, monk
     import soundfile as sf
 
     from vasa_bridge.datagen.real_speech import WARZONE_ARCHIVE, warzone_voices
+    from vasa_bridge.errors import VasaBridgeError
 
     tone = 0.1 * np.sin(np.arange(22050) * 0.05).astype(np.float32)            # 1 s at 22.05 kHz
     ogg = io.BytesIO()
     sf.write(ogg, tone, 22050, format="OGG")
     archive = tmp_path / WARZONE_ARCHIVE
+    (tmp_path / "usr/share").mkdir(parents=True)
+    monkeypatch.setenv("VASA_REAL_SPEECH", str(tmp_path))
+    with pytest.raises(VasaBridgeError, match="fetch_real_speech"):          # fetched before Warzone joined
+        warzone_voices()
     archive.parent.mkdir(parents=True)
     with zipfile.ZipFile(archive, "w") as z:
         for name in ("audio/memressp/pcv001.ogg", "audio/taunts/t1.ogg", "audio/sfx/boom.ogg",
                      "audio/radclick/click.ogg", "audio/audio.cfg", "images/a.ogg"):
             z.writestr(name, ogg.getvalue())
-    monkeypatch.setenv("VASA_REAL_SPEECH", str(tmp_path))
     clips = warzone_voices()
     assert [n for n, _ in clips] == ["warzone2100/audio/memressp/pcv001.ogg", "warzone2100/audio/taunts/t1.ogg"]
     assert all(abs(len(a) - MODEL_SAMPLE_RATE_HZ) <= 1 for _, a in clips)

@@ -23,6 +23,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -50,53 +51,67 @@ class Utterance:
 
 
 def load_16k(path: Path) -> np.ndarray:
+    if path.suffix == ".raw":                    # pocketsphinx test data: headerless 16 kHz int16
+        return (np.fromfile(path, np.int16).astype(np.float32) / 32768.0)
+    return decode_16k(str(path))
+
+
+def decode_16k(source) -> np.ndarray:
+    """A sound file (a path or a file object soundfile can read), mixed to mono at 16 kHz."""
     import soundfile as sf
 
     from vasa_bridge.datagen.augment import resample_offline
 
-    if path.suffix == ".raw":                    # pocketsphinx test data: headerless 16 kHz int16
-        return (np.fromfile(path, np.int16).astype(np.float32) / 32768.0)
-    audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    audio, rate = sf.read(source, dtype="float32", always_2d=True)
     return resample_offline(audio.mean(axis=1), rate, MODEL_SAMPLE_RATE_HZ)
+
+
+FILLETS_SOUND = "usr/share/games/fillets-ng/sound"     # under real_speech_root(): <level>/<language>/<file>.ogg
+
+
+def _fillets_files(language: str, seed: int) -> list[Path]:
+    """fillets-ng's voice files in one language, in a fixed shuffled order."""
+    files = sorted((real_speech_root() / FILLETS_SOUND).glob(f"*/{language}/*.ogg"))
+    return [files[i] for i in np.random.default_rng(seed).permutation(len(files))]
+
+
+def _distilled(files: list[Path], max_minutes: float) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, audio) of the files the distillation takes: every clip of at least 0.5 s, in order, until their
+    total passes `max_minutes`."""
+    total = 0.0
+    for k, path in enumerate(files):
+        audio = load_16k(path)
+        if len(audio) < MODEL_SAMPLE_RATE_HZ // 2:
+            continue
+        yield k, audio
+        total += len(audio) / MODEL_SAMPLE_RATE_HZ
+        if total > 60 * max_minutes:
+            return
+
+
+def _dialogue_clips(files: list[Path], language: str, max_clips: int) -> list[Utterance]:
+    """The clips of 1.5–12 s among `files`, in order, at most `max_clips`; speech/silence reference only."""
+    out = []
+    for path in files:
+        audio = load_16k(path)
+        if 1.5 * MODEL_SAMPLE_RATE_HZ <= len(audio) <= 12 * MODEL_SAMPLE_RATE_HZ:
+            speaker = (path.stem.split("-") + ["?"])[1]      # file names are <level>-<speaker>-<line>
+            out.append(Utterance(audio, None, speaker, language, f"fillets-ng-data-{language}"))
+        if len(out) >= max_clips:
+            break
+    return out
 
 
 def dutch_dialogue(max_minutes: float = 45.0, seed: int = 0) -> list[np.ndarray]:
     """Unlabelled real speech for the front end's distillation: fillets-ng's Dutch actors, shuffled."""
-    files = sorted((real_speech_root() / "usr/share/games/fillets-ng/sound").glob("*/nl/*.ogg"))
-    order = np.random.default_rng(seed).permutation(len(files))
-    out, total = [], 0.0
-    for i in order:
-        audio = load_16k(files[i])
-        if len(audio) < MODEL_SAMPLE_RATE_HZ // 2:
-            continue
-        out.append(audio)
-        total += len(audio) / MODEL_SAMPLE_RATE_HZ
-        if total > 60 * max_minutes:
-            break
-    return out
+    return [audio for _, audio in _distilled(_fillets_files("nl", seed), max_minutes)]
 
 
 def dutch_dialogue_unheard(distilled_minutes: float, max_clips: int = 60, seed: int = 0) -> list[Utterance]:
     """fillets-ng's Dutch clips of 1.5–12 s that `dutch_dialogue(distilled_minutes, seed)` did not take."""
-    files = sorted((real_speech_root() / "usr/share/games/fillets-ng/sound").glob("*/nl/*.ogg"))
-    order = np.random.default_rng(seed).permutation(len(files))
-    total, used = 0.0, len(order)
-    for k, i in enumerate(order):                 # where dutch_dialogue stops, by the same rule
-        n = len(load_16k(files[i]))
-        if n < MODEL_SAMPLE_RATE_HZ // 2:
-            continue
-        total += n / MODEL_SAMPLE_RATE_HZ
-        if total > 60 * distilled_minutes:
-            used = k + 1
-            break
-    out = []
-    for i in order[used:]:
-        audio = load_16k(files[i])
-        if 1.5 * MODEL_SAMPLE_RATE_HZ <= len(audio) <= 12 * MODEL_SAMPLE_RATE_HZ:
-            out.append(Utterance(audio, None, files[i].stem, "nl", "fillets-ng-data-nl"))
-        if len(out) >= max_clips:
-            break
-    return out
+    files = _fillets_files("nl", seed)
+    taken = max((k for k, _ in _distilled(files, distilled_minutes)), default=-1)
+    return _dialogue_clips(files[taken + 1:], "nl", max_clips)
 
 
 def pocketsphinx_english() -> list[Utterance]:
@@ -185,33 +200,23 @@ def warzone_voices() -> list[tuple[str, np.ndarray]]:
     import io
     import zipfile
 
-    import soundfile as sf
-
-    from vasa_bridge.datagen.augment import resample_offline
-
+    path = real_speech_root() / WARZONE_ARCHIVE
+    if not path.exists():
+        raise VasaBridgeError(f"no Warzone 2100 voices at {path}: run `bash scripts/fetch_real_speech.sh` again "
+                              "(warzone2100-data joined it in Dec 2026)")
     out = []
-    with zipfile.ZipFile(real_speech_root() / WARZONE_ARCHIVE) as archive:
+    with zipfile.ZipFile(path) as archive:
         for name in sorted(archive.namelist()):
             folder = name.split("/")[1] if name.count("/") > 1 else ""
             if not name.startswith("audio/") or folder in WARZONE_NOT_VOICES or not name.endswith(".ogg"):
                 continue
-            audio, rate = sf.read(io.BytesIO(archive.read(name)), dtype="float32", always_2d=True)
-            out.append((f"warzone2100/{name}", resample_offline(audio.mean(axis=1), rate, MODEL_SAMPLE_RATE_HZ)))
+            out.append((f"warzone2100/{name}", decode_16k(io.BytesIO(archive.read(name)))))
     return out
 
 
 def czech_dialogue(max_clips: int = 60, seed: int = 1) -> list[Utterance]:
     """Czech actors (fillets-ng), clips of 1.5–12 s; speech/silence reference only."""
-    files = sorted((real_speech_root() / "usr/share/games/fillets-ng/sound").glob("*/cs/*.ogg"))
-    out = []
-    for i in np.random.default_rng(seed).permutation(len(files)):
-        audio = load_16k(files[i])
-        if 1.5 * MODEL_SAMPLE_RATE_HZ <= len(audio) <= 12 * MODEL_SAMPLE_RATE_HZ:
-            speaker = (files[i].stem.split("-") + ["?"])[1]      # file names are <level>-<speaker>-<line>
-            out.append(Utterance(audio, None, speaker, "cs", "fillets-ng-data-cs"))
-        if len(out) >= max_clips:
-            break
-    return out
+    return _dialogue_clips(_fillets_files("cs", seed), "cs", max_clips)
 
 
 def klettres_syllables(languages: tuple[str, ...] = ("es", "it", "pt_BR", "ru", "uk", "lt", "hu", "de"),

@@ -160,7 +160,8 @@ def set_lip_aperture(frames: np.ndarray, target: np.ndarray) -> np.ndarray:
     jaw, lid = layout.channel("jawOpen"), layout.channel("mouthClose")
     pressers, rollers = [layout.channel(n) for n in LIP_PRESSERS], [layout.channel(n) for n in LIP_ROLLERS]
     # Opening: the unclamped gap can be negative (lips pressed), so the jaw alone may not open them enough.
-    need = np.where(target > lip_aperture(frames), target - lip_gap(frames), 0.0)
+    gap = lip_gap(frames)
+    need = np.where(target > np.maximum(gap, 0.0), target - gap, 0.0)
     held = LIP_HOLDER_WEIGHT * (frames[:, pressers].mean(axis=1) + frames[:, rollers].mean(axis=1))
     release = np.minimum(need, held)
     frames[:, pressers + rollers] *= np.where(held > 1e-6, 1.0 - release / np.maximum(held, 1e-6), 1.0)[:, None]
