@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Real human speech from Debian packages, unpacked (not installed) under data/real/root: unlabelled Dutch game
 # dialogue and game voices (hedgewars, megaglest) for distilling the speech front end, and the real-voice
-# evaluation and development sets (`vasa-bridge eval --real final|dev`; warzone2100-data is only a dev set).
+# evaluation and development sets (`vasa-bridge eval --real final|dev`; warzone2100-data, openarena-081-misc and
+# tuxpaint-stamps-default are only dev sets).
 # Safe to re-run. Reserved evaluation data (see ../shared/notes/real-voices.md) is never fetched here.
 set -euo pipefail
 dest="${1:-data/real}"
 packages=(fillets-ng-data-nl fillets-ng-data-cs pocketsphinx-testdata hedgewars-data klettres-data megaglest-data
-          warzone2100-data)
+          warzone2100-data openarena-081-misc tuxpaint-stamps-default)
 mkdir -p "$dest/debs" "$dest/root"
 cd "$dest/debs"
 missing=()

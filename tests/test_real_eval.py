@@ -137,3 +137,58 @@ def test_dutch_dev_set_is_what_the_distillation_left(tmp_path, monkeypatch):
     assert heard and unheard
     assert all(1.5 <= len(u.audio_16k) / 16000 <= 12 for u in unheard)
     assert not any(np.array_equal(h, u.audio_16k) for h in heard for u in unheard)
+
+
+def test_openarena_dev_set_reads_the_announcer_out_of_the_game_archive(tmp_path, monkeypatch):
+    """OpenArena's announcer lives in a zip (pak6-misc.pk3): the listed lines come out at 16 kHz with their words,
+    other sounds and unlisted copies do not."""
+    import io
+    import zipfile
+
+    import soundfile as sf
+
+    from vasa_bridge.datagen.real_speech import OPENARENA_ARCHIVE, openarena_announcer
+    from vasa_bridge.errors import VasaBridgeError
+
+    wav = io.BytesIO()
+    sf.write(wav, 0.1 * np.sin(np.arange(22050) * 0.05).astype(np.float32), 22050, format="WAV")
+    (tmp_path / "usr/share").mkdir(parents=True)
+    monkeypatch.setenv("VASA_REAL_SPEECH", str(tmp_path))
+    with pytest.raises(VasaBridgeError, match="fetch_real_speech"):
+        openarena_announcer()
+    archive = tmp_path / OPENARENA_ARCHIVE
+    archive.parent.mkdir(parents=True)
+    with zipfile.ZipFile(archive, "w") as z:
+        for name in ("sound/feedback/perfect.wav", "sound/feedback/excellent_a.wav", "sound/teamplay/voc_you_flag.wav",
+                     "sound/weapons/rocket.wav"):
+            z.writestr(name, wav.getvalue())
+    lines = openarena_announcer()
+    assert [u.transcript for u in lines] == ["perfect", "you have the flag"]
+    assert all(abs(len(u.audio_16k) - MODEL_SAMPLE_RATE_HZ) <= 1 for u in lines)
+
+
+def test_tuxpaint_dev_set_joins_descriptions_with_pauses(tmp_path, monkeypatch):
+    """Each description is ~1 s of speech, too little silence for a speech/silence score: the dev set joins them
+    per language into clips with silent pauses; other languages and the stamps' sound effects stay out."""
+    import soundfile as sf
+
+    from vasa_bridge.datagen.real_speech import TUXPAINT_STAMPS, tuxpaint_dialogue
+    from vasa_bridge.errors import VasaBridgeError
+
+    (tmp_path / "usr/share").mkdir(parents=True)
+    monkeypatch.setenv("VASA_REAL_SPEECH", str(tmp_path))
+    with pytest.raises(VasaBridgeError, match="fetch_real_speech"):
+        tuxpaint_dialogue()
+    folder = tmp_path / TUXPAINT_STAMPS / "animals"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        for lang in ("ru", "es"):
+            sf.write(folder / f"stamp{i:02d}_desc_{lang}.ogg", rng.normal(0, 0.1, 44100).astype(np.float32), 44100)
+    sf.write(folder / "stamp00.ogg", rng.normal(0, 0.1, 44100).astype(np.float32), 44100)   # a sound effect
+    clips = tuxpaint_dialogue(("ru",), clips_per_language=2, clip_s=4.0)
+    assert [u.language for u in clips] == ["ru", "ru"]
+    for u in clips:
+        seconds = len(u.audio_16k) / MODEL_SAMPLE_RATE_HZ
+        silent = np.mean(u.audio_16k == 0.0)
+        assert 4.0 + 4 * 0.3 <= seconds <= 4.0 + 4 * 0.9 + 1e-6 and 0.2 < silent < 0.5

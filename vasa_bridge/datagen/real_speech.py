@@ -11,9 +11,10 @@ Who uses what, so no set is both learnt from and scored on:
   file name → transcript; the eight English packs never looked at before the final run, Robot and Russian the dev
   packs);
 - development, English with pseudo-labelled phones: `warzone2100-data`'s voices (radio messages, narration,
-  taunts; never trained on);
+  taunts; never trained on); with transcripts: `openarena-081-misc`'s announcer (shouted, processed);
 - evaluation, other languages (speech/silence): `fillets-ng-data-cs` (Czech actors) and `klettres-data` (letters
-  and syllables in many languages); development: the Dutch dialogue the distillation did not take.
+  and syllables in many languages); development: the Dutch dialogue the distillation did not take, and
+  `tuxpaint-stamps-default`'s spoken descriptions in four languages (`TUXPAINT_DEV_LANGUAGES`).
 The data reserved for independent evaluation (../shared/notes/real-voices.md) is not touched here.
 """
 
@@ -214,6 +215,48 @@ def warzone_voices() -> list[tuple[str, np.ndarray]]:
     return out
 
 
+OPENARENA_ARCHIVE = "usr/share/games/openarena/baseoa/pak6-misc.pk3"     # a zip, under real_speech_root()
+# OpenArena's announcer (sound/feedback, sound/teamplay): file → its words. Left out: copies of another file's audio
+# (excellent_a, impressive_a, fight2, voc_youlose, voc_youwin) and "one", "two", which pocketsphinx cannot align to
+# the one word (it leaves over a third of their speech unexplained).
+OPENARENA_TRANSCRIPTS = {
+    "1_frag": "one frag remaining", "2_frags": "two frags remaining", "3_frags": "three frags remaining",
+    "1_minute": "one minute remaining", "5_minute": "five minutes remaining", "accuracy": "accuracy",
+    "assist": "assist", "blueleads": "blue leads", "defense": "defense", "denied": "denied", "excellent": "excellent",
+    "fight": "fight", "frags": "frags", "gauntlet": "gauntlet", "humiliation": "humiliation",
+    "impressive": "impressive", "lostlead": "you have lost the lead", "perfect": "perfect",
+    "prepare": "prepare to fight", "redleads": "red leads", "sudden_death": "sudden death",
+    "takenlead": "you have taken the lead", "teamstied": "teams are tied", "three": "three",
+    "tiedlead": "you are tied for the lead", "vote_failed": "vote failed", "vote_now": "vote now",
+    "vote_passed": "vote passed", "youlose": "you have lost the match", "youwin": "you have won the match",
+    "voc_base_attack": "your base is under attack", "voc_blue_returned": "blue flag returned",
+    "voc_blue_scores": "blue scores", "voc_enemy_1flag": "the enemy has the flag",
+    "voc_enemy_flag": "the enemy has your flag", "voc_red_returned": "red flag returned",
+    "voc_red_scores": "red scores", "voc_team_1flag": "your team has the flag",
+    "voc_team_flag": "your team has the enemy flag", "voc_you_flag": "you have the flag",
+}
+
+
+def openarena_announcer() -> list[Utterance]:
+    """OpenArena's announcer lines (a processed, shouted voice; 40 lines, 1.1 min), with their transcripts."""
+    import io
+    import zipfile
+
+    path = real_speech_root() / OPENARENA_ARCHIVE
+    if not path.exists():
+        raise VasaBridgeError(f"no OpenArena announcer at {path}: run `bash scripts/fetch_real_speech.sh` again "
+                              "(openarena-081-misc joined it in Dec 2026)")
+    out = []
+    with zipfile.ZipFile(path) as archive:
+        for folder in ("feedback", "teamplay"):
+            for stem, text in OPENARENA_TRANSCRIPTS.items():
+                name = f"sound/{folder}/{stem}.wav"
+                if name in archive.namelist():
+                    out.append(Utterance(decode_16k(io.BytesIO(archive.read(name))), text, "openarena", "en",
+                                         "openarena-081-misc"))
+    return out
+
+
 def czech_dialogue(max_clips: int = 60, seed: int = 1) -> list[Utterance]:
     """Czech actors (fillets-ng), clips of 1.5–12 s; speech/silence reference only."""
     return _dialogue_clips(_fillets_files("cs", seed), "cs", max_clips)
@@ -231,8 +274,49 @@ def klettres_syllables(languages: tuple[str, ...] = ("es", "it", "pt_BR", "ru", 
         if not files:
             continue
         chosen = [files[i] for i in rng.permutation(len(files))[:per_language]]
-        parts = []
-        for f in chosen:
-            parts += [load_16k(f), np.zeros(int(rng.uniform(0.3, 0.9) * MODEL_SAMPLE_RATE_HZ), np.float32)]
-        out.append(Utterance(np.concatenate(parts), None, lang, lang, "klettres-data"))
+        out.append(Utterance(_with_pauses([load_16k(f) for f in chosen], rng), None, lang, lang, "klettres-data"))
+    return out
+
+
+def _with_pauses(clips: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """Short recordings joined into one, each followed by 0.3–0.9 s of digital silence."""
+    parts = []
+    for clip in clips:
+        parts += [clip, np.zeros(int(rng.uniform(0.3, 0.9) * MODEL_SAMPLE_RATE_HZ), np.float32)]
+    return np.concatenate(parts)
+
+
+TUXPAINT_STAMPS = "usr/share/tuxpaint/stamps"     # under real_speech_root()
+# Tux Paint's stamps come with spoken descriptions ("A wombat.", ~1 s each) recorded by volunteers, one voice per
+# language: ~3 h in 11 languages, none of which any training hears. Four of them make a speech/silence development
+# set for languages the model has never heard (as the untouched Czech set is).
+TUXPAINT_DEV_LANGUAGES = ("bg", "el", "fr", "ru")
+
+
+def tuxpaint_files(language: str) -> list[Path]:
+    base = real_speech_root() / TUXPAINT_STAMPS
+    if not base.is_dir():
+        raise VasaBridgeError(f"no Tux Paint stamps at {base}: run `bash scripts/fetch_real_speech.sh` again "
+                              "(tuxpaint-stamps-default joined it in Dec 2026)")
+    return sorted(base.rglob(f"*_desc_{language}.ogg"))
+
+
+def tuxpaint_dialogue(languages: tuple[str, ...] = TUXPAINT_DEV_LANGUAGES, clips_per_language: int = 12,
+                      clip_s: float = 15.0, seed: int = 3) -> list[Utterance]:
+    """Descriptions joined per language into clips of about `clip_s` with pauses between (one file alone is mostly
+    speech, which a speech/silence score cannot use); speech/silence reference only."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for lang in languages:
+        files = tuxpaint_files(lang)
+        chosen, heard = [], 0.0
+        for i in rng.permutation(len(files)):
+            chosen.append(load_16k(files[i]))
+            heard += len(chosen[-1]) / MODEL_SAMPLE_RATE_HZ
+            if heard >= clip_s:
+                out.append(Utterance(_with_pauses(chosen, rng), None, f"tuxpaint-{lang}", lang,
+                                     "tuxpaint-stamps-default"))
+                chosen, heard = [], 0.0
+                if sum(u.language == lang for u in out) == clips_per_language:
+                    break
     return out

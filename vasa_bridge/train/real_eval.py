@@ -239,9 +239,9 @@ def plot_real(results: dict[str, dict], path) -> None:
 
 def real_voice_sets(dev: bool = False, final: bool = True) -> dict[str, list[EvalClip]]:
     """The sets, by name: read English and klettres always; `dev` adds the other sets choices were made on (the
-    hedgewars dev packs, Warzone 2100's voices with pseudo-labelled phones, the Dutch dialogue the distillation did
-    not take); `final` the sets kept away from every choice (hedgewars' English packs, Czech): score those only
-    for the final report."""
+    hedgewars dev packs, Warzone 2100's voices with pseudo-labelled phones, OpenArena's announcer, the Dutch
+    dialogue the distillation did not take, Tux Paint's descriptions in languages no training heard); `final` the
+    sets kept away from every choice (hedgewars' English packs, Czech): score those only for the final report."""
     from vasa_bridge.datagen import real_speech as rs
     from vasa_bridge.train.recipe import REAL_DUTCH_MINUTES
 
@@ -252,7 +252,10 @@ def real_voice_sets(dev: bool = False, final: bool = True) -> dict[str, list[Eva
     if dev:
         sets["en exclamations (hedgewars dev packs)"] = aligned_clips(rs.hedgewars_english(rs.HEDGEWARS_DEV_PACKS))[0]
         sets["en game voices (Warzone 2100, pseudo-labelled, dev)"] = warzone_clips()
-        sets["nl dialogue (fillets-ng, not distilled, dev)"] = speech_clips(rs.dutch_dialogue_unheard(REAL_DUTCH_MINUTES))
+        sets["en announcer (OpenArena, dev)"] = aligned_clips(rs.openarena_announcer())[0]
+        sets["nl dialogue (fillets-ng, not distilled, dev)"] = speech_clips(
+            rs.dutch_dialogue_unheard(REAL_DUTCH_MINUTES))
+        sets["bg el fr ru descriptions (Tux Paint, dev)"] = speech_clips(rs.tuxpaint_dialogue())
     if final:
         clips, _ = aligned_clips(rs.hedgewars_english())
         sets["en exclamations (hedgewars, untouched)"] = clips
