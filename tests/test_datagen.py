@@ -182,6 +182,24 @@ def test_noise_is_added_at_the_requested_snr(espeak_item) -> None:
     assert abs(10 * np.log10(active / np.mean(noise ** 2)) - 10.0) < 0.5
 
 
+def test_compressor_narrows_the_level_range_over_its_threshold_only(espeak_item) -> None:
+    """A tone 20 dB under a loud one: 4:1 over -10 dB leaves 10 / 4 dB of the loud part's 10 dB excess, so the gap
+    shrinks to 12.5 dB; the peak, the length and the timing stay; ratio 1 is the identity; silence stays silent."""
+    t = np.arange(16000) / 16000
+    tone = (np.sin(2 * np.pi * 200 * t) * np.where(t < 0.5, 1.0, 0.1)).astype(np.float32)
+    level = lambda a: 20 * np.log10(np.abs(a).max())
+    squeezed = augment.compress(tone, -10.0, 4.0)
+    assert len(squeezed) == len(tone) and abs(np.abs(squeezed).max() - 1.0) < 1e-5
+    assert abs((level(squeezed[:8000]) - level(squeezed[12000:])) - 12.5) < 0.1
+    assert np.array_equal(augment.compress(tone, -10.0, 1.0), tone)
+    assert not np.any(augment.compress(np.zeros(100, np.float32), -20.0, 8.0))
+    speech = espeak_item[0]
+    out = augment.compress(speech, -30.0, 8.0)
+    assert np.corrcoef(out, speech)[0, 1] > 0.5       # same sounds at the same times, only the levels changed
+    quiet = np.abs(speech) < 0.05 * np.abs(speech).max()
+    assert np.mean(np.abs(out[quiet])) > 2 * np.mean(np.abs(speech[quiet]))
+
+
 def test_split_holds_out_a_voice_of_every_family() -> None:
     plan = plan_corpus(3.0, seed=0)
     by_split: dict[str, set[str]] = {"train": set(), "val": set(), "test": set()}

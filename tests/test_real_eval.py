@@ -192,3 +192,15 @@ def test_tuxpaint_dev_set_joins_descriptions_with_pauses(tmp_path, monkeypatch):
         seconds = len(u.audio_16k) / MODEL_SAMPLE_RATE_HZ
         silent = np.mean(u.audio_16k == 0.0)
         assert 4.0 + 4 * 0.3 <= seconds <= 4.0 + 4 * 0.9 + 1e-6 and 0.2 < silent < 0.5
+
+
+def test_compressed_dev_clips_keep_their_words_and_change_only_the_levels(utterances):
+    from vasa_bridge.train.real_eval import DEV_COMPRESSION, aligned_clips, compressed
+
+    clips, _ = aligned_clips(utterances)
+    squeezed = compressed(clips, *DEV_COMPRESSION)
+    for before, after in zip(clips, squeezed):
+        assert after.phones == before.phones and np.array_equal(after.speech, before.speech)
+        assert len(after.audio_16k) == len(before.audio_16k) and not np.array_equal(after.audio_16k, before.audio_16k)
+        quiet = np.abs(before.audio_16k) < 0.05 * np.abs(before.audio_16k).max()
+        assert np.mean(np.abs(after.audio_16k[quiet])) > np.mean(np.abs(before.audio_16k[quiet]))

@@ -12,7 +12,7 @@ Both kinds also report the aperture in pauses (the mouth should rest there) and 
 from __future__ import annotations
 
 import textwrap
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -211,7 +211,10 @@ def plot_real(results: dict[str, dict], path) -> None:
         for k, m in enumerate(METHODS):
             vals = [getattr(results[n][m], key) if m in results[n] else np.nan for n in shown]
             ax.bar(x + (k - 1.5) * 0.2, [np.nan if v is None else v for v in vals], 0.2, label=m)
-        ax.set_xticks(x, [textwrap.fill(n, 18) for n in shown], fontsize=7)   # five sets' names side by side
+        # Names wrapped to the room a set has: 18 characters fit five sets side by side, 11 fit eight.
+        width = max(10, 90 // len(shown))
+        labels = [textwrap.fill(n, width, break_long_words=False) for n in shown]
+        ax.set_xticks(x, labels, fontsize=7 if len(shown) <= 5 else 6)
         ax.set_ylim(0, 1)
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=7)
@@ -237,11 +240,25 @@ def plot_real(results: dict[str, dict], path) -> None:
     plt.close(fig)
 
 
+# Game dialogue, announcers and streamers' voices are compressed; a dev set takes Warzone 2100's voices through a
+# 4:1 compressor over -20 dB (datagen/augment.py) to show how much lip sync depends on the level's contrast.
+DEV_COMPRESSION = (-20.0, 4.0)     # threshold (dB under the clip's peak), ratio
+
+
+def compressed(clips: list[EvalClip], threshold_db: float, ratio: float) -> list[EvalClip]:
+    """The same clips through a compressor: the phones and the speech mask stay (the words did not move)."""
+    from vasa_bridge.datagen.augment import compress
+
+    return [replace(c, audio_16k=compress(c.audio_16k, threshold_db, ratio), name=f"{c.name} (compressed)")
+            for c in clips]
+
+
 def real_voice_sets(dev: bool = False, final: bool = True) -> dict[str, list[EvalClip]]:
     """The sets, by name: read English and klettres always; `dev` adds the other sets choices were made on (the
-    hedgewars dev packs, Warzone 2100's voices with pseudo-labelled phones, OpenArena's announcer, the Dutch
-    dialogue the distillation did not take, Tux Paint's descriptions in languages no training heard); `final` the
-    sets kept away from every choice (hedgewars' English packs, Czech): score those only for the final report."""
+    hedgewars dev packs, Warzone 2100's voices with pseudo-labelled phones, also compressed, OpenArena's
+    announcer, the Dutch dialogue the distillation did not take, Tux Paint's descriptions in languages no training
+    heard); `final` the sets kept away from every choice (hedgewars' English packs, Czech): score those only for
+    the final report."""
     from vasa_bridge.datagen import real_speech as rs
     from vasa_bridge.train.recipe import REAL_DUTCH_MINUTES
 
@@ -252,6 +269,7 @@ def real_voice_sets(dev: bool = False, final: bool = True) -> dict[str, list[Eva
     if dev:
         sets["en exclamations (hedgewars dev packs)"] = aligned_clips(rs.hedgewars_english(rs.HEDGEWARS_DEV_PACKS))[0]
         sets["en game voices (Warzone 2100, pseudo-labelled, dev)"] = warzone_clips()
+        sets["the same, compressed 4:1 over -20 dB (dev)"] = compressed(warzone_clips(), *DEV_COMPRESSION)
         sets["en announcer (OpenArena, dev)"] = aligned_clips(rs.openarena_announcer())[0]
         sets["nl dialogue (fillets-ng, not distilled, dev)"] = speech_clips(
             rs.dutch_dialogue_unheard(REAL_DUTCH_MINUTES))
