@@ -196,15 +196,22 @@ WARZONE_ARCHIVE = "usr/share/games/warzone2100/base.wz"     # a zip, under real_
 WARZONE_NOT_VOICES = ("sfx", "radclick")                       # its audio/ folders of effects, not speech
 
 
+def _fetched(relative: str, what: str, package: str) -> Path:
+    """real_speech_root() / relative, or a clear error when the data was fetched before `package` joined
+    scripts/fetch_real_speech.sh (Dec 2026)."""
+    path = real_speech_root() / relative
+    if not path.exists():
+        raise VasaBridgeError(f"no {what} at {path}: run `bash scripts/fetch_real_speech.sh` again ({package} "
+                              "joined it in Dec 2026)")
+    return path
+
+
 def warzone_voices() -> list[tuple[str, np.ndarray]]:
     """Warzone 2100's voice clips (radio messages, narration, taunts; 464 clips, 14 min) as (name, audio)."""
     import io
     import zipfile
 
-    path = real_speech_root() / WARZONE_ARCHIVE
-    if not path.exists():
-        raise VasaBridgeError(f"no Warzone 2100 voices at {path}: run `bash scripts/fetch_real_speech.sh` again "
-                              "(warzone2100-data joined it in Dec 2026)")
+    path = _fetched(WARZONE_ARCHIVE, "Warzone 2100 voices", "warzone2100-data")
     out = []
     with zipfile.ZipFile(path) as archive:
         for name in sorted(archive.namelist()):
@@ -242,10 +249,7 @@ def openarena_announcer() -> list[Utterance]:
     import io
     import zipfile
 
-    path = real_speech_root() / OPENARENA_ARCHIVE
-    if not path.exists():
-        raise VasaBridgeError(f"no OpenArena announcer at {path}: run `bash scripts/fetch_real_speech.sh` again "
-                              "(openarena-081-misc joined it in Dec 2026)")
+    path = _fetched(OPENARENA_ARCHIVE, "OpenArena announcer", "openarena-081-misc")
     out = []
     with zipfile.ZipFile(path) as archive:
         for folder in ("feedback", "teamplay"):
@@ -294,10 +298,7 @@ TUXPAINT_DEV_LANGUAGES = ("bg", "el", "fr", "ru")
 
 
 def tuxpaint_files(language: str) -> list[Path]:
-    base = real_speech_root() / TUXPAINT_STAMPS
-    if not base.is_dir():
-        raise VasaBridgeError(f"no Tux Paint stamps at {base}: run `bash scripts/fetch_real_speech.sh` again "
-                              "(tuxpaint-stamps-default joined it in Dec 2026)")
+    base = _fetched(TUXPAINT_STAMPS, "Tux Paint stamps", "tuxpaint-stamps-default")
     return sorted(base.rglob(f"*_desc_{language}.ogg"))
 
 
