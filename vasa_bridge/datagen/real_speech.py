@@ -310,14 +310,14 @@ def tuxpaint_dialogue(languages: tuple[str, ...] = TUXPAINT_DEV_LANGUAGES, clips
     out = []
     for lang in languages:
         files = tuxpaint_files(lang)
-        chosen, heard = [], 0.0
+        chosen, heard, made = [], 0.0, 0
         for i in rng.permutation(len(files)):
+            if made == clips_per_language:
+                break
             chosen.append(load_16k(files[i]))
             heard += len(chosen[-1]) / MODEL_SAMPLE_RATE_HZ
             if heard >= clip_s:
                 out.append(Utterance(_with_pauses(chosen, rng), None, f"tuxpaint-{lang}", lang,
                                      "tuxpaint-stamps-default"))
-                chosen, heard = [], 0.0
-                if sum(u.language == lang for u in out) == clips_per_language:
-                    break
+                chosen, heard, made = [], 0.0, made + 1
     return out
