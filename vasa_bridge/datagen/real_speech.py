@@ -252,10 +252,11 @@ def openarena_announcer() -> list[Utterance]:
     path = _fetched(OPENARENA_ARCHIVE, "OpenArena announcer", "openarena-081-misc")
     out = []
     with zipfile.ZipFile(path) as archive:
+        present = set(archive.namelist())
         for folder in ("feedback", "teamplay"):
             for stem, text in OPENARENA_TRANSCRIPTS.items():
                 name = f"sound/{folder}/{stem}.wav"
-                if name in archive.namelist():
+                if name in present:
                     out.append(Utterance(decode_16k(io.BytesIO(archive.read(name))), text, "openarena", "en",
                                          "openarena-081-misc"))
     return out

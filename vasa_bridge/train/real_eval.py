@@ -268,8 +268,9 @@ def real_voice_sets(dev: bool = False, final: bool = True) -> dict[str, list[Eva
     sets["multilingual syllables (klettres)"] = speech_clips(rs.klettres_syllables())
     if dev:
         sets["en exclamations (hedgewars dev packs)"] = aligned_clips(rs.hedgewars_english(rs.HEDGEWARS_DEV_PACKS))[0]
-        sets["en game voices (Warzone 2100, pseudo-labelled, dev)"] = warzone_clips()
-        sets["en game voices compressed 4:1 over -20 dB (Warzone 2100, dev)"] = compressed(warzone_clips(), *DEV_COMPRESSION)
+        warzone = warzone_clips()
+        sets["en game voices (Warzone 2100, pseudo-labelled, dev)"] = warzone
+        sets["en game voices compressed 4:1 over -20 dB (Warzone 2100, dev)"] = compressed(warzone, *DEV_COMPRESSION)
         sets["en announcer (OpenArena, dev)"] = aligned_clips(rs.openarena_announcer())[0]
         sets["nl dialogue (fillets-ng, not distilled, dev)"] = speech_clips(
             rs.dutch_dialogue_unheard(REAL_DUTCH_MINUTES))
