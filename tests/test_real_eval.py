@@ -53,6 +53,8 @@ def test_aligned_set_scores_every_method_and_prints_a_table(backend, utterances,
     assert other["bake"].aperture_r is None and "teacher" not in other
     table = format_real_table("tiny", result)
     assert "aperture r" in table and "p/b/m closed" in table and "moving when speaking" in table
+    assert "95 % interval" in table
+    assert result["bake"].bilabials == result["seeds"] * sum(p.viseme == "PP" for c in clips for p in c.phones)
     plot_real({"tiny en": result, "tiny other": other}, tmp_path / "real.png")
     assert (tmp_path / "real.png").stat().st_size > 10_000
     assert summary({"tiny": result})["tiny"]["bake"]["aperture_r"] == result["bake"].aperture_r
@@ -204,3 +206,14 @@ def test_compressed_dev_clips_keep_their_words_and_change_only_the_levels(uttera
         assert len(after.audio_16k) == len(before.audio_16k) and not np.array_equal(after.audio_16k, before.audio_16k)
         quiet = np.abs(before.audio_16k) < 0.05 * np.abs(before.audio_16k).max()
         assert np.mean(np.abs(after.audio_16k[quiet])) > np.mean(np.abs(before.audio_16k[quiet]))
+
+
+def test_share_interval_is_wilsons_and_narrows_with_more_bilabials():
+    from vasa_bridge.train.real_eval import share_interval
+
+    low, high = share_interval(20 / 26, 26)                       # OpenArena's announcer: 20 of 26 closed
+    assert abs(low - 0.5795) < 1e-3 and abs(high - 0.8897) < 1e-3   # scipy's binomtest(20, 26), method="wilson"
+    wide, narrow = share_interval(0.9, 30), share_interval(0.9, 600)
+    assert wide[0] < narrow[0] < 0.9 < narrow[1] < wide[1]
+    assert share_interval(1.0, 135)[1] == 1.0 and share_interval(1.0, 135)[0] > 0.97
+    assert share_interval(0.5, 0) == (0.0, 1.0)                  # nothing scored: nothing known
