@@ -190,15 +190,6 @@ def share_interval(share: float, trials: float, z: float = 1.96) -> tuple[float,
     return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
-def bilabial_interval(scores: RealScores, seeds: int) -> tuple[float, float] | None:
-    """95 % interval of p/b/m closed. The English sets hold 7 to 536 distinct /p b m/, and retraining the
-    articulation head with another seed moves the 26 of OpenArena's announcer by 4–12 points: a share is only read
-    with its interval. Each distinct /p b m/ counts once (a set run with several seeds repeats the same ones)."""
-    if scores.bilabial_closed is None or not scores.bilabials:
-        return None
-    return share_interval(scores.bilabial_closed, scores.bilabials / max(1, seeds))
-
-
 def format_real_table(name: str, result: dict) -> str:
     methods = [m for m in METHODS if m in result]
     lines = [f"== {name} ({result['clips']} clips, {result['seconds']:.0f} s, {result['seeds']} seed(s) each)",
@@ -209,9 +200,12 @@ def format_real_table(name: str, result: dict) -> str:
             continue
         lines.append(f"  {label:<26}" + "".join(f"{'—' if v is None else fmt.format(v):>11}" for v in values))
         if key == "bilabial_closed":
-            bounds = [bilabial_interval(result[m], result["seeds"]) for m in methods]
+            # A share is only read with its interval: the English sets hold 7 to 536 distinct /p b m/, and
+            # retraining the head with another seed moves OpenArena's 26 by 4–12 points. Each distinct /p b m/
+            # counts once (a set run with several seeds repeats the same ones).
             n = result[methods[0]].bilabials // result["seeds"]
-            lines.append(f"  {f'  95 % interval ({n} p/b/m)':<26}"
+            bounds = [None if v is None else share_interval(v, n) for v in values]
+            lines.append(f"  {f'  95 % interval, n={n}':<26}"
                          + "".join(f"{'—' if b is None else f'{b[0]:.0%}–{b[1]:.0%}':>11}" for b in bounds))
     return "\n".join(lines)
 
