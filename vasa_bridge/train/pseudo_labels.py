@@ -35,9 +35,9 @@ class LabelledClip:
 
 
 def whisper_transcriber(threads: int = 2) -> Transcriber:
-    from vasa_bridge.train.frontend import WhisperTeacher
+    from vasa_bridge.audio.whisper import WhisperEncoder
 
-    return WhisperTeacher(threads=threads).transcribe
+    return WhisperEncoder(threads=threads).transcribe
 
 
 def label_clips(clips: Iterable[tuple[str, np.ndarray]], transcribe: Transcriber,
