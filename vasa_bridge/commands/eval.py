@@ -83,13 +83,31 @@ def _real_voices(backend, args: argparse.Namespace, out) -> None:
     from vasa_bridge.train.real_eval import (evaluate_real_set, format_real_table, plot_real, real_voice_sets,
                                              summary)
 
+    ear = _whisper_ear(args.weights)
     results = {}
     for name, clips in real_voice_sets(dev=args.real in ("dev", "all"), final=args.real in ("final", "all")).items():
-        results[name] = evaluate_real_set(backend, clips, guidance_scale=args.guidance_scale)
+        results[name] = evaluate_real_set(backend, clips, guidance_scale=args.guidance_scale, ear=ear)
         print(format_real_table(name, results[name]), flush=True)
     plot_real(results, out / "real.png")
     (out / "real.json").write_text(json.dumps(summary(results), indent=1))
     print(f"wrote {out / 'real.png'} and {out / 'real.json'}")
+
+
+def _whisper_ear(weights: str | None):
+    """The Whisper ear beside the weights for the bake+ear column, or None (with why) when it cannot run here."""
+    from pathlib import Path
+
+    from vasa_bridge.errors import VasaBridgeError
+    from vasa_bridge.model.weights import DEFAULT_WEIGHTS
+    from vasa_bridge.model.whisper_ear import EAR_FILE_NAME, load_ear
+
+    try:
+        import ctranslate2  # noqa: F401  (the `whisper` extra)
+
+        return load_ear(Path(weights or DEFAULT_WEIGHTS).with_name(EAR_FILE_NAME))
+    except (ImportError, VasaBridgeError) as e:
+        print(f"no bake+ear column: {e}")
+        return None
 
 
 def _neutral():

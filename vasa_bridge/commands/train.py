@@ -74,17 +74,20 @@ def run(args: argparse.Namespace) -> int:
     weights = train(packed, out, cfg, model_cfg, max_minutes=args.max_minutes,
                     info={"data": source, "hours": packed.hours, "frontend_sha256": frontend.sha256})
     head_path = articulation_head(out, packed, frontend, closures)
+    written = [weights, frontend_path, head_path]
     complete = torch.load(weights, weights_only=False)["info"].get("complete")
     if complete and not args.corpus:
         from vasa_bridge.train.calibrate import calibrate_weights
-        from vasa_bridge.train.recipe import training_lines
+        from vasa_bridge.train.recipe import whisper_ear
 
-        curves = calibrate_weights(weights, training_lines(out, recipe))
+        lines = training_lines(out, recipe)
+        written.append(whisper_ear(out, lines, recipe))
+        curves = calibrate_weights(weights, lines)
         for name in ("eyelid", "lips"):
             if f"{name}_in" in curves:
                 print(f"{name} curve from {curves['lines']} training lines: "
                       f"{np.round(curves[f'{name}_in'], 2).tolist()} → {np.round(curves[f'{name}_out'], 2).tolist()}")
-    print(f"wrote {weights}, {frontend_path}, {head_path} and {out / 'loss.png'}")
+    print(f"wrote {', '.join(str(p) for p in written)} and {out / 'loss.png'}")
     if args.install:
         if not torch.load(weights, weights_only=False)["info"].get("complete"):
             print("training not finished: run again to resume before --install copies the weights")
@@ -92,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
         DEFAULT_WEIGHTS.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(weights, DEFAULT_WEIGHTS)
         shutil.copyfile(frontend_path, DEFAULT_FRONTEND)
-        shutil.copyfile(head_path, DEFAULT_WEIGHTS.with_name(head_path.name))
-        print(f"installed {DEFAULT_WEIGHTS}, {DEFAULT_FRONTEND} and {head_path.name}")
+        for path in written[2:]:
+            shutil.copyfile(path, DEFAULT_WEIGHTS.with_name(path.name))
+        print(f"installed {DEFAULT_WEIGHTS}, {DEFAULT_FRONTEND} and {', '.join(p.name for p in written[2:])}")
     return 0

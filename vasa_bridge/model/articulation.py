@@ -119,33 +119,37 @@ class ArticulationHead:
         own_rows = spans[:, SPAN_BACK_FEATURES: SPAN_BACK_FEATURES + FEATURES_PER_MOTION_FRAME, -1]   # the frame's
         return np.stack([closed, np.maximum(out[:, 1], 0.0), own_rows.max(axis=1)], axis=1).astype(np.float32)
 
-    def apply(self, frames: np.ndarray, head_out: np.ndarray, run: SealRun | None = None) -> np.ndarray:
+    def apply(self, frames: np.ndarray, head_out: np.ndarray, run: SealRun | None = None,
+              config: ArticulationConfig | None = None) -> np.ndarray:
         """(T, C) frames with their lip aperture set from the head's (T, HEAD_ROW_WIDTH) output. A stream passes
-        its `run` with every chunk (it is updated); None: the frames start a clip."""
-        c = self.config
+        its `run` with every chunk (it is updated); None: the frames start a clip. `config`: other rules than the
+        head's own (the Whisper ear's, model/whisper_ear.py)."""
+        c = config or self.config
         current = lip_aperture(frames)
         target = (1.0 - c.blend) * current + c.blend * head_out[:, 1]
         seal = (np.clip((head_out[:, 0] - c.close_from) / (c.close_full - c.close_from), 0.0, 1.0)
                 * np.clip((c.seal_open_above - head_out[:, 1]) / (c.seal_open_above - c.seal_open_below), 0.0, 1.0))
-        seal = self._brief_in_speech(seal, head_out[:, 2], run if run is not None else SealRun())
+        seal = _brief_in_speech(seal, head_out[:, 2], run if run is not None else SealRun(), c)
         effort = np.clip(1.0 + c.effort * head_out[:, 2] / 20.0, *LOUDNESS_GAIN_RANGE)
         return set_lip_aperture(frames, target * (1.0 - seal) * effort)
 
-    def _brief_in_speech(self, seal: np.ndarray, level_db: np.ndarray, run: SealRun) -> np.ndarray:
-        """`seal` weakened by seal_decay for every full frame's worth of sealing before it in a run of sealed
-        loud frames. Counting the seal's share, not its frames, keeps the partial seals of a closure's onset from
-        weakening its peak (read English dev set, band 0.25–0.5, gate 0.1–0.25: lips under 0.03 at 83 % of p/b/m
-        when counting shares, 79 % when counting frames, 86 % without the decay)."""
-        seal = seal.copy()
-        for t in range(len(seal)):
-            if level_db[t] < self.config.quiet_below_db:
-                run.sealed = 0.0
-            elif seal[t] > 0.0:
-                seal[t] *= self.config.seal_decay ** run.sealed
-                run.sealed += seal[t]
-            else:
-                run.sealed = 0.0
-        return seal
+
+def _brief_in_speech(seal: np.ndarray, level_db: np.ndarray, run: SealRun,
+                     config: ArticulationConfig) -> np.ndarray:
+    """`seal` weakened by seal_decay for every full frame's worth of sealing before it in a run of sealed
+    loud frames. Counting the seal's share, not its frames, keeps the partial seals of a closure's onset from
+    weakening its peak (read English dev set, band 0.25–0.5, gate 0.1–0.25: lips under 0.03 at 83 % of p/b/m
+    when counting shares, 79 % when counting frames, 86 % without the decay)."""
+    seal = seal.copy()
+    for t in range(len(seal)):
+        if level_db[t] < config.quiet_below_db:
+            run.sealed = 0.0
+        elif seal[t] > 0.0:
+            seal[t] *= config.seal_decay ** run.sealed
+            run.sealed += seal[t]
+        else:
+            run.sealed = 0.0
+    return seal
 
 
 def set_lip_aperture(frames: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -19,15 +19,16 @@ streams share its batch.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from vasa_bridge.audio.constants import FEATURES_PER_MOTION_FRAME, HOP_LENGTH_SAMPLES
 from vasa_bridge.audio.frontend import FrontEndStream, push_many
+from vasa_bridge.errors import VasaBridgeError
 from vasa_bridge.model.conditioning import (LOOKAHEAD_MS, SPAN_BACK_FEATURES, controls_vector, features_needed,
                                             frame_spans)
-from vasa_bridge.model.articulation import HEAD_ROW_WIDTH, ArticulationHead, SealRun
+from vasa_bridge.model.articulation import HEAD_ROW_WIDTH, ArticulationConfig, ArticulationHead, SealRun
 from vasa_bridge.model.inputs import CONTEXT, NEW, PAD, DenoiserInputs
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.blink_governor import BlinkGovernor
@@ -36,6 +37,9 @@ from vasa_bridge.motion.controls import Controls
 from vasa_bridge.runtime.backend import DEFAULT_GUIDANCE_SCALE, MotionChunk, SessionControls
 from vasa_bridge.sampling.samplers import SAMPLERS, guided
 from vasa_bridge.sampling.schedules import karras_sigmas
+
+if TYPE_CHECKING:
+    from vasa_bridge.model.whisper_ear import WhisperEar
 
 SAMPLES_PER_FRAME = HOP_LENGTH_SAMPLES * FEATURES_PER_MOTION_FRAME   # 640
 DEFAULT_STEPS = 4
@@ -84,6 +88,8 @@ class DiffusionMotionStream:
         self._last_shown = np.zeros(self._latent_dim, np.float32)
         self._blinks = BlinkGovernor()
         self._seal_run = SealRun()
+        self._closures: np.ndarray | None = None       # the Whisper ear's p(lips closed) per frame, offline
+        self._seal_rules: ArticulationConfig | None = None
         self.n_samples = 0
         self.next_frame = 0
         self._flush_requested = False
@@ -98,6 +104,13 @@ class DiffusionMotionStream:
 
     def flush(self) -> None:
         self._flush_requested = True
+
+    def use_closures(self, closures: np.ndarray, rules: ArticulationConfig) -> None:
+        """Offline: p(lips closed) for every frame of the clip, heard by the Whisper ear (model/whisper_ear.py),
+        replaces the articulation head's, sealed by `rules`. Frames past its end keep the head's."""
+        if self.next_frame > 0:
+            raise RuntimeError("use_closures before the first frame")
+        self._closures, self._seal_rules = np.asarray(closures, np.float32).reshape(-1), rules
 
     def set_controls(self, controls: SessionControls) -> None:
         if controls.performance != self.controls.performance and self.next_frame > 0:
@@ -161,6 +174,10 @@ class DiffusionMotionStream:
         the articulation head's rows for those frames."""
         at = self.next_frame - self._emb_first
         articulation = self._articulation[at: at + len(latents)]
+        if self._closures is not None:
+            heard = self._closures[self.next_frame: self.next_frame + len(latents)]
+            articulation = articulation.copy()
+            articulation[: len(heard), 0] = heard
         if self._glide_pending:
             self._glide_pending = False
             self._glide_offset, self._glide_age = self._last_shown - latents[0], 0
@@ -193,7 +210,7 @@ class DiffusionMotionStream:
     def articulate(self, head: ArticulationHead, frames: np.ndarray, head_rows: np.ndarray) -> np.ndarray:
         """The round's decoded frames with the head's lip aperture; this stream's run of seals is carried across
         rounds (model/articulation.py)."""
-        return head.apply(frames, head_rows, self._seal_run)
+        return head.apply(frames, head_rows, self._seal_run, self._seal_rules)
 
     def govern_blinks(self, frames: np.ndarray) -> np.ndarray:
         """The round's decoded frames (n, 60) with this stream's blinks governed across rounds (the governor
@@ -214,8 +231,6 @@ class DiffusionBackend:
                  max_context_frames: int | None = None) -> None:
         """`min_new_frames` makes a stream wait until that many frames are ready (except after flush): fewer,
         fuller windows — better motion and more streams per core for (min_new_frames − 1) × 40 ms more latency."""
-        from vasa_bridge.errors import VasaBridgeError
-
         if sampler not in SAMPLERS:
             raise VasaBridgeError(f"unknown sampler {sampler!r}; choose from {sorted(SAMPLERS)}")
         if not 1 <= steps <= 50:
@@ -354,17 +369,26 @@ def default_onnx_path(weights: str | Path | None) -> Path:
 
 
 def generate_clips(backend: DiffusionBackend, audios: Sequence[np.ndarray], controls: Sequence[Controls],
-                   seeds: Sequence[int], guidance_scale: float = DEFAULT_GUIDANCE_SCALE) -> list[MotionClip]:
-    """Offline: whole 16 kHz signals → clips, all streams batched together."""
+                   seeds: Sequence[int], guidance_scale: float = DEFAULT_GUIDANCE_SCALE,
+                   ear: WhisperEar | None = None) -> list[MotionClip]:
+    """Offline: whole 16 kHz signals → clips, all streams batched together. `ear`: the lips close where the Whisper
+    ear hears them closed (model/whisper_ear.py), not where the articulation head does."""
     streams = [backend.new_stream(SessionControls(c, guidance_scale), seed) for c, seed in zip(controls, seeds)]
     for s, audio in zip(streams, audios):
+        if ear is not None:
+            if backend.articulation is None:
+                raise VasaBridgeError("the Whisper ear replaces the articulation head's closures, and these weights "
+                                      "have no head (articulation_head.npz beside them)")
+            s.use_closures(ear.closures(audio), ear.rules.applied_to(backend.articulation.config))
         s.push(audio)
         s.flush()
     chunks = backend.step(streams)
-    return [MotionClip(chunks[s].frames, metadata={"source": "motion-diffusion", "seed": int(seed)})
+    return [MotionClip(chunks[s].frames, metadata={"source": "motion-diffusion", "seed": int(seed),
+                                                   **({"ear": "whisper"} if ear is not None else {})})
             for s, seed in zip(streams, seeds)]
 
 
 def generate_clip(backend: DiffusionBackend, audio_16k: np.ndarray, controls: Controls = Controls(),
-                  seed: int = 0, guidance_scale: float = DEFAULT_GUIDANCE_SCALE) -> MotionClip:
-    return generate_clips(backend, [audio_16k], [controls], [seed], guidance_scale)[0]
+                  seed: int = 0, guidance_scale: float = DEFAULT_GUIDANCE_SCALE,
+                  ear: WhisperEar | None = None) -> MotionClip:
+    return generate_clips(backend, [audio_16k], [controls], [seed], guidance_scale, ear)[0]

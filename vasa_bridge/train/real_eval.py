@@ -136,17 +136,17 @@ MAX_SEEDS = 4
 
 
 def evaluate_real_set(backend, clips: list[EvalClip], seed: int = 2000,
-                      guidance_scale: float = DEFAULT_GUIDANCE_SCALE) -> dict:
-    """Scores of bake, streamed, loudness (and for aligned sets the teacher, another seed) on one set; sets
-    shorter than MIN_SCORED_S run each clip with up to MAX_SEEDS seeds."""
+                      guidance_scale: float = DEFAULT_GUIDANCE_SCALE, ear=None) -> dict:
+    """Scores of bake, streamed, loudness (and for aligned sets the teacher, another seed; with `ear`, bake with
+    the Whisper ear) on one set; sets shorter than MIN_SCORED_S run each clip with up to MAX_SEEDS seeds."""
     seconds = sum(len(c.audio_16k) for c in clips) / MODEL_SAMPLE_RATE_HZ
     runs = int(min(MAX_SEEDS, max(1, np.ceil(MIN_SCORED_S / max(seconds, 1e-3)))))
-    result = _evaluate_runs(backend, clips * runs, seed, guidance_scale)
+    result = _evaluate_runs(backend, clips * runs, seed, guidance_scale, ear)
     result.update(seconds=seconds, clips=len(clips), seeds=runs)
     return result
 
 
-def _evaluate_runs(backend, clips: list[EvalClip], seed: int, guidance_scale: float) -> dict:
+def _evaluate_runs(backend, clips: list[EvalClip], seed: int, guidance_scale: float, ear=None) -> dict:
     from vasa_bridge.baselines import amplitude_baseline
     from vasa_bridge.runtime.diffusion import generate_clips
     from vasa_bridge.teacher import perform
@@ -166,6 +166,10 @@ def _evaluate_runs(backend, clips: list[EvalClip], seed: int, guidance_scale: fl
            "seconds": sum(len(a) for a in audios) / MODEL_SAMPLE_RATE_HZ, "clips": len(clips),
            "example": {"audio": audios[0], "bake": bake[0], "streamed": streamed[0], "loudness": loudness[0],
                        "reference": refs[0] if refs else None, "speech": clips[0].speech}}
+    if ear is not None:       # the same seeds: the frames differ only where the ear hears other closures
+        heard = [c.frames for c in generate_clips(backend, audios, [neutral] * len(clips),
+                                                  [seed + i for i in range(len(clips))], guidance_scale, ear)]
+        out["bake+ear"] = score_real(heard, clips, refs)
     if aligned:
         teacher = [perform(c.phones, c.audio_16k, neutral, seed + 7 * i + 1).frames for i, c in enumerate(clips)]
         out["teacher"] = score_real(teacher, clips, refs)
@@ -178,7 +182,7 @@ REAL_ROWS = (("aperture r (↑)", "aperture_r", "{:.3f}"), ("p/b/m closed (↑)"
              ("moving when speaking φ (↑)", "moving_when_speaking", "{:.3f}"),
              ("aperture in pauses (↓)", "pause_aperture", "{:.3f}"), ("blinks/min", "blinks_per_min", "{:.1f}"),
              ("blink depth", "blink_depth", "{:.2f}"))
-METHODS = ("bake", "streamed", "loudness", "teacher")
+METHODS = ("bake", "streamed", "bake+ear", "loudness", "teacher")
 
 
 def share_interval(share: float, trials: float, z: float = 1.96) -> tuple[float, float]:
@@ -227,9 +231,11 @@ def plot_real(results: dict[str, dict], path) -> None:
                            (axes[0, 1], "speech_silence_r", "speech/silence r (every set)")):
         shown = [n for n in names if getattr(results[n]["bake"], key) is not None]
         x = np.arange(len(shown))
-        for k, m in enumerate(METHODS):
+        methods = [m for m in METHODS if any(m in results[n] for n in shown)]
+        bar = 0.8 / len(methods)
+        for k, m in enumerate(methods):
             vals = [getattr(results[n][m], key) if m in results[n] else np.nan for n in shown]
-            ax.bar(x + (k - 1.5) * 0.2, [np.nan if v is None else v for v in vals], 0.2, label=m)
+            ax.bar(x + (k - (len(methods) - 1) / 2) * bar, [np.nan if v is None else v for v in vals], bar, label=m)
         # Names wrapped to the room a set has: 18 characters fit five sets side by side, 11 fit eight.
         width = max(10, 90 // len(shown))
         labels = [textwrap.fill(n, width, break_long_words=False) for n in shown]

@@ -178,3 +178,19 @@ def articulation_head(out: Path, packed: PairSet, frontend: SpeechFrontEnd, clos
     train_articulation(packed, frontend, path, closure_weights=closures)
     source.write_text(key)
     return path
+
+
+def whisper_ear(out: Path, lines: list[Pair], recipe: Recipe) -> Path:
+    """The Whisper ear (train/whisper_ear.py) from the distillation set's Whisper rows of the synthesised `lines`
+    and their teacher lips; kept while the distillation set it read is the same (`whisper_ear.source`)."""
+    from vasa_bridge.model.whisper_ear import EAR_FILE_NAME
+    from vasa_bridge.train.whisper_ear import train_whisper_ear
+
+    path, source = out / EAR_FILE_NAME, out / "whisper_ear.source"
+    distill = distillation_set(out, lines, recipe)
+    key = (out / "distill.source").read_text()
+    if path.exists() and source.exists() and source.read_text() == key:
+        return path
+    train_whisper_ear(distill, [line for line in lines if line.clean_16k is not None], path)
+    source.write_text(key)
+    return path
