@@ -206,22 +206,6 @@ def test_training_learns_closures_from_the_teachers_lips(tmp_path):
     assert np.mean((head(spans)[:, 0] > 0.5) == new_closed) > 0.9
 
 
-@pytest.fixture(scope="module")
-def weights_with_head(tmp_path_factory):
-    from vasa_bridge.audio.frontend import load_frontend
-    from vasa_bridge.export.untrained import write_untrained
-    from vasa_bridge.train.data import synth_pairs
-    from vasa_bridge.motion.controls import Controls
-
-    line = synth_pairs(1, seed=11, voices="heldout-voice", corrupt=False, controls=Controls())[0]
-    weights = write_untrained(tmp_path_factory.mktemp("model"), line.frames, d_model=64, n_layers=2)
-    frontend = load_frontend(weights.with_name("speech_frontend.npz"))
-    head = untrained_articulation(frontend.n_features, seed=3)
-    head.frontend_sha256 = frontend.sha256
-    save_articulation(weights.with_name(ARTICULATION_FILE_NAME), head, {})
-    return weights, line.audio_16k[:32000]
-
-
 def test_streamed_frames_get_the_head_rows_of_their_own_audio_span(weights_with_head):
     from vasa_bridge.model.conditioning import frame_spans
     from vasa_bridge.runtime.backend import SessionControls

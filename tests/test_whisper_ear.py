@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from vasa_bridge.errors import ModelVersionError, VasaBridgeError
-from vasa_bridge.model.articulation import ARTICULATION_FILE_NAME, save_articulation, untrained_articulation
-from vasa_bridge.model.whisper_ear import (EAR_FILE_NAME, EarConfig, EarRules, WhisperEar, load_ear, save_ear)
+from vasa_bridge.model.whisper_ear import EAR_FILE_NAME, EarConfig, EarRules, WhisperEar, load_ear, save_ear
 
 WHISPER_DIMS = 384
 
@@ -96,22 +95,6 @@ def test_training_learns_closures_from_whisper_rows_and_the_teachers_lips(tmp_pa
         assert np.mean(heard == lines[k].closed) > 0.9
     with pytest.raises(ValueError, match="not line"):       # lines out of the distillation set's order
         train_whisper_ear(distill, lines[1:], tmp_path / "x.npz", EarTrainConfig(steps=1), progress=False)
-
-
-@pytest.fixture(scope="module")
-def weights_with_head(tmp_path_factory):
-    from vasa_bridge.audio.frontend import load_frontend
-    from vasa_bridge.export.untrained import write_untrained
-    from vasa_bridge.motion.controls import Controls
-    from vasa_bridge.train.data import synth_pairs
-
-    line = synth_pairs(1, seed=11, voices="heldout-voice", corrupt=False, controls=Controls())[0]
-    weights = write_untrained(tmp_path_factory.mktemp("model"), line.frames, d_model=64, n_layers=2)
-    frontend = load_frontend(weights.with_name("speech_frontend.npz"))
-    head = untrained_articulation(frontend.n_features, seed=3)
-    head.frontend_sha256 = frontend.sha256
-    save_articulation(weights.with_name(ARTICULATION_FILE_NAME), head, {})
-    return weights, line.audio_16k[:32000]
 
 
 class ScriptedEar:
