@@ -187,10 +187,10 @@ def whisper_ear(out: Path, lines: list[Pair], recipe: Recipe) -> Path:
     from vasa_bridge.train.whisper_ear import train_whisper_ear
 
     path, source = out / EAR_FILE_NAME, out / "whisper_ear.source"
-    distill = distillation_set(out, lines, recipe)
-    key = (out / "distill.source").read_text()
-    if path.exists() and source.exists() and source.read_text() == key:
+    distill = out / "distill.source"
+    if path.exists() and source.exists() and distill.exists() and source.read_text() == distill.read_text():
         return path
-    train_whisper_ear(distill, [line for line in lines if line.clean_16k is not None], path)
-    source.write_text(key)
+    data = distillation_set(out, lines, recipe)
+    train_whisper_ear(data, [line for line in lines if line.clean_16k is not None], path)
+    source.write_text(distill.read_text())
     return path

@@ -38,15 +38,13 @@ def ear_examples(distill, lines, config: EarConfig, pca: dict[str, np.ndarray]
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(inputs (N, n_in), closed (N,), weights (N,)) over every frame of the lines whose distillation item matches
     them (item k is line k's heard/clean pair)."""
-    probe = WhisperEar(config, {**pca, "w1": np.zeros((config.n_in, 1)), "b1": np.zeros(1), "w2": np.zeros(1),
-                                "b2": np.zeros(())})
+    mean, components, scale = (pca[k].astype(np.float32) for k in ("mean", "components", "scale"))
     xs, ys, ws = [], [], []
     for k, line in enumerate(lines):
         start, n = int(distill.starts[k]), int(distill.lengths[k])
         if abs(n - -(-len(line.audio_16k) // 160)) > 1:
             raise ValueError(f"distillation item {k} ({n} rows) is not line {k}: rebuild the distillation set")
-        z = ((distill.targets[start:start + n].astype(np.float32) - probe.p["mean"]) @ probe.p["components"].T
-             ) / probe.p["scale"]
+        z = ((distill.targets[start:start + n].astype(np.float32) - mean) @ components.T) / scale
         frames = len(line.frames)
         rows = 4 * np.arange(frames)[:, None] + np.array(config.row_offsets)[None, :]
         xs.append(z[np.clip(rows, 0, n - 1)].reshape(frames, -1).astype(np.float32))
