@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vasa_bridge.activations import gelu
 from vasa_bridge.audio.constants import N_MELS
 from vasa_bridge.audio.features import FeatureStream, audio_features, log_mel_silence
 from vasa_bridge.errors import ModelVersionError, VasaBridgeError
@@ -66,10 +67,6 @@ class FrontEndConfig:
     @staticmethod
     def from_dict(d: dict) -> "FrontEndConfig":
         return FrontEndConfig(**{**d, "dilations": tuple(d["dilations"])})
-
-
-def _gelu(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + np.tanh(0.7978845608 * (x + 0.044715 * x * x * x)))
 
 
 class LevelNormaliser:
@@ -130,7 +127,7 @@ class StudentNet:
                                             for j in range(c.kernel)], axis=1))
                 new_states[k].append(full[len(full) - hist:] if hist else full[:0])
             conv = np.concatenate(taps) @ p[f"conv{i}_w"] + p[f"conv{i}_b"]                     # (ΣT, C)
-            h = h + _gelu(conv) @ p[f"mix{i}_w"] + p[f"mix{i}_b"]
+            h = h + gelu(conv) @ p[f"mix{i}_w"] + p[f"mix{i}_b"]
         return np.split(h @ p["out_w"] + p["out_b"], cuts), new_states
 
 

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vasa_bridge.errors import ModelVersionError, VasaBridgeError
+from vasa_bridge.activations import gelu
 from vasa_bridge.audio.constants import FEATURES_PER_MOTION_FRAME
+from vasa_bridge.errors import ModelVersionError, VasaBridgeError
 from vasa_bridge.model.conditioning import SPAN_BACK_FEATURES, SPAN_FEATURES
 from vasa_bridge.motion import layout
 from vasa_bridge.motion.measures import (LIP_FUNNEL_WEIGHT, LIP_HOLDER_WEIGHT, LIP_PRESSERS, LIP_RAISER_WEIGHT,
@@ -112,8 +113,8 @@ class ArticulationHead:
             return np.zeros((0, HEAD_ROW_WIDTH), np.float32)
         p = self.params
         h = spans.reshape(len(spans), -1).astype(np.float32)                     # (N, span × F)
-        h = _gelu(h @ p["w1"] + p["b1"])
-        h = _gelu(h @ p["w2"] + p["b2"])
+        h = gelu(h @ p["w1"] + p["b1"])
+        h = gelu(h @ p["w2"] + p["b2"])
         out = h @ p["w3"] + p["b3"]                                               # (N, 2)
         closed = 1.0 / (1.0 + np.exp(-np.clip(out[:, 0], -30.0, 30.0)))
         own_rows = spans[:, SPAN_BACK_FEATURES: SPAN_BACK_FEATURES + FEATURES_PER_MOTION_FRAME, -1]   # the frame's
@@ -185,11 +186,6 @@ def set_lip_aperture(frames: np.ndarray, target: np.ndarray) -> np.ndarray:
     frames[:, funnel] -= unfunnel
     frames[:, pucker] = np.minimum(frames[:, pucker] + unfunnel, 1.0)
     return frames
-
-
-def _gelu(x: np.ndarray) -> np.ndarray:
-    """tanh GELU (what train/articulation.py trains with, so numpy and torch agree to float rounding)."""
-    return 0.5 * x * (1.0 + np.tanh(0.7978845608 * (x + 0.044715 * x ** 3)))
 
 
 def save_articulation(path: str | Path, head: ArticulationHead, info: dict) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vasa_bridge.activations import gelu
 from vasa_bridge.audio.constants import MODEL_SAMPLE_RATE_HZ
 from vasa_bridge.errors import ModelVersionError, VasaBridgeError
 from vasa_bridge.model.articulation import ArticulationConfig
@@ -89,8 +90,7 @@ class WhisperEar:
         p = self.p
         rows = ROWS_PER_FRAME * np.arange(n_frames)[:, None] + np.array(self.config.row_offsets)[None, :]
         x = z[np.clip(rows, 0, len(z) - 1)].reshape(n_frames, -1)
-        h = x @ p["w1"] + p["b1"]
-        h = 0.5 * h * (1.0 + np.tanh(0.7978845608 * (h + 0.044715 * h ** 3)))                 # tanh GELU
+        h = gelu(x @ p["w1"] + p["b1"])
         return (1.0 / (1.0 + np.exp(-(h @ p["w2"] + p["b2"])))).astype(np.float32)
 
 def save_ear(path: str | Path, ear: WhisperEar, info: dict) -> str:
