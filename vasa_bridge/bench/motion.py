@@ -77,17 +77,13 @@ def _realtime_streams(backend, audio: np.ndarray, guidance: float, rounds: int) 
 
 def _ear_time_s(backend, audio: np.ndarray, weights) -> float | None:
     """Median seconds of an offline clip with the Whisper ear, or None without the `whisper` extra or an ear."""
-    from pathlib import Path
-
     from vasa_bridge.errors import VasaBridgeError
-    from vasa_bridge.model.whisper_ear import EAR_FILE_NAME, load_ear
+    from vasa_bridge.model.whisper_ear import ear_beside
     from vasa_bridge.runtime.diffusion import generate_clip
 
     try:
-        import ctranslate2  # noqa: F401
-
-        ear = load_ear(Path(weights).with_name(EAR_FILE_NAME))
-    except (ImportError, VasaBridgeError):
+        ear = ear_beside(weights)
+    except VasaBridgeError:
         return None
     generate_clip(backend, audio[:16000], ear=ear)                        # loads Whisper
     return median_time_s(lambda: generate_clip(backend, audio, seed=1, ear=ear), runs=3)

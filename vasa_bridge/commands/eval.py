@@ -95,17 +95,12 @@ def _real_voices(backend, args: argparse.Namespace, out) -> None:
 
 def _whisper_ear(weights: str | None):
     """The Whisper ear beside the weights for the bake+ear column, or None (with why) when it cannot run here."""
-    from pathlib import Path
-
     from vasa_bridge.errors import VasaBridgeError
-    from vasa_bridge.model.weights import DEFAULT_WEIGHTS
-    from vasa_bridge.model.whisper_ear import EAR_FILE_NAME, load_ear
+    from vasa_bridge.model.whisper_ear import ear_beside
 
     try:
-        import ctranslate2  # noqa: F401  (the `whisper` extra)
-
-        return load_ear(Path(weights or DEFAULT_WEIGHTS).with_name(EAR_FILE_NAME))
-    except (ImportError, VasaBridgeError) as e:
+        return ear_beside(weights)
+    except VasaBridgeError as e:
         print(f"no bake+ear column: {e}")
         return None
 

@@ -100,6 +100,16 @@ def save_ear(path: str | Path, ear: WhisperEar, info: dict) -> str:
     return ear.sha256
 
 
+def ear_beside(weights: str | Path | None) -> WhisperEar:
+    """The ear shipped (or trained) beside a weights file, ready to hear: Whisper importable and the file there, or
+    a VasaBridgeError saying which is missing."""
+    from vasa_bridge.audio.whisper import require_whisper
+    from vasa_bridge.model.weights import DEFAULT_WEIGHTS
+
+    require_whisper()
+    return load_ear(Path(weights or DEFAULT_WEIGHTS).with_name(EAR_FILE_NAME))
+
+
 def load_ear(path: str | Path) -> WhisperEar:
     path = Path(path)
     if not path.exists():
@@ -112,4 +122,4 @@ def load_ear(path: str | Path) -> WhisperEar:
     return WhisperEar(EarConfig(**{**cfg, "row_offsets": tuple(cfg["row_offsets"])}), params)
 
 
-__all__ = ["EAR_FILE_NAME", "EarConfig", "EarRules", "WhisperEar", "load_ear", "save_ear"]
+__all__ = ["EAR_FILE_NAME", "EarConfig", "EarRules", "WhisperEar", "ear_beside", "load_ear", "save_ear"]
